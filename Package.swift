@@ -1,0 +1,44 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let urcuLibraries: [LinkerSetting] = [
+    .linkedLibrary("urcu-memb"), .linkedLibrary("urcu-qsbr"), .linkedLibrary("urcu-mb"),
+    .linkedLibrary("urcu-bp"), .linkedLibrary("urcu-common"), .linkedLibrary("pthread"),
+]
+
+// ThreadSanitizer builds set CRMAP_TSAN=1 (see scripts/tsan.sh). Swift's clang
+// importer does not see -fsanitize=thread, so the shim's TSan mode is switched
+// explicitly for the C target and for every Swift module that inlines it.
+let tsan = Context.environment["CRMAP_TSAN"] == "1"
+let shimC: [CSetting] = tsan ? [.define("CRM_TSAN", to: "1")] : []
+let shimSwift: [SwiftSetting] = tsan ? [.unsafeFlags(["-Xcc", "-DCRM_TSAN=1"])] : []
+
+let package = Package(
+    name: "ConcurrentRmap",
+    products: [
+        .library(name: "ConcurrentRmap", targets: ["ConcurrentRmap"]),
+        .executable(name: "stress", targets: ["Stress"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        // C shim: the only target that includes liburcu headers.
+        .target(name: "URCUShim", cSettings: shimC, linkerSettings: urcuLibraries),
+        // The model: frames, mms, anongroups, operations, invariants. No Swift dependencies.
+        .target(name: "ConcurrentRmap", dependencies: ["URCUShim"], swiftSettings: shimSwift),
+        // The stress engine: worker threads, audits, watchdog, statistics, results.
+        .target(name: "StressKit", dependencies: [
+            "ConcurrentRmap",
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ], swiftSettings: shimSwift),
+        // The `stress` command line.
+        .executableTarget(name: "Stress", dependencies: [
+            "StressKit",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: shimSwift),
+        .testTarget(name: "ConcurrentRmapTests", dependencies: ["ConcurrentRmap"], swiftSettings: shimSwift),
+        .testTarget(name: "StressKitTests", dependencies: ["StressKit"], swiftSettings: shimSwift),
+    ]
+)

@@ -1,0 +1,112 @@
+import Synchronization
+
+/// Events counted per CPU. Raw values index `CPUState.events`.
+public enum Event: Int, CaseIterable, Sendable {
+    case firstTouch, cowCopy, cowReuse, swapIn, faultOOM, badAddress, migrationWait
+    case rmapWalk, walkMMsVisited, walkTrylockFail
+    case mremapCopy, mremapMove, mremapSwapMove
+    case reclaimScanned, reclaimReferenced, swapOut, swapFull
+    case migrated, migrateSkipped
+    case forkFailed, processLimit, pagesFreed, directReclaim
+
+    public var name: String { String(describing: self) }
+}
+
+/// Per-thread state of one worker: the model's `struct cpu`/`current`.
+///
+/// Ownership: created and destroyed by whoever runs the worker thread (the
+/// stress engine, or a test). Only the owning thread writes it while it runs;
+/// counters are atomics written with relaxed load+store (no locked RMW) so
+/// that the status line and the failure dump may read them concurrently.
+/// The frame magazine is the allocator's per-CPU cache: its frames are free
+/// (flags == free) but not in the global pool until `Kernel.drain` returns
+/// them.
+public struct CPUState: ~Copyable {
+    public let id: Int
+    var rng: UInt64
+    let magazine: UnsafeMutablePointer<UInt32>
+    var magazineCount = 0
+    let events: UnsafeMutablePointer<Atomic<UInt64>>
+    /// Recent operations: (op << 56 | mm << 32 | arg), newest at ring[(pos-1) % size].
+    let ring: UnsafeMutablePointer<Atomic<UInt64>>
+    let ringPos = Atomic<Int>(0)
+    var currentOp: OpKind = .fault
+    /// Incremented after every finished operation; the watchdog watches it.
+    public let progress = Atomic<UInt64>(0)
+    /// Sequence number for values written by this CPU (content words).
+    var writeSeq: UInt64 = 0
+
+    static let magazineSize = 64
+    static let ringSize = 32
+
+    public init(id: Int, seed: UInt64) {
+        self.id = id
+        // splitmix64 of (seed, id): every CPU's stream follows from the seed.
+        var z = seed &+ UInt64(id + 1) &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        rng = (z ^ (z >> 31)) | 1
+        magazine = .allocate(capacity: CPUState.magazineSize)
+        events = .allocate(capacity: Event.allCases.count)
+        for i in 0..<Event.allCases.count { (events + i).initialize(to: Atomic(0)) }
+        ring = .allocate(capacity: CPUState.ringSize)
+        for i in 0..<CPUState.ringSize { (ring + i).initialize(to: Atomic(0)) }
+    }
+
+    deinit {
+        precondition(magazineCount == 0, "CPUState destroyed with frames in its magazine: call Kernel.drain first")
+        magazine.deallocate()
+        events.deinitialize(count: Event.allCases.count)
+        events.deallocate()
+        ring.deinitialize(count: CPUState.ringSize)
+        ring.deallocate()
+    }
+
+    /// xorshift64*: fast, and each CPU's sequence follows from the seed.
+    @inline(__always) public mutating func random() -> UInt64 {
+        rng ^= rng >> 12
+        rng ^= rng << 25
+        rng ^= rng >> 27
+        return rng &* 0x2545_F491_4F6C_DD1D
+    }
+
+    @inline(__always) public mutating func random(below n: Int) -> Int {
+        Int(truncatingIfNeeded: (random() >> 11) % UInt64(max(n, 1)))
+    }
+
+    @inline(__always) func count(_ e: Event, _ n: UInt64 = 1) {
+        let c = events + e.rawValue
+        c.pointee.store(c.pointee.load(ordering: .relaxed) &+ n, ordering: .relaxed)
+    }
+
+    public func eventCount(_ e: Event) -> UInt64 { events[e.rawValue].load(ordering: .relaxed) }
+
+    /// Notes the operation about to run in the ring of recent operations.
+    @inline(__always) public mutating func note(_ op: OpKind, mm: UInt32, arg: UInt32) {
+        currentOp = op
+        let pos = ringPos.load(ordering: .relaxed)
+        ring[pos & (CPUState.ringSize - 1)].store(
+            UInt64(op.rawValue) << 56 | UInt64(mm & 0xFF_FFFF) << 32 | UInt64(arg), ordering: .relaxed)
+        ringPos.store(pos &+ 1, ordering: .relaxed)
+    }
+
+    @inline(__always) public func finished() {
+        progress.store(progress.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+    }
+
+    /// The last operations, oldest first, as "op(mm=…, arg=…)" strings.
+    public func recentOperations() -> [String] {
+        var out: [String] = []
+        let pos = ringPos.load(ordering: .relaxed)
+        let n = min(pos, CPUState.ringSize)
+        for k in 0..<n {
+            let w = ring[(pos - n + k) & (CPUState.ringSize - 1)].load(ordering: .relaxed)
+            let op = OpKind(rawValue: Int(w >> 56)).map(\.name) ?? "?"
+            out.append("\(op)(mm=\((w >> 32) & 0xFF_FFFF), arg=0x\(String(w & 0xFFFF_FFFF, radix: 16)))")
+        }
+        return out
+    }
+}
+
+/// Operations take the CPU they run on by pointer: no ARC, no copies.
+public typealias CPU = UnsafeMutablePointer<CPUState>

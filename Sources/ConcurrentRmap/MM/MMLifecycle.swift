@@ -1,0 +1,215 @@
+import Synchronization
+import URCUShim
+
+/// mm life cycle, VMAs, the process table, and tearing an address space down.
+///
+/// An mm is reachable three ways: from the process table (which holds one
+/// user reference), from a pinning worker (`mmUsers`, taken with
+/// inc-not-zero inside an RCU read-side section so the slot cannot be
+/// recycled between the load and the increment), and from its rmap context
+/// (walkers, under RCU or the group lock). When the last user drops it, the
+/// mm is torn down: state dying, PTEs zapped under the ptl, then it leaves
+/// its rmap context and its slot is freed after a grace period.
+extension Kernel {
+    // MARK: VMAs (mmap lock held)
+
+    @inline(__always) func vma(_ mm: UInt32, _ k: Int) -> UInt32 {
+        vmaStart[Int(mm) * MachineConfig.maxVMAs + k]
+    }
+
+    @inline(__always) func setVMA(_ mm: UInt32, _ k: Int, _ pos: UInt32) {
+        vmaStart[Int(mm) * MachineConfig.maxVMAs + k] = pos
+    }
+
+    /// A VMA-sized position not used by `mm`, chosen at random.
+    func freeVMAPosition(_ mm: UInt32, _ cpu: CPU) -> UInt32 {
+        while true {
+            let pos = UInt32(cpu.pointee.random(below: vmaSlots))
+            var clash = false
+            for k in 0..<MachineConfig.maxVMAs where vma(mm, k) == pos { clash = true }
+            if !clash { return pos }
+        }
+    }
+
+    /// A random address inside one of the mm's VMAs, or nil if it has none.
+    func randomAddress(_ mm: UInt32, _ cpu: CPU) -> UInt64? {
+        let k0 = cpu.pointee.random(below: MachineConfig.maxVMAs)
+        for d in 0..<MachineConfig.maxVMAs {
+            let pos = vma(mm, (k0 + d) % MachineConfig.maxVMAs)
+            if pos != Kernel.noVMA {
+                return UInt64(pos) * UInt64(config.vmaPages) + UInt64(cpu.pointee.random(below: config.vmaPages))
+            }
+        }
+        return nil
+    }
+
+    @inline(__always) func inVMA(_ mm: UInt32, _ vpn: UInt64) -> Bool {
+        let pos = UInt32(truncatingIfNeeded: vpn / UInt64(config.vmaPages))
+        for k in 0..<MachineConfig.maxVMAs where vma(mm, k) == pos { return true }
+        return false
+    }
+
+    // MARK: Creation, pinning, release
+
+    /// Allocates a live mm slot with one user and no VMAs; 0 when out of slots.
+    func allocMM() -> UInt32 {
+        let mm = mmPool.alloc()
+        guard mm != 0 else { return 0 }
+        for k in 0..<MachineConfig.maxVMAs { setVMA(mm, k, Kernel.noVMA) }
+        mmUsers[Int(mm)].store(1, ordering: .relaxed)
+        mmState[Int(mm)].store(SlotState.live, ordering: .releasing)
+        return mm
+    }
+
+    /// A new process image: a fresh mm in a new rmap context, with
+    /// `vmasPerProcess` empty VMAs. Returns 0 when out of slots.
+    func newProcessMM(_ cpu: CPU) -> UInt32 {
+        let mm = allocMM()
+        guard mm != 0 else { return 0 }
+        for k in 0..<config.vmasPerProcess { setVMA(mm, k, freeVMAPosition(mm, cpu)) }
+        guard rmap.mmStarted(self, mm: mm, cpu: cpu) else {
+            mmUsers[Int(mm)].store(0, ordering: .relaxed)
+            mmState[Int(mm)].store(SlotState.free, ordering: .releasing)
+            mmPool.free(mm)
+            return 0
+        }
+        return mm
+    }
+
+    /// mmget_not_zero. Only valid while the slot cannot be recycled: inside an
+    /// RCU read-side section, or with another reference held.
+    @inline(__always) func mmTryGet(_ mm: UInt32) -> Bool {
+        var u = mmUsers[Int(mm)].load(ordering: .relaxed)
+        while u > 0 {
+            let (done, now) = mmUsers[Int(mm)].compareExchange(expected: u, desired: u + 1, ordering: .acquiring)
+            if done { return true }
+            u = now
+        }
+        return false
+    }
+
+    /// mmput: drop a user; the last one tears the mm down.
+    func mmPut(_ mm: UInt32, _ cpu: CPU) {
+        let now = mmUsers[Int(mm)].subtract(1, ordering: .acquiringAndReleasing).newValue
+        if now == 0 { teardown(mm, cpu) } else if now < 0 {
+            report(.lifetime, mm: mm, cpu: cpu, "mm users went negative")
+        }
+    }
+
+    /// exit_mmap + the rmap's unlink + RCU-deferred free of the slot.
+    func teardown(_ mm: UInt32, _ cpu: CPU) {
+        mmState[Int(mm)].store(SlotState.dying, ordering: .releasing)
+        mmapLock.writeLock(Int(mm))
+        for k in 0..<MachineConfig.maxVMAs where vma(mm, k) != Kernel.noVMA {
+            zap(mm, vmaPosition: vma(mm, k), cpu)
+            setVMA(mm, k, Kernel.noVMA)
+        }
+        mmapLock.unlock(Int(mm))
+        rmap.mmExited(self, mm: mm, cpu: cpu)
+        raceWindow(cpu)  // between unlinking and freeing
+        mmState[Int(mm)].store(SlotState.rcuPending, ordering: .releasing)
+        if inject == .mmFreeNoGrace {
+            freeSlotAfterGracePeriod(UnsafeMutableRawPointer(mmFreeTarget), UInt64(mm))
+        } else {
+            mmRCU[Int(mm)].fn = freeSlotAfterGracePeriod
+            mmRCU[Int(mm)].owner = UnsafeMutableRawPointer(mmFreeTarget)
+            mmRCU[Int(mm)].arg = UInt64(mm)
+            crm_rcu_call(mmRCU + Int(mm))
+        }
+    }
+
+    /// zap_pte_range over one VMA: drop every PTE's frame or swap reference.
+    /// mmap lock held for writing.
+    func zap(_ mm: UInt32, vmaPosition pos: UInt32, _ cpu: CPU) {
+        let first = UInt64(pos) * UInt64(config.vmaPages)
+        ptl.lock(Int(mm))
+        for vpn in first..<(first + UInt64(config.vmaPages)) {
+            let i = pteIndex(mm, vpn)
+            guard i >= 0 else { continue }
+            let pte = PTE(raw: ptes[i])
+            if pte.isNone { continue }
+            setPTE(mm, vpn, at: i, .none)
+            if pte.isSwap {
+                swapPut(pte.target, cpu)
+            } else {
+                mapDec(pte.target, cpu)
+                put(pte.target, cpu)
+            }
+        }
+        ptl.unlock(Int(mm))
+    }
+
+    // MARK: Process table
+
+    /// Pins the mm of a live process near `slot`: the mm and its table slot,
+    /// or nil when the table is empty.
+    func pinProcess(near slot: Int) -> (mm: UInt32, slot: Int)? {
+        let n = config.maxProcesses
+        RCU.readLock()
+        defer { RCU.readUnlock() }
+        for d in 0..<n {
+            let s = (slot + d) % n
+            let mm = procs[s].load(ordering: .acquiring)
+            if mm != 0 && mmTryGet(mm) { return (mm, s) }
+        }
+        return nil
+    }
+
+    /// Places `mm` (holding one user for the table) in a free process slot.
+    func installProcess(_ mm: UInt32, near slot: Int) -> Bool {
+        let n = config.maxProcesses
+        for d in 0..<n {
+            let s = (slot + d) % n
+            if procs[s].compareExchange(expected: 0, desired: mm, ordering: .releasing).exchanged {
+                liveProcs.pointee.add(1, ordering: .relaxed)
+                return true
+            }
+        }
+        return false
+    }
+
+    /// Starts a new process (a fresh image); false when out of slots.
+    func spawn(_ cpu: CPU) -> Bool {
+        let mm = newProcessMM(cpu)
+        guard mm != 0 else { return false }
+        if !installProcess(mm, near: cpu.pointee.random(below: config.maxProcesses)) {
+            mmPut(mm, cpu)
+            return false
+        }
+        return true
+    }
+
+    var processCount: Int { liveProcs.pointee.load(ordering: .relaxed) }
+
+    /// exit: remove the process in `slot` if it still runs `mm`, and drop the
+    /// table's reference. The caller's own pin keeps the mm until it lets go.
+    func exitProcess(slot: Int, mm: UInt32, _ cpu: CPU) -> Bool {
+        guard procs[slot].compareExchange(expected: mm, desired: 0, ordering: .acquiringAndReleasing).exchanged else {
+            return false
+        }
+        liveProcs.pointee.subtract(1, ordering: .relaxed)
+        mmPut(mm, cpu)
+        return true
+    }
+
+    /// exec: the process in `slot` gets a new image (new mm, new rmap context);
+    /// the old mm loses the table's reference.
+    func execProcess(slot: Int, mm: UInt32, _ cpu: CPU) -> Bool {
+        let fresh = newProcessMM(cpu)
+        guard fresh != 0 else { return false }
+        guard procs[slot].compareExchange(expected: mm, desired: fresh, ordering: .acquiringAndReleasing).exchanged else {
+            mmPut(fresh, cpu)
+            return false
+        }
+        mmPut(mm, cpu)
+        return true
+    }
+
+    /// Exits every process (teardown at the end of a run).
+    func exitAll(_ cpu: CPU) {
+        for s in 0..<config.maxProcesses {
+            let mm = procs[s].load(ordering: .acquiring)
+            if mm != 0 { _ = exitProcess(slot: s, mm: mm, cpu) }
+        }
+    }
+}

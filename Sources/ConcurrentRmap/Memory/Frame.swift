@@ -1,0 +1,37 @@
+import Synchronization
+
+/// One page frame: the model's `struct page`.
+///
+/// Fields and who may change them:
+/// - `flags`: atomic bits. `locked` is the page lock (trylock by CAS, waits
+///   by yielding); reclaim, migration and mremap's re-index hold it.
+/// - `refcount`: pins. Every PTE that maps the frame (present or migration
+///   entry) holds one, plus transient pins of walkers. Increments come before
+///   the matching mapcount increment, decrements after, so at rest
+///   refcount == mapcount.
+/// - `mapcount`: PTEs (present or migration) that map the frame, in all mms.
+/// - `mapping`, `index`: the rmap anchor. For the anongroup scheme, the group
+///   handle and the virtual page number every PTE of the frame sits at. Set
+///   when the frame becomes anonymous; `index` changes only under the page lock.
+/// - `content`: the 64-bit word that stands for the page's data. Written only
+///   by the holder of the single writable PTE, under that mm's ptl.
+///
+/// A free frame has flags == free, both counts 0, mapping 0 and content and
+/// index poisoned; the allocator checks all of that when it hands it out.
+struct Frame: ~Copyable {
+    let flags = Atomic<UInt32>(FrameFlags.free)
+    let refcount = Atomic<Int32>(0)
+    let mapcount = Atomic<Int32>(0)
+    let mapping = Atomic<UInt32>(0)
+    let index = Atomic<UInt64>(Frame.poison)
+    let content = Atomic<UInt64>(Frame.poison)
+
+    static let poison: UInt64 = 0x6b6b_6b6b_dead_beef
+}
+
+enum FrameFlags {
+    static let free: UInt32 = 1 << 0
+    static let anon: UInt32 = 1 << 1
+    static let locked: UInt32 = 1 << 2
+    static let referenced: UInt32 = 1 << 3
+}

@@ -1,0 +1,74 @@
+/// Page migration: move an anonymous page to a new frame. It must find and
+/// replace every mapping, so it is the strictest test of rmap completeness
+/// (as in the kernel's tools/testing/selftests/mm/rmap.c).
+///
+/// Protocol (try_to_migrate + remove_migration_ptes):
+/// 1. pin and lock the old page; walk with blocking ptl locks, replacing
+///    each present PTE by a migration entry (it keeps its mapcount);
+/// 2. copy the content (no one can write: every mapping is a migration entry);
+/// 3. walk again, replacing each migration entry by a PTE of the new page.
+///
+/// Checks: a present PTE of the old page found in step 3 was missed in step
+/// 1; a mapcount left on the old page after step 3 is a migration entry
+/// that no walk found. Both are completeness violations, never retries.
+extension Kernel {
+    /// Migrates one randomly chosen mapped page. False when none was found.
+    func migrate(_ cpu: CPU) -> Bool {
+        let target = allocFrame(cpu)
+        guard target != 0 else { cpu.pointee.count(.migrateSkipped); return false }
+        var f: UInt32 = 0
+        for _ in 0..<16 {
+            let c = UInt32(cpu.pointee.random(below: config.frames)) + 1
+            let fl = frames[Int(c)].flags.load(ordering: .relaxed)
+            guard fl & FrameFlags.anon != 0 && fl & FrameFlags.free == 0, c != target else { continue }
+            guard tryPin(c) else { continue }
+            guard tryLockPage(c) else { put(c, cpu); continue }
+            if frames[Int(c)].flags.load(ordering: .acquiring) & FrameFlags.anon != 0
+                && frames[Int(c)].mapcount.load(ordering: .relaxed) > 0 {
+                f = c
+                break
+            }
+            unlockPage(c)
+            put(c, cpu)
+        }
+        guard f != 0 else { put(target, cpu); cpu.pointee.count(.migrateSkipped); return false }
+        migrateLocked(f, to: target, cpu)
+        return true
+    }
+
+    /// Migrates pinned, locked `f` into freshly allocated `target`; unlocks
+    /// and unpins `f` and drops the allocation reference on `target`.
+    func migrateLocked(_ f: UInt32, to target: UInt32, _ cpu: CPU) {
+        _ = rmapWalk(f, trylock: false, cpu) { _, _, i in
+            let pte = PTE(raw: ptes[i])
+            if pte.isPresent && pte.target == f {
+                ptes[i] = PTE.migration(f, writable: pte.isWritable).raw
+            }
+        }
+        frames[Int(target)].content.store(frames[Int(f)].content.load(ordering: .relaxed), ordering: .relaxed)
+        rmap.pageCloned(self, from: f, to: target)
+        _ = rmapWalk(f, trylock: false, cpu) { mm, vpn, i in
+            let pte = PTE(raw: ptes[i])
+            guard pte.target == f else { return }
+            if pte.isMigration {
+                refInc(target)
+                mapInc(target, cpu)
+                ptes[i] = PTE.present(target, writable: pte.isWritable).raw
+                mapDec(f, cpu)
+                put(f, cpu)  // cannot free: we hold a pin
+            } else if pte.isPresent && checks != .off {
+                report(.incompleteWalk, frame: f, mm: mm, vpn: vpn, cpu: cpu,
+                       "migration: first walk missed this mapping")
+            }
+        }
+        let left = frames[Int(f)].mapcount.load(ordering: .relaxed)
+        if left != 0 && checks != .off {
+            report(.incompleteWalk, frame: f, vpn: frames[Int(f)].index.load(ordering: .relaxed), cpu: cpu,
+                   "migration left \(left) mappings of the old page")
+        }
+        unlockPage(f)
+        put(f, cpu)
+        put(target, cpu)
+        cpu.pointee.count(.migrated)
+    }
+}

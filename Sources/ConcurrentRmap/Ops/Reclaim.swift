@@ -1,0 +1,79 @@
+/// Page reclaim: a clock scan over the frame table, young-bit aging through
+/// the rmap, and swap-out.
+///
+/// Locks: page lock (trylock: reclaim never waits for one) -> RCU read side
+/// -> ptl (trylock). A failed trylock leaves the page mapped there; that is
+/// not a bug, so completeness is only checked for walks without failures.
+///
+/// Swap-out order: every PTE becomes a swap entry first, the content word is
+/// copied into the slot when the first one is converted (from then on the
+/// page is read-only everywhere and pinned, so no write can follow), and the
+/// frame is freed when the last mapping and our pin are gone.
+extension Kernel {
+    /// Scans up to `scan` frames; returns how many it freed (stops at `target`).
+    @discardableResult
+    func reclaim(_ cpu: CPU, scan: Int, target: Int) -> Int {
+        var freed = 0
+        let n = UInt32(config.frames)
+        for _ in 0..<scan {
+            let f = (clockHand.pointee.add(1, ordering: .relaxed).oldValue % n) + 1
+            cpu.pointee.count(.reclaimScanned)
+            let fl = frames[Int(f)].flags.load(ordering: .relaxed)
+            guard fl & FrameFlags.anon != 0 && fl & FrameFlags.free == 0 else { continue }
+            guard tryPin(f) else { continue }
+            guard tryLockPage(f) else { put(f, cpu); continue }
+            let live = frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.anon != 0
+                && frames[Int(f)].mapcount.load(ordering: .relaxed) > 0
+            let done = live && shrink(f, cpu)
+            unlockPage(f)
+            put(f, cpu)
+            if done { freed += 1; if freed >= target { break } }
+        }
+        return freed
+    }
+
+    /// Ages or swaps out one locked, pinned page. True when it was unmapped
+    /// everywhere (our put then frees it).
+    private func shrink(_ f: UInt32, _ cpu: CPU) -> Bool {
+        var referenced = false
+        _ = rmapWalk(f, trylock: true, cpu) { _, _, i in
+            let pte = PTE(raw: ptes[i])
+            if pte.isPresent && pte.target == f && pte.isYoung {
+                ptes[i] = pte.with(young: false).raw
+                referenced = true
+            }
+        }
+        if referenced {
+            frames[Int(f)].flags.bitwiseOr(FrameFlags.referenced, ordering: .relaxed)
+            cpu.pointee.count(.reclaimReferenced)
+            return false
+        }
+        let s = swapPool.alloc()
+        guard s != 0 else { cpu.pointee.count(.swapFull); return false }
+        swapVpn[Int(s)].store(frames[Int(f)].index.load(ordering: .relaxed), ordering: .relaxed)
+        var written = false
+        let stats = rmapWalk(f, trylock: true, cpu) { mm, vpn, i in
+            let pte = PTE(raw: ptes[i])
+            guard pte.isPresent && pte.target == f else { return }
+            if !written {
+                swapContent[Int(s)].store(frames[Int(f)].content.load(ordering: .relaxed), ordering: .releasing)
+                written = true
+            }
+            swapCount[Int(s)].add(1, ordering: .relaxed)
+            ptes[i] = PTE.swap(s).raw  // present -> swap: leaf use count unchanged
+            mapDec(f, cpu)
+            put(f, cpu)  // cannot free: we hold a pin
+        }
+        if !written {
+            swapContent[Int(s)].store(Frame.poison, ordering: .relaxed)
+            swapPool.free(s)
+        }
+        let left = frames[Int(f)].mapcount.load(ordering: .relaxed)
+        if left != 0 && stats.trylockFailed == 0 && checks != .off {
+            report(.incompleteWalk, frame: f, vpn: frames[Int(f)].index.load(ordering: .relaxed), cpu: cpu,
+                   "swap-out walk visited \(stats.visited) mms and left \(left) mappings")
+        }
+        if left == 0 { cpu.pointee.count(.swapOut); return true }
+        return false
+    }
+}

@@ -1,0 +1,327 @@
+import Synchronization
+import URCUShim
+
+/// The seed's scheme (Linus Torvalds, "anon_vma RFC2", 13 March 2004): each
+/// anonymous page belongs to one anon memory group and one virtual address
+/// (`page.mapping` = group handle, `page.index` = vpn); the group lists every
+/// mm that may map its pages, and an rmap walk looks at `page.index` in each.
+///
+/// Group members form a singly-linked RCU list (`next`, published with
+/// release, read with acquire) with a `prev` array and `tail` that only
+/// writers use, under the group mutex. Removal splices the predecessor past
+/// the mm but leaves the mm's own `next` intact, so a walker standing on it
+/// continues; the mm slot is recycled only after a grace period.
+///
+/// References on a group: one per member mm and one per page whose mapping
+/// names it (as in Hugh Dickins' anonmm). The last put defers the free
+/// through call_rcu: a walker that read `page.mapping` under RCU may still
+/// hold the handle.
+///
+/// Walk order: fork appends the child at the tail, after its parent, and
+/// before copying any PTE. A walker that passed the parent before fork copied
+/// a PTE meets the child later, with the copy in it; one that reaches the
+/// parent after the copy finds both. Either way it sees every mapping.
+struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
+    let pool: HandlePool
+    let state: UnsafeMutablePointer<Atomic<UInt32>>
+    let refcount: UnsafeMutablePointer<Atomic<Int32>>
+    /// First member mm, 0 when empty. Writers under `lock`; readers acquire.
+    let head: UnsafeMutablePointer<Atomic<UInt32>>
+    /// Last member and member count, under `lock` only.
+    let tail: UnsafeMutablePointer<UInt32>
+    let members: UnsafeMutablePointer<Int32>
+    /// Writers' lock (and readers' lock under `--sync mutex`).
+    let lock: MutexArray
+    /// Readers' and writers' lock under `--sync rwlock`.
+    let rwlock: RWLockArray
+    let rcu: UnsafeMutablePointer<crm_rcu_work>
+    let freeTarget: UnsafeMutablePointer<SlotFreeTarget>
+    let sync: ListSync
+
+    // Per-mm data, indexed by mm handle.
+    /// The group of each mm, set before the mm is published and fixed for life.
+    let groupOf: UnsafeMutablePointer<UInt32>
+    let next: UnsafeMutablePointer<Atomic<UInt32>>
+    let prev: UnsafeMutablePointer<UInt32>
+
+    init(config: MachineConfig) {
+        // A group per live mm at most, plus groups kept alive by pages.
+        let ng = config.mmSlots
+        let nm = config.mmSlots
+        sync = config.sync
+        pool = HandlePool(capacity: ng)
+        state = .allocate(capacity: ng + 1)
+        refcount = .allocate(capacity: ng + 1)
+        head = .allocate(capacity: ng + 1)
+        for i in 0...ng {
+            (state + i).initialize(to: Atomic(SlotState.free))
+            (refcount + i).initialize(to: Atomic(0))
+            (head + i).initialize(to: Atomic(0))
+        }
+        tail = .allocate(capacity: ng + 1)
+        tail.initialize(repeating: 0, count: ng + 1)
+        members = .allocate(capacity: ng + 1)
+        members.initialize(repeating: 0, count: ng + 1)
+        lock = MutexArray(count: ng + 1)
+        rwlock = RWLockArray(count: ng + 1)
+        rcu = .allocate(capacity: ng + 1)
+        rcu.initialize(repeating: crm_rcu_work(), count: ng + 1)
+        freeTarget = .allocate(capacity: 1)
+        freeTarget.initialize(to: SlotFreeTarget(pool: pool, states: state))
+        groupOf = .allocate(capacity: nm + 1)
+        groupOf.initialize(repeating: 0, count: nm + 1)
+        next = .allocate(capacity: nm + 1)
+        for i in 0...nm { (next + i).initialize(to: Atomic(0)) }
+        prev = .allocate(capacity: nm + 1)
+        prev.initialize(repeating: 0, count: nm + 1)
+    }
+
+    func destroy() {
+        let ng = pool.capacity
+        pool.destroy()
+        state.deinitialize(count: ng + 1); state.deallocate()
+        refcount.deinitialize(count: ng + 1); refcount.deallocate()
+        head.deinitialize(count: ng + 1); head.deallocate()
+        tail.deallocate(); members.deallocate()
+        lock.destroy(); rwlock.destroy()
+        rcu.deallocate()
+        freeTarget.deinitialize(count: 1); freeTarget.deallocate()
+        groupOf.deallocate()
+        next.deinitialize(count: pool.capacity + 1); next.deallocate()
+        prev.deallocate()
+    }
+
+    var contextsInUse: Int { pool.inUse }
+
+    // MARK: Writers (group lock held)
+
+    @inline(__always) private func writeLock(_ g: UInt32) {
+        lock.lock(Int(g))
+        if sync == .rwlock { rwlock.writeLock(Int(g)) }
+    }
+
+    @inline(__always) private func writeUnlock(_ g: UInt32) {
+        if sync == .rwlock { rwlock.unlock(Int(g)) }
+        lock.unlock(Int(g))
+    }
+
+    private func link<K: RmapScheme>(_ k: Kernel<K>, _ g: UInt32, _ mm: UInt32, atHead: Bool) {
+        let t = tail[Int(g)]
+        if atHead && t != 0 {
+            let first = head[Int(g)].load(ordering: .relaxed)
+            next[Int(mm)].store(first, ordering: .relaxed)
+            prev[Int(mm)] = 0
+            prev[Int(first)] = mm
+            head[Int(g)].store(mm, ordering: .releasing)
+        } else {
+            next[Int(mm)].store(0, ordering: .relaxed)
+            prev[Int(mm)] = t
+            if t == 0 { head[Int(g)].store(mm, ordering: .releasing) } else { next[Int(t)].store(mm, ordering: .releasing) }
+            tail[Int(g)] = mm
+        }
+        members[Int(g)] += 1
+    }
+
+    func mmStarted(_ k: Kernel<Self>, mm: UInt32, cpu: CPU) -> Bool {
+        let g = pool.alloc()
+        guard g != 0 else { return false }
+        refcount[Int(g)].store(1, ordering: .relaxed)
+        head[Int(g)].store(0, ordering: .relaxed)
+        tail[Int(g)] = 0
+        members[Int(g)] = 0
+        state[Int(g)].store(SlotState.live, ordering: .releasing)
+        groupOf[Int(mm)] = g
+        writeLock(g)
+        link(k, g, mm, atHead: false)
+        writeUnlock(g)
+        return true
+    }
+
+    func mmForked(_ k: Kernel<Self>, parent: UInt32, child: UInt32, cpu: CPU) {
+        let g = groupOf[Int(parent)]
+        refcount[Int(g)].add(1, ordering: .relaxed)
+        groupOf[Int(child)] = g
+        writeLock(g)
+        link(k, g, child, atHead: k.inject == .forkLinkAtHead)
+        writeUnlock(g)
+    }
+
+    func mmExited(_ k: Kernel<Self>, mm: UInt32, cpu: CPU) {
+        let g = groupOf[Int(mm)]
+        writeLock(g)
+        let p = prev[Int(mm)]
+        let n = next[Int(mm)].load(ordering: .relaxed)
+        if p == 0 { head[Int(g)].store(n, ordering: .releasing) } else { next[Int(p)].store(n, ordering: .releasing) }
+        if n == 0 { tail[Int(g)] = p } else { prev[Int(n)] = p }
+        members[Int(g)] -= 1
+        writeUnlock(g)
+        // `next[mm]` stays: a walker on this mm still finds its successor.
+        groupPut(k, g, cpu: cpu)
+    }
+
+    private func groupPut(_ k: Kernel<Self>, _ g: UInt32, cpu: CPU?) {
+        let now = refcount[Int(g)].subtract(1, ordering: .acquiringAndReleasing).newValue
+        if now == 0 {
+            state[Int(g)].store(SlotState.rcuPending, ordering: .releasing)
+            rcu[Int(g)].fn = freeSlotAfterGracePeriod
+            rcu[Int(g)].owner = UnsafeMutableRawPointer(freeTarget)
+            rcu[Int(g)].arg = UInt64(g)
+            crm_rcu_call(rcu + Int(g))
+        } else if now < 0 {
+            k.report(.groupList, cpu: cpu, "group \(g) refcount went negative")
+        }
+    }
+
+    // MARK: Pages
+
+    func pageAdded(_ k: Kernel<Self>, frame: UInt32, mm: UInt32, vpn: UInt64) {
+        let g = groupOf[Int(mm)]
+        if k.inject != .groupFreedWhilePages { refcount[Int(g)].add(1, ordering: .relaxed) }
+        k.frames[Int(frame)].index.store(vpn, ordering: .relaxed)
+        k.frames[Int(frame)].mapping.store(g, ordering: .relaxed)
+        k.frames[Int(frame)].flags.bitwiseOr(FrameFlags.anon, ordering: .releasing)
+    }
+
+    func pageCloned(_ k: Kernel<Self>, from: UInt32, to: UInt32) {
+        let g = k.frames[Int(from)].mapping.load(ordering: .relaxed)
+        if k.inject != .groupFreedWhilePages { refcount[Int(g)].add(1, ordering: .relaxed) }
+        k.frames[Int(to)].index.store(k.frames[Int(from)].index.load(ordering: .relaxed), ordering: .relaxed)
+        k.frames[Int(to)].mapping.store(g, ordering: .relaxed)
+        k.frames[Int(to)].flags.bitwiseOr(FrameFlags.anon, ordering: .releasing)
+    }
+
+    func pageFreed(_ k: Kernel<Self>, frame: UInt32) {
+        let g = k.frames[Int(frame)].mapping.load(ordering: .relaxed)
+        if g != 0 && k.inject != .groupFreedWhilePages { groupPut(k, g, cpu: nil) }
+    }
+
+    // MARK: mremap and swap-in
+
+    func canMoveWithoutCopy(_ k: Kernel<Self>, frame: UInt32, mm: UInt32) -> Bool {
+        // The seed: a page still shared after fork must be copied, since its
+        // other PTEs stay at the old address. mremap holds the mmap lock for
+        // writing, so no fork of this mm can raise the count meanwhile.
+        k.inject == .mremapNoCopy || k.frames[Int(frame)].mapcount.load(ordering: .relaxed) == 1
+    }
+
+    func pageMoved(_ k: Kernel<Self>, frame: UInt32, mm: UInt32, newVpn: UInt64) {
+        k.frames[Int(frame)].index.store(newVpn, ordering: .releasing)
+    }
+
+    func swapInIndex(_ k: Kernel<Self>, swappedVpn: UInt64, vpn: UInt64) -> UInt64 {
+        // The swapped-in page is a new private copy, so it takes the
+        // faulting address; keeping the old one is the injected bug.
+        k.inject == .swapInStaleIndex ? swappedVpn : vpn
+    }
+
+    // MARK: Walk
+
+    func walk(_ k: Kernel<Self>, frame: UInt32, cpu: CPU, _ visit: (UInt32, UInt64) -> Void) -> Int {
+        let g = k.frames[Int(frame)].mapping.load(ordering: .acquiring)
+        let vpn = k.frames[Int(frame)].index.load(ordering: .acquiring)
+        guard g != 0 else { return 0 }
+        k.raceWindow(cpu)  // between reading page.mapping/index and the list
+        let protect = k.inject != .walkOutsideRCU
+        if protect {
+            switch sync {
+            case .rcu: RCU.readLock()
+            case .rwlock: rwlock.readLock(Int(g))
+            case .mutex: lock.lock(Int(g))
+            }
+        }
+        if k.checks != .off && state[Int(g)].load(ordering: .acquiring) == SlotState.free {
+            k.report(.lifetime, frame: frame, vpn: vpn, cpu: cpu, "page.mapping names freed group \(g)")
+        }
+        var visited = 0
+        var mm = head[Int(g)].load(ordering: .acquiring)
+        while mm != 0 {
+            visited += 1
+            visit(mm, vpn)
+            mm = next[Int(mm)].load(ordering: .acquiring)
+            if visited > k.config.mmSlots {
+                k.report(.groupList, frame: frame, cpu: cpu, "group \(g) list does not end (cycle)")
+                break
+            }
+        }
+        if protect {
+            switch sync {
+            case .rcu: RCU.readUnlock()
+            case .rwlock: rwlock.unlock(Int(g))
+            case .mutex: lock.unlock(Int(g))
+            }
+        }
+        return visited
+    }
+
+    @inline(__always) func locationOK(_ k: Kernel<Self>, frame: UInt32, mm: UInt32, vpn: UInt64) -> Bool {
+        k.frames[Int(frame)].mapping.load(ordering: .relaxed) == groupOf[Int(mm)]
+            && k.frames[Int(frame)].index.load(ordering: .relaxed) == vpn
+    }
+
+    // MARK: Audit
+
+    func audit(_ k: Kernel<Self>, report: (Violation) -> Void) {
+        let ng = pool.capacity
+        // Expected references: member mms + anon pages naming the group.
+        var expectRefs = [Int32](repeating: 0, count: ng + 1)
+        var expectMembers = [Int32](repeating: 0, count: ng + 1)
+        for m in 1...k.config.mmSlots {
+            let st = k.mmState[m].load(ordering: .acquiring)
+            guard st == SlotState.live || st == SlotState.dying else { continue }
+            let g = Int(groupOf[m])
+            if g == 0 || state[g].load(ordering: .relaxed) != SlotState.live {
+                report(Violation(kind: .groupList, mm: UInt32(m), detail: "mm's group \(g) is not live"))
+                continue
+            }
+            expectRefs[g] += 1
+            expectMembers[g] += 1
+        }
+        for f in 1...k.config.frames {
+            let fl = k.frames[f].flags.load(ordering: .relaxed)
+            guard fl & FrameFlags.anon != 0 && fl & FrameFlags.free == 0 else { continue }
+            let g = Int(k.frames[f].mapping.load(ordering: .relaxed))
+            if g == 0 || g > ng || state[g].load(ordering: .relaxed) == SlotState.free {
+                report(Violation(kind: .lifetime, frame: UInt32(f), detail: "page.mapping names freed group \(g)"))
+                continue
+            }
+            expectRefs[g] += 1
+        }
+        for g in 1...ng where state[g].load(ordering: .relaxed) == SlotState.live {
+            // Walk the list: it must hold exactly the live mms of this group.
+            var n: Int32 = 0
+            var mm = head[g].load(ordering: .acquiring)
+            var last: UInt32 = 0
+            while mm != 0 && n <= Int32(k.config.mmSlots) {
+                let st = k.mmState[Int(mm)].load(ordering: .relaxed)
+                if st != SlotState.live && st != SlotState.dying {
+                    report(Violation(kind: .groupList, mm: mm, detail: "group \(g) lists an mm that is not live"))
+                }
+                if groupOf[Int(mm)] != UInt32(g) {
+                    report(Violation(kind: .groupList, mm: mm, detail: "group \(g) lists an mm of group \(groupOf[Int(mm)])"))
+                }
+                if prev[Int(mm)] != last {
+                    report(Violation(kind: .groupList, mm: mm, detail: "group \(g): prev link broken"))
+                }
+                last = mm
+                n += 1
+                mm = next[Int(mm)].load(ordering: .relaxed)
+            }
+            if last != tail[g] {
+                report(Violation(kind: .groupList, detail: "group \(g): tail is \(tail[g]), list ends at \(last)"))
+            }
+            if n != expectMembers[g] || n != members[g] {
+                report(Violation(kind: .groupList, detail: "group \(g) lists \(n) mms, \(expectMembers[g]) belong to it, count says \(members[g])"))
+            }
+            let rc = refcount[g].load(ordering: .relaxed)
+            if rc != expectRefs[g] && k.inject != .groupFreedWhilePages {
+                report(Violation(kind: .groupList, detail: "group \(g) refcount \(rc), expected \(expectRefs[g]) (members + pages)"))
+            }
+        }
+    }
+
+    func leakCheck(_ k: Kernel<Self>, report: (Violation) -> Void) {
+        if pool.inUse != 0 {
+            report(Violation(kind: .leak, detail: "\(pool.inUse) anongroups still allocated"))
+        }
+    }
+}

@@ -1,0 +1,2 @@
+import StressKit
+@main struct StressMain { static func main() { } }
