@@ -104,6 +104,18 @@ extension Kernel {
             zap(mm, vmaPosition: vma(mm, k), cpu)
             setVMA(mm, k, Kernel.noVMA)
         }
+        // Leaves that never held a PTE (a fault that then ran out of
+        // memory, a fork that copied nothing into them) are freed here.
+        ptl.lock(Int(mm))
+        for d in 0..<512 where pgd[Int(mm) * 512 + d] != 0 {
+            let leaf = pgd[Int(mm) * 512 + d]
+            if leafUsed[Int(leaf)] != 0 {
+                report(.leak, mm: mm, cpu: cpu, "page-table leaf \(leaf) holds \(leafUsed[Int(leaf)]) PTEs outside every VMA at exit")
+            }
+            pgd[Int(mm) * 512 + d] = 0
+            leafPool.free(leaf)
+        }
+        ptl.unlock(Int(mm))
         mmapLock.unlock(Int(mm))
         rmap.mmExited(self, mm: mm, cpu: cpu)
         raceWindow(cpu)  // between unlinking and freeing

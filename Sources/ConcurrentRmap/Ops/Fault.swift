@@ -27,7 +27,9 @@ extension Kernel {
                 return .outOfMemory
             }
             let pte = PTE(raw: ptes[i])
-            let needsFrame = pte.isNone || pte.isSwap || (write && pte.isPresent && !pte.isWritable)
+            // Decided once: pins come and go, so canReuse may change under us.
+            let reuse = write && pte.isPresent && !pte.isWritable && canReuse(pte.target)
+            let needsFrame = pte.isNone || pte.isSwap || (write && pte.isPresent && !pte.isWritable && !reuse)
             if pte.isMigration {
                 // Wait for the migration to finish, like migration_entry_wait.
                 checkMigrationEntry(pte, mm: mm, vpn: vpn, cpu)
@@ -36,7 +38,7 @@ extension Kernel {
                 cpuRelax()
                 continue
             }
-            if needsFrame && spare == 0 && !(pte.isPresent && canReuse(pte.target)) {
+            if needsFrame && spare == 0 {
                 ptl.unlock(Int(mm))
                 spare = allocFrame(cpu)
                 if spare == 0 { cpu.pointee.count(.faultOOM); return .outOfMemory }
@@ -66,7 +68,7 @@ extension Kernel {
                     frames[Int(f)].content.store(v, ordering: .relaxed)
                     expected[i] = v
                     ptes[i] = pte.with(young: true).raw
-                } else if canReuse(f) {
+                } else if reuse {
                     // Sole mapping, no other pin: take it over (do_wp_page reuse).
                     let v = nextValue(cpu)
                     frames[Int(f)].content.store(v, ordering: .relaxed)

@@ -6,7 +6,8 @@
 /// 1. pin and lock the old page; walk with blocking ptl locks, replacing
 ///    each present PTE by a migration entry (it keeps its mapcount);
 /// 2. copy the content (no one can write: every mapping is a migration entry);
-/// 3. walk again, replacing each migration entry by a PTE of the new page.
+/// 3. lock the new page and walk again, replacing each migration entry by a
+///    PTE of the new page.
 ///
 /// Checks: a present PTE of the old page found in step 3 was missed in step
 /// 1; a mapcount left on the old page after step 3 is a migration entry
@@ -45,6 +46,11 @@ extension Kernel {
                 ptes[i] = PTE.migration(f, writable: pte.isWritable).raw
             }
         }
+        // The new page is locked too until every entry points at it: between
+        // two conversions it is mapped once but not yet everywhere, and an
+        // mremap that saw mapcount 1 would re-index it under the walk.
+        let lockedTarget = tryLockPage(target)
+        precondition(lockedTarget, "a freshly allocated frame cannot be locked by anyone else")
         frames[Int(target)].content.store(frames[Int(f)].content.load(ordering: .relaxed), ordering: .relaxed)
         rmap.pageCloned(self, from: f, to: target)
         _ = rmapWalk(f, trylock: false, cpu) { mm, vpn, i in
@@ -66,6 +72,7 @@ extension Kernel {
             report(.incompleteWalk, frame: f, vpn: frames[Int(f)].index.load(ordering: .relaxed), cpu: cpu,
                    "migration left \(left) mappings of the old page")
         }
+        unlockPage(target)
         unlockPage(f)
         put(f, cpu)
         put(target, cpu)
