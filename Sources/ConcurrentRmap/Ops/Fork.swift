@@ -58,10 +58,11 @@ extension Kernel {
             } else {
                 refInc(pte.target)
                 mapInc(pte.target, cpu)
-                if pte.isPresent {
-                    pte = pte.readOnly()
-                    ptes[pi] = pte.raw
-                }
+                // Present and migration entries alike become read-only in
+                // both mms: a writable migration entry would come back as
+                // two writable PTEs of one page (copy_nonpresent_pte).
+                pte = pte.readOnly()
+                ptes[pi] = pte.raw
             }
             expected[ci] = expected[pi]
             setPTE(child, vpn, at: ci, pte)

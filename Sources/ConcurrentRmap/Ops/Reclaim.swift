@@ -51,6 +51,10 @@ extension Kernel {
         let s = swapPool.alloc()
         guard s != 0 else { cpu.pointee.count(.swapFull); return false }
         swapVpn[Int(s)].store(frames[Int(f)].index.load(ordering: .relaxed), ordering: .relaxed)
+        // Our own reference on the slot for the walk: without it, a swap-in
+        // of the first converted PTE would free the slot while later PTEs
+        // are still being pointed at it.
+        swapCount[Int(s)].store(1, ordering: .relaxed)
         var written = false
         let stats = rmapWalk(f, trylock: true, cpu) { mm, vpn, i in
             let pte = PTE(raw: ptes[i])
@@ -64,10 +68,7 @@ extension Kernel {
             mapDec(f, cpu)
             put(f, cpu)  // cannot free: we hold a pin
         }
-        if !written {
-            swapContent[Int(s)].store(Frame.poison, ordering: .relaxed)
-            swapPool.free(s)
-        }
+        swapPut(s, cpu)  // frees the slot if no PTE points at it any more
         let left = frames[Int(f)].mapcount.load(ordering: .relaxed)
         if left != 0 && stats.trylockFailed == 0 && checks != .off {
             report(.incompleteWalk, frame: f, vpn: frames[Int(f)].index.load(ordering: .relaxed), cpu: cpu,
