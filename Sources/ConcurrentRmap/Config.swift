@@ -48,9 +48,13 @@ public struct MachineConfig: Sendable {
     public static let ptesPerLeaf = 512
 
     /// mm slots: live processes plus mms pinned, dying or waiting for a
-    /// grace period.
-    var mmSlots: Int { maxProcesses * 2 + 64 }
-    var leafCount: Int { mmSlots * 6 }
+    /// grace period (call_rcu runs callbacks in batches some milliseconds
+    /// late, and tens of thousands of exits a second pass through).
+    var mmSlots: Int { maxProcesses * 4 + 1024 }
+    /// Page-table leaves: a live mm uses at most one per VMA (VMAs are
+    /// aligned and no larger than a leaf) plus one during an mremap; dying
+    /// mms give theirs back before their slot waits for a grace period.
+    var leafCount: Int { maxProcesses * (MachineConfig.maxVMAs + 4) + 512 }
 
     /// Returns a one-line reason when the sizes cannot work together.
     public func validate() -> String? {

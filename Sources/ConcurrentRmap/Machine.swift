@@ -76,8 +76,9 @@ public final class Machine: @unchecked Sendable {
             return k.fork(mm, cpu) == .ok
         case .exit:
             cpu.pointee.note(op, mm: mm, arg: UInt32(slot))
-            // Keep a few processes so the other operations have work.
-            guard k.processCount > 2 else { return false }
+            // Keep a quarter of the table populated, so demand for memory
+            // stays above the frames and reclaim has work.
+            guard k.processCount > max(2, config.maxProcesses / 4) else { return false }
             return k.exitProcess(slot: slot, mm: mm, cpu)
         case .exec:
             cpu.pointee.note(op, mm: mm, arg: UInt32(slot))

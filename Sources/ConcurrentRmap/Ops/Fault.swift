@@ -61,6 +61,7 @@ extension Kernel {
                 checkMapped(f, mm: mm, vpn: vpn, cpu)
                 checkContent(frames[Int(f)].content.load(ordering: .relaxed), expected: expected[i],
                              frame: f, mm: mm, vpn: vpn, cpu)
+                raceWindow(cpu)  // PTE read, not yet rewritten: walkers must hold the ptl
                 if !write {
                     ptes[i] = pte.with(young: true).raw
                 } else if pte.isWritable {

@@ -43,6 +43,7 @@ extension Kernel {
         _ = rmapWalk(f, trylock: false, cpu) { _, _, i in
             let pte = PTE(raw: ptes[i])
             if pte.isPresent && pte.target == f {
+                raceWindow(cpu)  // read-to-write window: only the ptl closes it
                 ptes[i] = PTE.migration(f, writable: pte.isWritable).raw
             }
         }

@@ -119,7 +119,8 @@ extension Kernel {
     func munmap(_ mm: UInt32, _ cpu: CPU) -> Bool {
         mmapLock.writeLock(Int(mm))
         defer { mmapLock.unlock(Int(mm)) }
-        let k = cpu.pointee.random(below: MachineConfig.maxVMAs)
+        var k = cpu.pointee.random(below: MachineConfig.maxVMAs)
+        for _ in 0..<MachineConfig.maxVMAs where vma(mm, k) == Kernel.noVMA { k = (k + 1) % MachineConfig.maxVMAs }
         guard vma(mm, k) != Kernel.noVMA else { return false }
         zap(mm, vmaPosition: vma(mm, k), cpu)
         setVMA(mm, k, freeVMAPosition(mm, cpu))

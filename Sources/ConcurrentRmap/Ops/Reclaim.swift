@@ -64,6 +64,7 @@ extension Kernel {
                 written = true
             }
             swapCount[Int(s)].add(1, ordering: .relaxed)
+            raceWindow(cpu)  // read-to-write window: only the ptl closes it
             ptes[i] = PTE.swap(s).raw  // present -> swap: leaf use count unchanged
             mapDec(f, cpu)
             put(f, cpu)  // cannot free: we hold a pin

@@ -313,7 +313,7 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
                 report(Violation(kind: .groupList, detail: "group \(g) lists \(n) mms, \(expectMembers[g]) belong to it, count says \(members[g])"))
             }
             let rc = refcount[g].load(ordering: .relaxed)
-            if rc != expectRefs[g] && k.inject != .groupFreedWhilePages {
+            if rc != expectRefs[g] {
                 report(Violation(kind: .groupList, detail: "group \(g) refcount \(rc), expected \(expectRefs[g]) (members + pages)"))
             }
         }

@@ -1,0 +1,350 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Benchmark hooks: single-purpose drivers of the kernel's internal
+/// operations, for `stress bench` and the walk-cost sweep of `stress scale`.
+///
+/// Every function here runs on the calling thread, which must be registered
+/// with RCU and pass a CPU made by `makeCPU` on this machine. Nothing here may
+/// run concurrently with stress workers on the same machine, except
+/// `benchListWalk`, which only reads. They return nanoseconds of the timed
+/// part only; setup and cleanup (spawning, exiting, waiting for grace periods)
+/// are left out. End with `teardown(cpu:)` as usual: it must report no leaks.
+
+/// A group built for walking: one root process forked `members - 1` times
+/// (fork without exec, so every child joins the root's anongroup), with
+/// `pages` written pages that every member maps.
+public struct BenchGroup: Sendable {
+    public let root: UInt32
+    public let members: Int
+    /// Virtual page numbers of the shared pages.
+    public let vpns: [UInt64]
+}
+
+/// What one walk of a benchmark does at each member mm.
+public enum BenchWalkMode: Sendable {
+    /// The rmap walk of migration: page pinned and locked, each mm's
+    /// page-table lock taken (blocking), the PTE looked up, nothing changed.
+    case rmapWalk
+    /// Reclaim's aging walk: trylock of each ptl, clear the young bit.
+    case reclaimAging
+    /// The anongroup list traversal alone under the group's protection
+    /// (RCU read side, rwlock read lock or mutex, per `MachineConfig.sync`),
+    /// without page lock or page-table locks. Safe to run from several
+    /// threads at once on one group.
+    case listOnly
+}
+
+@inline(__always) private func benchNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}
+
+extension Machine {
+    // MARK: Building blocks
+
+    /// Spawns a process and installs it; returns its mm, or 0 when out of
+    /// slots (after one grace-period wait and retry).
+    private func benchSpawnMM(_ cpu: CPU) -> UInt32 {
+        let k = kernel
+        for attempt in 0..<2 {
+            let mm = k.newProcessMM(cpu)
+            if mm != 0 {
+                if k.installProcess(mm, near: 0) { return mm }
+                k.mmPut(mm, cpu)
+                return 0
+            }
+            if attempt == 0 { RCU.barrier() }
+        }
+        return 0
+    }
+
+    /// Exits the process running `mm` (the table's reference is dropped, so
+    /// the mm is torn down).
+    private func benchExit(_ mm: UInt32, _ cpu: CPU) {
+        let k = kernel
+        for s in 0..<config.maxProcesses where k.procs[s].load(ordering: .acquiring) == mm {
+            _ = k.exitProcess(slot: s, mm: mm, cpu)
+            return
+        }
+    }
+
+    /// Every page of every VMA of `mm`, in VMA order.
+    private func benchVPNs(_ mm: UInt32) -> [UInt64] {
+        let k = kernel
+        var out: [UInt64] = []
+        for v in 0..<MachineConfig.maxVMAs where k.vma(mm, v) != Kernel<AnonGroupRmap>.noVMA {
+            let first = UInt64(k.vma(mm, v)) * UInt64(config.vmaPages)
+            for d in 0..<UInt64(config.vmaPages) { out.append(first + d) }
+        }
+        return out
+    }
+
+    /// The frame mapped at `vpn` in `mm`, 0 if none.
+    private func benchFrameAt(_ mm: UInt32, _ vpn: UInt64) -> UInt32 {
+        let k = kernel
+        k.ptl.lock(Int(mm))
+        defer { k.ptl.unlock(Int(mm)) }
+        let i = k.pteIndex(mm, vpn)
+        guard i >= 0 else { return 0 }
+        let pte = PTE(raw: k.ptes[i])
+        return pte.isPresent || pte.isMigration ? pte.target : 0
+    }
+
+    /// Forks the process of `parent` and returns the child's mm (found in the
+    /// process table), or 0. Waits for a grace period once when out of mm slots.
+    private func benchFork(_ parent: UInt32, _ cpu: CPU) -> UInt32 {
+        let k = kernel
+        var before = Set<UInt32>()
+        for s in 0..<config.maxProcesses { let m = k.procs[s].load(ordering: .relaxed); if m != 0 { before.insert(m) } }
+        var r = k.fork(parent, cpu)
+        if r == .outOfMemory { RCU.barrier(); r = k.fork(parent, cpu) }
+        guard r == .ok else { return 0 }
+        for s in 0..<config.maxProcesses {
+            let m = k.procs[s].load(ordering: .relaxed)
+            if m != 0 && !before.contains(m) { return m }
+        }
+        return 0
+    }
+
+    // MARK: Groups and walks
+
+    /// Builds an anongroup of `size` mms: one process writes `pages` pages of
+    /// its first VMA, then forks `size - 1` times. Needs `maxProcesses >= size`
+    /// and `pages <= vmaPages`. Nil when the machine is too small.
+    public func benchGroup(size: Int, pages: Int, cpu: CPU) -> BenchGroup? {
+        precondition(size >= 1 && pages >= 1)
+        guard size <= config.maxProcesses, pages <= config.vmaPages else { return nil }
+        let k = kernel
+        let root = benchSpawnMM(cpu)
+        guard root != 0 else { return nil }
+        let vpns = Array(benchVPNs(root).prefix(pages))
+        for v in vpns { guard k.fault(root, vpn: v, write: true, cpu) == .ok else { return nil } }
+        for _ in 1..<max(size, 1) {
+            guard k.fork(root, cpu) == .ok else { return nil }
+        }
+        return BenchGroup(root: root, members: size, vpns: vpns)
+    }
+
+    /// The frame of the group's shared page `page` (it changes on migration).
+    public func benchFrame(_ g: BenchGroup, page: Int) -> UInt32 {
+        benchFrameAt(g.root, g.vpns[page])
+    }
+
+    /// Walks the rmap of shared page `page` `iterations` times; returns the
+    /// total nanoseconds and the mms visited per walk (of the last walk).
+    public func benchWalk(_ g: BenchGroup, page: Int, iterations: Int, mode: BenchWalkMode, cpu: CPU) -> (ns: UInt64, visited: Int) {
+        let k = kernel
+        let f = benchFrame(g, page: page)
+        precondition(f != 0, "bench group page \(page) is not mapped")
+        var visited = 0
+        switch mode {
+        case .listOnly:
+            let t0 = benchNanos()
+            for _ in 0..<iterations {
+                visited = k.rmap.walk(k, frame: f, cpu: cpu) { _, _ in }
+            }
+            return (benchNanos() - t0, visited)
+        case .rmapWalk, .reclaimAging:
+            precondition(k.tryPin(f))
+            k.lockPage(f)
+            defer { k.unlockPage(f); k.put(f, cpu) }
+            let trylock = mode == .reclaimAging
+            let t0 = benchNanos()
+            if trylock {
+                for _ in 0..<iterations {
+                    visited = k.rmapWalk(f, trylock: true, cpu) { _, _, i in
+                        let pte = PTE(raw: k.ptes[i])
+                        if pte.isPresent && pte.target == f && pte.isYoung { k.ptes[i] = pte.with(young: false).raw }
+                    }.visited
+                }
+            } else {
+                var found = 0
+                for _ in 0..<iterations {
+                    visited = k.rmapWalk(f, trylock: false, cpu) { _, _, i in
+                        let pte = PTE(raw: k.ptes[i])
+                        if pte.isPresent && pte.target == f { found &+= 1 }
+                    }.visited
+                }
+                if found != iterations * g.members {
+                    k.report(.incompleteWalk, frame: f, cpu: cpu,
+                             "bench walk found \(found) mappings in \(iterations) walks of \(g.members) mms")
+                }
+            }
+            return (benchNanos() - t0, visited)
+        }
+    }
+
+    /// Migrates shared page `page` `iterations` times (each migration walks
+    /// twice and rewrites every member's PTE); returns total nanoseconds.
+    public func benchMigrate(_ g: BenchGroup, page: Int, iterations: Int, cpu: CPU) -> UInt64 {
+        let k = kernel
+        var total: UInt64 = 0
+        for _ in 0..<iterations {
+            let target = k.allocFrame(cpu)
+            precondition(target != 0, "bench machine out of frames")
+            let t0 = benchNanos()
+            let f = benchFrame(g, page: page)
+            precondition(f != 0 && k.tryPin(f))
+            k.lockPage(f)
+            k.migrateLocked(f, to: target, cpu)
+            total += benchNanos() - t0
+        }
+        return total
+    }
+
+    // MARK: Faults, fork, mremap
+
+    /// First-touch write faults over every page of freshly spawned processes
+    /// until `faults` were taken; returns (ns, faults).
+    public func benchFirstTouch(faults: Int, cpu: CPU) -> (ns: UInt64, count: Int) {
+        let k = kernel
+        var total: UInt64 = 0, n = 0
+        while n < faults {
+            let mm = benchSpawnMM(cpu)
+            precondition(mm != 0, "bench machine out of process slots")
+            let vpns = benchVPNs(mm)
+            let t0 = benchNanos()
+            for v in vpns { _ = k.fault(mm, vpn: v, write: true, cpu) }
+            total += benchNanos() - t0
+            n += vpns.count
+            benchExit(mm, cpu)
+        }
+        return (total, n)
+    }
+
+    /// Copy-on-write faults: a parent writes every page, forks, and the child
+    /// writes every page (each a COW copy). Only the child's faults are timed.
+    public func benchCOW(faults: Int, cpu: CPU) -> (ns: UInt64, count: Int) {
+        let k = kernel
+        let parent = benchSpawnMM(cpu)
+        precondition(parent != 0, "bench machine out of process slots")
+        let vpns = benchVPNs(parent)
+        for v in vpns { _ = k.fault(parent, vpn: v, write: true, cpu) }
+        var total: UInt64 = 0, n = 0
+        let copiesBefore = cpu.pointee.eventCount(.cowCopy)
+        while n < faults {
+            let child = benchFork(parent, cpu)
+            precondition(child != 0, "bench fork failed")
+            let t0 = benchNanos()
+            for v in vpns { _ = k.fault(child, vpn: v, write: true, cpu) }
+            total += benchNanos() - t0
+            n += vpns.count
+            benchExit(child, cpu)
+        }
+        benchExit(parent, cpu)
+        let copies = Int(cpu.pointee.eventCount(.cowCopy) - copiesBefore)
+        if copies != n {
+            k.report(.content, cpu: cpu, "COW bench: \(copies) copies for \(n) faults")
+        }
+        return (total, n)
+    }
+
+    /// fork + exit of a child of a process with every page of its VMAs
+    /// written; returns (ns, forks). Grace-period waits are not timed.
+    public func benchForkExit(iterations: Int, cpu: CPU) -> (ns: UInt64, count: Int) {
+        let k = kernel
+        let parent = benchSpawnMM(cpu)
+        precondition(parent != 0, "bench machine out of process slots")
+        for v in benchVPNs(parent) { _ = k.fault(parent, vpn: v, write: true, cpu) }
+        var total: UInt64 = 0
+        for _ in 0..<iterations {
+            var t0 = benchNanos()
+            var r = k.fork(parent, cpu)
+            if r == .outOfMemory {
+                RCU.barrier()  // mm slots come back after a grace period
+                t0 = benchNanos()
+                r = k.fork(parent, cpu)
+            }
+            precondition(r == .ok, "bench fork failed: \(r)")
+            total += benchNanos() - t0
+            // Find the child (untimed), then time its exit.
+            var slot = -1, child: UInt32 = 0
+            for s in 0..<config.maxProcesses {
+                let m = k.procs[s].load(ordering: .relaxed)
+                if m != 0 && m != parent { slot = s; child = m; break }
+            }
+            let t1 = benchNanos()
+            _ = k.exitProcess(slot: slot, mm: child, cpu)
+            total += benchNanos() - t1
+        }
+        benchExit(parent, cpu)
+        return (total, iterations)
+    }
+
+    /// mremap of the first VMA (every page written, none shared) to a free
+    /// position, `iterations` times; returns (ns, calls).
+    public func benchMremap(iterations: Int, cpu: CPU) -> (ns: UInt64, count: Int) {
+        let k = kernel
+        let mm = benchSpawnMM(cpu)
+        precondition(mm != 0, "bench machine out of process slots")
+        for v in benchVPNs(mm) { _ = k.fault(mm, vpn: v, write: true, cpu) }
+        var total: UInt64 = 0
+        let movesBefore = cpu.pointee.eventCount(.mremapMove)
+        for _ in 0..<iterations {
+            let t0 = benchNanos()
+            k.mmapLock.writeLock(Int(mm))
+            let ok = k.mremapLocked(mm, vma: 0, to: k.freeVMAPosition(mm, cpu), cpu)
+            k.mmapLock.unlock(Int(mm))
+            total += benchNanos() - t0
+            precondition(ok, "bench mremap failed")
+        }
+        let moves = Int(cpu.pointee.eventCount(.mremapMove) - movesBefore)
+        if moves != iterations * config.vmaPages {
+            k.report(.location, cpu: cpu, "mremap bench: \(moves) page moves for \(iterations) calls")
+        }
+        benchExit(mm, cpu)
+        return (total, iterations)
+    }
+
+    // MARK: Primitives
+
+    /// `iterations` RCU read-side sections (lock + unlock), on a registered thread.
+    public static func benchRCUReadSection(iterations: Int) -> UInt64 {
+        let t0 = benchNanos()
+        for _ in 0..<iterations {
+            RCU.readLock()
+            RCU.readUnlock()
+        }
+        return benchNanos() - t0
+    }
+
+    /// `iterations` pthread rwlock read lock + unlock pairs on one lock.
+    public static func benchRWLockRead(iterations: Int) -> UInt64 {
+        let locks = RWLockArray(count: 1)
+        defer { locks.destroy() }
+        let t0 = benchNanos()
+        for _ in 0..<iterations {
+            locks.readLock(0)
+            locks.unlock(0)
+        }
+        return benchNanos() - t0
+    }
+
+    /// Convenience for a quick look: builds a group of `groupSize` mms on a
+    /// fresh machine and returns ns per rmap walk of a shared page. Registers
+    /// the calling thread with RCU for the duration (it must not be already).
+    public static func benchWalk(groupSize: Int, iterations: Int, sync: ListSync = .rcu) throws -> Double {
+        var c = MachineConfig()
+        c.frames = 1024
+        c.swapSlots = 64
+        c.maxProcesses = groupSize + 4
+        c.vmasPerProcess = 1
+        c.sync = sync
+        let m = try Machine(config: c)
+        return RCU.withRegisteredThread {
+            let cpu = m.makeCPU(id: 0, seed: 1)
+            var ns = Double.nan
+            if let g = m.benchGroup(size: groupSize, pages: 1, cpu: cpu) {
+                ns = Double(m.benchWalk(g, page: 0, iterations: iterations, mode: .rmapWalk, cpu: cpu).ns) / Double(iterations)
+            }
+            m.releaseCPU(cpu)
+            let closer = m.makeCPU(id: 1, seed: 1)
+            _ = m.teardown(cpu: closer)
+            m.releaseCPU(closer)
+            return ns
+        }
+    }
+}
