@@ -146,7 +146,10 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
         for i in 0..<config.maxProcesses { (procs + i).initialize(to: Atomic(0)) }
         liveProcs = .allocate(capacity: 1)
         liveProcs.initialize(to: Atomic(0))
-        for i in 0...nf { frames[i].index.store(Frame.poison, ordering: .relaxed) }
+        frames[0].mapcount.store(0x5a5a_1234, ordering: .relaxed)
+        precondition((UnsafeMutableRawPointer(frames) + Frame.mapcountOffset).load(as: Int32.self) == 0x5a5a_1234,
+                     "Frame layout changed: update Frame.mapcountOffset")
+        frames[0].mapcount.store(0, ordering: .relaxed)
     }
 
     func destroy() {
@@ -213,11 +216,18 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
         return false
     }
 
+    /// The injected bug's view of a mapcount: a plain Int32 over the
+    /// atomic's storage, so that ThreadSanitizer sees the unsynchronized
+    /// accesses for what they are. The offset is checked in `init`.
+    @inline(__always) func plainMapcount(_ f: UInt32) -> UnsafeMutablePointer<Int32> {
+        (UnsafeMutableRawPointer(frames + Int(f)) + Frame.mapcountOffset).assumingMemoryBound(to: Int32.self)
+    }
+
     @inline(__always) func mapInc(_ f: UInt32, _ cpu: CPU) {
         if inject == .racyMapcount {
-            let v = frames[Int(f)].mapcount.load(ordering: .relaxed)
+            let v = plainMapcount(f).pointee
             raceWindow(cpu)
-            frames[Int(f)].mapcount.store(v + 1, ordering: .relaxed)
+            plainMapcount(f).pointee = v + 1
         } else {
             frames[Int(f)].mapcount.add(1, ordering: .relaxed)
         }
@@ -226,10 +236,10 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
     @inline(__always) func mapDec(_ f: UInt32, _ cpu: CPU) {
         let now: Int32
         if inject == .racyMapcount {
-            let v = frames[Int(f)].mapcount.load(ordering: .relaxed)
+            let v = plainMapcount(f).pointee
             raceWindow(cpu)
             now = v - 1
-            frames[Int(f)].mapcount.store(now, ordering: .relaxed)
+            plainMapcount(f).pointee = now
         } else {
             now = frames[Int(f)].mapcount.subtract(1, ordering: .relaxed).newValue
         }

@@ -66,10 +66,7 @@ public final class Machine: @unchecked Sendable {
         defer { k.mmPut(mm, cpu) }
         switch op {
         case .fault:
-            guard let vpn = k.randomAddress(mm, cpu) else { return false }
-            let write = cpu.pointee.random() & 1 == 0
-            cpu.pointee.note(op, mm: mm, arg: UInt32(truncatingIfNeeded: vpn) | (write ? 0x8000_0000 : 0))
-            return k.fault(mm, vpn: vpn, write: write, cpu) == .ok
+            return k.faultAnywhere(mm, write: cpu.pointee.random() & 1 == 0, cpu).0 == .ok
         case .fork:
             cpu.pointee.note(op, mm: mm, arg: UInt32(slot))
             guard k.processCount < config.maxProcesses else { return false }

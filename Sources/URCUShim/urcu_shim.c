@@ -87,6 +87,9 @@ uint64_t crm_rcu_callbacks_run(void) { return atomic_load(&callbacks_run); }
 static void crm_rcu_trampoline(struct rcu_head *head) {
     struct crm_rcu_work *work = caa_container_of(head, struct crm_rcu_work, head);
 #ifdef CRM_TSAN
+    // The queue hand-off (wfcqueue) is invisible to TSan: pair with the
+    // release in crm_rcu_call, then with every reader's unlock.
+    __tsan_acquire(work);
     __tsan_acquire(&crm_rcu_gp_token);
 #endif
     atomic_fetch_add_explicit(&callbacks_run, 1, memory_order_relaxed);
@@ -95,6 +98,9 @@ static void crm_rcu_trampoline(struct rcu_head *head) {
 
 void crm_rcu_call(struct crm_rcu_work *work) {
     atomic_fetch_add_explicit(&callbacks_queued, 1, memory_order_relaxed);
+#ifdef CRM_TSAN
+    __tsan_release(work);
+#endif
     switch (crm_rcu_flavor_selected) {
     case CRM_RCU_QSBR: urcu_qsbr_call_rcu(&work->head, crm_rcu_trampoline); break;
     case CRM_RCU_MB: urcu_mb_call_rcu(&work->head, crm_rcu_trampoline); break;

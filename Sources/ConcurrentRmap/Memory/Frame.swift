@@ -27,6 +27,9 @@ struct Frame: ~Copyable {
     let content = Atomic<UInt64>(Frame.poison)
 
     static let poison: UInt64 = 0x6b6b_6b6b_dead_beef
+    /// Byte offset of `mapcount` (after flags and refcount), for the
+    /// racy-mapcount injection's plain accesses; Kernel.init verifies it.
+    static let mapcountOffset = 8
 }
 
 enum FrameFlags {

@@ -15,6 +15,21 @@ extension Kernel {
     func fault(_ mm: UInt32, vpn: UInt64, write: Bool, _ cpu: CPU) -> FaultResult {
         mmapLock.readLock(Int(mm))
         defer { mmapLock.unlock(Int(mm)) }
+        return faultLocked(mm, vpn: vpn, write: write, cpu)
+    }
+
+    /// A fault at a random address of one of the mm's VMAs, chosen under
+    /// the mmap lock (VMAs move under mremap). Returns the address too.
+    func faultAnywhere(_ mm: UInt32, write: Bool, _ cpu: CPU) -> (FaultResult, UInt64) {
+        mmapLock.readLock(Int(mm))
+        defer { mmapLock.unlock(Int(mm)) }
+        guard let vpn = randomAddress(mm, cpu) else { cpu.pointee.count(.badAddress); return (.badAddress, 0) }
+        cpu.pointee.note(.fault, mm: mm, arg: UInt32(truncatingIfNeeded: vpn) | (write ? 0x8000_0000 : 0))
+        return (faultLocked(mm, vpn: vpn, write: write, cpu), vpn)
+    }
+
+    /// The fault proper; the mmap lock is held for reading.
+    private func faultLocked(_ mm: UInt32, vpn: UInt64, write: Bool, _ cpu: CPU) -> FaultResult {
         guard inVMA(mm, vpn) else { cpu.pointee.count(.badAddress); return .badAddress }
         var spare: UInt32 = 0
         defer { if spare != 0 { put(spare, cpu) } }

@@ -34,7 +34,16 @@ extension Kernel {
         var spare: UInt32 = 0
         defer { if spare != 0 { put(spare, cpu) } }
         for d in 0..<UInt64(config.vmaPages) {
-            if !moveOne(mm, from: from + d, to: to + d, spare: &spare, cpu) { return false }
+            if !moveOne(mm, from: from + d, to: to + d, spare: &spare, cpu) {
+                // Out of memory part way: the VMA stays at `from`, so the
+                // pages already moved must come back into it (left at `to`
+                // they would sit outside every VMA, unreachable by zap, and
+                // leak). Each of them is mapped once now (moved because
+                // exclusive, or a fresh copy) and no fork can share it while
+                // we hold the mmap lock, so moving back never copies.
+                for e in 0..<d { _ = moveOne(mm, from: to + e, to: from + e, spare: &spare, cpu) }
+                return false
+            }
         }
         setVMA(mm, k, toPos)
         return true

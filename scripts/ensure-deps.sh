@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a Debian machine with Swift 6.3:
+# liburcu-dev (headers and libraries of liburcu 0.13). Idempotent and quiet
+# when everything is already there.
+set -euo pipefail
+need=()
+dpkg -s liburcu-dev >/dev/null 2>&1 || need+=(liburcu-dev)
+if [ "${#need[@]}" -gt 0 ]; then
+    echo "installing: ${need[*]}" >&2
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "swift not found: install Swift 6.3 first" >&2; exit 1; }
