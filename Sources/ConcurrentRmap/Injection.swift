@@ -24,6 +24,8 @@ public enum Injection: String, CaseIterable, Sendable {
     case swapInStaleIndex = "swapin-stale-index"
     /// mapcount is updated with a non-atomic load and store.
     case racyMapcount = "racy-mapcount"
+    /// a walker blocks forever inside its read-side section.
+    case rcuReaderStall = "rcu-reader-stall"
 
     /// What the bug breaks, and the real fix it mirrors.
     public var summary: String {
@@ -49,6 +51,8 @@ public enum Injection: String, CaseIterable, Sendable {
             "swap-in at an address other than the one the page was swapped out from keeps the old index instead of taking the new one (location). Hugh Dickins' anonmm copy at swap-in."
         case .racyMapcount:
             "mapcount increments and decrements are plain load+store: concurrent updates are lost (counts). atomic_t mapcount since 2.5."
+        case .rcuReaderStall:
+            "worker 0's first rmap walk blocks inside its read-side section, as a reader that sleeps on something that waits for a grace period would: no grace period ends and the worker stops (stall, exit 3). rcutorture's RCU CPU stall warnings."
         }
     }
 }

@@ -6,9 +6,9 @@ import Glibc
 
 /// Life-cycle states of slab slots (mms, anongroups).
 ///
-///     free --alloc--> live --last user/ref--> dying --unlinked--> rcuPending
-///       ^                                                              |
-///       +------------------- grace period (call_rcu) -----------------+
+///     mm:    free --alloc--> live --last user--> dying --unlinked--> rcuPending
+///     group: free --alloc--> live --last reference------------------> rcuPending
+///     both:  rcuPending --grace period (call_rcu)--> free
 ///
 /// A walker that reaches a slot under RCU may see any state but `free`;
 /// seeing `free` is a lifetime violation.

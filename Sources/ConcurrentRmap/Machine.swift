@@ -24,7 +24,11 @@ public final class Machine: @unchecked Sendable {
         kernel = Kernel(config: config, log: log)
     }
 
-    deinit { kernel.destroy() }
+    deinit {
+        // Callbacks still queued for this machine's slots must run first.
+        RCU.barrier()
+        kernel.destroy()
+    }
 
     // MARK: CPUs
 

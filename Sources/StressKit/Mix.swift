@@ -40,15 +40,22 @@ public struct OperationMix: Sendable, Equatable, CustomStringConvertible {
         OpKind.allCases.filter { weights[$0.rawValue] > 0 }.map { "\($0.name)=\(weights[$0.rawValue])" }.joined(separator: ",")
     }
 
-    /// A 256-entry table: a uniform byte picks an operation in O(1).
+    /// A 1024-entry table: ten random bits pick an operation in O(1).
+    /// Every operation with a positive weight gets at least one entry, so
+    /// a tiny weight is rounded up to 1/1024, never silently dropped.
     func table() -> [OpKind] {
         let total = weights.reduce(0, +)
         var t: [OpKind] = []
         var acc = 0
         for op in OpKind.allCases {
             acc += weights[op.rawValue]
-            let upto = Int((Double(acc) / Double(total) * 1024).rounded())
+            var upto = Int((Double(acc) / Double(total) * 1024).rounded())
+            if weights[op.rawValue] > 0 { upto = max(upto, t.count + 1) }
             while t.count < upto { t.append(op) }
+        }
+        while t.count > 1024 {  // rounding up overshot: trim the most common operation
+            let most = OpKind.allCases.max { a, b in t.filter { $0 == a }.count < t.filter { $0 == b }.count }!
+            t.remove(at: t.lastIndex(of: most)!)
         }
         while t.count < 1024 { t.append(t.last!) }
         return t

@@ -158,7 +158,10 @@ public enum StressEngine {
 
         if let stalled {
             // Stuck threads cannot be joined: report what we have and let
-            // the caller exit. The machine is deliberately leaked.
+            // the caller exit. The machine is deliberately leaked, since the
+            // stuck threads still use it. Figures read here from workers
+            // that are still running are approximate.
+            _ = Unmanaged.passRetained(machine)
             machine.record(stalled)
             let recent = cpus.map { $0.pointee.recentOperations() }
             return makeResult(o, machine: machine, cpus: cpus, results: results, elapsed: Double(end - start) / 1e9,

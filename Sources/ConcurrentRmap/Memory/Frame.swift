@@ -3,8 +3,10 @@ import Synchronization
 /// One page frame: the model's `struct page`.
 ///
 /// Fields and who may change them:
-/// - `flags`: atomic bits. `locked` is the page lock (trylock by CAS, waits
-///   by yielding); reclaim, migration and mremap's re-index hold it.
+/// - `flags`: atomic bits. `locked` is the page lock (trylock by atomic OR,
+///   waits by yielding); reclaim, migration and mremap's re-index hold it.
+///   `referenced` records that reclaim's aging walk found a young PTE
+///   (informational: nothing reads it yet).
 /// - `refcount`: pins. Every PTE that maps the frame (present or migration
 ///   entry) holds one, plus transient pins of walkers. Increments come before
 ///   the matching mapcount increment, decrements after, so at rest

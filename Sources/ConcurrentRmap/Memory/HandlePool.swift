@@ -5,11 +5,12 @@ import Synchronization
 /// Backs every slab in the model (mms, anongroups, page-table leaves, swap
 /// slots and the global frame list). A LIFO stack under one pthread mutex:
 /// allocation is off the fault fast path everywhere except frames, which put
-/// per-CPU magazines in front of it (FrameAllocator).
+/// per-CPU magazines in front of it (Kernel.allocFrame / freePage).
 ///
 /// Ownership: the pool owns its storage; `destroy()` frees it. A handle is
-/// owned by whoever popped it until pushed back exactly once; a double free
-/// is caught as a pool overflow.
+/// owned by whoever popped it until pushed back exactly once. A double free
+/// traps only when it would overflow the pool; the audit and the leak check
+/// catch the rest by recounting.
 struct HandlePool: @unchecked Sendable {
     private let stack: UnsafeMutablePointer<UInt32>
     private let top: UnsafeMutablePointer<Int>

@@ -1,7 +1,7 @@
 /// fork (dup_mmap + copy_page_range) and the process-level operations.
 ///
-/// Locks: parent's mmap lock (write) -> group lock (inside the rmap, brief)
-/// -> parent ptl -> child ptl. The child is unreachable except through the
+/// Locks: parent's mmap lock (write), then briefly the group lock (inside
+/// the rmap, released before any ptl), then parent ptl -> child ptl. The child is unreachable except through the
 /// group list, and walkers hold one ptl at a time, so parent -> child is the
 /// only two-ptl order and cannot deadlock.
 ///

@@ -50,8 +50,10 @@ extension Kernel {
         // The new page is locked too until every entry points at it: between
         // two conversions it is mapped once but not yet everywhere, and an
         // mremap that saw mapcount 1 would re-index it under the walk.
-        let lockedTarget = tryLockPage(target)
-        precondition(lockedTarget, "a freshly allocated frame cannot be locked by anyone else")
+        // A reclaim or migration scan that read this frame's flags in its
+        // previous life may still pin and trylock it for a moment; it lets
+        // go once it sees the frame is not (yet) anonymous, so wait for it.
+        lockPage(target)
         frames[Int(target)].content.store(frames[Int(f)].content.load(ordering: .relaxed), ordering: .relaxed)
         rmap.pageCloned(self, from: f, to: target)
         _ = rmapWalk(f, trylock: false, cpu) { mm, vpn, i in

@@ -5,8 +5,8 @@
 /// new one. An exclusive page keeps its frame and takes the new index.
 ///
 /// The re-index protocol (what keeps a walker from seeing it half done):
-/// the page lock is taken first, then the ptl; the old PTE is cleared, the
-/// index changed and the new PTE set, all before either lock is dropped.
+/// the page lock is taken first, then the ptl; the new PTE is set, the old
+/// one cleared and the index changed, all before either lock is dropped.
 /// Walkers hold the page lock for the whole walk, so each sees the old
 /// (index, PTE) pair or the new one, never a mix.
 ///

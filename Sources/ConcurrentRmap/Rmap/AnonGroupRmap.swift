@@ -1,5 +1,8 @@
 import Synchronization
 import URCUShim
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The seed's scheme (Linus Torvalds, "anon_vma RFC2", 13 March 2004): each
 /// anonymous page belongs to one anon memory group and one virtual address
@@ -228,6 +231,9 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
             case .rwlock: rwlock.readLock(Int(g))
             case .mutex: lock.lock(Int(g))
             }
+        }
+        if k.inject == .rcuReaderStall && cpu.pointee.id == 0 {
+            while true { sleep(1) }  // never leaves the read-side section
         }
         if k.checks != .off && state[Int(g)].load(ordering: .acquiring) == SlotState.free {
             k.report(.lifetime, frame: frame, vpn: vpn, cpu: cpu, "page.mapping names freed group \(g)")

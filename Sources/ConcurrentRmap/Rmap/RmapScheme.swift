@@ -4,9 +4,11 @@
 /// Operations (fault, fork, exit, exec, mremap, munmap, reclaim, migration)
 /// never look inside the rmap: they tell it about life-cycle events through
 /// these calls and ask it for the candidate mappings of a page through
-/// `walk`. The seed's anongroup is `AnonGroupRmap`; anon_vma,
-/// anon_vma_chain or pte_chains would be further conformers, and the
-/// operations would not change.
+/// `walk`. The seed's anongroup is `AnonGroupRmap`, the only conformer so
+/// far. anon_vma and anon_vma_chain would also need per-VMA events (mmap,
+/// munmap, mremap of a whole VMA) and pte_chains per-PTE events (fork
+/// copies, zaps, swap-out), which this protocol does not have yet; adding
+/// them is part of adding those schemes. `Machine` picks the scheme.
 ///
 /// Call contexts (what the kernel holds when it calls in) are part of the
 /// contract, and each conformer must respect the lock order in

@@ -21,7 +21,9 @@ public enum RCUFlavor: String, CaseIterable, Sendable {
 /// - `synchronize()` is never called inside a read-side section or while
 ///   holding a lock a reader may wait for; the model frees through `call`;
 /// - qsbr threads announce quiescent states between operations and go
-///   offline around blocking waits (both are no-ops for other flavors).
+///   offline while parked for an audit or when they finish (both calls are
+///   no-ops for other flavors). Lock waits inside operations stay online:
+///   no lock holder ever waits for a grace period.
 public enum RCU {
     /// Selects the flavor for the process. Fails if threads of another flavor
     /// are registered.
