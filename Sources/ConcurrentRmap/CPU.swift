@@ -35,6 +35,8 @@ public struct CPUState: ~Copyable {
     public let progress = Atomic<UInt64>(0)
     /// Sequence number for values written by this CPU (content words).
     var writeSeq: UInt64 = 0
+    /// Sink for the walkers' plain reads of slot generations.
+    var lastGeneration: UInt64 = 0
 
     static let magazineSize = 64
     static let ringSize = 32

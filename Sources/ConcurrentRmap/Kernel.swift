@@ -23,12 +23,20 @@ enum SlotState {
 struct SlotFreeTarget {
     let pool: HandlePool
     let states: UnsafeMutablePointer<Atomic<UInt32>>
+    /// Bumped with a plain write when the slot is freed, and read with a
+    /// plain read by every walker that visits the slot. The values mean
+    /// nothing; the accesses are what matter: a free that does not wait for
+    /// the walkers is a data race ThreadSanitizer reports, while the grace
+    /// period's happens-before edges (URCUShim) make the correct free clean.
+    /// It plays the part of KASAN's poisoning of freed memory.
+    let generation: UnsafeMutablePointer<UInt64>
 }
 
 /// Runs on liburcu's call_rcu thread after a grace period: the slot is
 /// unreachable by every reader that could have seen it, so it may be reused.
 let freeSlotAfterGracePeriod: crm_rcu_fn = { owner, arg in
     let target = owner!.assumingMemoryBound(to: SlotFreeTarget.self)
+    target.pointee.generation[Int(arg)] &+= 1
     target.pointee.states[Int(arg)].store(SlotState.free, ordering: .releasing)
     target.pointee.pool.free(UInt32(truncatingIfNeeded: arg))
 }
@@ -73,6 +81,8 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
     /// VMA start positions (in VMA-sized units), `noVMA` when unused. Under mmapLock.
     let vmaStart: UnsafeMutablePointer<UInt32>
     let mmRCU: UnsafeMutablePointer<crm_rcu_work>
+    /// See SlotFreeTarget.generation.
+    let mmGeneration: UnsafeMutablePointer<UInt64>
     let mmFreeTarget: UnsafeMutablePointer<SlotFreeTarget>
 
     // Page-table leaves: 512 PTEs, 512 expected content words, a use count.
@@ -130,8 +140,10 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
         vmaStart.initialize(repeating: Kernel.noVMA, count: (nm + 1) * MachineConfig.maxVMAs)
         mmRCU = .allocate(capacity: nm + 1)
         mmRCU.initialize(repeating: crm_rcu_work(), count: nm + 1)
+        mmGeneration = .allocate(capacity: nm + 1)
+        mmGeneration.initialize(repeating: 0, count: nm + 1)
         mmFreeTarget = .allocate(capacity: 1)
-        mmFreeTarget.initialize(to: SlotFreeTarget(pool: mmPool, states: mmState))
+        mmFreeTarget.initialize(to: SlotFreeTarget(pool: mmPool, states: mmState, generation: mmGeneration))
 
         let nl = config.leafCount
         leafPool = HandlePool(capacity: nl)
@@ -170,6 +182,7 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
         vmaStart.deallocate()
         mmRCU.deallocate()
         mmFreeTarget.deinitialize(count: 1); mmFreeTarget.deallocate()
+        mmGeneration.deallocate()
         leafPool.destroy()
         ptes.deallocate()
         expected.deallocate()

@@ -152,10 +152,12 @@ final class VerdictTests: XCTestCase {
 /// The command line itself: exit statuses and one-line usage errors.
 final class CommandLineTests: XCTestCase {
     func stressBinary() throws -> URL {
-        let dir = Bundle(for: CommandLineTests.self).bundleURL.deletingLastPathComponent()
-        for candidate in [dir.appendingPathComponent("stress"), dir.deletingLastPathComponent().appendingPathComponent("stress")]
-        where FileManager.default.isExecutableFile(atPath: candidate.path) {
-            return candidate
+        // SwiftPM builds the executable next to the test runner (.build/debug).
+        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let bundle = Bundle(for: CommandLineTests.self).bundleURL
+        for dir in [runner, bundle, bundle.deletingLastPathComponent()] {
+            let candidate = dir.appendingPathComponent("stress")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
         }
         throw XCTSkip("stress executable not built next to the tests")
     }

@@ -26,6 +26,7 @@ extension Kernel {
                 }
             }
             defer { if lockPTL { ptl.unlock(Int(mm)) } }
+            cpu.pointee.lastGeneration = mmGeneration[Int(mm)]  // plain read: see SlotFreeTarget
             if mmState[Int(mm)].load(ordering: .acquiring) == SlotState.free {
                 report(.lifetime, frame: f, mm: mm, vpn: vpn, cpu: cpu, "rmap walk reached a freed mm")
                 return

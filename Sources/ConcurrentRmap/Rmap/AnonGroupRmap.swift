@@ -39,6 +39,8 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     let rwlock: RWLockArray
     let rcu: UnsafeMutablePointer<crm_rcu_work>
     let freeTarget: UnsafeMutablePointer<SlotFreeTarget>
+    /// See SlotFreeTarget.generation.
+    let generation: UnsafeMutablePointer<UInt64>
     let sync: ListSync
 
     // Per-mm data, indexed by mm handle.
@@ -69,8 +71,10 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         rwlock = RWLockArray(count: ng + 1)
         rcu = .allocate(capacity: ng + 1)
         rcu.initialize(repeating: crm_rcu_work(), count: ng + 1)
+        generation = .allocate(capacity: ng + 1)
+        generation.initialize(repeating: 0, count: ng + 1)
         freeTarget = .allocate(capacity: 1)
-        freeTarget.initialize(to: SlotFreeTarget(pool: pool, states: state))
+        freeTarget.initialize(to: SlotFreeTarget(pool: pool, states: state, generation: generation))
         groupOf = .allocate(capacity: nm + 1)
         groupOf.initialize(repeating: 0, count: nm + 1)
         next = .allocate(capacity: nm + 1)
@@ -89,6 +93,7 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         lock.destroy(); rwlock.destroy()
         rcu.deallocate()
         freeTarget.deinitialize(count: 1); freeTarget.deallocate()
+        generation.deallocate()
         groupOf.deallocate()
         next.deinitialize(count: pool.capacity + 1); next.deallocate()
         prev.deallocate()
@@ -235,6 +240,7 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         if k.inject == .rcuReaderStall && cpu.pointee.id == 0 {
             while true { sleep(1) }  // never leaves the read-side section
         }
+        cpu.pointee.lastGeneration = generation[Int(g)]  // plain read: see SlotFreeTarget
         if k.checks != .off && state[Int(g)].load(ordering: .acquiring) == SlotState.free {
             k.report(.lifetime, frame: frame, vpn: vpn, cpu: cpu, "page.mapping names freed group \(g)")
         }

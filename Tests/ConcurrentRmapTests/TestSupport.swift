@@ -1,0 +1,189 @@
+import XCTest
+import Synchronization
+@testable import ConcurrentRmap
+
+typealias TestKernel = Kernel<AnonGroupRmap>
+
+extension MachineConfig {
+    /// A machine small enough for unit tests: memory runs short quickly, so
+    /// reclaim and swap are exercised.
+    static func small(frames: Int = 256, swapSlots: Int = 1024, maxProcesses: Int = 16,
+                      vmaPages: Int = 64, vmasPerProcess: Int = 2, sync: ListSync = .rcu,
+                      checks: CheckLevel = .full, injection: Injection = .none,
+                      perturb: Bool = false) -> MachineConfig {
+        var c = MachineConfig()
+        c.frames = frames
+        c.swapSlots = swapSlots
+        c.maxProcesses = maxProcesses
+        c.vmaPages = vmaPages
+        c.vmasPerProcess = vmasPerProcess
+        c.sync = sync
+        c.checks = checks
+        c.injection = injection
+        c.perturb = perturb
+        return c
+    }
+}
+
+/// Runs `body` with a fresh machine and CPU on the calling thread, registered
+/// with RCU for the duration. Afterwards tears the machine down and checks
+/// that teardown found no leak, and (with `expectNoViolations`) that nothing
+/// at all was recorded during the test.
+func withMachine(_ config: MachineConfig, seed: UInt64 = 1, expectNoViolations: Bool = true,
+                 file: StaticString = #filePath, line: UInt = #line,
+                 _ body: (Machine, CPU) throws -> Void) throws {
+    RCU.registerThread()
+    defer { RCU.unregisterThread() }
+    let machine = try Machine(config: config)
+    let cpu = machine.makeCPU(id: 0, seed: seed)
+    defer { machine.releaseCPU(cpu) }
+    var failure: Error?
+    do { try body(machine, cpu) } catch { failure = error }
+    let leaks = machine.teardown(cpu: cpu)
+    XCTAssertEqual(leaks.map(\.description), [], "teardown found leftovers", file: file, line: line)
+    XCTAssertEqual(machine.processCount, 0, file: file, line: line)
+    XCTAssertEqual(machine.framesInUse, 0, file: file, line: line)
+    XCTAssertEqual(machine.swapSlotsInUse, 0, file: file, line: line)
+    XCTAssertEqual(machine.groupsInUse, 0, file: file, line: line)
+    XCTAssertEqual(machine.mmsInUse, 0, file: file, line: line)
+    if expectNoViolations {
+        XCTAssertEqual(machine.violations.map(\.description), [], "violations recorded", file: file, line: line)
+    }
+    if let failure { throw failure }
+}
+
+/// Asserts that a full audit finds nothing.
+func assertAuditClean(_ machine: Machine, _ message: String = "",
+                      file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(machine.audit().map(\.description), [], message, file: file, line: line)
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+extension Kernel where R == AnonGroupRmap {
+    /// The PTE of (mm, vpn), `.none` when no leaf exists.
+    func pte(_ mm: UInt32, _ vpn: UInt64) -> PTE {
+        let i = pteIndex(mm, vpn)
+        return i < 0 ? .none : PTE(raw: ptes[i])
+    }
+
+    /// The checker's expected content word beside (mm, vpn).
+    func expectedWord(_ mm: UInt32, _ vpn: UInt64) -> UInt64? {
+        let i = pteIndex(mm, vpn)
+        return i < 0 ? nil : expected[i]
+    }
+
+    /// First virtual page of VMA `k` of `mm`.
+    func base(_ mm: UInt32, vma k: Int) -> UInt64 {
+        UInt64(vma(mm, k)) * UInt64(config.vmaPages)
+    }
+
+    /// Every (slot, mm) in the process table.
+    func table() -> [(slot: Int, mm: UInt32)] {
+        (0..<config.maxProcesses).compactMap { s in
+            let mm = procs[s].load(ordering: .acquiring)
+            return mm == 0 ? nil : (s, mm)
+        }
+    }
+
+    func slot(of mm: UInt32) -> Int? { table().first { $0.mm == mm }?.slot }
+
+    /// Starts a process and returns its mm.
+    func startProcess(_ cpu: CPU) throws -> UInt32 {
+        let mm = newProcessMM(cpu)
+        guard mm != 0 else { throw TestFailure("newProcessMM failed") }
+        guard installProcess(mm, near: 0) else { throw TestFailure("process table full") }
+        return mm
+    }
+
+    /// Forks `parent` and returns the child's mm.
+    func forkChild(_ parent: UInt32, _ cpu: CPU) throws -> UInt32 {
+        let before = Set(table().map(\.mm))
+        let r = fork(parent, cpu)
+        guard r == .ok else { throw TestFailure("fork returned \(r)") }
+        let new = Set(table().map(\.mm)).subtracting(before)
+        guard new.count == 1, let child = new.first else { throw TestFailure("no child in the table") }
+        return child
+    }
+
+    /// The group's member list in walk order.
+    func members(_ g: UInt32) -> [UInt32] {
+        var out: [UInt32] = []
+        var mm = rmap.head[Int(g)].load(ordering: .acquiring)
+        while mm != 0 && out.count <= config.mmSlots {
+            out.append(mm)
+            mm = rmap.next[Int(mm)].load(ordering: .acquiring)
+        }
+        return out
+    }
+
+    func group(of mm: UInt32) -> UInt32 { rmap.groupOf[Int(mm)] }
+    func groupState(_ g: UInt32) -> UInt32 { rmap.state[Int(g)].load(ordering: .acquiring) }
+    func groupRefs(_ g: UInt32) -> Int32 { rmap.refcount[Int(g)].load(ordering: .relaxed) }
+
+    func content(_ f: UInt32) -> UInt64 { frames[Int(f)].content.load(ordering: .relaxed) }
+    func mapcount(_ f: UInt32) -> Int32 { frames[Int(f)].mapcount.load(ordering: .relaxed) }
+    func refcount(_ f: UInt32) -> Int32 { frames[Int(f)].refcount.load(ordering: .relaxed) }
+    func index(_ f: UInt32) -> UInt64 { frames[Int(f)].index.load(ordering: .relaxed) }
+    func mapping(_ f: UInt32) -> UInt32 { frames[Int(f)].mapping.load(ordering: .relaxed) }
+    func isFree(_ f: UInt32) -> Bool { frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.free != 0 }
+    func isAnon(_ f: UInt32) -> Bool { frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.anon != 0 }
+
+    /// The frame a present PTE maps, or nil.
+    func frame(_ mm: UInt32, _ vpn: UInt64) -> UInt32? {
+        let p = pte(mm, vpn)
+        return p.isPresent ? p.target : nil
+    }
+
+    /// What a process would read at (mm, vpn) right now: the frame's or the
+    /// swap slot's content, nil when nothing is mapped.
+    func visibleContent(_ mm: UInt32, _ vpn: UInt64) -> UInt64? {
+        let p = pte(mm, vpn)
+        if p.isPresent { return content(p.target) }
+        if p.isSwap { return swapContent[Int(p.target)].load(ordering: .relaxed) }
+        return nil
+    }
+
+    /// Every vpn of `mm`'s VMAs whose PTE is not none.
+    func mappedVPNs(_ mm: UInt32) -> [UInt64] {
+        var out: [UInt64] = []
+        for k in 0..<MachineConfig.maxVMAs where vma(mm, k) != Kernel.noVMA {
+            let b = base(mm, vma: k)
+            for v in b..<(b + UInt64(config.vmaPages)) where !pte(mm, v).isNone { out.append(v) }
+        }
+        return out
+    }
+
+    /// A VMA-sized position that no VMA of `mm` uses (the lowest one).
+    func unusedPosition(_ mm: UInt32) -> UInt32 {
+        var pos: UInt32 = 0
+        while (0..<MachineConfig.maxVMAs).contains(where: { vma(mm, $0) == pos }) { pos += 1 }
+        return pos
+    }
+
+    /// Migrates frame `f` the way `migrate` does: allocate the target, pin
+    /// and lock `f`, `migrateLocked`. Returns the target, nil when `f` could
+    /// not be pinned or locked, or no frame was free.
+    func migrate(frame f: UInt32, _ cpu: CPU) -> UInt32? {
+        let target = allocFrame(cpu)
+        guard target != 0 else { return nil }
+        guard tryPin(f) else { put(target, cpu); return nil }
+        guard tryLockPage(f) else { put(f, cpu); put(target, cpu); return nil }
+        migrateLocked(f, to: target, cpu)
+        return target
+    }
+
+    /// mremap of VMA `k` of `mm` to `pos`, taking the mmap lock as mremap does.
+    func mremap(_ mm: UInt32, vma k: Int, to pos: UInt32, _ cpu: CPU) -> Bool {
+        mmapLock.writeLock(Int(mm))
+        defer { mmapLock.unlock(Int(mm)) }
+        return mremapLocked(mm, vma: k, to: pos, cpu)
+    }
+}
+
+extension Array where Element == Violation {
+    var kinds: Set<ViolationKind> { Set(map(\.kind)) }
+}
