@@ -35,6 +35,9 @@ final class WorkerResults: @unchecked Sendable {
     var histograms: [Histogram<UInt64>]
     var counts = [UInt64](repeating: 0, count: OpKind.allCases.count)
     var idle = [UInt64](repeating: 0, count: OpKind.allCases.count)
+    /// Set (release) when the worker has left its loop: only then may the
+    /// coordinator read the fields above without joining it (stall path).
+    let done = Atomic<Bool>(false)
     init() {
         histograms = (0..<OpKind.allCases.count).map { _ in
             Histogram<UInt64>(highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .two)
@@ -163,8 +166,18 @@ public enum StressEngine {
             // that are still running are approximate.
             _ = Unmanaged.passRetained(machine)
             machine.record(stalled)
+            // Give the workers that are not stuck a moment to leave their
+            // loops, count only those, and detach every thread (the stuck
+            // ones will never be joined).
+            let waitUntil = monotonicNanos() + 2_000_000_000
+            while results.contains(where: { !$0.done.load(ordering: .acquiring) }) && monotonicNanos() < waitUntil {
+                sleepNanos(10_000_000)
+            }
+            let finished = results.filter { $0.done.load(ordering: .acquiring) }
+            for t in threads { pthread_detach(t) }
+            pthread_detach(probe)
             let recent = cpus.map { $0.pointee.recentOperations() }
-            return makeResult(o, machine: machine, cpus: cpus, results: results, elapsed: Double(end - start) / 1e9,
+            return makeResult(o, machine: machine, cpus: cpus, results: finished, elapsed: Double(end - start) / 1e9,
                               audits: audits, leaks: [], gc: gcBefore, firstViolationAt: control.firstViolationAt.load(ordering: .relaxed),
                               start: start, recent: recent, stalled: true)
         }
@@ -241,6 +254,7 @@ public enum StressEngine {
         // Finished workers count as parked so a pause never waits for them.
         RCU.threadOffline()
         control.parked.add(1, ordering: .releasing)
+        results.done.store(true, ordering: .releasing)
     }
 
     static func byKind(_ m: Machine) -> [String: Int] {

@@ -78,7 +78,10 @@ final class RaceRegressionTests: XCTestCase {
                         if mm != p { _ = k.exitProcess(slot: slot, mm: mm, cpu) }
                         k.mmPut(mm, cpu)
                     }
-                    if !k.pte(p, v).isSwap { _ = k.fork(p, cpu) }
+                    k.ptl.lock(Int(p))
+                    let swapped = k.pte(p, v).isSwap
+                    k.ptl.unlock(Int(p))
+                    if !swapped { _ = k.fork(p, cpu) }
                 default:
                     // Peek with a trylock, so that reclaim's trylocks rarely fail on us.
                     guard k.ptl.tryLock(Int(p)) else { return }

@@ -64,7 +64,8 @@ struct TestFailure: Error, CustomStringConvertible {
 }
 
 extension Kernel where R == AnonGroupRmap {
-    /// The PTE of (mm, vpn), `.none` when no leaf exists.
+    /// The PTE of (mm, vpn), `.none` when no leaf exists. Callers that race
+    /// other threads must hold the mm's ptl.
     func pte(_ mm: UInt32, _ vpn: UInt64) -> PTE {
         let i = pteIndex(mm, vpn)
         return i < 0 ? .none : PTE(raw: ptes[i])

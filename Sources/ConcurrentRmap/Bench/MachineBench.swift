@@ -148,7 +148,8 @@ extension Machine {
             }
             return (benchNanos() - t0, visited)
         case .rmapWalk, .reclaimAging:
-            precondition(k.tryPin(f))
+            let pinned = k.tryPin(f)  // kept out of precondition: -Ounchecked drops its argument
+            precondition(pinned)
             k.lockPage(f)
             defer { k.unlockPage(f); k.put(f, cpu) }
             let trylock = mode == .reclaimAging
@@ -187,7 +188,8 @@ extension Machine {
             precondition(target != 0, "bench machine out of frames")
             let t0 = benchNanos()
             let f = benchFrame(g, page: page)
-            precondition(f != 0 && k.tryPin(f))
+            let pinned = f != 0 && k.tryPin(f)  // kept out of precondition (see above)
+            precondition(pinned)
             k.lockPage(f)
             k.migrateLocked(f, to: target, cpu)
             total += benchNanos() - t0
