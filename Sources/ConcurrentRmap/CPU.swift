@@ -48,10 +48,10 @@ public struct CPUState: ~Copyable {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         rng = (z ^ (z >> 31)) | 1
-        magazine = .allocate(capacity: CPUState.magazineSize)
-        events = .allocate(capacity: Event.allCases.count)
+        magazine = CacheLine.allocate(UInt32.self, count: CPUState.magazineSize)
+        events = CacheLine.allocate(Atomic<UInt64>.self, count: Event.allCases.count)
         for i in 0..<Event.allCases.count { (events + i).initialize(to: Atomic(0)) }
-        ring = .allocate(capacity: CPUState.ringSize)
+        ring = CacheLine.allocate(Atomic<UInt64>.self, count: CPUState.ringSize)
         for i in 0..<CPUState.ringSize { (ring + i).initialize(to: Atomic(0)) }
     }
 

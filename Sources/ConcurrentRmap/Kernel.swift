@@ -213,6 +213,17 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
         }
     }
 
+    /// A long reader: with `perturb` on, about one rmap walk in 4096 sleeps
+    /// 1-3 ms inside its read-side section, as rcutorture's readers
+    /// sometimes do. Harmless to a correct design (grace periods just wait);
+    /// it opens the window in which a free that does not wait for readers
+    /// lands under the walker.
+    @inline(__always) func longReaderDelay(_ cpu: CPU) {
+        guard config.perturb else { return }
+        let r = cpu.pointee.random()
+        if r & 4095 == 0 { usleep(useconds_t(1000 + (r >> 12) % 2000)) }
+    }
+
     // MARK: Frames: counts, page lock, allocation
 
     @inline(__always) func refInc(_ f: UInt32) { frames[Int(f)].refcount.add(1, ordering: .relaxed) }

@@ -34,7 +34,7 @@ public final class Machine: @unchecked Sendable {
 
     /// A worker's per-CPU state; release it with `releaseCPU`.
     public func makeCPU(id: Int, seed: UInt64) -> CPU {
-        let p = CPU.allocate(capacity: 1)
+        let p = CacheLine.allocate(CPUState.self, count: 1)
         p.initialize(to: CPUState(id: id, seed: seed))
         return p
     }

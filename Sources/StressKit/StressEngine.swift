@@ -32,15 +32,28 @@ final class RunControl: @unchecked Sendable {
 
 /// One worker's private results, read by the coordinator after the join.
 final class WorkerResults: @unchecked Sendable {
-    var histograms: [Histogram<UInt64>]
-    var counts = [UInt64](repeating: 0, count: OpKind.allCases.count)
-    var idle = [UInt64](repeating: 0, count: OpKind.allCases.count)
+    /// Latency histograms per operation. A pointer, not an array property
+    /// of this class: recording then needs no exclusivity check per operation.
+    let histograms = CacheLine.allocate(Histogram<UInt64>.self, count: OpKind.allCases.count)
+    /// Attempts and idle attempts per operation, on cache lines of their own
+    /// (two workers' small arrays side by side in the heap would bounce).
+    let counts = CacheLine.allocate(UInt64.self, count: OpKind.allCases.count)
+    let idle = CacheLine.allocate(UInt64.self, count: OpKind.allCases.count)
     /// Set (release) when the worker has left its loop: only then may the
     /// coordinator read the fields above without joining it (stall path).
     let done = Atomic<Bool>(false)
+    deinit {
+        histograms.deinitialize(count: OpKind.allCases.count)
+        histograms.deallocate()
+        counts.deallocate()
+        idle.deallocate()
+    }
     init() {
-        histograms = (0..<OpKind.allCases.count).map { _ in
-            Histogram<UInt64>(highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .two)
+        counts.initialize(repeating: 0, count: OpKind.allCases.count)
+        idle.initialize(repeating: 0, count: OpKind.allCases.count)
+        for i in 0..<OpKind.allCases.count {
+            (histograms + i).initialize(to: Histogram<UInt64>(highestTrackableValue: 600_000_000_000,
+                                                             numberOfSignificantValueDigits: .two))
         }
     }
 }

@@ -15,8 +15,11 @@ extension Kernel {
     func reclaim(_ cpu: CPU, scan: Int, target: Int) -> Int {
         var freed = 0
         let n = UInt32(config.frames)
-        for _ in 0..<scan {
-            let f = (clockHand.pointee.add(1, ordering: .relaxed).oldValue % n) + 1
+        // Claim the whole stretch of the clock at once: one shared-line
+        // update per scan instead of one per frame.
+        let first = clockHand.pointee.add(UInt32(truncatingIfNeeded: scan), ordering: .relaxed).oldValue
+        for d in 0..<UInt32(truncatingIfNeeded: scan) {
+            let f = ((first &+ d) % n) + 1
             cpu.pointee.count(.reclaimScanned)
             let fl = frames[Int(f)].flags.load(ordering: .relaxed)
             guard fl & FrameFlags.anon != 0 && fl & FrameFlags.free == 0 else { continue }

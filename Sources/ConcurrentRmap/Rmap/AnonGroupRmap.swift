@@ -248,6 +248,7 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         var mm = head[Int(g)].load(ordering: .acquiring)
         while mm != 0 {
             visited += 1
+            if visited == 1 { k.longReaderDelay(cpu) }  // handle in hand, slot not yet touched
             visit(mm, vpn)
             mm = next[Int(mm)].load(ordering: .acquiring)
             if visited > k.config.mmSlots {
