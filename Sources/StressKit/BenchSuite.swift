@@ -144,13 +144,7 @@ public enum BenchSuite {
         }
 
         let g = o.groupSize
-        var grp = MachineConfig()
-        grp.frames = 4096
-        grp.swapSlots = 256
-        grp.maxProcesses = g + 4
-        grp.vmaPages = 64
-        grp.vmasPerProcess = 1
-        grp.checks = o.checks
+        let grp = MachineConfig.anongroupBench(groupSize: g, checks: o.checks)
         let walkIters = it(Double(max(2_000_000 / g, 500)))
         var group: BenchGroup?
         try machineBench("rmap walk over \(g) mms", grp, target: g == 8 ? "< 1 us" : nil, limit: g == 8 ? 1000 : nil,
@@ -284,5 +278,21 @@ public enum BenchSuite {
             end = .allocate(capacity: threads); end.initialize(repeating: 0, count: threads)
         }
         deinit { start.deallocate(); end.deallocate() }
+    }
+}
+
+extension MachineConfig {
+    /// The machine the walk benchmarks build one anongroup of `g` mms in
+    /// (`stress bench` and the walk-cost sweep of `stress scale`).
+    static func anongroupBench(groupSize g: Int, checks: CheckLevel, sync: ListSync = .rcu) -> MachineConfig {
+        var c = MachineConfig()
+        c.frames = 4096
+        c.swapSlots = 256
+        c.maxProcesses = g + 4
+        c.vmaPages = 64
+        c.vmasPerProcess = 1
+        c.checks = checks
+        c.sync = sync
+        return c
     }
 }

@@ -296,14 +296,7 @@ public enum ScaleSweep {
 
     public static func walkCostPoint(sync: ListSync, groupSize g: Int, repeatIndex: Int, work: Double, seed: UInt64) throws -> WalkCostRun {
         guard RCU.select(.memb) else { throw Machine.ConfigError.invalid("cannot switch RCU flavor while threads are registered") }
-        var mc = MachineConfig()
-        mc.frames = 4096
-        mc.swapSlots = 256
-        mc.maxProcesses = g + 4
-        mc.vmaPages = 64
-        mc.vmasPerProcess = 1
-        mc.sync = sync
-        mc.checks = .full
+        let mc = MachineConfig.anongroupBench(groupSize: g, checks: .full, sync: sync)
         let m = try Machine(config: mc)
         let walkIters = max(50, Int(Double(max(400_000 / g, 200)) * work))
         let migIters = max(10, Int(Double(max(40_000 / g, 40)) * work))
