@@ -24,6 +24,10 @@ public enum Event: Int, CaseIterable, Sendable {
 public struct CPUState: ~Copyable {
     public let id: Int
     var rng: UInt64
+    /// A second stream, used only to choose the next operation, so that the
+    /// sequence of operation kinds of each worker follows from the seed
+    /// alone, however many random numbers the operations themselves drew.
+    var opRng: UInt64
     let magazine: UnsafeMutablePointer<UInt32>
     var magazineCount = 0
     let events: UnsafeMutablePointer<Atomic<UInt64>>
@@ -48,6 +52,7 @@ public struct CPUState: ~Copyable {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         rng = (z ^ (z >> 31)) | 1
+        opRng = (rng &* 0xD1B5_4A32_D192_ED03) | 1
         magazine = CacheLine.allocate(UInt32.self, count: CPUState.magazineSize)
         events = CacheLine.allocate(Atomic<UInt64>.self, count: Event.allCases.count)
         for i in 0..<Event.allCases.count { (events + i).initialize(to: Atomic(0)) }
@@ -70,6 +75,14 @@ public struct CPUState: ~Copyable {
         rng ^= rng << 25
         rng ^= rng >> 27
         return rng &* 0x2545_F491_4F6C_DD1D
+    }
+
+    /// The next number of the operation-choice stream (see `opRng`).
+    @inline(__always) public mutating func randomOperation() -> UInt64 {
+        opRng ^= opRng >> 12
+        opRng ^= opRng << 25
+        opRng ^= opRng >> 27
+        return opRng &* 0x2545_F491_4F6C_DD1D
     }
 
     @inline(__always) public mutating func random(below n: Int) -> Int {

@@ -249,7 +249,7 @@ public enum StressEngine {
                     RCU.threadOnline()
                     continue
                 }
-                let op = ops[Int(cpu.pointee.random() >> 54)]
+                let op = ops[Int(cpu.pointee.randomOperation() >> 54)]
                 let t0 = monotonicNanos()
                 let did = machine.perform(op, cpu: cpu)
                 let dt = monotonicNanos() &- t0

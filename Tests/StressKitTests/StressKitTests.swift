@@ -54,6 +54,25 @@ final class MixParsingTests: XCTestCase {
     }
 }
 
+final class ReplayTests: XCTestCase {
+    /// The operation-kind stream depends on the seed and worker alone, not on
+    /// how many random numbers the operations drew in between.
+    func testOperationStreamFollowsFromSeedOnly() {
+        var a = CPUState(id: 3, seed: 99)
+        var b = CPUState(id: 3, seed: 99)
+        var c = CPUState(id: 4, seed: 99)
+        var sa: [UInt64] = [], sb: [UInt64] = [], sc: [UInt64] = []
+        for i in 0..<100 {
+            sa.append(a.randomOperation())
+            for _ in 0..<(i % 7) { _ = b.random() }  // b's operations drew more numbers
+            sb.append(b.randomOperation())
+            sc.append(c.randomOperation())
+        }
+        XCTAssertEqual(sa, sb)
+        XCTAssertNotEqual(sa, sc)
+    }
+}
+
 final class OptionValidationTests: XCTestCase {
     func testDefaultsAreValid() { XCTAssertNil(StressOptions().validate()) }
 
