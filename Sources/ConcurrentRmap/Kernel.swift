@@ -71,7 +71,9 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
     // mms.
     let mmPool: HandlePool
     let mmState: UnsafeMutablePointer<Atomic<UInt32>>
-    let mmUsers: UnsafeMutablePointer<Atomic<Int32>>
+    /// Users of each mm; pinned and unpinned around every operation by every
+    /// worker, so each count has a cache line of its own.
+    let mmUsers: PaddedArray<Atomic<Int32>>
     /// The page-table lock of each mm (the 2004 page_table_lock).
     let ptl: MutexArray
     /// The mmap lock of each mm: faults read, fork/mremap/munmap write.
@@ -127,10 +129,10 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
         let nm = config.mmSlots
         mmPool = HandlePool(capacity: nm)
         mmState = .allocate(capacity: nm + 1)
-        mmUsers = .allocate(capacity: nm + 1)
+        mmUsers = PaddedArray(count: nm + 1)
         for i in 0...nm {
             (mmState + i).initialize(to: Atomic(SlotState.free))
-            (mmUsers + i).initialize(to: Atomic(0))
+            mmUsers[i].initialize(to: Atomic(0))
         }
         ptl = MutexArray(count: nm + 1)
         mmapLock = RWLockArray(count: nm + 1)
@@ -175,7 +177,8 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
         swapPool.destroy()
         mmPool.destroy()
         mmState.deinitialize(count: config.mmSlots + 1); mmState.deallocate()
-        mmUsers.deinitialize(count: config.mmSlots + 1); mmUsers.deallocate()
+        for i in 0...config.mmSlots { mmUsers[i].deinitialize(count: 1) }
+        mmUsers.deallocate()
         ptl.destroy()
         mmapLock.destroy()
         pgd.deallocate()

@@ -56,7 +56,7 @@ extension Kernel {
         let mm = mmPool.alloc()
         guard mm != 0 else { return 0 }
         for k in 0..<MachineConfig.maxVMAs { setVMA(mm, k, Kernel.noVMA) }
-        mmUsers[Int(mm)].store(1, ordering: .relaxed)
+        mmUsers[Int(mm)].pointee.store(1, ordering: .relaxed)
         mmState[Int(mm)].store(SlotState.live, ordering: .releasing)
         return mm
     }
@@ -68,7 +68,7 @@ extension Kernel {
         guard mm != 0 else { return 0 }
         for k in 0..<config.vmasPerProcess { setVMA(mm, k, freeVMAPosition(mm, cpu)) }
         guard rmap.mmStarted(self, mm: mm, cpu: cpu) else {
-            mmUsers[Int(mm)].store(0, ordering: .relaxed)
+            mmUsers[Int(mm)].pointee.store(0, ordering: .relaxed)
             mmState[Int(mm)].store(SlotState.free, ordering: .releasing)
             mmPool.free(mm)
             return 0
@@ -79,9 +79,9 @@ extension Kernel {
     /// mmget_not_zero. Only valid while the slot cannot be recycled: inside an
     /// RCU read-side section, or with another reference held.
     @inline(__always) func mmTryGet(_ mm: UInt32) -> Bool {
-        var u = mmUsers[Int(mm)].load(ordering: .relaxed)
+        var u = mmUsers[Int(mm)].pointee.load(ordering: .relaxed)
         while u > 0 {
-            let (done, now) = mmUsers[Int(mm)].compareExchange(expected: u, desired: u + 1, ordering: .acquiring)
+            let (done, now) = mmUsers[Int(mm)].pointee.compareExchange(expected: u, desired: u + 1, ordering: .acquiring)
             if done { return true }
             u = now
         }
@@ -90,7 +90,7 @@ extension Kernel {
 
     /// mmput: drop a user; the last one tears the mm down.
     func mmPut(_ mm: UInt32, _ cpu: CPU) {
-        let now = mmUsers[Int(mm)].subtract(1, ordering: .acquiringAndReleasing).newValue
+        let now = mmUsers[Int(mm)].pointee.subtract(1, ordering: .acquiringAndReleasing).newValue
         if now == 0 { teardown(mm, cpu) } else if now < 0 {
             report(.lifetime, mm: mm, cpu: cpu, "mm users went negative")
         }

@@ -12,3 +12,26 @@ public enum CacheLine {
             .bindMemory(to: T.self, capacity: max(count, 1))
     }
 }
+
+/// An array whose elements each start a cache line of their own, for
+/// per-object fields that different threads write (per-mm locks and user
+/// counts). Element memory is uninitialized until the owner initializes it;
+/// `deallocate` frees it without deinitializing.
+struct PaddedArray<T: ~Copyable>: @unchecked Sendable {
+    let base: UnsafeMutableRawPointer
+    let count: Int
+    static var stride: Int {
+        (MemoryLayout<T>.stride + CacheLine.size / 2 - 1) / (CacheLine.size / 2) * (CacheLine.size / 2)
+    }
+
+    init(count: Int) {
+        self.count = count
+        base = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * Self.stride, alignment: CacheLine.size)
+    }
+
+    func deallocate() { base.deallocate() }
+
+    @inline(__always) subscript(i: Int) -> UnsafeMutablePointer<T> {
+        (base + i * Self.stride).assumingMemoryBound(to: T.self)
+    }
+}
