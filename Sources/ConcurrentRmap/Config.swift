@@ -22,8 +22,10 @@ public enum CheckLevel: String, CaseIterable, Sendable {
 
 /// Sizes and policies of one simulated machine.
 public struct MachineConfig: Sendable {
-    /// Page frames. Smaller than demand by default so reclaim must run.
-    public var frames = 16_384
+    /// Page frames. Smaller than demand by default so reclaim must run: the
+    /// default mix keeps about 3,000-5,000 pages resident at any time with
+    /// 256 processes, so background reclaim holds memory at its watermark.
+    public var frames = 4096
     /// Swap slots.
     public var swapSlots = 65_536
     /// Process-table entries: the most processes alive at once.

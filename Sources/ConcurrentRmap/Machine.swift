@@ -55,7 +55,11 @@ public final class Machine: @unchecked Sendable {
         let k = kernel
         switch op {
         case .reclaim:
+            // kswapd: background reclaim only below the high watermark (a
+            // quarter of memory free in the global pool); allocations that
+            // find nothing run direct reclaim themselves.
             cpu.pointee.note(op, mm: 0, arg: 0)
+            guard k.framePool.available < config.frames / 4 else { return false }
             return k.reclaim(cpu, scan: 64, target: 16) > 0
         case .migrate:
             cpu.pointee.note(op, mm: 0, arg: 0)
