@@ -61,6 +61,14 @@ extension Machine {
         return 0
     }
 
+    /// A new process with every page of its VMAs written once.
+    private func benchPopulatedMM(_ cpu: CPU) -> UInt32 {
+        let mm = benchSpawnMM(cpu)
+        precondition(mm != 0, "bench machine out of process slots")
+        for v in benchVPNs(mm) { _ = kernel.fault(mm, vpn: v, write: true, cpu) }
+        return mm
+    }
+
     /// Exits the process running `mm` (the table's reference is dropped, so
     /// the mm is torn down).
     private func benchExit(_ mm: UInt32, _ cpu: CPU) {
@@ -221,10 +229,8 @@ extension Machine {
     /// writes every page (each a COW copy). Only the child's faults are timed.
     public func benchCOW(faults: Int, cpu: CPU) -> (ns: UInt64, count: Int) {
         let k = kernel
-        let parent = benchSpawnMM(cpu)
-        precondition(parent != 0, "bench machine out of process slots")
+        let parent = benchPopulatedMM(cpu)
         let vpns = benchVPNs(parent)
-        for v in vpns { _ = k.fault(parent, vpn: v, write: true, cpu) }
         var total: UInt64 = 0, n = 0
         let copiesBefore = cpu.pointee.eventCount(.cowCopy)
         while n < faults {
@@ -248,9 +254,7 @@ extension Machine {
     /// written; returns (ns, forks). Grace-period waits are not timed.
     public func benchForkExit(iterations: Int, cpu: CPU) -> (ns: UInt64, count: Int) {
         let k = kernel
-        let parent = benchSpawnMM(cpu)
-        precondition(parent != 0, "bench machine out of process slots")
-        for v in benchVPNs(parent) { _ = k.fault(parent, vpn: v, write: true, cpu) }
+        let parent = benchPopulatedMM(cpu)
         var total: UInt64 = 0
         for _ in 0..<iterations {
             var t0 = benchNanos()
@@ -280,9 +284,7 @@ extension Machine {
     /// position, `iterations` times; returns (ns, calls).
     public func benchMremap(iterations: Int, cpu: CPU) -> (ns: UInt64, count: Int) {
         let k = kernel
-        let mm = benchSpawnMM(cpu)
-        precondition(mm != 0, "bench machine out of process slots")
-        for v in benchVPNs(mm) { _ = k.fault(mm, vpn: v, write: true, cpu) }
+        let mm = benchPopulatedMM(cpu)
         var total: UInt64 = 0
         let movesBefore = cpu.pointee.eventCount(.mremapMove)
         for _ in 0..<iterations {
