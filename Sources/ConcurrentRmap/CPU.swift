@@ -70,20 +70,17 @@ public struct CPUState: ~Copyable {
     }
 
     /// xorshift64*: fast, and each CPU's sequence follows from the seed.
-    @inline(__always) public mutating func random() -> UInt64 {
-        rng ^= rng >> 12
-        rng ^= rng << 25
-        rng ^= rng >> 27
-        return rng &* 0x2545_F491_4F6C_DD1D
+    @inline(__always) public mutating func random() -> UInt64 { CPUState.xorshift(&rng) }
+
+    @inline(__always) static func xorshift(_ s: inout UInt64) -> UInt64 {
+        s ^= s >> 12
+        s ^= s << 25
+        s ^= s >> 27
+        return s &* 0x2545_F491_4F6C_DD1D
     }
 
     /// The next number of the operation-choice stream (see `opRng`).
-    @inline(__always) public mutating func randomOperation() -> UInt64 {
-        opRng ^= opRng >> 12
-        opRng ^= opRng << 25
-        opRng ^= opRng >> 27
-        return opRng &* 0x2545_F491_4F6C_DD1D
-    }
+    @inline(__always) public mutating func randomOperation() -> UInt64 { CPUState.xorshift(&opRng) }
 
     @inline(__always) public mutating func random(below n: Int) -> Int {
         Int(truncatingIfNeeded: (random() >> 11) % UInt64(max(n, 1)))

@@ -60,7 +60,7 @@ struct RunOptions: ParsableArguments {
         var o = StressOptions()
         o.threads = threads
         o.duration = duration
-        o.seed = seed ?? UInt64(truncatingIfNeeded: monotonicSeed())
+        o.seed = seed ?? freshSeed()
         do { o.mix = try OperationMix(parsing: mix) } catch { throw ValidationError("\(error)") }
         machine.apply(to: &o)
         o.machine.sync = sync
@@ -78,7 +78,8 @@ struct RunOptions: ParsableArguments {
 import Glibc
 #endif
 
-func monotonicSeed() -> UInt64 {
+/// A seed for runs that were given none: wall-clock time and the pid.
+func freshSeed() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
     return UInt64(ts.tv_sec) &* 1_000_000_007 &+ UInt64(ts.tv_nsec) &+ UInt64(getpid())

@@ -46,7 +46,7 @@ struct Scale: ParsableCommand {
             throw ValidationError("\(error)")
         }
         c.repeats = repeats
-        c.seed = seed ?? monotonicSeed()
+        c.seed = seed ?? freshSeed()
         c.base.duration = duration
         machine.apply(to: &c.base)
         c.base.machine.injection = inject

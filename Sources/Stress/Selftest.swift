@@ -38,7 +38,7 @@ struct Selftest: ParsableCommand {
                 return i
             }
         }
-        let seed = self.seed ?? monotonicSeed()
+        let seed = self.seed ?? freshSeed()
         print("selftest: threads=\(threads) seed=\(seed) perturb=\(perturb) clean=\(fmt(cleanDuration))s per-injection=\(fmt(timePerInjection))s")
         var rows: [(String, Bool, String, String)] = []
         let clean = child(.none, duration: cleanDuration, seed: seed)
