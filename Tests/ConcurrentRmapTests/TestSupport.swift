@@ -165,14 +165,14 @@ extension Kernel where R == AnonGroupRmap {
         return pos
     }
 
-    /// Migrates frame `f` the way `migrate` does: allocate the target, pin
-    /// and lock `f`, `migrateLocked`. Returns the target, nil when `f` could
-    /// not be pinned or locked, or no frame was free.
+    /// Migrates frame `f` the way `migrate` does: allocate the target,
+    /// isolate `f` (the scanners' own pin, trylock and re-check), then
+    /// `migrateLocked`. Returns the target, nil when `f` was no longer a
+    /// mapped anonymous page, its lock was taken, or no frame was free.
     func migrate(frame f: UInt32, _ cpu: CPU) -> UInt32? {
         let target = allocFrame(cpu)
         guard target != 0 else { return nil }
-        guard tryPin(f) else { put(target, cpu); return nil }
-        guard tryLockPage(f) else { put(f, cpu); put(target, cpu); return nil }
+        guard isolate(f, cpu) else { put(target, cpu); return nil }
         migrateLocked(f, to: target, cpu)
         return target
     }

@@ -22,15 +22,7 @@ extension Kernel {
             let c = UInt32(cpu.pointee.random(below: config.frames)) + 1
             let fl = frames[Int(c)].flags.load(ordering: .relaxed)
             guard fl & FrameFlags.anon != 0 && fl & FrameFlags.free == 0, c != target else { continue }
-            guard tryPin(c) else { continue }
-            guard tryLockPage(c) else { put(c, cpu); continue }
-            if frames[Int(c)].flags.load(ordering: .acquiring) & FrameFlags.anon != 0
-                && frames[Int(c)].mapcount.load(ordering: .relaxed) > 0 {
-                f = c
-                break
-            }
-            unlockPage(c)
-            put(c, cpu)
+            if isolate(c, cpu) { f = c; break }
         }
         guard f != 0 else { put(target, cpu); cpu.pointee.count(.migrateSkipped); return false }
         migrateLocked(f, to: target, cpu)
@@ -76,8 +68,7 @@ extension Kernel {
                    "migration left \(left) mappings of the old page")
         }
         unlockPage(target)
-        unlockPage(f)
-        put(f, cpu)
+        putBack(f, cpu)
         put(target, cpu)
         cpu.pointee.count(.migrated)
     }

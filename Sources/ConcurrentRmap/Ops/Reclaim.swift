@@ -23,16 +23,47 @@ extension Kernel {
             cpu.pointee.count(.reclaimScanned)
             let fl = frames[Int(f)].flags.load(ordering: .relaxed)
             guard fl & FrameFlags.anon != 0 && fl & FrameFlags.free == 0 else { continue }
-            guard tryPin(f) else { continue }
-            guard tryLockPage(f) else { put(f, cpu); continue }
-            let live = frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.anon != 0
-                && frames[Int(f)].mapcount.load(ordering: .relaxed) > 0
-            let done = live && shrink(f, cpu)
-            unlockPage(f)
-            put(f, cpu)
+            guard isolate(f, cpu) else { continue }
+            let done = shrink(f, cpu)
+            putBack(f, cpu)
             if done { freed += 1; if freed >= target { break } }
         }
         return freed
+    }
+
+    /// The scanners' isolate step (reclaim, migration, and the tests that
+    /// migrate a page they chose): pin a frame that may be freed meanwhile,
+    /// trylock its page lock, then re-check under the lock that it is still
+    /// an anonymous page with at least one mapping. True when `f` is pinned,
+    /// locked and mapped; the caller ends with `putBack`. False leaves
+    /// nothing held.
+    ///
+    /// Why the re-check closes the window: a frame is being set up (a fault's
+    /// first touch or COW copy, a swap-in, mremap's private copy) while it
+    /// holds only its allocation reference, so the pin alone succeeds on it.
+    /// Every such path sets `mapping`/`index`, publishes `anon` (release) and
+    /// sets mapcount inside the ptl section that installs its PTE. A scanner
+    /// that sees `anon` (acquire) and mapcount > 0 therefore reads the new
+    /// mapping and index, and its walk blocks on that ptl until the PTE is
+    /// in place, so it finds it. A frame that is not yet anonymous, or whose
+    /// mapcount is still 0, is not a page anybody can walk: it is skipped.
+    func isolate(_ f: UInt32, _ cpu: CPU) -> Bool {
+        guard tryPin(f) else { return false }
+        guard tryLockPage(f) else { put(f, cpu); return false }
+        if frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.anon != 0
+            && frames[Int(f)].mapcount.load(ordering: .relaxed) > 0 {
+            return true
+        }
+        unlockPage(f)
+        put(f, cpu)
+        return false
+    }
+
+    /// Ends what `isolate` began: unlock, then drop the pin (which frees a
+    /// page that was unmapped everywhere meanwhile).
+    func putBack(_ f: UInt32, _ cpu: CPU) {
+        unlockPage(f)
+        put(f, cpu)
     }
 
     /// Ages or swaps out one locked, pinned page. True when it was unmapped
