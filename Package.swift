@@ -26,11 +26,16 @@ let package = Package(
     targets: [
         // C shim: the only target that includes liburcu headers.
         .target(name: "URCUShim", cSettings: shimC, linkerSettings: urcuLibraries),
+        // C shim for the stress tool's process-level services (signals, CPU pinning).
+        .target(name: "StressShim"),
+        // The commit the binary was built from, recorded at build time.
+        .plugin(name: "BuildIdentityPlugin", capability: .buildTool()),
+        .target(name: "BuildIdentity", plugins: ["BuildIdentityPlugin"]),
         // The model: frames, mms, anongroups, operations, invariants. No Swift dependencies.
         .target(name: "ConcurrentRmap", dependencies: ["URCUShim"], swiftSettings: shimSwift),
         // The stress engine: worker threads, audits, watchdog, statistics, results.
         .target(name: "StressKit", dependencies: [
-            "ConcurrentRmap",
+            "ConcurrentRmap", "StressShim", "BuildIdentity",
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], swiftSettings: shimSwift),
         // The `stress` command line.

@@ -3,13 +3,26 @@ import Synchronization
 /// Events counted per CPU. Raw values index `CPUState.events`.
 public enum Event: Int, CaseIterable, Sendable {
     case firstTouch, cowCopy, cowReuse, swapIn, faultOOM, badAddress, migrationWait
-    case rmapWalk, walkMMsVisited, walkTrylockFail
+    case rmapWalk, walkMmsVisited, walkTrylockFail
     case mremapCopy, mremapMove, mremapSwapMove
     case reclaimScanned, reclaimReferenced, swapOut, swapFull
     case migrated, migrateSkipped
-    case forkFailed, processLimit, pagesFreed, directReclaim
+    case forkFailed, processLimit, pagesFreed, directReclaim, forkExec
 
-    public var name: String { String(describing: self) }
+    /// snake_case, as in results files: `first_touch`, `fault_oom`.
+    public var name: String {
+        let chars = Array(String(describing: self))
+        var out = ""
+        for (i, c) in chars.enumerated() {
+            // A word starts at a capital after a lower-case letter (faultOom),
+            // or at the last capital of a run before lower case (OOMKill).
+            let startsWord = c.isUppercase && i > 0
+                && (!chars[i - 1].isUppercase || (i + 1 < chars.count && chars[i + 1].isLowercase))
+            if startsWord { out += "_" }
+            out += c.lowercased()
+        }
+        return out
+    }
 }
 
 /// Per-thread state of one worker: the model's `struct cpu`/`current`.
@@ -18,9 +31,8 @@ public enum Event: Int, CaseIterable, Sendable {
 /// stress engine, or a test). Only the owning thread writes it while it runs;
 /// counters are atomics written with relaxed load+store (no locked RMW) so
 /// that the status line and the failure dump may read them concurrently.
-/// The frame magazine is the allocator's per-CPU cache: its frames are free
-/// (flags == free) but not in the global pool until `Kernel.drain` returns
-/// them.
+/// The CPU's caches of free frames, leaves and slots live in the machine
+/// (`CPUCaches`, block `cacheSlot`), where other CPUs can drain them.
 public struct CPUState: ~Copyable {
     public let id: Int
     var rng: UInt64
@@ -28,8 +40,9 @@ public struct CPUState: ~Copyable {
     /// sequence of operation kinds of each worker follows from the seed
     /// alone, however many random numbers the operations themselves drew.
     var opRng: UInt64
-    let magazine: UnsafeMutablePointer<UInt32>
-    var magazineCount = 0
+    /// This CPU's block in the machine's per-CPU caches (0: none; a CPU
+    /// made outside a machine cannot allocate).
+    public let cacheSlot: Int
     let events: UnsafeMutablePointer<Atomic<UInt64>>
     /// Recent operations: (op << 56 | mm << 32 | arg), newest at ring[(pos-1) % size].
     let ring: UnsafeMutablePointer<Atomic<UInt64>>
@@ -41,19 +54,25 @@ public struct CPUState: ~Copyable {
     var writeSeq: UInt64 = 0
     /// Sink for the walkers' plain reads of slot generations.
     var lastGeneration: UInt64 = 0
+    /// The rcu-unlock-forgotten injection forgets once per CPU.
+    var forgotUnlock = false
+    /// RCU read-side nesting depth, and the value of `progress` when the
+    /// outermost section was entered: the watchdog reads both to name a CPU
+    /// that holds a grace period up.
+    public let rcuDepth = Atomic<Int>(0)
+    public let rcuEnteredAt = Atomic<UInt64>(0)
 
-    static let magazineSize = 64
     static let ringSize = 32
 
-    public init(id: Int, seed: UInt64) {
+    public init(id: Int, seed: UInt64, cacheSlot: Int = 0) {
         self.id = id
+        self.cacheSlot = cacheSlot
         // splitmix64 of (seed, id): every CPU's stream follows from the seed.
         var z = seed &+ UInt64(id + 1) &* 0x9E37_79B9_7F4A_7C15
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         rng = (z ^ (z >> 31)) | 1
         opRng = (rng &* 0xD1B5_4A32_D192_ED03) | 1
-        magazine = CacheLine.allocate(UInt32.self, count: CPUState.magazineSize)
         events = CacheLine.allocate(Atomic<UInt64>.self, count: Event.allCases.count)
         for i in 0..<Event.allCases.count { (events + i).initialize(to: Atomic(0)) }
         ring = CacheLine.allocate(Atomic<UInt64>.self, count: CPUState.ringSize)
@@ -61,8 +80,6 @@ public struct CPUState: ~Copyable {
     }
 
     deinit {
-        precondition(magazineCount == 0, "CPUState destroyed with frames in its magazine: call Kernel.drain first")
-        magazine.deallocate()
         events.deinitialize(count: Event.allCases.count)
         events.deallocate()
         ring.deinitialize(count: CPUState.ringSize)
@@ -100,6 +117,16 @@ public struct CPUState: ~Copyable {
         ring[pos & (CPUState.ringSize - 1)].store(
             UInt64(op.rawValue) << 56 | UInt64(mm & 0xFF_FFFF) << 32 | UInt64(arg), ordering: .relaxed)
         ringPos.store(pos &+ 1, ordering: .relaxed)
+    }
+
+    @inline(__always) func enterReadSide() {
+        let d = rcuDepth.load(ordering: .relaxed)
+        if d == 0 { rcuEnteredAt.store(progress.load(ordering: .relaxed), ordering: .relaxed) }
+        rcuDepth.store(d + 1, ordering: .relaxed)
+    }
+
+    @inline(__always) func exitReadSide() {
+        rcuDepth.store(rcuDepth.load(ordering: .relaxed) - 1, ordering: .relaxed)
     }
 
     @inline(__always) public func finished() {

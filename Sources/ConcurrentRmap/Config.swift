@@ -40,6 +40,9 @@ public struct MachineConfig: Sendable {
     public var injection: Injection = .none
     /// Random short delays at race windows (seeded per CPU).
     public var perturb = false
+    /// Worker threads expected to run at once: sizes the per-CPU caches so
+    /// that all of them together hold at most an eighth of the frames.
+    public var expectedCPUs = 4
 
     public init() {}
 
@@ -48,6 +51,18 @@ public struct MachineConfig: Sendable {
     /// Virtual pages per mm: 512 leaves of 512 PTEs.
     public static let vpnLimit = 512 * 512
     public static let ptesPerLeaf = 512
+
+    public static let framesRange = 64...(1 << 24)
+    public static let swapSlotsRange = 1...(1 << 26)
+    public static let processesRange = 1...(1 << 16)
+
+    /// Per-CPU caches that can exist at once (CPU slots): the workers plus
+    /// room for the boot, teardown and test CPUs.
+    var maxCPUs: Int { max(expectedCPUs, 1) + 64 }
+    /// Frames one CPU may cache: a batch of free frames moves between a
+    /// CPU and the pool at half of it. Small with many CPUs, so parked frames
+    /// never starve memory (Linux sizes its per-cpu lists by zone size too).
+    var frameCacheSize: Int { min(64, max(4, frames / (max(expectedCPUs, 1) * 8))) & ~1 }
 
     /// mm slots: live processes plus mms pinned, dying or waiting for a
     /// grace period (call_rcu runs callbacks in batches some milliseconds
@@ -60,14 +75,15 @@ public struct MachineConfig: Sendable {
 
     /// Returns a one-line reason when the sizes cannot work together.
     public func validate() -> String? {
-        if frames < 64 { return "frames must be at least 64 (got \(frames))" }
-        if frames > 1 << 24 { return "frames must be at most \(1 << 24) (got \(frames))" }
-        if swapSlots < 1 { return "swap slots must be at least 1 (got \(swapSlots))" }
-        if swapSlots > 1 << 26 { return "swap slots must be at most \(1 << 26) (got \(swapSlots))" }
-        if maxProcesses < 1 { return "processes must be at least 1 (got \(maxProcesses))" }
-        if maxProcesses > 1 << 16 { return "processes must be at most \(1 << 16) (got \(maxProcesses))" }
+        func outside(_ name: String, _ v: Int, _ r: ClosedRange<Int>) -> String? {
+            r.contains(v) ? nil : "\(name) must be \(r.lowerBound)...\(r.upperBound) (got \(v))"
+        }
+        if let p = outside("frames", frames, MachineConfig.framesRange) { return p }
+        if let p = outside("swap slots", swapSlots, MachineConfig.swapSlotsRange) { return p }
+        if let p = outside("processes", maxProcesses, MachineConfig.processesRange) { return p }
+        if expectedCPUs < 1 || expectedCPUs > 65_536 { return "expected CPUs must be 1...65536 (got \(expectedCPUs))" }
         if vmaPages < 1 || vmaPages > MachineConfig.ptesPerLeaf || MachineConfig.ptesPerLeaf % vmaPages != 0 {
-            return "VMA pages must divide \(MachineConfig.ptesPerLeaf) (got \(vmaPages))"
+            return "VMA pages must be a divisor of \(MachineConfig.ptesPerLeaf): 1, 2, 4, ... 512 (got \(vmaPages))"
         }
         if vmasPerProcess < 1 || vmasPerProcess > MachineConfig.maxVMAs {
             return "VMAs per process must be 1...\(MachineConfig.maxVMAs) (got \(vmasPerProcess))"

@@ -26,6 +26,10 @@ public enum Injection: String, CaseIterable, Sendable {
     case racyMapcount = "racy-mapcount"
     /// a walker blocks forever inside its read-side section.
     case rcuReaderStall = "rcu-reader-stall"
+    /// a walker leaves its read-side section open and goes on running.
+    case rcuUnlockForgotten = "rcu-unlock-forgotten"
+    /// mms are pinned with a plain increment instead of increment-if-not-zero.
+    case mmPinNoZeroCheck = "mm-pin-no-zero-check"
 
     /// What the bug breaks, and the real fix it mirrors.
     public var summary: String {
@@ -51,6 +55,10 @@ public enum Injection: String, CaseIterable, Sendable {
             "swap-in at an address other than the one the page was swapped out from keeps the old index instead of taking the new one (location). Hugh Dickins' anonmm copy at swap-in."
         case .racyMapcount:
             "mapcount increments and decrements are plain load+store: concurrent updates are lost (counts). atomic_t mapcount since 2.5."
+        case .rcuUnlockForgotten:
+            "worker 0 forgets one rcu_read_unlock after a walk and goes on working: its read-side section never ends, so no grace period completes and no call_rcu callback runs (the watchdog names the worker: no grace period, exit 3). Under qsbr a read-side lock is only a marker and the bug is invisible. rcutorture's forgotten-unlock and RCU CPU stall warnings."
+        case .mmPinNoZeroCheck:
+            "a worker pins an mm with a plain increment (mmget) instead of mmget_not_zero: an mm whose last user has gone is brought back, and its last user leaves twice (lifetime: torn down twice). Linux's mmget_not_zero fixes (2017-2019)."
         case .rcuReaderStall:
             "worker 0's first rmap walk blocks inside its read-side section, as a reader that sleeps on something that waits for a grace period would: no grace period ends and the worker stops (stall, exit 3). rcutorture's RCU CPU stall warnings."
         }

@@ -4,43 +4,6 @@ import URCUShim
 import Glibc
 #endif
 
-/// Life-cycle states of slab slots (mms, anongroups).
-///
-///     mm:    free --alloc--> live --last user--> dying --unlinked--> rcuPending
-///     group: free --alloc--> live --last reference------------------> rcuPending
-///     both:  rcuPending --grace period (call_rcu)--> free
-///
-/// A walker that reaches a slot under RCU may see any state but `free`;
-/// seeing `free` is a lifetime violation.
-enum SlotState {
-    static let free: UInt32 = 0
-    static let live: UInt32 = 1
-    static let dying: UInt32 = 2
-    static let rcuPending: UInt32 = 3
-}
-
-/// What an RCU callback needs to return a slot to its pool.
-struct SlotFreeTarget {
-    let pool: HandlePool
-    let states: UnsafeMutablePointer<Atomic<UInt32>>
-    /// Bumped with a plain write when the slot is freed, and read with a
-    /// plain read by every walker that visits the slot. The values mean
-    /// nothing; the accesses are what matter: a free that does not wait for
-    /// the walkers is a data race ThreadSanitizer reports, while the grace
-    /// period's happens-before edges (URCUShim) make the correct free clean.
-    /// It plays the part of KASAN's poisoning of freed memory.
-    let generation: UnsafeMutablePointer<UInt64>
-}
-
-/// Runs on liburcu's call_rcu thread after a grace period: the slot is
-/// unreachable by every reader that could have seen it, so it may be reused.
-let freeSlotAfterGracePeriod: crm_rcu_fn = { owner, arg in
-    let target = owner!.assumingMemoryBound(to: SlotFreeTarget.self)
-    target.pointee.generation[Int(arg)] &+= 1
-    target.pointee.states[Int(arg)].store(SlotState.free, ordering: .releasing)
-    target.pointee.pool.free(UInt32(truncatingIfNeeded: arg))
-}
-
 /// The simulated machine's state: every table the operations share.
 ///
 /// A struct of unsafe pointers into slabs allocated once: copying it is
@@ -68,9 +31,8 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
     let swapVpn: UnsafeMutablePointer<Atomic<UInt64>>
     let swapPool: HandlePool
 
-    // mms.
-    let mmPool: HandlePool
-    let mmState: UnsafeMutablePointer<Atomic<UInt32>>
+    // mms: an RCU slab (state, generation, deferred free) plus per-mm fields.
+    let mms: RCUSlab
     /// Users of each mm; pinned and unpinned around every operation by every
     /// worker, so each count has a cache line of its own.
     let mmUsers: PaddedArray<Atomic<Int32>>
@@ -82,10 +44,6 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
     let pgd: UnsafeMutablePointer<UInt32>
     /// VMA start positions (in VMA-sized units), `noVMA` when unused. Under mmapLock.
     let vmaStart: UnsafeMutablePointer<UInt32>
-    let mmRCU: UnsafeMutablePointer<crm_rcu_work>
-    /// See SlotFreeTarget.generation.
-    let mmGeneration: UnsafeMutablePointer<UInt64>
-    let mmFreeTarget: UnsafeMutablePointer<SlotFreeTarget>
 
     // Page-table leaves: 512 PTEs, 512 expected content words, a use count.
     let leafPool: HandlePool
@@ -96,6 +54,15 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
     // Process table: mm handle per process, published with release.
     let procs: UnsafeMutablePointer<Atomic<UInt32>>
     let liveProcs: UnsafeMutablePointer<Atomic<Int>>
+    /// Fork families: mms related by fork without exec (the workload bounds
+    /// their size). `mmFamily[mm]` is fixed for the mm's life.
+    let families: Families
+
+    /// Per-CPU caches in front of the frame, leaf, swap, mm, group and
+    /// family pools.
+    let caches: CPUCaches
+    /// The liburcu flavor this machine's callbacks are queued on.
+    let flavor: RCUFlavor
 
     static var noVMA: UInt32 { UInt32.max }
     var leafSize: Int { MachineConfig.ptesPerLeaf }
@@ -106,7 +73,7 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
         inject = config.injection
         checks = config.checks
         self.log = log
-        rmap = R(config: config)
+        rmap = R(config: config, log: log)
 
         let nf = config.frames
         frames = .allocate(capacity: nf + 1)
@@ -124,31 +91,21 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
             (swapCount + i).initialize(to: Atomic(0))
             (swapVpn + i).initialize(to: Atomic(0))
         }
-        swapPool = HandlePool(capacity: ns)
+        swapPool = HandlePool(capacity: ns, trackOwnership: true)
 
         let nm = config.mmSlots
-        mmPool = HandlePool(capacity: nm)
-        mmState = .allocate(capacity: nm + 1)
+        mms = RCUSlab(kind: .mms, capacity: nm, log: log)
         mmUsers = PaddedArray(count: nm + 1)
-        for i in 0...nm {
-            (mmState + i).initialize(to: Atomic(SlotState.free))
-            mmUsers[i].initialize(to: Atomic(0))
-        }
+        for i in 0...nm { mmUsers[i].initialize(to: Atomic(0)) }
         ptl = MutexArray(count: nm + 1)
         mmapLock = RWLockArray(count: nm + 1)
         pgd = .allocate(capacity: (nm + 1) * 512)
         pgd.initialize(repeating: 0, count: (nm + 1) * 512)
         vmaStart = .allocate(capacity: (nm + 1) * MachineConfig.maxVMAs)
         vmaStart.initialize(repeating: Kernel.noVMA, count: (nm + 1) * MachineConfig.maxVMAs)
-        mmRCU = .allocate(capacity: nm + 1)
-        mmRCU.initialize(repeating: crm_rcu_work(), count: nm + 1)
-        mmGeneration = .allocate(capacity: nm + 1)
-        mmGeneration.initialize(repeating: 0, count: nm + 1)
-        mmFreeTarget = .allocate(capacity: 1)
-        mmFreeTarget.initialize(to: SlotFreeTarget(pool: mmPool, states: mmState, generation: mmGeneration))
 
         let nl = config.leafCount
-        leafPool = HandlePool(capacity: nl)
+        leafPool = HandlePool(capacity: nl, trackOwnership: true)
         ptes = .allocate(capacity: (nl + 1) * MachineConfig.ptesPerLeaf)
         ptes.initialize(repeating: 0, count: (nl + 1) * MachineConfig.ptesPerLeaf)
         expected = .allocate(capacity: (nl + 1) * MachineConfig.ptesPerLeaf)
@@ -160,6 +117,9 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
         for i in 0..<config.maxProcesses { (procs + i).initialize(to: Atomic(0)) }
         liveProcs = .allocate(capacity: 1)
         liveProcs.initialize(to: Atomic(0))
+        families = Families(mmSlots: nm)
+        caches = CPUCaches(slots: config.maxCPUs, frameCache: config.frameCacheSize)
+        flavor = RCU.flavor
         frames[0].mapcount.store(0x5a5a_1234, ordering: .relaxed)
         precondition((UnsafeMutableRawPointer(frames) + Frame.mapcountOffset).load(as: Int32.self) == 0x5a5a_1234,
                      "Frame layout changed: update Frame.mapcountOffset")
@@ -175,23 +135,21 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
         swapCount.deinitialize(count: config.swapSlots + 1); swapCount.deallocate()
         swapVpn.deinitialize(count: config.swapSlots + 1); swapVpn.deallocate()
         swapPool.destroy()
-        mmPool.destroy()
-        mmState.deinitialize(count: config.mmSlots + 1); mmState.deallocate()
+        mms.destroy()
         for i in 0...config.mmSlots { mmUsers[i].deinitialize(count: 1) }
         mmUsers.deallocate()
         ptl.destroy()
         mmapLock.destroy()
         pgd.deallocate()
         vmaStart.deallocate()
-        mmRCU.deallocate()
-        mmFreeTarget.deinitialize(count: 1); mmFreeTarget.deallocate()
-        mmGeneration.deallocate()
         leafPool.destroy()
         ptes.deallocate()
         expected.deallocate()
         leafUsed.deallocate()
         procs.deinitialize(count: config.maxProcesses); procs.deallocate()
         liveProcs.deinitialize(count: 1); liveProcs.deallocate()
+        families.destroy()
+        caches.destroy()
     }
 
     // MARK: Reporting and perturbation
@@ -285,14 +243,21 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
         }
     }
 
-    /// The last reference is gone: detach from the rmap, poison, free.
+    /// The last reference is gone: detach from the rmap, poison, free into
+    /// this CPU's cache.
     func freePage(_ f: UInt32, _ cpu: CPU) {
         let fr = frames + Int(f)
+        let fl = fr.pointee.flags.load(ordering: .relaxed)
+        if fl & FrameFlags.free != 0 {
+            // Refuse: pushing it again would hand one frame to two owners.
+            report(.freedWhileMapped, frame: f, cpu: cpu, "frame freed twice")
+            return
+        }
         let mc = fr.pointee.mapcount.load(ordering: .relaxed)
         if mc != 0 {
             report(.freedWhileMapped, frame: f, cpu: cpu, "frame freed with mapcount \(mc)")
         }
-        if fr.pointee.flags.load(ordering: .relaxed) & FrameFlags.anon != 0 {
+        if fl & FrameFlags.anon != 0 {
             rmap.pageFreed(self, frame: f)
         }
         fr.pointee.content.store(Frame.poison, ordering: .relaxed)
@@ -300,34 +265,41 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
         fr.pointee.mapping.store(0, ordering: .relaxed)
         fr.pointee.flags.store(FrameFlags.free, ordering: .releasing)
         cpu.pointee.count(.pagesFreed)
-        let mag = cpu.pointee.magazine
-        if cpu.pointee.magazineCount == CPUState.magazineSize {
-            let half = CPUState.magazineSize / 2
-            framePool.free(batch: half, from: mag + half)
-            cpu.pointee.magazineCount = half
-        }
-        mag[cpu.pointee.magazineCount] = f
-        cpu.pointee.magazineCount += 1
+        let s = cpu.pointee.cacheSlot
+        caches.lock(s)
+        let ok = caches.push(s, .frames, f, spillTo: framePool)
+        caches.unlock(s)
+        if !ok { report(.freedWhileMapped, frame: f, cpu: cpu, "frame pool overflow: a frame was freed twice") }
     }
 
     /// Allocates a frame, running direct reclaim when memory is short.
     /// Never call with a ptl held: reclaim takes ptls. Returns 0 when out of
     /// memory. The frame comes back with refcount 1 and nothing else set.
+    ///
+    /// Order of the hand-out: `flags = 0` first, then `refcount = 1` with
+    /// release. A scanner that read this frame's flags in its previous life
+    /// pins it with `tryPin`, whose compare-exchange acquires: once its pin
+    /// succeeds it sees flags already 0, so the page-lock bit its trylock
+    /// then sets cannot be erased by our store (on a weakly ordered CPU a
+    /// relaxed pair could land in the other order).
     func allocFrame(_ cpu: CPU) -> UInt32 {
-        if cpu.pointee.magazineCount == 0 {
-            var attempt = 0
-            while true {
-                let n = framePool.alloc(batch: CPUState.magazineSize / 2, into: cpu.pointee.magazine)
-                if n > 0 { cpu.pointee.magazineCount = n; break }
-                if attempt == 4 { return 0 }
-                attempt += 1
-                cpu.pointee.count(.directReclaim)
-                reclaim(cpu, scan: 256, target: 16)
-                if cpu.pointee.magazineCount > 0 { break }  // reclaim freed into our magazine
-            }
+        let s = cpu.pointee.cacheSlot
+        var attempt = 0
+        var f: UInt32 = 0
+        while true {
+            caches.lock(s)
+            f = caches.pop(s, .frames, of: framePool)
+            if f == 0 && caches.refill(s, .frames, from: framePool) > 0 { f = caches.pop(s, .frames, of: framePool) }
+            caches.unlock(s)
+            if f != 0 { break }
+            // Free frames may be parked in other CPUs' caches: drain them
+            // before reclaiming (Linux drains the pcp lists likewise).
+            if caches.drainOthers(.frames, except: s, to: framePool) > 0 { continue }
+            if attempt == 4 { return 0 }
+            attempt += 1
+            cpu.pointee.count(.directReclaim)
+            reclaim(cpu, scan: 256, target: 16)
         }
-        cpu.pointee.magazineCount -= 1
-        let f = cpu.pointee.magazine[cpu.pointee.magazineCount]
         let fr = frames + Int(f)
         if checks != .off {
             let fl = fr.pointee.flags.load(ordering: .acquiring)
@@ -340,17 +312,77 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
             }
         }
         fr.pointee.flags.store(0, ordering: .relaxed)
-        fr.pointee.refcount.store(1, ordering: .relaxed)
+        fr.pointee.refcount.store(1, ordering: .releasing)
         return f
     }
 
-    /// Returns the CPU's cached frames to the global pool (before the CPU
-    /// goes away, and before a leak check).
+    /// Returns everything the CPU has cached to the global pools (before the
+    /// CPU goes away, and before a leak check).
     func drain(_ cpu: CPU) {
-        if cpu.pointee.magazineCount > 0 {
-            framePool.free(batch: cpu.pointee.magazineCount, from: cpu.pointee.magazine)
-            cpu.pointee.magazineCount = 0
+        let s = cpu.pointee.cacheSlot
+        caches.lock(s)
+        for kind in CacheKind.allCases { caches.spillAll(s, kind, to: pool(for: kind)) }
+        caches.unlock(s)
+    }
+
+    /// Free frames: in the global pool or parked in a CPU's cache.
+    var freeFrames: Int { framePool.available + caches.cachedCount(.frames) }
+
+    // MARK: Per-CPU caches of the other pools
+
+    @inline(__always) func pool(for kind: CacheKind) -> HandlePool {
+        switch kind {
+        case .frames: framePool
+        case .leaves: leafPool
+        case .swapSlots: swapPool
+        case .mms: mms.pool
+        case .groups: rmap.slotPool
+        case .families: families.pool
         }
+    }
+
+    /// A handle of `kind` from this CPU's cache, refilled from the pool in
+    /// a batch; when the pool is dry, the other CPUs' caches are drained
+    /// before giving up. 0 when none is free.
+    @inline(__always) func cacheAlloc(_ kind: CacheKind, _ cpu: CPU) -> UInt32 {
+        let pool = pool(for: kind)
+        let s = cpu.pointee.cacheSlot
+        caches.lock(s)
+        var h = caches.pop(s, kind, of: pool)
+        if h == 0 && caches.refill(s, kind, from: pool) > 0 { h = caches.pop(s, kind, of: pool) }
+        caches.unlock(s)
+        if h == 0 && caches.drainOthers(kind, except: s, to: pool) > 0 { h = pool.alloc() }
+        return h
+    }
+
+    /// Returns a handle of `kind` through this CPU's cache. A handle that is
+    /// not allocated (a double free) is refused and reported.
+    @inline(__always) func cacheFree(_ kind: CacheKind, _ h: UInt32, _ cpu: CPU) {
+        let pool = pool(for: kind)
+        guard pool.release(h) else {
+            report(.lifetime, cpu: cpu, "\(kind.name) \(h) freed twice (or never allocated)")
+            return
+        }
+        let s = cpu.pointee.cacheSlot
+        caches.lock(s)
+        let ok = caches.push(s, kind, h, spillTo: pool)
+        caches.unlock(s)
+        if !ok { report(.lifetime, cpu: cpu, "\(kind.name) pool overflow while freeing \(h)") }
+    }
+
+    // MARK: RCU read side
+
+    /// rcu_read_lock, with the CPU's nesting depth kept for the watchdog: a
+    /// read-side section left open (a forgotten unlock) stops every grace
+    /// period, and the watchdog names the CPU that holds it.
+    @inline(__always) func rcuReadLock(_ cpu: CPU) {
+        RCU.readLock()
+        cpu.pointee.enterReadSide()
+    }
+
+    @inline(__always) func rcuReadUnlock(_ cpu: CPU) {
+        cpu.pointee.exitReadSide()
+        RCU.readUnlock()
     }
 
     @inline(__always) func tryLockPage(_ f: UInt32) -> Bool {
@@ -368,10 +400,14 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
     // MARK: Swap slots
 
     func swapPut(_ s: UInt32, _ cpu: CPU) {
+        guard s >= 1 && Int(s) <= config.swapSlots else {
+            report(.swapCount, cpu: cpu, "swap entry names slot \(s), outside 1...\(config.swapSlots)")
+            return
+        }
         let now = swapCount[Int(s)].subtract(1, ordering: .acquiringAndReleasing).newValue
         if now == 0 {
             swapContent[Int(s)].store(Frame.poison, ordering: .relaxed)
-            swapPool.free(s)
+            cacheFree(.swapSlots, s, cpu)
         } else if now < 0 {
             report(.swapCount, cpu: cpu, "swap slot \(s) count went negative")
         }
@@ -386,11 +422,11 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
     }
 
     /// Like pteIndex, allocating the leaf if needed. -1 when out of leaves.
-    func pteIndexAlloc(_ mm: UInt32, _ vpn: UInt64) -> Int {
+    func pteIndexAlloc(_ mm: UInt32, _ vpn: UInt64, _ cpu: CPU) -> Int {
         let slot = Int(mm) * 512 + Int(vpn >> 9)
         var leaf = pgd[slot]
         if leaf == 0 {
-            leaf = leafPool.alloc()
+            leaf = cacheAlloc(.leaves, cpu)
             if leaf == 0 { return -1 }
             leafUsed[Int(leaf)] = 0
             pgd[slot] = leaf
@@ -398,21 +434,53 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
         return Int(leaf) * leafSize + Int(vpn & 511)
     }
 
-    /// Sets a PTE, keeping the leaf's use count; frees a leaf that empties.
+    /// Sets a PTE, keeping the leaf's use count. A leaf that empties stays
+    /// in place (faults refill it); leaves are freed when the range they
+    /// cover is unmapped (`freeUnusedLeaves`) or the mm dies, as Linux's
+    /// free_pgtables does, not the moment they empty.
     @inline(__always) func setPTE(_ mm: UInt32, _ vpn: UInt64, at i: Int, _ new: PTE) {
         let old = PTE(raw: ptes[i])
         ptes[i] = new.raw
         if old.isNone != new.isNone {
-            let leaf = i / leafSize
-            leafUsed[leaf] += new.isNone ? -1 : 1
-            if leafUsed[leaf] == 0 {
-                pgd[Int(mm) * 512 + Int(vpn >> 9)] = 0
-                leafPool.free(UInt32(leaf))
-            }
+            leafUsed[i / leafSize] += new.isNone ? -1 : 1
         }
     }
 
+    /// Whether a VMA of `mm` lies in leaf `d` (VMAs never cross a leaf).
+    /// mmap lock held.
+    @inline(__always) func leafCoveredByVMA(_ mm: UInt32, _ d: Int) -> Bool {
+        let perLeaf = MachineConfig.ptesPerLeaf / config.vmaPages
+        for k in 0..<MachineConfig.maxVMAs where vma(mm, k) != Kernel.noVMA && Int(vma(mm, k)) / perLeaf == d {
+            return true
+        }
+        return false
+    }
+
+    /// free_pgtables for the leaf that held VMA position `pos`, after that
+    /// range was unmapped or moved: frees it when no PTE and no VMA of the mm
+    /// is left in it. mmap lock held for writing.
+    func freeUnusedLeaf(_ mm: UInt32, vmaPosition pos: UInt32, _ cpu: CPU) {
+        let d = Int(pos) * config.vmaPages / MachineConfig.ptesPerLeaf
+        ptl.lock(Int(mm))
+        let leaf = pgd[Int(mm) * 512 + d]
+        if leaf != 0 && leafUsed[Int(leaf)] == 0 && !leafCoveredByVMA(mm, d) {
+            pgd[Int(mm) * 512 + d] = 0
+            cacheFree(.leaves, leaf, cpu)
+        }
+        ptl.unlock(Int(mm))
+    }
+
     // MARK: Cheap checks on access (ptl held, PTE maps `f`)
+
+    /// A PTE's frame number must name a frame: a corrupt one would make the
+    /// model read and write outside its tables. Reported (always, whatever
+    /// the check level: going on would be undefined), and the caller skips
+    /// the entry.
+    @inline(__always) func validFrame(_ f: UInt32, mm: UInt32, vpn: UInt64, _ cpu: CPU) -> Bool {
+        if f >= 1 && Int(f) <= config.frames { return true }
+        report(.location, mm: mm, vpn: vpn, cpu: cpu, "PTE names frame \(f), outside 1...\(config.frames)")
+        return false
+    }
 
     @inline(__always) func checkMapped(_ f: UInt32, mm: UInt32, vpn: UInt64, _ cpu: CPU) {
         guard checks != .off else { return }

@@ -1,11 +1,19 @@
 import Synchronization
 
+/// A process pinned by a worker: its mm (one user held) and its slot in
+/// the process table. Release it with `Machine.unpin`.
+public struct PinnedProcess: Sendable, Equatable {
+    public let mm: UInt32
+    public let slot: Int
+}
+
 /// The public face of one simulated machine: the rmap scheme chosen, the
-/// tables allocated, and the operations a worker can run.
+/// tables allocated, and the operations a worker can run. What to run and
+/// on which process is the caller's policy (StressKit's `Workload`).
 ///
 /// Thread safety: every method may be called concurrently from threads that
 /// are registered with RCU, each with its own `CPU`, except `audit()` and
-/// `teardown(_:)`, which require that no operation is in flight.
+/// `teardown(cpu:)`, which require that no operation is in flight.
 public final class Machine: @unchecked Sendable {
     public let config: MachineConfig
     let kernel: Kernel<AnonGroupRmap>
@@ -25,82 +33,98 @@ public final class Machine: @unchecked Sendable {
     }
 
     deinit {
-        // Callbacks still queued for this machine's slots must run first.
-        RCU.barrier()
+        // Callbacks still queued for this machine's slots must run first, on
+        // the flavor they were queued on.
+        RCU.barrier(kernel.flavor)
         kernel.destroy()
     }
 
     // MARK: CPUs
 
-    /// A worker's per-CPU state; release it with `releaseCPU`.
+    /// A worker's per-CPU state; release it with `releaseCPU`. Traps when
+    /// more CPUs exist at once than the machine was sized for
+    /// (`MachineConfig.expectedCPUs` + 64).
     public func makeCPU(id: Int, seed: UInt64) -> CPU {
+        let slot = kernel.caches.register()
+        precondition(slot != 0, "more CPUs at once than MachineConfig.expectedCPUs allows")
         let p = CacheLine.allocate(CPUState.self, count: 1)
-        p.initialize(to: CPUState(id: id, seed: seed))
+        p.initialize(to: CPUState(id: id, seed: seed, cacheSlot: slot))
         return p
     }
 
-    /// Returns the CPU's cached frames and frees it.
+    /// Returns the CPU's cached frames and slots and frees it.
     public func releaseCPU(_ cpu: CPU) {
         kernel.drain(cpu)
+        kernel.caches.unregister(cpu.pointee.cacheSlot)
         cpu.deinitialize(count: 1)
         cpu.deallocate()
     }
 
-    // MARK: Worker operations
+    // MARK: Process-level operations
 
-    /// Runs one operation of kind `op` on a random process, the way a stress
-    /// worker does. Returns false when it had nothing to act on (no process,
-    /// table full, no page found): still counted as an attempt.
-    public func perform(_ op: OpKind, cpu: CPU) -> Bool {
-        let k = kernel
-        switch op {
-        case .reclaim:
-            // kswapd: background reclaim only below the high watermark (a
-            // quarter of memory free in the global pool); allocations that
-            // find nothing run direct reclaim themselves.
-            cpu.pointee.note(op, mm: 0, arg: 0)
-            guard k.framePool.available < config.frames / 4 else { return false }
-            return k.reclaim(cpu, scan: 64, target: 16) > 0
-        case .migrate:
-            cpu.pointee.note(op, mm: 0, arg: 0)
-            return k.migrate(cpu)
-        default:
-            break
-        }
-        guard let (mm, slot) = k.pinProcess(near: cpu.pointee.random(below: config.maxProcesses)) else {
-            cpu.pointee.note(op, mm: 0, arg: 0)
-            return k.spawn(cpu)
-        }
-        defer { k.mmPut(mm, cpu) }
-        switch op {
-        case .fault:
-            return k.faultAnywhere(mm, write: cpu.pointee.random() & 1 == 0, cpu).0 == .ok
-        case .fork:
-            cpu.pointee.note(op, mm: mm, arg: UInt32(slot))
-            guard k.processCount < config.maxProcesses else { return false }
-            return k.fork(mm, cpu) == .ok
-        case .exit:
-            cpu.pointee.note(op, mm: mm, arg: UInt32(slot))
-            // Keep a quarter of the table populated, so demand for memory
-            // stays above the frames and reclaim has work.
-            guard k.processCount > max(2, config.maxProcesses / 4) else { return false }
-            return k.exitProcess(slot: slot, mm: mm, cpu)
-        case .exec:
-            cpu.pointee.note(op, mm: mm, arg: UInt32(slot))
-            return k.execProcess(slot: slot, mm: mm, cpu)
-        case .mremap:
-            cpu.pointee.note(op, mm: mm, arg: 0)
-            return k.mremap(mm, cpu)
-        case .munmap:
-            cpu.pointee.note(op, mm: mm, arg: 0)
-            return k.munmap(mm, cpu)
-        case .reclaim, .migrate:
-            return false
-        }
+    /// Pins the mm of a live process at or after table slot `slot`; nil
+    /// when no process runs.
+    @inline(__always)
+    public func pinProcess(near slot: Int, cpu: CPU) -> PinnedProcess? {
+        guard let (mm, s) = kernel.pinProcess(near: slot, cpu) else { return nil }
+        return PinnedProcess(mm: mm, slot: s)
     }
 
+    @inline(__always)
+    public func unpin(_ p: PinnedProcess, cpu: CPU) { kernel.mmPut(p.mm, cpu) }
+
     /// Starts a new process; false when the table or the mm slots are full.
-    public func spawn(cpu: CPU) -> Bool { kernel.spawn(cpu) }
+    public func spawnProcess(cpu: CPU) -> Bool { kernel.spawn(cpu) }
+
+    public var processCount: Int { kernel.processCount }
+
+    /// A read or write fault at a random address of one of the process's
+    /// VMAs. False when it did not complete (no VMA, out of memory).
+    @inline(__always)
+    public func fault(_ p: PinnedProcess, write: Bool, cpu: CPU) -> Bool {
+        kernel.faultAnywhere(p.mm, write: write, cpu).0 == .ok
+    }
+
+    /// fork; the child comes back pinned (unpin it), nil when the table or
+    /// memory is full.
+    public func fork(_ p: PinnedProcess, cpu: CPU) -> PinnedProcess? {
+        let r = kernel.fork(p.mm, cpu)
+        guard r.result == .ok else { return nil }
+        return PinnedProcess(mm: r.child, slot: r.slot)
+    }
+
+    /// exit of the process (if it still runs this mm).
+    public func exit(_ p: PinnedProcess, cpu: CPU) -> Bool { kernel.exitProcess(slot: p.slot, mm: p.mm, cpu) }
+
+    /// exec: the process gets a new image (new mm, new rmap context, new
+    /// family); the pinned old mm dies when unpinned.
+    public func exec(_ p: PinnedProcess, cpu: CPU) -> Bool { kernel.execProcess(slot: p.slot, mm: p.mm, cpu) }
+
+    /// exec in a child right after fork (the workload's family bound);
+    /// counted as `fork_exec`.
+    public func execForkedChild(_ child: PinnedProcess, cpu: CPU) -> Bool {
+        let ok = kernel.execProcess(slot: child.slot, mm: child.mm, cpu)
+        if ok { cpu.pointee.count(.forkExec) }
+        return ok
+    }
+
+    /// mremap of a random VMA to a free position.
+    public func mremap(_ p: PinnedProcess, cpu: CPU) -> Bool { kernel.mremap(p.mm, cpu) }
+
+    /// munmap of a random VMA, and an mmap of a fresh one elsewhere.
+    public func munmap(_ p: PinnedProcess, cpu: CPU) -> Bool { kernel.munmap(p.mm, cpu) }
+
+    /// mms in the process's fork family.
+    public func familySize(_ p: PinnedProcess) -> Int { kernel.families.size(of: p.mm) }
+
+    // MARK: Memory-level operations
+
+    /// Reclaim: scan up to `scan` frames of the clock, stop after `target`
+    /// freed; returns how many were freed.
+    public func reclaim(cpu: CPU, scan: Int, target: Int) -> Int { kernel.reclaim(cpu, scan: scan, target: target) }
+
+    /// Migrates one randomly chosen mapped page; false when none was found.
+    public func migrate(cpu: CPU) -> Bool { kernel.migrate(cpu) }
 
     // MARK: Checks
 
@@ -112,13 +136,13 @@ public final class Machine: @unchecked Sendable {
     }
 
     /// Ends the run: exits every process, waits for RCU callbacks, returns
-    /// the CPUs' frames, and checks that nothing is left. `cpu` must be a
-    /// CPU of a thread registered with RCU; every other CPU must already be
-    /// released and every worker stopped.
+    /// the CPU's cached frames, and checks that nothing is left. `cpu` must
+    /// be a CPU of a thread registered with RCU; every other CPU must
+    /// already be released and every worker stopped.
     public func teardown(cpu: CPU) -> [Violation] {
         kernel.exitAll(cpu)
         kernel.drain(cpu)
-        RCU.barrier()
+        RCU.barrier(kernel.flavor)
         var found: [Violation] = []
         kernel.leakCheck { v in found.append(v); log.record(v) }
         return found
@@ -132,9 +156,23 @@ public final class Machine: @unchecked Sendable {
     /// Records a violation found outside the model (the watchdog's stalls).
     public func record(_ v: Violation) { log.record(v) }
 
-    public var processCount: Int { kernel.processCount }
-    public var framesInUse: Int { kernel.framePool.inUse }
-    public var swapSlotsInUse: Int { kernel.swapPool.inUse }
-    public var groupsInUse: Int { kernel.rmap.contextsInUse }
-    public var mmsInUse: Int { kernel.mmPool.inUse }
+    /// Frames that are neither free in the pool nor parked in a CPU's cache.
+    public var framesInUse: Int { config.frames - kernel.freeFrames }
+    /// Free frames, the per-CPU caches' included.
+    public var freeFrames: Int { kernel.freeFrames }
+    public var swapSlotsInUse: Int { kernel.swapPool.inUse - kernel.caches.cachedCount(.swapSlots) }
+    public var groupsInUse: Int { kernel.rmap.contextsInUse - kernel.caches.cachedCount(.groups) }
+    public var mmsInUse: Int { kernel.mms.pool.inUse - kernel.caches.cachedCount(.mms) }
+
+    /// Fork families right now: how many, their mean and largest size
+    /// (a racy read, for the steady-state samples).
+    public func familyStats() -> (count: Int, mean: Double, max: Int) {
+        let fam = kernel.families
+        var n = 0, total = 0, largest = 0
+        for f in 1...fam.pool.capacity {
+            let m = Int(fam.members[f].load(ordering: .relaxed))
+            if m > 0 { n += 1; total += m; largest = Swift.max(largest, m) }
+        }
+        return (n, n > 0 ? Double(total) / Double(n) : 0, largest)
+    }
 }

@@ -2,75 +2,114 @@ import ConcurrentRmap
 import Foundation
 import StressKit
 
-/// Human-readable output of a run: header, status lines, final report.
+/// Human-readable output of a run: header, status lines, final report. To
+/// standard output, or to standard error when the JSON goes to standard
+/// output (`--json -`).
 final class Reporter: @unchecked Sendable {
     let quiet: Bool
-    let tty = isatty(STDOUT_FILENO) != 0
+    let toStandardError: Bool
+    let tty: Bool
     var statusShown = false
 
-    init(quiet: Bool) { self.quiet = quiet }
+    init(quiet: Bool, toStandardError: Bool = false) {
+        self.quiet = quiet
+        self.toStandardError = toStandardError
+        tty = isatty(toStandardError ? STDERR_FILENO : STDOUT_FILENO) != 0
+    }
 
-    func line(_ s: String) { print(s); fflush(nil) }
+    func write(_ s: String) {
+        if toStandardError { FileHandle.standardError.write(Data(s.utf8)) } else { print(s, terminator: ""); fflush(nil) }
+    }
 
-    func header(_ o: StressOptions) {
-        line("stress \(StressVersion.version) (\(StressVersion.gitCommit)): threads=\(o.threads) duration=\(fmt(o.duration))s seed=\(o.seed) rcu=\(o.rcu.rawValue) sync=\(o.machine.sync.rawValue) checks=\(o.machine.checks.rawValue)\(o.machine.injection == .none ? "" : " inject=\(o.machine.injection.rawValue)")\(o.machine.perturb ? " perturb" : "")")
-        line("  mix=\(o.mix) frames=\(o.machine.frames) swap-slots=\(o.machine.swapSlots) processes=\(o.machine.maxProcesses) vma-pages=\(o.machine.vmaPages) audit-interval=\(fmt(o.auditInterval))s")
+    func line(_ s: String) { write(s + "\n") }
+
+    func header(_ s: RunSettings) {
+        let amount = s.ops.map { "ops=\($0) (at most \(fmt(s.durationS))s)" } ?? "duration=\(fmt(s.durationS))s"
+        line("stress \(StressVersion.description): threads=\(s.threads) \(amount)\(s.warmupS > 0 ? " warmup=\(fmt(s.warmupS))s" : "") seed=\(s.seed) rcu=\(s.rcu.rawValue) sync=\(s.sync.rawValue) checks=\(s.checks.rawValue)\(s.inject == .none ? "" : " inject=\(s.inject.rawValue)")\(s.perturb ? " perturb" : "")\(s.pin ? " pin" : "")")
+        line("  mix=\(s.mix) frames=\(s.frames) swap-slots=\(s.swapSlots) processes=\(s.processes) population=\(s.effectivePopulation) family-size=\(s.familySize) vma-pages=\(s.vmaPages) audit-interval=\(fmt(s.auditIntervalS))s")
     }
 
     func status(_ s: StatusSnapshot) {
-        let text = String(format: "[%6.1fs] %10.0f ops/s  procs %4d  frames %d/%d  swap %d  audits %d  violations %d",
+        let text: String
+        if s.phase == "starting" {
+            text = String(format: "[%6.1fs] starting workers: %d of %d", s.elapsed, s.workersStarted, s.workers)
+        } else {
+            text = String(format: "[%6.1fs] %10.0f ops/s  procs %4d  frames %d/%d  swap %d  audits %d  violations %d",
                           s.elapsed, s.opsPerS, s.processes, s.framesInUse, s.frames, s.swapInUse, s.audits, s.violations)
+                + (s.phase == "warmup" ? "  (warm-up)" : "")
+        }
         if tty {
-            print("\r\u{1B}[K" + text, terminator: "")
-            fflush(nil)
+            write("\r\u{1B}[K" + text)
             statusShown = true
         } else {
             line(text)
         }
     }
 
-    func finishStatus() { if statusShown { print("") } }
+    func finishStatus() { if statusShown { write("\n") } }
 
     func report(_ r: StressResult) {
         line("")
-        line(pad("operation", 10) + rpad("count", 12) + rpad("ops/s", 12) + rpad("idle", 10) + rpad("p50", 10) + rpad("p99", 10) + rpad("p99.9", 10) + rpad("max", 10))
+        line(pad("operation", 10) + rpad("completed", 12) + rpad("ops/s", 11) + rpad("idle", 10) + rpad("p50", 10) + rpad("p99", 10) + rpad("p99.9", 10) + rpad("max", 10))
         for op in OpKind.allCases {
             guard let s = r.ops[op.name] else { continue }
-            line(pad(op.name, 10) + rpad("\(s.count)", 12) + rpad(fmt(s.perS, 0), 12) + rpad("\(s.idle)", 10)
-                 + rpad(ns(s.p50Ns), 10) + rpad(ns(s.p99Ns), 10) + rpad(ns(s.p999Ns), 10) + rpad(ns(s.maxNs), 10))
+            let timed = s.timed > 0
+            line(pad(op.name, 10) + rpad("\(s.completed)", 12) + rpad(fmt(s.perS, 0), 11) + rpad("\(s.idle)", 10)
+                 + rpad(timed ? ns(s.p50Ns) : "-", 10) + rpad(timed ? ns(s.p99Ns) : "-", 10)
+                 + rpad(timed ? ns(s.p999Ns) : "-", 10) + rpad(timed ? ns(s.maxNs) : "-", 10))
         }
-        line(pad("total", 10) + rpad("\(r.totalOps)", 12) + rpad(fmt(r.opsPerS, 0), 12))
+        line(pad("total", 10) + rpad("\(r.totalCompleted)", 12) + rpad(fmt(r.opsPerS, 0), 11) + rpad("\(r.totalIdle)", 10))
+        line("  (completed operations per measured second over \(fmt(r.elapsedS, 2)) s; idle: attempts that found nothing to do)")
         line("")
         line("rmap walks     \(r.walks.count)  (\(fmt(r.walks.mmsPerWalk, 2)) mms/walk, \(r.walks.trylockFailures) trylock failures)")
-        line("mremap         \(r.mremapCopies) shared pages copied, \(r.mremapMoves) exclusive pages re-indexed, \(r.events["mremapSwapMove"] ?? 0) swap entries moved")
-        line("reclaim        \(r.events["reclaimScanned"] ?? 0) scanned, \(r.events["reclaimReferenced"] ?? 0) referenced, \(r.pagesReclaimed) swapped out, \(r.pagesSwappedIn) swapped in, \(r.events["directReclaim"] ?? 0) direct")
-        line("migration      \(r.pagesMigrated) pages migrated")
-        line("faults         \(r.events["firstTouch"] ?? 0) first touch, \(r.events["cowCopy"] ?? 0) COW copies, \(r.events["cowReuse"] ?? 0) COW reuses, \(r.events["faultOOM"] ?? 0) out of memory")
+        line("mremap         \(r.event(.mremapCopy)) shared pages copied, \(r.event(.mremapMove)) exclusive pages re-indexed, \(r.event(.mremapSwapMove)) swap entries moved")
+        line("reclaim        \(r.event(.reclaimScanned)) scanned, \(r.event(.reclaimReferenced)) referenced, \(r.event(.swapOut)) swapped out, \(r.event(.swapIn)) swapped in, \(r.event(.directReclaim)) direct")
+        line("migration      \(r.event(.migrated)) pages migrated")
+        line("faults         \(r.event(.firstTouch)) first touch, \(r.event(.cowCopy)) COW copies, \(r.event(.cowReuse)) COW reuses, \(r.event(.faultOOM)) out of memory")
+        line("processes      \(r.event(.forkExec)) execs after a fork that outgrew its family")
+        if let last = r.samples.last {
+            line("shape          \(last.processes) processes in \(last.families) families (mean \(fmt(last.meanFamilySize, 2)), largest \(last.maxFamilySize)), \(last.framesInUse)/\(r.settings.frames) frames in use")
+        }
+        if let st = r.steadyState {
+            line("steady state   \(st.steady ? "yes" : "NO"): rate \(sign(st.rateDriftPercent)), family size \(sign(st.familySizeDriftPercent)), frames \(sign(st.framesDriftPercent)) (second half against first, over \(st.samples) samples; limit ±\(fmt(st.limitPercent, 0))%)")
+        }
         line("rcu            \(r.rcuStats.gracePeriods) grace periods (probe), \(r.rcuStats.callbacksQueued) callbacks queued, \(r.rcuStats.callbacksRun) run")
-        line("audits         \(r.audits) (last one with all workers stopped)")
-        line("leak check     \(r.leaks.isEmpty ? (r.verdict == "STALL" ? "not run (stall)" : "clean") : "\(r.leaks.count) leaks")")
+        line("audits         \(r.audits) (the last one with all workers stopped)")
+        line("leak check     \(r.leakCheck)")
         for l in r.leaks.prefix(10) { line("  leak: \(l)") }
+        for n in r.notes { line("note: \(n)") }
+        if let stuck = r.stalledWorkers, !stuck.isEmpty {
+            line("")
+            line("stuck workers (their operations are counted up to where they stopped):")
+            for w in stuck.prefix(16) { line("  worker \(w.worker): in \(w.operation) for \(fmt(w.stuckForS, 1)) s") }
+        }
         if let first = r.violations.first {
             line("")
             line("first violation\(r.firstViolationS.map { " (at \(fmt($0, 3)) s)" } ?? ""): \(first.kind): \(first.detail)\(first.frame != 0 ? " frame=\(first.frame)" : "")\(first.mm != 0 ? " mm=\(first.mm)" : "") vpn=0x\(String(first.vpn, radix: 16))\(first.op.map { " op=\($0)" } ?? "")\(first.cpu >= 0 ? " worker=\(first.cpu)" : "")")
-            line("reproduce with: --seed \(r.seed) (same options; replays each worker's operation stream, not the interleaving)")
+            line("reproduce with: stress run \(r.settings.arguments.joined(separator: " "))")
+            line("  (the seed replays each worker's operation stream, not the interleaving)")
             for v in r.violations.dropFirst().prefix(9) { line("  then \(v.kind): \(v.detail)") }
-            if let recent = r.recentOperations {
-                line("last operations per worker (oldest first):")
-                for (i, ops) in recent.enumerated() where !ops.isEmpty {
-                    line("  worker \(i): " + ops.suffix(8).joined(separator: " "))
-                }
+        }
+        if let recent = r.recentOperations, r.verdict != Verdict.success {
+            line("last operations per worker (oldest first):")
+            for (i, ops) in recent.enumerated().prefix(64) where !ops.isEmpty {
+                line("  worker \(i): " + ops.suffix(8).joined(separator: " "))
             }
         }
         line("")
-        if r.verdict == "SUCCESS" {
+        let n = r.violationsByKind.values.reduce(0, +)
+        let kinds = r.violationsByKind.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
+        switch r.verdict {
+        case Verdict.success:
             line("SUCCESS")
-        } else {
-            let kinds = r.violationsByKind.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
-            let n = r.violationsByKind.values.reduce(0, +)
-            line("\(r.verdict): \(n) violation\(n == 1 ? "" : "s") (\(kinds))")
+        case Verdict.interrupted:
+            line("INTERRUPTED by signal \(r.signal ?? 0)" + (n > 0 ? ": \(n) violation\(n == 1 ? "" : "s") so far (\(kinds))" : ""))
+        default:
+            line("\(r.verdict): \(n) violation\(n == 1 ? "" : "s") (\(kinds))" + (r.leaks.isEmpty ? "" : ", \(r.leaks.count) leaks"))
         }
     }
+
+    private func sign(_ x: Double) -> String { x.isFinite ? String(format: "%+.1f%%", x) : "n/a" }
 }
 
 func fmt(_ x: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", x) }

@@ -9,92 +9,77 @@ import StressKit
 /// lets a stall be killed), and tabulates what was caught and how fast.
 struct Selftest: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the correct model, then every --inject bug; exit 0 only if the first is clean and all are caught.")
+        abstract: "Run the correct model, then every --inject bug; exit 0 only if the first is clean and all are caught.",
+        discussion: """
+            Each run is a child `stress run`. A child that dies by a signal is reported as "crashed (signal N)", one \
+            that outlives its deadline as "hung": both fail the selftest (a bug must end in a verdict, not a crash). \
+            Exit status: 0 passed, 1 failed, 2 bad usage, 128+N interrupted by signal N (the signal is passed on to \
+            the running child; the rows done so far are printed).
+            """)
 
-    @Option(help: "Seconds each injection may run before it counts as undetected.")
-    var timePerInjection: Double = 20
-    @Option(help: "Seconds the correct run lasts.")
-    var cleanDuration: Double = 20
-    @Option(help: "Worker threads per run.")
-    var threads: Int = 4
-    @Option(help: "Comma-separated injections to run (default: all).")
+    @Option(name: .customLong("time-per-injection"), help: "Seconds each injection may run before it counts as missed, \(Ranges.s(Selftest.timeRange)) (default 20).")
+    var timePerInjection: String?
+    @Option(name: .customLong("clean-duration"), help: "Seconds the correct run lasts, \(Ranges.s(Selftest.timeRange)) (default 20).")
+    var cleanDuration: String?
+    @Option(help: "Worker threads per run, \(Ranges.r(Limits.threads)) (default 4).")
+    var threads: String?
+    @Option(help: "Comma-separated injections to run (default: all; see stress run --list-injections).")
     var only: String?
-    @Option(help: "Base seed (printed; each run uses it).")
-    var seed: UInt64?
+    @Option(help: "Base seed, 0...\(UInt64.max) (random when omitted; printed; every run uses it).")
+    var seed: String?
     @Flag(inversion: .prefixedNo, help: "Perturb schedules at race windows.")
     var perturb = true
 
+    static let timeRange = 1.0...3600.0
+
     func run() throws {
-        guard timePerInjection > 0, timePerInjection.isFinite, cleanDuration > 0, cleanDuration.isFinite else {
-            throw ValidationError("durations must be positive numbers of seconds")
-        }
-        guard threads >= 1 && threads <= 4096 else { throw ValidationError("threads must be 1...4096 (got \(threads))") }
+        let perInjection = try timePerInjection.map { try Parse.seconds($0, "--time-per-injection", Selftest.timeRange) } ?? 20
+        let clean = try cleanDuration.map { try Parse.seconds($0, "--clean-duration", Selftest.timeRange) } ?? 20
+        let threads = try self.threads.map { try Parse.whole($0, "--threads", Limits.threads) } ?? 4
         var list = Injection.allCases.filter { $0 != .none }
         if let only {
-            list = try only.split(separator: ",").map { name in
-                guard let i = Injection(rawValue: String(name)), i != .none else {
-                    throw ValidationError("unknown injection '\(name)' (see stress --list-injections)")
-                }
+            let names = only.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard !names.isEmpty, !names.contains(where: \.isEmpty) else {
+                throw ValidationError("--only needs a comma-separated list of injections without empty items (got '\(only)')")
+            }
+            list = try names.map { name in
+                let i: Injection = try Parse.choice(name, "--only", "injection")
+                guard i != .none else { throw ValidationError("--only lists planted bugs; 'none' (the correct model) always runs") }
                 return i
             }
+            if Set(list).count != list.count { throw ValidationError("--only names an injection twice") }
         }
-        let seed = self.seed ?? freshSeed()
-        print("selftest: threads=\(threads) seed=\(seed) perturb=\(perturb) clean=\(fmt(cleanDuration))s per-injection=\(fmt(timePerInjection))s")
-        var rows: [(String, Bool, String, String)] = []
-        let clean = child(.none, duration: cleanDuration, seed: seed)
-        let cleanOK = clean?.verdict == "SUCCESS"
-        rows.append(("(none: correct model)", cleanOK, "-", cleanOK ? "clean" : describe(clean)))
-        print(line(rows.last!)); fflush(nil)
-        var allCaught = true
-        for inj in list {
-            let r = child(inj, duration: timePerInjection, seed: seed)
-            let caught = r != nil && r!.verdict != "SUCCESS"
-            if !caught { allCaught = false }
-            let t = r?.firstViolationS.map { fmt($0, 2) + "s" } ?? (r?.verdict == "STALL" ? "stall" : "-")
-            rows.append((inj.rawValue, caught, caught ? t : "-", describe(r)))
-            print(line(rows.last!)); fflush(nil)
+        let seed = try self.seed.map { try Parse.whole($0, "--seed", 0...UInt64.max) } ?? freshSeed()
+        print("selftest: threads=\(threads) seed=\(seed) perturb=\(perturb) clean=\(fmt(clean))s per-injection=\(fmt(perInjection))s")
+        fflush(nil)
+
+        var cleanOK = false
+        var caught = 0
+        var failures: [String] = []
+        for inj in [Injection.none] + list {
+            var s = RunSettings()
+            s.threads = threads
+            s.durationS = inj == .none ? clean : perInjection
+            s.seed = seed
+            s.inject = inj
+            s.perturb = perturb
+            s.stallTimeoutS = 5
+            s.auditIntervalS = 1
+            let deadline = s.durationS + 2 * s.stallTimeoutS + 30
+            let out = ChildRun.run(s.arguments, deadline: deadline, tag: "selftest-\(inj.rawValue)")
+            let (status, when, what) = SelftestScore.score(inj, out)
+            print(pad(inj == .none ? "(none: correct model)" : inj.rawValue, 26) + pad(status, 11) + pad(when, 9) + what)
+            fflush(nil)
+            if inj == .none { cleanOK = status == "clean" } else if status == "detected" { caught += 1 }
+            if status != "clean" && status != "detected" { failures.append("\(inj.rawValue): \(status)") }
+            if out.interrupted != 0 {
+                print("INTERRUPTED by signal \(out.interrupted) after \(caught) of \(list.count) injections")
+                throw ExitRequest(status: 128 + out.interrupted)
+            }
         }
-        let ok = cleanOK && allCaught
+        let ok = cleanOK && caught == list.count
         print(ok ? "SELFTEST PASSED: correct run clean, \(list.count)/\(list.count) injections detected"
-                 : "SELFTEST FAILED: \(cleanOK ? "" : "correct run not clean; ")\(rows.dropFirst().filter { !$0.1 }.count) injections undetected")
-        throw ExitRequest(status: ok ? 0 : 1)
-    }
-
-    func line(_ r: (String, Bool, String, String)) -> String {
-        pad(r.0, 26) + pad(r.0.hasPrefix("(none") ? (r.1 ? "clean" : "NOT CLEAN") : (r.1 ? "detected" : "MISSED"), 11)
-            + pad(r.2, 9) + r.3
-    }
-
-    func describe(_ r: StressResult?) -> String {
-        guard let r else { return "child failed to report" }
-        if let v = r.violations.first { return "\(v.kind)\(v.op.map { " in \($0)" } ?? ""): \(v.detail)" }
-        if r.verdict == "STALL" { return "stall" }
-        if !r.leaks.isEmpty { return "leak: \(r.leaks[0])" }
-        return r.verdict.lowercased()
-    }
-
-    /// Runs `stress run` with the injection in a child process and reads
-    /// its JSON. A child that outlives duration + stall timeout + grace is
-    /// killed and counted by what it reported (nothing).
-    func child(_ inj: Injection, duration: Double, seed: UInt64) -> StressResult? {
-        let json = NSTemporaryDirectory() + "crmap-selftest-\(getpid())-\(inj.rawValue).json"
-        defer { try? FileManager.default.removeItem(atPath: json) }
-        var args = ["run", "--quiet", "--threads", "\(threads)", "--duration", "\(duration)", "--seed", "\(seed)",
-                    "--inject", inj.rawValue, "--json", json, "--stall-timeout", "5", "--audit-interval", "1"]
-        if perturb { args.append("--perturb") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        p.arguments = args
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        do { try p.run() } catch { return nil }
-        let deadline = Date().addingTimeInterval(duration + 30)
-        while p.isRunning && Date() < deadline { usleep(50_000) }
-        if p.isRunning { p.terminate(); usleep(200_000); if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-        p.waitUntilExit()
-        guard let data = FileManager.default.contents(atPath: json), !data.isEmpty else { return nil }
-        let dec = JSONDecoder()
-        dec.keyDecodingStrategy = .convertFromSnakeCase
-        return try? dec.decode(StressResult.self, from: data)
+                 : "SELFTEST FAILED: \(cleanOK ? "" : "correct run not clean; ")\(list.count - caught) of \(list.count) injections not detected (\(failures.joined(separator: "; ")))")
+        throw ExitRequest(status: ok ? ExitStatus.success : ExitStatus.violation)
     }
 }

@@ -4,7 +4,7 @@ import Foundation
 import StressKit
 
 /// Exit statuses, as documented in README: 0 success, 1 a violation or a
-/// leak, 2 bad usage, 3 a stall.
+/// leak, 2 bad usage, 3 a stall, 128 + N stopped by signal N.
 enum ExitStatus {
     static let success: Int32 = 0
     static let violation: Int32 = 1
@@ -15,8 +15,14 @@ enum ExitStatus {
 @main
 struct StressMain {
     static func main() {
+        Signals.install()
+        let args = Array(CommandLine.arguments.dropFirst())
         do {
-            var command = try Stress.parseAsRoot()
+            try Parse.rejectRepeated(args)
+            if args.first == "help", args.count > 1, !Stress.subcommandNames.contains(args[1]) {
+                throw ValidationError("no help for unknown subcommand '\(args[1])' (known: \(Stress.subcommandNames.joined(separator: ", ")))")
+            }
+            var command = try Stress.parseAsRoot(args)
             try command.run()
         } catch let exit as ExitRequest {
             Foundation.exit(exit.status)
@@ -40,23 +46,37 @@ struct Stress: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stress",
         abstract: "Hammer the anon-memory-group rmap model with many threads and check its invariants.",
-        discussion: "Exit status: 0 success, 1 a violation or leak, 2 bad usage, 3 a stall.",
-        version: StressVersion.version,
+        discussion: """
+            Exit status: 0 success, 1 a violation or leak, 2 bad usage, 3 a stall, 128+N stopped by signal N \
+            (Ctrl-C: 130; a second Ctrl-C exits at once). Every subcommand's statuses are in README.
+            """,
+        version: StressVersion.description,
         subcommands: [Run.self, Selftest.self, Scale.self, Compare.self, Bench.self],
         defaultSubcommand: Run.self)
+
+    static var subcommandNames: [String] {
+        configuration.subcommands.compactMap { $0.configuration.commandName } + ["help"]
+    }
 }
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "run", abstract: "Run one stress test (the default command).")
+        commandName: "run", abstract: "Run one stress test (the default command).",
+        discussion: """
+            Exit status: 0 SUCCESS, 1 FAILURE (a violation or a leak), 2 bad usage, 3 STALL, 128+N INTERRUPTED by \
+            signal N (SIGINT 130, SIGTERM 143). On the first SIGINT or SIGTERM the workers stop and the table, the \
+            verdict and the JSON are written; a second signal exits at once.
+            """)
 
     @OptionGroup var options: RunOptions
-    @Option(help: "Write the results as JSON to this file.")
+    @Option(help: "Write the result as JSON to this file (written atomically; '-' for standard output, and the report then goes to standard error). While the run goes on it holds a snapshot with verdict RUNNING.")
     var json: String?
     @Flag(help: "No status lines; the report and verdict only.")
     var quiet = false
     @Flag(name: .customLong("list-injections"), help: "List the bugs --inject can plant, and exit.")
     var listInjections = false
+    @Option(name: .customLong("debug-crash-after"), help: .hidden)
+    var debugCrashAfter: String?
 
     func run() throws {
         if listInjections {
@@ -65,28 +85,38 @@ struct Run: ParsableCommand {
             }
             return
         }
-        var o = try options.stressOptions()
-        o.quiet = quiet
-        if let json { try checkWritable(json) }
-        let out = Reporter(quiet: quiet)
-        out.header(o)
-        let statusSink: ((StatusSnapshot) -> Void)? = quiet ? nil : { out.status($0) }
-        let result = try StressEngine.run(o, status: statusSink)
+        let s = try options.settings()
+        let toStdout = json == "-"
+        if let json, !toStdout {
+            do { try ResultFile.checkWritable(json) } catch { throw ValidationError("cannot write JSON file: \(error)") }
+        }
+        if let d = debugCrashAfter {
+            // Test hook: die by a signal mid-run, as a corrupted model can.
+            let after = try Parse.seconds(d, "--debug-crash-after", 0.01...3600)
+            DebugHooks.crash(after: after)
+        }
+        let out = Reporter(quiet: quiet, toStandardError: toStdout)
+        out.header(s)
+        var hooks = EngineHooks()
+        if !quiet { hooks.status = { out.status($0) } }
+        if let json, !toStdout {
+            hooks.snapshot = { r in try? ResultFile.write(r, to: json) }
+        }
+        let result: StressResult
+        do {
+            result = try StressEngine.run(s, hooks: hooks)
+        } catch let e as Machine.ConfigError {
+            throw ValidationError(e.description)
+        }
         out.finishStatus()
         out.report(result)
         if let json {
-            let enc = JSONEncoder()
-            enc.keyEncodingStrategy = .convertToSnakeCase
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try enc.encode(result).write(to: URL(fileURLWithPath: json))
+            if toStdout {
+                FileHandle.standardOutput.write(try ResultFile.encoder().encode(result) + Data("\n".utf8))
+            } else {
+                try ResultFile.write(result, to: json)
+            }
         }
         throw ExitRequest(status: result.exitStatus)
-    }
-}
-
-/// Fails early (usage error) when the JSON file cannot be created.
-func checkWritable(_ path: String) throws {
-    if !FileManager.default.createFile(atPath: path, contents: Data()) {
-        throw ValidationError("cannot write JSON file '\(path)'")
     }
 }

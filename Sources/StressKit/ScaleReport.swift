@@ -7,19 +7,21 @@ public enum ScaleReport {
     // MARK: CSV
 
     public static func csv(_ runs: [ScaleRun]) -> String {
-        var head = ["sync", "rcu", "threads", "repeat", "oversubscribed", "duration_s", "total_ops", "ops_per_s"]
+        var head = ["sync", "rcu", "threads", "repeat", "oversubscribed", "elapsed_s", "completed", "idle", "ops_per_s"]
         head += opOrder.map { "\($0)_ops_per_s" }
         head += ["reclaim_p50_ns", "reclaim_p99_ns", "migrate_p50_ns", "migrate_p99_ns",
-                 "rmap_walks", "mms_per_walk", "walk_trylock_failures", "audits", "violations", "verdict"]
+                 "rmap_walks", "mms_per_walk", "walk_trylock_failures", "mean_family_size", "steady", "audits", "violations", "verdict"]
         var out = head.joined(separator: ",") + "\n"
         for r in runs {
             let x = r.result
             var row = [r.sync, r.rcu, "\(r.threads)", "\(r.repeatIndex)", r.oversubscribed ? "1" : "0",
-                       String(format: "%.3f", x.durationS), "\(x.totalOps)", String(format: "%.1f", x.opsPerS)]
+                       String(format: "%.3f", x.elapsedS), "\(x.totalCompleted)", "\(x.totalIdle)", String(format: "%.1f", x.opsPerS)]
             row += opOrder.map { String(format: "%.1f", x.ops[$0]?.perS ?? 0) }
+            let fam = x.samples.isEmpty ? 0 : x.samples.map(\.meanFamilySize).reduce(0, +) / Double(x.samples.count)
             row += ["\(x.ops["reclaim"]?.p50Ns ?? 0)", "\(x.ops["reclaim"]?.p99Ns ?? 0)",
                     "\(x.ops["migrate"]?.p50Ns ?? 0)", "\(x.ops["migrate"]?.p99Ns ?? 0)",
                     "\(x.walks.count)", String(format: "%.3f", x.walks.mmsPerWalk), "\(x.walks.trylockFailures)",
+                    String(format: "%.2f", fam), x.steadyState.map { $0.steady ? "1" : "0" } ?? "n/a",
                     "\(x.audits)", "\(x.violationsByKind.values.reduce(0, +))", x.verdict]
             out += row.joined(separator: ",") + "\n"
         }
@@ -67,9 +69,22 @@ public enum ScaleReport {
         return c
     }
 
-    /// (a) total ops/s against threads, with perfect-scaling lines.
-    public static func throughputChart(_ t: ScaleTable, cpuCount: Int) -> LineChart {
-        seriesChart(t, title: "(a) Total throughput", yLabel: "ops/s (median, min..max)", cpuCount: cpuCount, ideal: true) { $0.result.opsPerS }
+    /// (a) total completed ops/s against threads, with perfect-scaling
+    /// lines and, when measured, the machine's ceiling.
+    public static func throughputChart(_ t: ScaleTable, ceiling: [CeilingRun] = [], cpuCount: Int) -> LineChart {
+        var c = seriesChart(t, title: "(a) Total throughput", yLabel: "completed ops/s (median, min..max)", cpuCount: cpuCount,
+                            ideal: true) { $0.result.opsPerS }
+        if !ceiling.isEmpty, let base = t.series.first, let one = t.spread(base, threads: 1, { $0.result.opsPerS }) {
+            var pts = [LineChart.Point(x: 1, y: one.median, lo: one.min, hi: one.max)]
+            for th in t.threads where th > 1 {
+                let v = ceiling.filter { $0.threads == th }.map(\.opsPerS)
+                guard !v.isEmpty else { continue }
+                let sp = Spread(v)
+                pts.append(.init(x: Double(th), y: sp.median, lo: sp.min, hi: sp.max))
+            }
+            c.series.append(.init(name: "machine ceiling (N independent 1-thread processes)", color: "#777777", points: pts, dashed: true))
+        }
+        return c
     }
 
     /// (b) one chart per operation.
@@ -90,7 +105,7 @@ public enum ScaleReport {
                     var pts: [LineChart.Point] = []
                     for th in t.threads {
                         let metric: (ScaleRun) -> Double? = { r in
-                            guard let s = r.result.ops[op], s.count > 0 else { return nil }
+                            guard let s = r.result.ops[op], s.timed > 0 else { return nil }
                             return Double(pct == "p50" ? s.p50Ns : s.p99Ns)
                         }
                         guard let sp = t.spread(k, threads: th, metric) else { continue }
@@ -167,9 +182,57 @@ public enum ScaleReport {
         return out.map { (rcu: $0.0, threads: $0.1, ratio: $0.2) }
     }
 
+    // MARK: How sure the figures are
+
+    /// Rows of the measurement table: per series and thread count, the
+    /// median with its 95% interval and the spread of the repeats; the
+    /// ceiling and the series' ratio to it; and whether each pair of sync
+    /// modes can be told apart.
+    public static func measurementLines(_ t: ScaleTable, ceiling: [CeilingRun]) -> [String] {
+        var out: [String] = []
+        for k in t.series {
+            for th in t.threads {
+                let v = t.values(k, threads: th) { $0.result.opsPerS }
+                guard !v.isEmpty else { continue }
+                let sp = Spread(v)
+                let ci = Bootstrap.medianCI(v)
+                var line = "\(t.name(k)) threads=\(th): median \(LineChart.short(sp.median)) ops/s"
+                if let ci { line += " (95% CI \(LineChart.short(ci.lo))..\(LineChart.short(ci.hi)))" }
+                line += String(format: ", spread (max-min)/median %.1f%% over %d repeats", sp.median > 0 ? (sp.max - sp.min) / sp.median * 100 : 0, sp.n)
+                let c = ceiling.filter { $0.threads == th }.map(\.opsPerS)
+                if th > 1, !c.isEmpty, let one = t.spread(k, threads: 1, { $0.result.opsPerS }) {
+                    let cm = Spread(c).median
+                    line += String(format: "; ceiling %@ ops/s: %.2fx of one thread, the model reaches %.2fx = %.2f of the ceiling",
+                                   LineChart.short(cm), cm / one.median, sp.median / one.median, sp.median / cm)
+                }
+                out.append(line)
+            }
+        }
+        for (a, b) in [("rcu", "rwlock"), ("rcu", "mutex")] {
+            for rcu in Set(t.series.map(\.rcu)).sorted() {
+                let ka = ScaleTable.SeriesKey(sync: a, rcu: rcu), kb = ScaleTable.SeriesKey(sync: b, rcu: rcu)
+                for th in t.threads {
+                    let x = t.values(ka, threads: th) { $0.result.opsPerS }, y = t.values(kb, threads: th) { $0.result.opsPerS }
+                    guard let sep = Separation(x, over: y) else { continue }
+                    out.append(String(format: "%@ against %@ (%@) at %d threads: %.2fx (95%% CI %.2f..%.2f): %@",
+                                      a, b, rcu, th, sep.ratio, sep.lo, sep.hi,
+                                      sep.verdict == "cannot be separated" ? "cannot be separated from the noise" : "\(a) is \(sep.verdict)"))
+                }
+            }
+        }
+        return out
+    }
+
+    static func measurementSection(_ t: ScaleTable, ceiling: [CeilingRun]) -> String {
+        var h = "<h2>How sure: medians, 95% intervals, the machine's ceiling</h2>\n"
+        h += "<p class=\"note\">Repeats of the points are interleaved in time. Intervals are bootstrap 95% intervals of the median (and of the ratio of two medians). The ceiling is N independent 1-thread <code>stress run</code> processes at once, measured in the same sweep: the scaling this machine allows a workload that shares nothing. Two sync modes are told apart only when the interval of their ratio excludes 1.</p>\n<ul>\n"
+        for l in measurementLines(t, ceiling: ceiling) { h += "<li>\(esc(l))</li>\n" }
+        return h + "</ul>\n"
+    }
+
     // MARK: HTML
 
-    public static func html(runs: [ScaleRun], walkCost: [WalkCostRun], meta: ScaleMeta) -> String {
+    public static func html(runs: [ScaleRun], ceiling: [CeilingRun] = [], walkCost: [WalkCostRun], meta: ScaleMeta) -> String {
         let t = ScaleTable(runs)
         let cpus = meta.cpuCount
         var h = """
@@ -232,7 +295,8 @@ public enum ScaleReport {
             }
             h += "</table>\n"
 
-            h += "<h2>(a) Total throughput against threads</h2>\n<div class=\"charts\">\(throughputChart(t, cpuCount: cpus).svg())</div>\n"
+            h += measurementSection(t, ceiling: ceiling)
+            h += "<h2>(a) Total throughput against threads</h2>\n<div class=\"charts\">\(throughputChart(t, ceiling: ceiling, cpuCount: cpus).svg())</div>\n"
             h += "<h2>(b) Per-operation throughput</h2>\n<div class=\"charts\">\n"
             for c in perOpCharts(t, cpuCount: cpus) { h += c.svg() }
             h += "</div>\n"

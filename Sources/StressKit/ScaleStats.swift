@@ -76,7 +76,7 @@ public struct ScaleTable: Sendable {
     /// Operations that ran in any run, in OpKind order.
     public var operations: [String] {
         var names = Set<String>()
-        for r in runs { for (k, v) in r.result.ops where v.count > 0 { names.insert(k) } }
+        for r in runs { for (k, v) in r.result.ops where v.completed > 0 { names.insert(k) } }
         let order = ScaleReport.opOrder
         return order.filter(names.contains) + names.subtracting(order).sorted()
     }
@@ -87,5 +87,75 @@ public struct ScaleTable: Sendable {
         guard let t0 = threads.first(where: { !values(k, threads: $0, metric).isEmpty }),
               let base = spread(k, threads: t0, metric)?.median else { return [] }
         return threads.map { (threads: $0, value: base / Double(t0) * Double($0)) }
+    }
+}
+
+/// Confidence intervals by bootstrap resampling: no assumption about the
+/// distribution of the repeats (throughput on a shared machine is skewed),
+/// and deterministic (a fixed generator), so a report rebuilt from the same
+/// runs says the same thing.
+public enum Bootstrap {
+    /// 95% interval of the median of `v`.
+    public static func medianCI(_ v: [Double], resamples: Int = 2000) -> (lo: Double, hi: Double)? {
+        let x = v.filter(\.isFinite)
+        guard x.count >= 2 else { return nil }
+        var rng = SplitMix(seed: 0x5eed)
+        var meds: [Double] = []
+        meds.reserveCapacity(resamples)
+        for _ in 0..<resamples {
+            meds.append(Spread((0..<x.count).map { _ in x[rng.below(x.count)] }).median)
+        }
+        return quantiles(meds)
+    }
+
+    /// 95% interval of median(a) / median(b).
+    public static func ratioCI(_ a: [Double], _ b: [Double], resamples: Int = 2000) -> (lo: Double, hi: Double)? {
+        let x = a.filter(\.isFinite), y = b.filter(\.isFinite)
+        guard x.count >= 2, y.count >= 2 else { return nil }
+        var rng = SplitMix(seed: 0x5eed)
+        var rs: [Double] = []
+        rs.reserveCapacity(resamples)
+        for _ in 0..<resamples {
+            let mx = Spread((0..<x.count).map { _ in x[rng.below(x.count)] }).median
+            let my = Spread((0..<y.count).map { _ in y[rng.below(y.count)] }).median
+            if my > 0 { rs.append(mx / my) }
+        }
+        return rs.isEmpty ? nil : quantiles(rs)
+    }
+
+    static func quantiles(_ v: [Double]) -> (lo: Double, hi: Double) {
+        let s = v.sorted()
+        return (s[Int(Double(s.count - 1) * 0.025)], s[Int(Double(s.count - 1) * 0.975)])
+    }
+
+    struct SplitMix {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    }
+}
+
+/// Whether two variants' throughputs differ by more than the noise.
+public struct Separation: Sendable, Equatable {
+    public var ratio: Double
+    public var lo: Double
+    public var hi: Double
+    /// "faster", "slower", or "cannot be separated" (the interval holds 1).
+    public var verdict: String
+
+    public init?(_ a: [Double], over b: [Double]) {
+        let ma = Spread(a).median, mb = Spread(b).median
+        guard mb > 0, ma.isFinite, let ci = Bootstrap.ratioCI(a, b) else { return nil }
+        ratio = ma / mb
+        lo = ci.lo
+        hi = ci.hi
+        verdict = lo > 1 ? "faster" : hi < 1 ? "slower" : "cannot be separated"
     }
 }

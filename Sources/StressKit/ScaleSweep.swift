@@ -129,6 +129,8 @@ public struct ScaleMeta: Codable, Sendable {
     /// Speedup of 2 spinning threads over 1, measured before the sweep
     /// (2.0: two free cores; about 1.0: the machine is busy elsewhere).
     public var measuredParallelism: Double?
+    /// Every setting of the runs but the swept ones (threads, sync, rcu, seed).
+    public var settings: RunSettings?
 
     public init(arguments: [String], config: ScaleConfig) {
         self.arguments = arguments
@@ -140,15 +142,16 @@ public struct ScaleMeta: Codable, Sendable {
         threads = config.threads
         sync = config.syncs.map { $0.rawValue }
         rcu = config.rcus.map { $0.rawValue }
-        mix = config.base.mix.description
+        mix = config.base.mix
         repeats = config.repeats
-        durationS = config.base.duration
+        durationS = config.base.durationS
         groupSizes = config.groupSizes
-        frames = config.base.machine.frames
-        swapSlots = config.base.machine.swapSlots
-        maxProcesses = config.base.machine.maxProcesses
-        vmaPages = config.base.machine.vmaPages
-        checks = config.base.machine.checks.rawValue
+        frames = config.base.frames
+        swapSlots = config.base.swapSlots
+        maxProcesses = config.base.processes
+        vmaPages = config.base.vmaPages
+        checks = config.base.checks.rawValue
+        settings = config.base
         buildConfiguration = HostInfo.buildConfiguration
     }
 }
@@ -212,6 +215,20 @@ public enum HostInfo {
 
 // MARK: The sweep
 
+/// The machine's own ceiling at one thread count: `threads` independent
+/// 1-thread `stress run` processes at once, sharing nothing but the
+/// hardware. A multi-thread figure of the model is read against it: the
+/// model cannot scale better than the machine lets two processes scale.
+public struct CeilingRun: Codable, Sendable, Equatable {
+    public var threads: Int
+    public var repeatIndex: Int
+    /// Sum of the processes' completed operations per second.
+    public var opsPerS: Double
+    /// Each process's completed operations per second.
+    public var perProcess: [Double]
+    public var verdict: String
+}
+
 /// What `stress scale` sweeps.
 public struct ScaleConfig: Sendable {
     public var threads: [Int] = [1, 2, 4]
@@ -219,8 +236,11 @@ public struct ScaleConfig: Sendable {
     public var rcus: [RCUFlavor] = [.memb]
     public var repeats = 3
     public var seed: UInt64 = 1
-    /// Machine sizes, mix, duration, checks: everything but threads, sync, rcu, seed.
-    public var base = StressOptions()
+    /// Every setting but threads, sync, rcu and seed.
+    public var base: RunSettings = ScaleConfig.defaultBase
+    /// Measure the machine's ceiling (independent processes) at each
+    /// thread count above 1, in every repeat.
+    public var ceiling = true
     /// Walk-cost sweep group sizes (empty: none).
     public var groupSizes: [Int] = []
     /// Scales the walk-cost sweep's iteration counts (tests use a small one).
@@ -228,25 +248,56 @@ public struct ScaleConfig: Sendable {
 
     public init() {}
 
+    /// Measuring, not hunting: the grace-period probe every second, not
+    /// every 100 ms (its membarrier IPIs disturb the workers), one
+    /// operation in 16 timed, and a second of warm-up.
+    public static var defaultBase: RunSettings {
+        var b = RunSettings()
+        b.durationS = 5
+        b.warmupS = 1
+        b.gpProbeIntervalS = 1
+        b.latencySample = 16
+        return b
+    }
+
     public var cpuCount: Int { HostInfo.cpuCount }
 
-    /// Every run of the sweep, repetition outermost so that the variants
+    public struct Point: Sendable, Equatable {
+        public var sync: ListSync
+        public var rcu: RCUFlavor
+        public var threads: Int
+        public var repeatIndex: Int
+    }
+
+    /// Every run of the sweep. Repetition is outermost and each repeat
+    /// starts one point further along the list, so that the variants
     /// alternate in time and slow drift of a shared machine hits them alike.
-    public func points() -> [(sync: ListSync, rcu: RCUFlavor, threads: Int, repeatIndex: Int)] {
-        var out: [(sync: ListSync, rcu: RCUFlavor, threads: Int, repeatIndex: Int)] = []
+    public func points() -> [Point] {
+        var one: [(ListSync, RCUFlavor, Int)] = []
+        for rcu in rcus { for s in syncs { for t in threads { one.append((s, rcu, t)) } } }
+        var out: [Point] = []
         for r in 0..<repeats {
-            for rcu in rcus {
-                for s in syncs {
-                    for t in threads { out.append((sync: s, rcu: rcu, threads: t, repeatIndex: r)) }
-                }
+            for k in 0..<one.count {
+                let (s, rcu, t) = one[(k + r) % one.count]
+                out.append(Point(sync: s, rcu: rcu, threads: t, repeatIndex: r))
             }
         }
         return out
     }
 
+    /// The settings of one point.
+    public func settings(_ p: Point) -> RunSettings {
+        var o = base
+        o.threads = p.threads
+        o.sync = p.sync
+        o.rcu = p.rcu
+        o.seed = seed &+ UInt64(p.repeatIndex)
+        return o
+    }
+
     public func validate() -> String? {
         if threads.isEmpty || syncs.isEmpty || rcus.isEmpty { return "threads, sync and rcu lists must not be empty" }
-        if repeats < 1 || repeats > 1000 { return "repeat must be 1...1000 (got \(repeats))" }
+        if repeats < 1 || repeats > 100 { return "repeat must be 1...100 (got \(repeats))" }
         var o = base
         o.threads = threads.max() ?? 1
         if let p = o.validate() { return p }
@@ -256,25 +307,79 @@ public struct ScaleConfig: Sendable {
 }
 
 public enum ScaleSweep {
-    /// Runs every point of the sweep, sequentially and quietly.
-    public static func run(_ c: ScaleConfig, progress: ((Int, Int, ScaleRun) -> Void)? = nil) throws -> [ScaleRun] {
+    /// What a sweep produced, as far as it got.
+    public struct Outcome: Sendable {
+        public var runs: [ScaleRun] = []
+        public var ceiling: [CeilingRun] = []
+        /// Runs whose child process crashed or hung: (point, how it ended).
+        public var lost: [String] = []
+        /// The signal that stopped the sweep, 0 if none.
+        public var interrupted: Int32 = 0
+    }
+
+    /// Runs every point of the sweep, each as a `stress run` child process,
+    /// sequentially, with the ceiling measurements of each repeat after its
+    /// points. Stops at a stall (stuck threads poison the machine's figures)
+    /// or a signal (passed on to the running child), keeping what it has.
+    public static func run(_ c: ScaleConfig, executable: URL = ChildRun.selfExecutable,
+                           progress: ((String) -> Void)? = nil) -> Outcome {
+        var out = Outcome()
         let pts = c.points()
-        var runs: [ScaleRun] = []
-        for (n, p) in pts.enumerated() {
-            var o = c.base
-            o.threads = p.threads
-            o.machine.sync = p.sync
-            o.rcu = p.rcu
-            o.seed = c.seed &+ UInt64(p.repeatIndex)
-            o.quiet = true
-            let r = try StressEngine.run(o, status: nil)
-            let run = ScaleRun(sync: p.sync.rawValue, rcu: p.rcu.rawValue, threads: p.threads, repeatIndex: p.repeatIndex,
-                               oversubscribed: p.threads > c.cpuCount, result: r)
-            runs.append(run)
-            progress?(n + 1, pts.count, run)
-            if r.verdict == "STALL" { break }  // stuck threads are still running: stop here
+        var lastRepeat = -1
+        func ceilingFor(repeat r: Int) {
+            guard c.ceiling else { return }
+            for t in c.threads where t > 1 {
+                var one = c.base
+                one.threads = 1
+                one.sync = c.syncs[0]
+                one.rcu = c.rcus[0]
+                let lists = (0..<t).map { i -> [String] in
+                    var x = one
+                    x.seed = c.seed &+ UInt64(r) &* 1000 &+ UInt64(i)
+                    return x.arguments
+                }
+                let outcomes = ChildRun.runAll(lists, deadline: deadline(one), tag: "ceiling-\(t)-\(r)", executable: executable)
+                if let sig = outcomes.first(where: { $0.interrupted != 0 })?.interrupted { out.interrupted = sig; return }
+                let rates = outcomes.map { $0.result?.opsPerS ?? 0 }
+                let ok = outcomes.allSatisfy { $0.result?.verdict == Verdict.success }
+                let cr = CeilingRun(threads: t, repeatIndex: r, opsPerS: rates.reduce(0, +), perProcess: rates,
+                                    verdict: ok ? Verdict.success : Verdict.failure)
+                out.ceiling.append(cr)
+                progress?(String(format: "ceiling  threads=%-3d repeat=%d %12.0f ops/s  (%d independent 1-thread processes)  %@",
+                                 t, r, cr.opsPerS, t, cr.verdict))
+            }
         }
-        return runs
+        for (n, p) in pts.enumerated() {
+            if p.repeatIndex != lastRepeat {
+                if lastRepeat >= 0 { ceilingFor(repeat: lastRepeat) }
+                if out.interrupted != 0 { return out }
+                lastRepeat = p.repeatIndex
+            }
+            let o = c.settings(p)
+            let child = ChildRun.run(o.arguments, deadline: deadline(o), tag: "scale-\(n)", executable: executable)
+            if let r = child.result, r.verdict != Verdict.running {
+                let run = ScaleRun(sync: p.sync.rawValue, rcu: p.rcu.rawValue, threads: p.threads, repeatIndex: p.repeatIndex,
+                                   oversubscribed: p.threads > c.cpuCount, result: r)
+                out.runs.append(run)
+                progress?(String(format: "[%3d/%d] sync=%-6@ rcu=%@ threads=%-3d repeat=%d %12.0f ops/s  %@%@",
+                                 n + 1, pts.count, p.sync.rawValue, p.rcu.rawValue, p.threads, p.repeatIndex, r.opsPerS, r.verdict,
+                                 run.oversubscribed ? "  (oversubscribed)" : ""))
+                if r.verdict == Verdict.stall { return out }
+            } else {
+                let why = "sync=\(p.sync.rawValue) rcu=\(p.rcu.rawValue) threads=\(p.threads) repeat=\(p.repeatIndex): \(child.ending.description)"
+                out.lost.append(why)
+                progress?("[\(n + 1)/\(pts.count)] " + why)
+            }
+            if child.interrupted != 0 { out.interrupted = child.interrupted; return out }
+        }
+        if lastRepeat >= 0 { ceilingFor(repeat: lastRepeat) }
+        return out
+    }
+
+    /// How long a child may take: its warm-up and duration, the stall
+    /// timeout twice over (stop and teardown), and start-up slack.
+    static func deadline(_ o: RunSettings) -> Double {
+        o.warmupS + o.durationS + 2 * o.stallTimeoutS + 30
     }
 
     /// The walk-cost sweep: for each sync choice and group size, a fresh
@@ -328,35 +433,23 @@ public enum ScaleSweep {
 // MARK: Files
 
 public enum ScaleFiles {
-    public static func encoder() -> JSONEncoder {
-        let enc = JSONEncoder()
-        enc.keyEncodingStrategy = .convertToSnakeCase
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return enc
-    }
-
-    public static func decoder() -> JSONDecoder {
-        let dec = JSONDecoder()
-        dec.keyDecodingStrategy = .convertFromSnakeCase
-        dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return dec
-    }
+    public static func encoder() -> JSONEncoder { ResultFile.encoder() }
+    public static func decoder() -> JSONDecoder { ResultFile.decoder() }
 
     /// Writes runs.csv, runs.json, meta.json, report.html (and walkcost.csv /
     /// walkcost.json when the walk-cost sweep ran) into `dir`.
-    public static func write(dir: String, runs: [ScaleRun], walkCost: [WalkCostRun], meta: ScaleMeta) throws {
+    public static func write(dir: String, runs: [ScaleRun], ceiling: [CeilingRun] = [], walkCost: [WalkCostRun],
+                             meta: ScaleMeta) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let url = URL(fileURLWithPath: dir)
-        let enc = encoder()
-        try Data(ScaleReport.csv(runs).utf8).write(to: url.appendingPathComponent("runs.csv"))
-        try enc.encode(runs).write(to: url.appendingPathComponent("runs.json"))
-        try enc.encode(meta).write(to: url.appendingPathComponent("meta.json"))
+        try ResultFile.write(Data(ScaleReport.csv(runs).utf8), to: dir + "/runs.csv")
+        try ResultFile.write(runs, to: dir + "/runs.json")
+        try ResultFile.write(meta, to: dir + "/meta.json")
+        if !ceiling.isEmpty { try ResultFile.write(ceiling, to: dir + "/ceiling.json") }
         if !walkCost.isEmpty {
-            try Data(ScaleReport.walkCostCSV(walkCost).utf8).write(to: url.appendingPathComponent("walkcost.csv"))
-            try enc.encode(walkCost).write(to: url.appendingPathComponent("walkcost.json"))
+            try ResultFile.write(Data(ScaleReport.walkCostCSV(walkCost).utf8), to: dir + "/walkcost.csv")
+            try ResultFile.write(walkCost, to: dir + "/walkcost.json")
         }
-        let html = ScaleReport.html(runs: runs, walkCost: walkCost, meta: meta)
-        try Data(html.utf8).write(to: url.appendingPathComponent("report.html"))
+        let html = ScaleReport.html(runs: runs, ceiling: ceiling, walkCost: walkCost, meta: meta)
+        try ResultFile.write(Data(html.utf8), to: dir + "/report.html")
     }
 }

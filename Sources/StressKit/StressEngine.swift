@@ -7,7 +7,10 @@ import Glibc
 
 /// A one-second view of a running stress test, for the status line.
 public struct StatusSnapshot: Sendable {
+    /// starting, warmup or measuring.
+    public var phase: String
     public var elapsed: Double
+    /// Completed operations per second over the last interval.
     public var opsPerS: Double
     public var processes: Int
     public var framesInUse: Int
@@ -15,308 +18,262 @@ public struct StatusSnapshot: Sendable {
     public var swapInUse: Int
     public var audits: Int
     public var violations: Int
+    /// Workers started so far (during start-up).
+    public var workersStarted: Int
+    public var workers: Int
 }
 
-/// Shared control block of one run. Workers read `stop` and `pause` once
-/// per operation; the coordinator writes them.
-final class RunControl: @unchecked Sendable {
-    let stop = Atomic<Bool>(false)
-    let pause = Atomic<Bool>(false)
-    /// Workers parked at the pause point or finished.
-    let parked = Atomic<Int>(0)
-    /// Monotonic time of the first violation a worker saw, 0 if none.
-    let firstViolationAt = Atomic<UInt64>(0)
-    /// Grace periods the probe thread completed.
-    let gracePeriods = Atomic<UInt64>(0)
-}
+/// What the caller of the engine hears while a run goes on. The engine does
+/// no I/O of its own: the command line prints and writes files.
+public struct EngineHooks: Sendable {
+    /// Called about once per `statusInterval` seconds.
+    public var status: (@Sendable (StatusSnapshot) -> Void)?
+    public var statusInterval: Double = 1
+    /// A partial result (verdict RUNNING) every `snapshotInterval` seconds
+    /// and a complete one before teardown, so that a run that dies still
+    /// leaves a readable record of how far it got.
+    public var snapshot: (@Sendable (StressResult) -> Void)?
+    public var snapshotInterval: Double = 2
+    /// The signal that asks the run to stop (SIGINT, SIGTERM), or 0.
+    public var interruption: @Sendable () -> Int32 = { Signals.pending }
 
-/// One worker's private results, read by the coordinator after the join.
-final class WorkerResults: @unchecked Sendable {
-    /// Latency histograms per operation. A pointer, not an array property
-    /// of this class: recording then needs no exclusivity check per operation.
-    let histograms = CacheLine.allocate(Histogram<UInt64>.self, count: OpKind.allCases.count)
-    /// Attempts and idle attempts per operation, on cache lines of their own
-    /// (two workers' small arrays side by side in the heap would bounce).
-    let counts = CacheLine.allocate(UInt64.self, count: OpKind.allCases.count)
-    let idle = CacheLine.allocate(UInt64.self, count: OpKind.allCases.count)
-    /// Set (release) when the worker has left its loop: only then may the
-    /// coordinator read the fields above without joining it (stall path).
-    let done = Atomic<Bool>(false)
-    deinit {
-        histograms.deinitialize(count: OpKind.allCases.count)
-        histograms.deallocate()
-        counts.deallocate()
-        idle.deallocate()
-    }
-    init() {
-        counts.initialize(repeating: 0, count: OpKind.allCases.count)
-        idle.initialize(repeating: 0, count: OpKind.allCases.count)
-        for i in 0..<OpKind.allCases.count {
-            (histograms + i).initialize(to: Histogram<UInt64>(highestTrackableValue: 600_000_000_000,
-                                                             numberOfSignificantValueDigits: .two))
-        }
-    }
+    public init() {}
 }
 
 /// Runs worker threads against one `Machine` and turns what they did into
-/// a `StressResult`: the stress tool's engine, without any I/O of its own.
+/// a `StressResult`: the stress tool's engine.
 ///
-/// The coordinator (the calling thread) starts the workers and a
-/// grace-period probe, then every 10 ms: stops at the deadline or at the
-/// first violation (unless keep-going), pauses the workers for a full audit
-/// every `auditInterval`, reports status, and watches for stalls. At the
-/// end it joins the workers, captures their recent operations, releases
-/// their CPUs and runs the teardown leak check.
+/// Life of a run:
+/// 1. start-up: the machine, the population, then the worker threads, which
+///    wait at a start line (start-up of thousands of threads is not timed);
+/// 2. warm-up (`warmup_s`, not counted), then measuring; every 10 ms the
+///    coordinator (the calling thread) checks for a signal, the deadline or
+///    the ops budget, the first violation (unless keep-going), stalled
+///    workers or grace periods (the watchdog), audits, status, samples and
+///    snapshots;
+/// 3. stopping: workers finish their operation; one that does not within
+///    the stall timeout is named as stuck and the run ends as STALL without
+///    touching the machine again;
+/// 4. final audit, then the complete result is built and handed out as a
+///    snapshot *before* teardown, so nothing found is lost if teardown
+///    hangs or crashes;
+/// 5. teardown and leak check, on a thread of their own under a deadline,
+///    and only when the run has not failed: a failed model cannot be
+///    trusted to tear down (a corrupted callback queue hangs rcu_barrier).
 public enum StressEngine {
-    public static func run(_ o: StressOptions, status: ((StatusSnapshot) -> Void)? = nil) throws -> StressResult {
-        if let problem = o.validate() { throw Machine.ConfigError.invalid(problem) }
-        guard RCU.select(o.rcu) else { throw Machine.ConfigError.invalid("cannot switch RCU flavor while threads are registered") }
-        let machine = try Machine(config: o.machine)
+    public static func run(_ s: RunSettings, hooks: EngineHooks = EngineHooks()) throws -> StressResult {
+        if let problem = s.validate() { throw Machine.ConfigError.invalid(problem) }
+        let mix = try s.operationMix()
+        guard RCU.select(s.rcu) else { throw Machine.ConfigError.invalid("cannot switch RCU flavor while threads are registered") }
+        var config = s.machineConfig
+        config.expectedCPUs = s.threads
+        let machine = try Machine(config: config)
+        let workload = Workload(s)
         let control = RunControl()
-        let table = o.mix.table()
-        let gcBefore = (RCU.synchronizeCount, RCU.callbacksQueued, RCU.callbacksRun)
+        let table = mix.table()
+        let wallStart = monotonicNanos()
+        let rcuBefore = (RCU.synchronizeCount, RCU.callbacksQueued, RCU.callbacksRun)
+        var run = Run(settings: s, machine: machine, control: control, wallStart: wallStart, rcuBefore: rcuBefore)
 
-        // Seed the machine with a few processes so work starts at once.
+        // The population, on this thread.
         RCU.registerThread()
-        let boot = machine.makeCPU(id: o.threads, seed: o.seed)
-        for _ in 0..<min(4, o.machine.maxProcesses) { _ = machine.spawn(cpu: boot) }
+        let boot = machine.makeCPU(id: s.threads, seed: s.seed)
+        _ = workload.populate(machine, cpu: boot)
         machine.releaseCPU(boot)
         RCU.unregisterThread()
 
-        var cpus: [CPU] = []
-        var results: [WorkerResults] = []
-        for id in 0..<o.threads {
-            cpus.append(machine.makeCPU(id: id, seed: o.seed))
-            results.append(WorkerResults())
-        }
-        let start = monotonicNanos()
+        // Workers, announced while they start (thousands take seconds).
         var threads: [pthread_t] = []
-        for id in 0..<o.threads {
-            let cpu = cpus[id], res = results[id]
-            let keepGoing = o.keepGoing
+        var lastStatus = monotonicNanos()
+        for id in 0..<s.threads {
+            let w = WorkerState(id: id, cpu: machine.makeCPU(id: id, seed: s.seed),
+                                keepsHistograms: id < Limits.timedWorkers)
+            run.workers.append(w)
             threads.append(startThread {
-                worker(machine: machine, cpu: cpu, table: table, control: control, results: res, keepGoing: keepGoing)
+                WorkerLoop.run(machine: machine, workload: workload, state: w, table: table, control: control, settings: s)
             })
+            let now = monotonicNanos()
+            if let status = hooks.status, now - lastStatus > 1_000_000_000 {
+                lastStatus = now
+                status(run.status(phase: "starting", now: now, opsPerS: 0, started: id + 1))
+            }
+            if hooks.interruption() != 0 { break }
         }
-        // Grace-period probe: keeps synchronize_rcu running so the watchdog
-        // can see a stuck grace period. Not registered (it reads nothing).
-        let probe = startThread {
-            while !control.stop.load(ordering: .acquiring) {
+        let probe: pthread_t? = s.gpProbeIntervalS > 0 ? startThread {
+            // Keeps synchronize_rcu running so the watchdog can see a stuck
+            // grace period. Not registered (it reads nothing).
+            let pause = UInt64(s.gpProbeIntervalS * 1e9)
+            while !control.stopping {
                 RCU.synchronize()
                 control.gracePeriods.add(1, ordering: .releasing)
-                sleepNanos(5_000_000)
+                sleepNanos(pause)
             }
-        }
+        } : nil
 
-        var audits = 0
-        var stalled: Violation?
-        let deadline = start + UInt64(o.duration * 1e9)
-        var nextAudit = o.auditInterval > 0 ? start + UInt64(o.auditInterval * 1e9) : UInt64.max
-        var nextStatus = start + UInt64(o.statusInterval * 1e9)
+        let start = monotonicNanos()
+        run.startupS = Double(start - wallStart) / 1e9
+        run.goAt = start
+        control.start.open()
+        var phase = s.warmupS > 0 ? "warmup" : "measuring"
+        if s.warmupS == 0 { run.beginMeasuring(at: start) }
+        // A first record at once: a run that dies early still leaves one.
+        hooks.snapshot?(run.result(phase: "running", end: start, histograms: false))
+        let warmupEnd = start + UInt64(s.warmupS * 1e9)
+        var deadline = warmupEnd + UInt64(s.durationS * 1e9)
+        var nextAudit = s.auditIntervalS > 0 ? start + UInt64(s.auditIntervalS * 1e9) : UInt64.max
+        var nextStatus = start + UInt64(hooks.statusInterval * 1e9)
+        var nextSnapshot = start + UInt64(hooks.snapshotInterval * 1e9)
+        var nextSample = UInt64.max
         var lastOps: UInt64 = 0
         var lastStatusAt = start
-        var lastProgress = cpus.map { $0.pointee.progress.load(ordering: .relaxed) }
-        var lastProgressAt = [UInt64](repeating: start, count: o.threads)
-        var lastGP = control.gracePeriods.load(ordering: .relaxed)
-        var lastGPAt = start
-        let stallNs = UInt64(o.stallTimeout * 1e9)
+        var watchdog = Watchdog(workers: run.workers, stallNs: UInt64(s.stallTimeoutS * 1e9), now: start,
+                                gracePeriods: s.gpProbeIntervalS > 0 ? control.gracePeriods.load(ordering: .relaxed) : nil)
+        if s.ops != nil { control.opsLeft.store(Int64(clamping: s.ops!), ordering: .relaxed) }
+        if phase == "measuring" { nextSample = start + UInt64(s.sampleIntervalS * 1e9) }
+        if threads.count < s.threads { run.signal = hooks.interruption() }
 
-        while true {
+        while run.signal == 0 {
             sleepNanos(10_000_000)
             let now = monotonicNanos()
+            let sig = hooks.interruption()
+            if sig != 0 { run.signal = sig; break }
+            if phase == "warmup" && now >= warmupEnd {
+                phase = "measuring"
+                run.beginMeasuring(at: now)
+                deadline = now + UInt64(s.durationS * 1e9)
+                nextSample = now + UInt64(s.sampleIntervalS * 1e9)
+            }
             if now >= deadline { break }
-            if !o.keepGoing && machine.violationCount > 0 { break }
-            // Watchdog: each worker and the grace-period probe must move.
-            for i in 0..<o.threads {
-                let p = cpus[i].pointee.progress.load(ordering: .relaxed)
-                if p != lastProgress[i] { lastProgress[i] = p; lastProgressAt[i] = now }
-                else if now - lastProgressAt[i] > stallNs && stalled == nil {
-                    stalled = Violation(kind: .stall, cpu: i,
-                                        detail: "worker \(i) made no progress for \(o.stallTimeout) s (last op: \(cpus[i].pointee.recentOperations().last ?? "none"))")
-                }
+            if s.ops != nil && run.workers.allSatisfy({ $0.done.load(ordering: .acquiring) }) { break }
+            if !s.keepGoing && machine.violationCount > 0 { break }
+            if let v = watchdog.check(now: now, gracePeriods: control.gracePeriods.load(ordering: .acquiring)) {
+                run.stall = v
+                break
             }
-            let gp = control.gracePeriods.load(ordering: .acquiring)
-            if gp != lastGP { lastGP = gp; lastGPAt = now }
-            else if now - lastGPAt > stallNs && stalled == nil {
-                stalled = Violation(kind: .stall, detail: "no RCU grace period completed for \(o.stallTimeout) s")
-            }
-            if stalled != nil { break }
-
             if now >= nextAudit {
-                if !pauseAll(control, workers: o.threads, timeoutNs: stallNs) {
-                    stalled = Violation(kind: .stall, detail: "workers did not reach the audit pause within \(o.stallTimeout) s")
+                if !pauseAll(control, workers: s.threads, timeoutNs: UInt64(s.stallTimeoutS * 1e9)) {
+                    run.stuck = watchdog.stuckWorkers(now: monotonicNanos(), minimumNs: 0)
+                        .filter { st in !run.workers.contains { $0.id == st.worker && $0.parked.load(ordering: .relaxed) } }
+                    run.stall = Violation(kind: .stall, cpu: run.stuck.first?.worker ?? -1,
+                                          detail: "workers did not reach the audit pause within \(s.stallTimeoutS) s: \(Watchdog.describe(run.stuck))")
                     break
                 }
                 _ = machine.audit()
-                audits += 1
-                control.pause.store(false, ordering: .releasing)
-                // Paused time is not a stall.
+                run.audits += 1
+                control.clear(RunControl.pauseBit)
                 let after = monotonicNanos()
-                for i in 0..<o.threads { lastProgressAt[i] = after }
-                lastGPAt = after
-                nextAudit = after + UInt64(o.auditInterval * 1e9)
+                watchdog.paused(until: after)  // paused time is not a stall
+                nextAudit = after + UInt64(s.auditIntervalS * 1e9)
             }
-            if let status, now >= nextStatus {
-                let ops = cpus.reduce(0) { $0 + $1.pointee.progress.load(ordering: .relaxed) }
-                status(StatusSnapshot(
-                    elapsed: Double(now - start) / 1e9,
-                    opsPerS: Double(ops - lastOps) / (Double(now - lastStatusAt) / 1e9),
-                    processes: machine.processCount, framesInUse: machine.framesInUse, frames: o.machine.frames,
-                    swapInUse: machine.swapSlotsInUse, audits: audits, violations: machine.violationCount))
+            if now >= nextSample {
+                run.takeSample(now: now)
+                nextSample = now + UInt64(s.sampleIntervalS * 1e9)
+            }
+            if let status = hooks.status, now >= nextStatus {
+                let ops = run.completedNow()
+                status(run.status(phase: phase, now: now,
+                                  opsPerS: Double(ops &- lastOps) / (Double(now - lastStatusAt) / 1e9), started: s.threads))
                 lastOps = ops
                 lastStatusAt = now
-                nextStatus = now + UInt64(o.statusInterval * 1e9)
+                nextStatus = now + UInt64(hooks.statusInterval * 1e9)
+            }
+            if let snapshot = hooks.snapshot, now >= nextSnapshot {
+                snapshot(run.result(phase: "running", end: now, histograms: false))
+                nextSnapshot = now + UInt64(hooks.snapshotInterval * 1e9)
             }
         }
-        let end = monotonicNanos()
-        control.stop.store(true, ordering: .releasing)
-        control.pause.store(false, ordering: .releasing)
+        run.end = monotonicNanos()
+        if run.measureStart == 0 { run.beginMeasuring(at: run.end) }  // interrupted in warm-up
+        control.set(RunControl.stopBit)
 
-        if let stalled {
-            // Stuck threads cannot be joined: report what we have and let
-            // the caller exit. The machine is deliberately leaked, since the
-            // stuck threads still use it. Figures read here from workers
-            // that are still running are approximate.
-            _ = Unmanaged.passRetained(machine)
-            machine.record(stalled)
-            // Give the workers that are not stuck a moment to leave their
-            // loops, count only those, and detach every thread (the stuck
-            // ones will never be joined).
-            let waitUntil = monotonicNanos() + 2_000_000_000
-            while results.contains(where: { !$0.done.load(ordering: .acquiring) }) && monotonicNanos() < waitUntil {
-                sleepNanos(10_000_000)
+        // Stopping: every worker must leave its loop within the stall timeout.
+        if run.stall == nil {
+            let limit = monotonicNanos() + UInt64(s.stallTimeoutS * 1e9)
+            while run.workers.contains(where: { !$0.done.load(ordering: .acquiring) }) && monotonicNanos() < limit {
+                sleepNanos(5_000_000)
             }
-            let finished = results.filter { $0.done.load(ordering: .acquiring) }
+            let stuck = run.workers.filter { !$0.done.load(ordering: .acquiring) }
+            if !stuck.isEmpty {
+                run.stuck = watchdog.stuckWorkers(now: monotonicNanos(), minimumNs: 0)
+                    .filter { st in stuck.contains { $0.id == st.worker } }
+                run.stall = Violation(kind: .stall, cpu: stuck[0].id,
+                                      detail: "\(stuck.count) worker(s) did not finish their operation within \(s.stallTimeoutS) s of the stop: \(Watchdog.describe(run.stuck))")
+            }
+        } else if run.stuck.isEmpty {
+            run.stuck = watchdog.stuckWorkers(now: monotonicNanos(), minimumNs: UInt64(s.stallTimeoutS * 1e9))
+        }
+
+        if let stall = run.stall {
+            // Stuck threads cannot be joined and still use the machine: report
+            // what we have, keep the machine alive (deliberately leaked) and
+            // let the caller exit. Counts come from the workers' atomics;
+            // latency percentiles only from workers that finished.
+            machine.record(stall)
+            _ = Unmanaged.passRetained(machine)
             for t in threads { pthread_detach(t) }
-            pthread_detach(probe)
-            let recent = cpus.map { $0.pointee.recentOperations() }
-            return makeResult(o, machine: machine, cpus: cpus, results: finished, elapsed: Double(end - start) / 1e9,
-                              audits: audits, leaks: [], gc: gcBefore, firstViolationAt: control.firstViolationAt.load(ordering: .relaxed),
-                              start: start, recent: recent, stalled: true)
+            if let probe { pthread_detach(probe) }
+            run.leakCheck = "not run: the run stalled"
+            return run.result(phase: "stopping", end: run.end, histograms: true)
         }
         for t in threads { joinThread(t) }
-        joinThread(probe)
-        // Final audit with everything stopped, then teardown and leak check.
+        if let probe { joinThread(probe) }
+
+        // Final audit with everything stopped, then the complete result.
         _ = machine.audit()
-        audits += 1
-        let failedSoFar = machine.violationCount > 0
-        let recent = failedSoFar ? cpus.map { $0.pointee.recentOperations() } : nil
-        let result0 = makeResult(o, machine: machine, cpus: cpus, results: results, elapsed: Double(end - start) / 1e9,
-                                 audits: audits, leaks: [], gc: gcBefore, firstViolationAt: control.firstViolationAt.load(ordering: .relaxed),
-                                 start: start, recent: recent, stalled: false)
-        for c in cpus { machine.releaseCPU(c) }
-        RCU.registerThread()
-        let closer = machine.makeCPU(id: o.threads + 1, seed: o.seed)
-        let leaks = machine.teardown(cpu: closer)
-        machine.releaseCPU(closer)
-        RCU.unregisterThread()
-        var result = result0
-        result.leaks = leaks.map(\.description)
-        result.violations = machine.violations.map(ViolationRecord.init)
-        result.violationsByKind = byKind(machine)
-        result.rcuStats = RCUStats(gracePeriods: RCU.synchronizeCount - gcBefore.0,
-                                   callbacksQueued: RCU.callbacksQueued - gcBefore.1,
-                                   callbacksRun: RCU.callbacksRun - gcBefore.2)
+        run.audits += 1
         let failed = machine.violationCount > 0
-        result.verdict = failed ? "FAILURE" : "SUCCESS"
-        result.exitStatus = failed ? 1 : 0
-        return result
+        run.captureCPUs(recent: failed || run.signal != 0)
+        for w in run.workers { machine.releaseCPU(w.cpu) }
+        let skipTeardown: String? = run.signal != 0 ? "not run: interrupted by signal \(run.signal)"
+            : failed ? "skipped: the run failed, so the model's state cannot be trusted to tear down" : nil
+        if let why = skipTeardown {
+            run.leakCheck = why
+            // Leaked on purpose: its deinit waits for RCU callbacks, which a
+            // corrupted model may never let finish.
+            _ = Unmanaged.passRetained(machine)
+            return run.result(phase: "done", end: run.end, histograms: true)
+        }
+        run.leakCheck = "pending"
+        hooks.snapshot?(run.result(phase: "teardown", end: run.end, histograms: true))
+
+        // Teardown under a deadline, on a thread of its own.
+        let teardownDone = Atomic<Bool>(false)
+        let box = LeakBox()
+        let closerThread = startThread {
+            RCU.registerThread()
+            let closer = machine.makeCPU(id: s.threads + 1, seed: s.seed)
+            box.leaks = machine.teardown(cpu: closer).map(\.description)
+            machine.releaseCPU(closer)
+            RCU.unregisterThread()
+            teardownDone.store(true, ordering: .releasing)
+        }
+        let limit = monotonicNanos() + UInt64(max(10, s.stallTimeoutS) * 1e9)
+        while !teardownDone.load(ordering: .acquiring) && monotonicNanos() < limit { sleepNanos(5_000_000) }
+        guard teardownDone.load(ordering: .acquiring) else {
+            pthread_detach(closerThread)
+            _ = Unmanaged.passRetained(machine)
+            let v = Violation(kind: .stall, detail: "teardown (exit of every process, rcu_barrier, leak check) did not finish within \(Int(max(10, s.stallTimeoutS))) s")
+            machine.record(v)
+            run.stall = v
+            run.leakCheck = "not finished: teardown stalled"
+            return run.result(phase: "teardown", end: run.end, histograms: true)
+        }
+        joinThread(closerThread)
+        run.leaks = box.leaks
+        run.leakCheck = box.leaks.isEmpty ? "clean" : "\(box.leaks.count) leaks"
+        return run.result(phase: "done", end: run.end, histograms: true)
     }
+
+    final class LeakBox: @unchecked Sendable { var leaks: [String] = [] }
 
     /// Asks every worker to park between operations; true once all did.
     static func pauseAll(_ control: RunControl, workers: Int, timeoutNs: UInt64) -> Bool {
-        control.pause.store(true, ordering: .releasing)
+        control.set(RunControl.pauseBit)
         let t0 = monotonicNanos()
         while control.parked.load(ordering: .acquiring) < workers {
             if monotonicNanos() - t0 > timeoutNs { return false }
             sleepNanos(100_000)
         }
         return true
-    }
-
-    static func worker(machine: Machine, cpu: CPU, table: [OpKind], control: RunControl, results: WorkerResults,
-                       keepGoing: Bool) {
-        RCU.registerThread()
-        defer { RCU.unregisterThread() }
-        table.withUnsafeBufferPointer { ops in
-            while !control.stop.load(ordering: .relaxed) {
-                if control.pause.load(ordering: .acquiring) {
-                    // qsbr: an offline thread does not hold up grace periods.
-                    RCU.threadOffline()
-                    control.parked.add(1, ordering: .releasing)
-                    while control.pause.load(ordering: .acquiring) { sleepNanos(50_000) }
-                    control.parked.subtract(1, ordering: .relaxed)
-                    RCU.threadOnline()
-                    continue
-                }
-                let op = ops[Int(cpu.pointee.randomOperation() >> 54)]
-                let t0 = monotonicNanos()
-                let did = machine.perform(op, cpu: cpu)
-                let dt = monotonicNanos() &- t0
-                _ = results.histograms[op.rawValue].record(dt)
-                results.counts[op.rawValue] &+= 1
-                if !did { results.idle[op.rawValue] &+= 1 }
-                cpu.pointee.finished()
-                RCU.quiescentState()
-                if machine.violationCount > 0 {
-                    _ = control.firstViolationAt.compareExchange(expected: 0, desired: monotonicNanos(), ordering: .relaxed)
-                    if !keepGoing { break }
-                }
-            }
-        }
-        // Finished workers count as parked so a pause never waits for them.
-        RCU.threadOffline()
-        control.parked.add(1, ordering: .releasing)
-        results.done.store(true, ordering: .releasing)
-    }
-
-    static func byKind(_ m: Machine) -> [String: Int] {
-        var d: [String: Int] = [:]
-        for k in ViolationKind.allCases where m.violationCount(k) > 0 { d[k.rawValue] = m.violationCount(k) }
-        return d
-    }
-
-    static func makeResult(_ o: StressOptions, machine: Machine, cpus: [CPU], results: [WorkerResults], elapsed: Double,
-                           audits: Int, leaks: [String], gc: (UInt64, UInt64, UInt64), firstViolationAt: UInt64,
-                           start: UInt64, recent: [[String]]?, stalled: Bool) -> StressResult {
-        var ops: [String: OpStats] = [:]
-        var total: UInt64 = 0
-        for op in OpKind.allCases {
-            var h = Histogram<UInt64>(highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .two)
-            var count: UInt64 = 0, idle: UInt64 = 0
-            for r in results {
-                h.add(r.histograms[op.rawValue]); count += r.counts[op.rawValue]; idle += r.idle[op.rawValue]
-            }
-            total += count
-            guard o.mix.weights[op.rawValue] > 0 || count > 0 else { continue }
-            ops[op.name] = OpStats(count: count, perS: Double(count) / elapsed, idle: idle,
-                                   p50Ns: count > 0 ? h.valueAtPercentile(50) : 0,
-                                   p99Ns: count > 0 ? h.valueAtPercentile(99) : 0,
-                                   p999Ns: count > 0 ? h.valueAtPercentile(99.9) : 0,
-                                   maxNs: count > 0 ? h.max : 0)
-        }
-        var events: [String: UInt64] = [:]
-        for e in Event.allCases { events[e.name] = cpus.reduce(0) { $0 + $1.pointee.eventCount(e) } }
-        let walks = events[Event.rmapWalk.name] ?? 0
-        let failed = machine.violationCount > 0
-        return StressResult(
-            threads: o.threads, durationS: elapsed, seed: o.seed, rcu: o.rcu.rawValue, sync: o.machine.sync.rawValue,
-            checks: o.machine.checks.rawValue, injection: o.machine.injection.rawValue, perturb: o.machine.perturb,
-            mix: o.mix.description, frames: o.machine.frames, swapSlots: o.machine.swapSlots,
-            maxProcesses: o.machine.maxProcesses, ops: ops, totalOps: total, opsPerS: Double(total) / elapsed,
-            walks: WalkStats(count: walks,
-                             mmsPerWalk: walks > 0 ? Double(events[Event.walkMMsVisited.name] ?? 0) / Double(walks) : 0,
-                             trylockFailures: events[Event.walkTrylockFail.name] ?? 0),
-            mremapCopies: events[Event.mremapCopy.name] ?? 0, mremapMoves: events[Event.mremapMove.name] ?? 0,
-            pagesReclaimed: events[Event.swapOut.name] ?? 0, pagesSwappedIn: events[Event.swapIn.name] ?? 0,
-            pagesMigrated: events[Event.migrated.name] ?? 0, events: events,
-            rcuStats: RCUStats(gracePeriods: RCU.synchronizeCount - gc.0, callbacksQueued: RCU.callbacksQueued - gc.1,
-                               callbacksRun: RCU.callbacksRun - gc.2),
-            audits: audits, violations: machine.violations.map(ViolationRecord.init),
-            violationsByKind: byKind(machine), leaks: leaks,
-            verdict: stalled ? "STALL" : (failed ? "FAILURE" : "SUCCESS"),
-            exitStatus: stalled ? 3 : (failed ? 1 : 0),
-            firstViolationS: firstViolationAt > 0 ? Double(firstViolationAt - start) / 1e9 : nil,
-            recentOperations: recent)
     }
 }

@@ -33,3 +33,46 @@ func sleepNanos(_ ns: UInt64) {
     var ts = timespec(tv_sec: Int(ns / 1_000_000_000), tv_nsec: Int(ns % 1_000_000_000))
     nanosleep(&ts, nil)
 }
+
+/// A gate threads wait at without spinning: closed, waiters sleep on a
+/// condition variable; opening wakes them all. Thousands of workers polling
+/// a flag with short sleeps would take the cores from the thread that is
+/// trying to start them.
+final class Gate: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var isOpen: Bool
+
+    init(open: Bool) {
+        isOpen = open
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(cond)
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+        cond.deallocate()
+    }
+
+    func open() {
+        pthread_mutex_lock(mutex)
+        isOpen = true
+        pthread_cond_broadcast(cond)
+        pthread_mutex_unlock(mutex)
+    }
+
+    func close() {
+        pthread_mutex_lock(mutex)
+        isOpen = false
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Returns once the gate is open.
+    func wait() {
+        pthread_mutex_lock(mutex)
+        while !isOpen { pthread_cond_wait(cond, mutex) }
+        pthread_mutex_unlock(mutex)
+    }
+}

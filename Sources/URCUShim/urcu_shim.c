@@ -34,6 +34,13 @@ int crm_rcu_select_flavor(int flavor) {
     if (flavor < CRM_RCU_MEMB || flavor > CRM_RCU_BP) return -1;
     if (flavor == crm_rcu_flavor_selected) return 0;
     if (atomic_load(&registered_threads) != 0) return -1;
+    // Callbacks queued on the old flavor run on its own call_rcu thread and
+    // only that flavor's barrier waits for them: drain them before the
+    // switch, or a later barrier (of the new flavor) returns while they can
+    // still run on memory their owner has freed.
+    if (atomic_load(&callbacks_queued) != atomic_load(&callbacks_run)) {
+        crm_rcu_barrier_flavor(crm_rcu_flavor_selected);
+    }
     crm_rcu_flavor_selected = flavor;
     return 0;
 }
@@ -71,8 +78,10 @@ void crm_rcu_synchronize(void) {
     atomic_fetch_add_explicit(&synchronize_count, 1, memory_order_relaxed);
 }
 
-void crm_rcu_barrier(void) {
-    switch (crm_rcu_flavor_selected) {
+void crm_rcu_barrier(void) { crm_rcu_barrier_flavor(crm_rcu_flavor_selected); }
+
+void crm_rcu_barrier_flavor(int flavor) {
+    switch (flavor) {
     case CRM_RCU_QSBR: urcu_qsbr_barrier(); break;
     case CRM_RCU_MB: urcu_mb_barrier(); break;
     case CRM_RCU_BP: urcu_bp_barrier(); break;

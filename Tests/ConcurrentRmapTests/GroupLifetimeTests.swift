@@ -45,7 +45,7 @@ final class GroupLifetimeTests: XCTestCase {
             XCTAssertEqual(k.mapping(try XCTUnwrap(k.frame(p2, b2))), g2)
             assertAuditClean(m, "after exec")
             RCU.barrier()
-            XCTAssertEqual(k.mmState[Int(p)].load(ordering: .acquiring), SlotState.free,
+            XCTAssertEqual(k.mms.state[Int(p)].load(ordering: .acquiring), SlotState.free,
                            "the old mm is freed after a grace period")
 
             // A page pinned by someone else keeps g1 alive after its last member left.
@@ -55,7 +55,7 @@ final class GroupLifetimeTests: XCTestCase {
             // Hold a read-side section: no grace period can end until we leave it.
             RCU.readLock()
             XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: c)), mm: c, cpu))
-            XCTAssertEqual(k.mmState[Int(c)].load(ordering: .acquiring), SlotState.rcuPending)
+            XCTAssertEqual(k.mms.state[Int(c)].load(ordering: .acquiring), SlotState.rcuPending)
             XCTAssertEqual(k.members(g1), [], "the last member left")
             XCTAssertEqual(k.groupState(g1), SlotState.live, "a page still refers to the group")
             XCTAssertEqual(k.groupRefs(g1), 1)
@@ -71,13 +71,13 @@ final class GroupLifetimeTests: XCTestCase {
                            "freed before the grace period ended: a reader could still be looking")
             XCTAssertEqual(m.groupsInUse, 2)
             XCTAssertEqual(m.mmsInUse, mmsBefore, "the child's mm is freed only after a grace period")
-            XCTAssertEqual(k.mmState[Int(c)].load(ordering: .acquiring), SlotState.rcuPending)
+            XCTAssertEqual(k.mms.state[Int(c)].load(ordering: .acquiring), SlotState.rcuPending)
             RCU.readUnlock()
 
             RCU.barrier()
             XCTAssertEqual(k.groupState(g1), SlotState.free)
             XCTAssertEqual(m.groupsInUse, 1)
-            XCTAssertEqual(k.mmState[Int(c)].load(ordering: .acquiring), SlotState.free)
+            XCTAssertEqual(k.mms.state[Int(c)].load(ordering: .acquiring), SlotState.free)
             XCTAssertEqual(m.mmsInUse, mmsBefore - 1)
             XCTAssertEqual(k.groupState(g2), SlotState.live)
             assertAuditClean(m, "after the old group was freed")

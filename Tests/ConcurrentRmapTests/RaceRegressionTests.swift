@@ -74,14 +74,17 @@ final class RaceRegressionTests: XCTestCase {
                     k.reclaim(cpu, scan: 64, target: 64)
                 case 1:
                     // Keep a few children sharing the parent's page.
-                    if k.processCount >= 5, let (mm, slot) = k.pinProcess(near: cpu.pointee.random(below: 8)) {
+                    if k.processCount >= 5, let (mm, slot) = k.pinProcess(near: cpu.pointee.random(below: 8), cpu) {
                         if mm != p { _ = k.exitProcess(slot: slot, mm: mm, cpu) }
                         k.mmPut(mm, cpu)
                     }
                     k.ptl.lock(Int(p))
                     let swapped = k.pte(p, v).isSwap
                     k.ptl.unlock(Int(p))
-                    if !swapped { _ = k.fork(p, cpu) }
+                    if !swapped {
+                        let r = k.fork(p, cpu)
+                        if r.result == .ok { k.mmPut(r.child, cpu) }
+                    }
                 default:
                     // Peek with a trylock, so that reclaim's trylocks rarely fail on us.
                     guard k.ptl.tryLock(Int(p)) else { return }
@@ -137,7 +140,9 @@ final class RaceRegressionTests: XCTestCase {
                     return
                 }
                 let before = Set(k.table().map(\.mm))
-                guard k.fork(p, cpu) == .ok else { return }
+                let r = k.fork(p, cpu)
+                guard r.result == .ok else { return }
+                k.mmPut(r.child, cpu)
                 _ = k.mremap(p, cpu)
                 for (slot, mm) in k.table() where !before.contains(mm) {
                     _ = k.exitProcess(slot: slot, mm: mm, cpu)

@@ -138,7 +138,7 @@ final class ReclaimTests: XCTestCase {
             XCTAssertEqual(k.index(t), v)
             XCTAssertEqual(k.mapping(t), g)
             XCTAssertEqual(cpu.pointee.eventCount(.migrated), 1)
-            XCTAssertEqual(cpu.pointee.eventCount(.walkMMsVisited), 2 * 9, "two walks over nine members")
+            XCTAssertEqual(cpu.pointee.eventCount(.walkMmsVisited), 2 * 9, "two walks over nine members")
             XCTAssertEqual(m.violations.map(\.description), [])
             assertAuditClean(m, "after migration")
 

@@ -96,18 +96,16 @@ extension Kernel where R == AnonGroupRmap {
     func startProcess(_ cpu: CPU) throws -> UInt32 {
         let mm = newProcessMM(cpu)
         guard mm != 0 else { throw TestFailure("newProcessMM failed") }
-        guard installProcess(mm, near: 0) else { throw TestFailure("process table full") }
+        guard installProcess(mm, near: 0) >= 0 else { throw TestFailure("process table full") }
         return mm
     }
 
-    /// Forks `parent` and returns the child's mm.
+    /// Forks `parent` and returns the child's mm (the process table holds it).
     func forkChild(_ parent: UInt32, _ cpu: CPU) throws -> UInt32 {
-        let before = Set(table().map(\.mm))
         let r = fork(parent, cpu)
-        guard r == .ok else { throw TestFailure("fork returned \(r)") }
-        let new = Set(table().map(\.mm)).subtracting(before)
-        guard new.count == 1, let child = new.first else { throw TestFailure("no child in the table") }
-        return child
+        guard r.result == .ok else { throw TestFailure("fork returned \(r.result)") }
+        mmPut(r.child, cpu)  // fork's pin for the caller
+        return r.child
     }
 
     /// The group's member list in walk order.
@@ -187,4 +185,35 @@ extension Kernel where R == AnonGroupRmap {
 
 extension Array where Element == Violation {
     var kinds: Set<ViolationKind> { Set(map(\.kind)) }
+}
+
+extension Machine {
+    /// A plain driver for the model's own tests: one operation of kind `op`
+    /// on a random process (StressKit's Workload adds the population and
+    /// family bounds). False when there was nothing to act on.
+    func perform(_ op: OpKind, cpu: CPU) -> Bool {
+        switch op {
+        case .reclaim: return reclaim(cpu: cpu, scan: 64, target: 16) > 0
+        case .migrate: return migrate(cpu: cpu)
+        default: break
+        }
+        guard let p = pinProcess(near: cpu.pointee.random(below: config.maxProcesses), cpu: cpu) else {
+            return spawnProcess(cpu: cpu)
+        }
+        defer { unpin(p, cpu: cpu) }
+        switch op {
+        case .fault: return fault(p, write: cpu.pointee.random() & 1 == 0, cpu: cpu)
+        case .fork:
+            guard processCount < config.maxProcesses, let child = fork(p, cpu: cpu) else { return false }
+            unpin(child, cpu: cpu)
+            return true
+        case .exit: return processCount > max(2, config.maxProcesses / 4) && exit(p, cpu: cpu)
+        case .exec: return exec(p, cpu: cpu)
+        case .mremap: return mremap(p, cpu: cpu)
+        case .munmap: return munmap(p, cpu: cpu)
+        case .reclaim, .migrate: return false
+        }
+    }
+
+    func spawn(cpu: CPU) -> Bool { spawnProcess(cpu: cpu) }
 }

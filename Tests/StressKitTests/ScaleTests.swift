@@ -11,30 +11,29 @@ final class ScaleTests: XCTestCase {
 
     static func templateResult() throws -> StressResult {
         if let t = template { return t }
-        var o = StressOptions()
+        var o = RunSettings()
         o.threads = 1
-        o.duration = 0.1
+        o.durationS = 0.1
         o.seed = 42
-        o.quiet = true
-        o.auditInterval = 0
-        o.mix = try OperationMix(parsing: "fault=20,fork=5,exit=5,reclaim=35,migrate=35")
-        o.machine.frames = 1024
-        o.machine.maxProcesses = 16
+        o.auditIntervalS = 0
+        o.mix = "fault=20,fork=5,exit=5,reclaim=35,migrate=35"
+        o.frames = 1024
+        o.processes = 16
         let r = try StressEngine.run(o)
         template = r
         return r
     }
 
-    /// A run of `sync` at `threads` with total ops/s `ops` (and fault ops/s = ops/2).
+    /// A run of `sync` at `threads` with completed ops/s `ops` (and fault ops/s = ops/2).
     func run(_ sync: String, _ threads: Int, _ ops: Double, repeatIndex: Int = 0, verdict: String = "SUCCESS") throws -> ScaleRun {
         var r = try ScaleTests.templateResult()
-        r.sync = sync
-        r.threads = threads
+        r.settings.sync = ListSync(rawValue: sync)!
+        r.settings.threads = threads
         r.opsPerS = ops
         r.verdict = verdict
         var fault = r.ops["fault"]!
         fault.perS = ops / 2
-        fault.count = max(fault.count, 1)
+        fault.completed = max(fault.completed, 1)
         r.ops["fault"] = fault
         return ScaleRun(sync: sync, rcu: "memb", threads: threads, repeatIndex: repeatIndex, oversubscribed: threads > 2, result: r)
     }
@@ -185,12 +184,12 @@ final class ScaleTests: XCTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/" + f), f)
         }
         let back = try ScaleCompare.load(dir)
+        XCTAssertTrue(ScaleCompare.differences(base: back, new: runs).isEmpty)
         XCTAssertEqual(back.count, runs.count)
         XCTAssertEqual(back.map(\.result.opsPerS), runs.map(\.result.opsPerS))
         XCTAssertEqual(try ScaleCompare.load(dir + "/runs.json").count, runs.count)
         // A single `stress run --json` file (snake_case keys) loads as one run.
-        let enc = ScaleFiles.encoder()
-        try enc.encode(runs[0].result).write(to: URL(fileURLWithPath: dir + "/one.json"))
+        try ResultFile.write(runs[0].result, to: dir + "/one.json")
         let one = try ScaleCompare.load(dir + "/one.json")
         XCTAssertEqual(one.count, 1)
         XCTAssertEqual(one[0].sync, "rcu")
@@ -199,6 +198,65 @@ final class ScaleTests: XCTestCase {
         XCTAssertThrowsError(try ScaleCompare.load(dir + "/meta.json")) { XCTAssertTrue($0 is ScaleCompare.LoadError) }
         try Data("not json".utf8).write(to: URL(fileURLWithPath: dir + "/bad.json"))
         XCTAssertThrowsError(try ScaleCompare.load(dir + "/bad.json"))
+        try Data("[]".utf8).write(to: URL(fileURLWithPath: dir + "/empty.json"))
+        XCTAssertThrowsError(try ScaleCompare.load(dir + "/empty.json")) { XCTAssertTrue("\($0)".contains("no runs")) }
+    }
+
+    func testCompareNamesWhatDiffers() throws {
+        let a = try sweep()
+        var b = try sweep()
+        for i in b.indices { b[i].result.settings.mix = "fault=1" }
+        let d = ScaleCompare.differences(base: a, new: b)
+        XCTAssertEqual(d.count, 1)
+        XCTAssertTrue(d[0].hasPrefix("mix ("), d[0])
+        let fewer = Array(a.filter { $0.threads != 4 })
+        XCTAssertTrue(ScaleCompare.differences(base: a, new: fewer).contains { $0.hasPrefix("swept points") })
+        var mixed = a
+        mixed[0].result.settings.frames = 2048
+        XCTAssertTrue(ScaleCompare.differences(base: mixed, new: a).contains { $0.contains("base mixes runs") })
+    }
+
+    func testIntervalsAndSeparation() {
+        let a: [Double] = [100, 102, 98, 101, 99], b: [Double] = [80, 82, 79, 81, 80], c: [Double] = [99, 103, 97, 100, 101]
+        let ci = Bootstrap.medianCI(a)!
+        XCTAssertLessThanOrEqual(ci.lo, 100)
+        XCTAssertGreaterThanOrEqual(ci.hi, 100)
+        XCTAssertEqual(Separation(a, over: b)?.verdict, "faster")
+        XCTAssertEqual(Separation(b, over: a)?.verdict, "slower")
+        XCTAssertEqual(Separation(a, over: c)?.verdict, "cannot be separated")
+        XCTAssertNil(Separation([1], over: [2]))
+    }
+
+    func testPointsAreInterleavedAcrossRepeats() {
+        var c = ScaleConfig()
+        c.threads = [1, 2]
+        c.syncs = [.rcu, .rwlock]
+        c.repeats = 3
+        let p = c.points()
+        XCTAssertEqual(p.count, 12)
+        XCTAssertEqual(p.prefix(4).map(\.repeatIndex), [0, 0, 0, 0])
+        XCTAssertNotEqual(p[0].threads == p[4].threads && p[0].sync == p[4].sync, true, "each repeat starts one point further")
+        XCTAssertEqual(Set(p.map { "\($0.sync)-\($0.threads)-\($0.repeatIndex)" }).count, 12)
+    }
+
+    /// A real sweep of child processes, with the ceiling measurement.
+    func testSweepRunsChildrenAndMeasuresTheCeiling() throws {
+        var c = ScaleConfig()
+        c.threads = [1, 2]
+        c.syncs = [.rcu]
+        c.repeats = 1
+        c.base.durationS = 0.3
+        c.base.warmupS = 0
+        c.base.frames = 1024
+        c.base.processes = 32
+        let out = ScaleSweep.run(c, executable: try CommandLineTests.stressBinary())
+        XCTAssertEqual(out.runs.count, 2, "\(out.lost)")
+        XCTAssertTrue(out.runs.allSatisfy { $0.result.verdict == Verdict.success })
+        XCTAssertEqual(out.ceiling.count, 1)
+        XCTAssertEqual(out.ceiling[0].perProcess.count, 2)
+        XCTAssertGreaterThan(out.ceiling[0].opsPerS, 0)
+        let lines = ScaleReport.measurementLines(ScaleTable(out.runs), ceiling: out.ceiling)
+        XCTAssertTrue(lines.contains { $0.contains("of the ceiling") }, "\(lines)")
     }
 
     // MARK: Hooks into the model
@@ -227,9 +285,12 @@ final class ScaleTests: XCTestCase {
         o.pages = 16
         let r = try BenchSuite.run(o)
         XCTAssertEqual(r.problems, [])
-        XCTAssertNotNil(r.row("first-touch fault")?.met)
-        XCTAssertNotNil(r.row("RCU read section (lock+unlock)")?.met)
-        XCTAssertNotNil(r.row("group-list walk rcu, 2 threads")?.met)
+        // At tiny work no target is judged: a few iterations prove nothing.
+        XCTAssertNotNil(r.row("first-touch fault")?.target)
+        XCTAssertNil(r.row("first-touch fault")?.met)
+        XCTAssertNil(r.row("RCU read section (lock+unlock)")?.met)
+        XCTAssertNil(r.row("group-list walk rcu, 2 threads")?.met)
+        XCTAssertTrue(r.table().contains("not judged"))
         XCTAssertTrue(r.rows.allSatisfy { $0.nsPerOp.median > 0 })
         XCTAssertTrue(r.table().contains("first-touch fault"))
         XCTAssertNotNil(BenchOptions().validate() == nil ? 1 : nil)

@@ -52,11 +52,11 @@ extension Machine {
         for attempt in 0..<2 {
             let mm = k.newProcessMM(cpu)
             if mm != 0 {
-                if k.installProcess(mm, near: 0) { return mm }
+                if k.installProcess(mm, near: 0) >= 0 { return mm }
                 k.mmPut(mm, cpu)
                 return 0
             }
-            if attempt == 0 { RCU.barrier() }
+            if attempt == 0 { RCU.barrier(k.flavor) }
         }
         return 0
     }
@@ -101,20 +101,15 @@ extension Machine {
         return pte.isPresent || pte.isMigration ? pte.target : 0
     }
 
-    /// Forks the process of `parent` and returns the child's mm (found in the
-    /// process table), or 0. Waits for a grace period once when out of mm slots.
+    /// Forks the process of `parent` and returns the child's mm, or 0.
+    /// Waits for a grace period once when out of mm slots.
     private func benchFork(_ parent: UInt32, _ cpu: CPU) -> UInt32 {
         let k = kernel
-        var before = Set<UInt32>()
-        for s in 0..<config.maxProcesses { let m = k.procs[s].load(ordering: .relaxed); if m != 0 { before.insert(m) } }
         var r = k.fork(parent, cpu)
-        if r == .outOfMemory { RCU.barrier(); r = k.fork(parent, cpu) }
-        guard r == .ok else { return 0 }
-        for s in 0..<config.maxProcesses {
-            let m = k.procs[s].load(ordering: .relaxed)
-            if m != 0 && !before.contains(m) { return m }
-        }
-        return 0
+        if r.result == .outOfMemory { RCU.barrier(k.flavor); r = k.fork(parent, cpu) }
+        guard r.result == .ok else { return 0 }
+        k.mmPut(r.child, cpu)  // the table keeps it
+        return r.child
     }
 
     // MARK: Groups and walks
@@ -131,7 +126,7 @@ extension Machine {
         let vpns = Array(benchVPNs(root).prefix(pages))
         for v in vpns { guard k.fault(root, vpn: v, write: true, cpu) == .ok else { return nil } }
         for _ in 1..<max(size, 1) {
-            guard k.fork(root, cpu) == .ok else { return nil }
+            guard benchFork(root, cpu) != 0 else { return nil }
         }
         return BenchGroup(root: root, members: size, vpns: vpns)
     }
@@ -259,21 +254,16 @@ extension Machine {
         for _ in 0..<iterations {
             var t0 = benchNanos()
             var r = k.fork(parent, cpu)
-            if r == .outOfMemory {
-                RCU.barrier()  // mm slots come back after a grace period
+            if r.result == .outOfMemory {
+                RCU.barrier(k.flavor)  // mm slots come back after a grace period
                 t0 = benchNanos()
                 r = k.fork(parent, cpu)
             }
-            precondition(r == .ok, "bench fork failed: \(r)")
+            precondition(r.result == .ok, "bench fork failed: \(r.result)")
+            k.mmPut(r.child, cpu)  // our pin; the table keeps the child
             total += benchNanos() - t0
-            // Find the child (untimed), then time its exit.
-            var slot = -1, child: UInt32 = 0
-            for s in 0..<config.maxProcesses {
-                let m = k.procs[s].load(ordering: .relaxed)
-                if m != 0 && m != parent { slot = s; child = m; break }
-            }
             let t1 = benchNanos()
-            _ = k.exitProcess(slot: slot, mm: child, cpu)
+            _ = k.exitProcess(slot: r.slot, mm: r.child, cpu)
             total += benchNanos() - t1
         }
         benchExit(parent, cpu)

@@ -9,11 +9,15 @@ extension Kernel {
         var swapRefs = [Int32](repeating: 0, count: config.swapSlots + 1)
         var leavesSeen = 0
         for m in 1...config.mmSlots {
-            let st = mmState[m].load(ordering: .acquiring)
+            let st = mms.state[m].load(ordering: .acquiring)
             let mm = UInt32(m)
             for d in 0..<512 {
                 let leaf = Int(pgd[m * 512 + d])
                 guard leaf != 0 else { continue }
+                guard leaf <= config.leafCount else {
+                    report(Violation(kind: .lifetime, mm: mm, detail: "page directory names leaf \(leaf), outside 1...\(config.leafCount)"))
+                    continue
+                }
                 leavesSeen += 1
                 if st != SlotState.live && st != SlotState.dying {
                     report(Violation(kind: .lifetime, mm: mm, detail: "freed mm still owns page-table leaf \(leaf)"))
@@ -64,13 +68,17 @@ extension Kernel {
                                          detail: "page holds 0x\(String(frames[f].content.load(ordering: .relaxed), radix: 16)), expected 0x\(String(expected[i], radix: 16))"))
                     }
                 }
+                if used == 0 && st == SlotState.live && !leafCoveredByVMA(mm, d) {
+                    report(Violation(kind: .leak, mm: mm, detail: "empty leaf \(leaf) outside every VMA was not freed at unmap"))
+                }
                 if used != leafUsed[leaf] {
                     report(Violation(kind: .lifetime, mm: mm, detail: "leaf \(leaf) use count \(leafUsed[leaf]), holds \(used) PTEs"))
                 }
             }
         }
-        if leavesSeen != leafPool.inUse {
-            report(Violation(kind: .leak, detail: "\(leafPool.inUse) page-table leaves allocated, \(leavesSeen) reachable"))
+        let leavesAllocated = leafPool.inUse - caches.cachedCount(.leaves)
+        if leavesSeen != leavesAllocated {
+            report(Violation(kind: .leak, detail: "\(leavesAllocated) page-table leaves allocated, \(leavesSeen) reachable"))
         }
         for f in 1...nf {
             let fl = frames[f].flags.load(ordering: .relaxed)
@@ -99,14 +107,39 @@ extension Kernel {
                 report(Violation(kind: .swapCount, detail: "swap slot \(s) count \(c), \(swapRefs[s]) swap entries"))
             }
         }
-        if swapRefs.reduce(0, { $0 + ($1 > 0 ? 1 : 0) }) != swapPool.inUse {
-            report(Violation(kind: .swapCount, detail: "\(swapPool.inUse) swap slots allocated, \(swapRefs.filter { $0 > 0 }.count) referenced"))
+        let slotsAllocated = swapPool.inUse - caches.cachedCount(.swapSlots)
+        let slotsReferenced = swapRefs.reduce(0) { $0 + ($1 > 0 ? 1 : 0) }
+        if slotsReferenced != slotsAllocated {
+            report(Violation(kind: .swapCount, detail: "\(slotsAllocated) swap slots allocated, \(slotsReferenced) referenced"))
         }
+        auditFamilies(report)
         rmap.audit(self, report: report)
     }
 
+    /// Family member counts against the live and dying mms that name them.
+    func auditFamilies(_ report: (Violation) -> Void) {
+        let nf = families.pool.capacity
+        var expect = [Int32](repeating: 0, count: nf + 1)
+        for m in 1...config.mmSlots {
+            let st = mms.state[m].load(ordering: .acquiring)
+            guard st == SlotState.live || st == SlotState.dying else { continue }
+            let f = Int(families.familyOf[m])
+            guard f >= 1 && f <= nf else {
+                report(Violation(kind: .lifetime, mm: UInt32(m), detail: "mm belongs to family \(f), outside 1...\(nf)"))
+                continue
+            }
+            expect[f] += 1
+        }
+        for f in 1...nf {
+            let n = families.members[f].load(ordering: .relaxed)
+            if n != expect[f] {
+                report(Violation(kind: .lifetime, detail: "family \(f) counts \(n) members, \(expect[f]) mms belong to it"))
+            }
+        }
+    }
+
     /// After every process exited, RCU callbacks drained and every CPU's
-    /// magazine returned: nothing may remain allocated.
+    /// cache returned: nothing may remain allocated.
     func leakCheck(_ report: (Violation) -> Void) {
         if framePool.inUse != 0 {
             report(Violation(kind: .leak, detail: "\(framePool.inUse) frames still allocated"))
@@ -122,7 +155,8 @@ extension Kernel {
         }
         if swapPool.inUse != 0 { report(Violation(kind: .leak, detail: "\(swapPool.inUse) swap slots still allocated")) }
         if leafPool.inUse != 0 { report(Violation(kind: .leak, detail: "\(leafPool.inUse) page-table leaves still allocated")) }
-        if mmPool.inUse != 0 { report(Violation(kind: .leak, detail: "\(mmPool.inUse) mms still allocated")) }
+        if mms.pool.inUse != 0 { report(Violation(kind: .leak, detail: "\(mms.pool.inUse) mms still allocated")) }
+        if families.pool.inUse != 0 { report(Violation(kind: .leak, detail: "\(families.pool.inUse) fork families still allocated")) }
         if processCount != 0 { report(Violation(kind: .leak, detail: "\(processCount) processes still in the table")) }
         rmap.leakCheck(self, report: report)
     }

@@ -51,26 +51,33 @@ extension Kernel {
 
     // MARK: Creation, pinning, release
 
-    /// Allocates a live mm slot with one user and no VMAs; 0 when out of slots.
-    func allocMM() -> UInt32 {
-        let mm = mmPool.alloc()
+    /// Allocates an mm slot with one user and no VMAs, not yet published
+    /// (state still free); 0 when out of slots.
+    func allocMM(_ cpu: CPU) -> UInt32 {
+        let mm = cacheAlloc(.mms, cpu)
         guard mm != 0 else { return 0 }
         for k in 0..<MachineConfig.maxVMAs { setVMA(mm, k, Kernel.noVMA) }
         mmUsers[Int(mm)].pointee.store(1, ordering: .relaxed)
-        mmState[Int(mm)].store(SlotState.live, ordering: .releasing)
         return mm
     }
 
-    /// A new process image: a fresh mm in a new rmap context, with
-    /// `vmasPerProcess` empty VMAs. Returns 0 when out of slots.
+    /// A new process image: a fresh mm in a new rmap context and a new
+    /// family, with `vmasPerProcess` empty VMAs. Returns 0 when out of slots.
     func newProcessMM(_ cpu: CPU) -> UInt32 {
-        let mm = allocMM()
+        let mm = allocMM(cpu)
         guard mm != 0 else { return 0 }
         for k in 0..<config.vmasPerProcess { setVMA(mm, k, freeVMAPosition(mm, cpu)) }
-        guard rmap.mmStarted(self, mm: mm, cpu: cpu) else {
+        guard familyStart(mm, cpu) else {
             mmUsers[Int(mm)].pointee.store(0, ordering: .relaxed)
-            mmState[Int(mm)].store(SlotState.free, ordering: .releasing)
-            mmPool.free(mm)
+            mms.freeUnpublished(mm)
+            return 0
+        }
+        mms.publish(mm)
+        guard rmap.mmStarted(self, mm: mm, cpu: cpu) else {
+            // Never reachable by anyone: undo without a grace period.
+            familyLeave(mm, cpu)
+            mmUsers[Int(mm)].pointee.store(0, ordering: .relaxed)
+            mms.freeUnpublished(mm)
             return 0
         }
         return mm
@@ -79,6 +86,12 @@ extension Kernel {
     /// mmget_not_zero. Only valid while the slot cannot be recycled: inside an
     /// RCU read-side section, or with another reference held.
     @inline(__always) func mmTryGet(_ mm: UInt32) -> Bool {
+        if inject == .mmPinNoZeroCheck {
+            // The planted bug: mmget where mmget_not_zero was needed. An mm
+            // whose last user just left is pinned back to life.
+            mmUsers[Int(mm)].pointee.add(1, ordering: .acquiring)
+            return true
+        }
         var u = mmUsers[Int(mm)].pointee.load(ordering: .relaxed)
         while u > 0 {
             let (done, now) = mmUsers[Int(mm)].pointee.compareExchange(expected: u, desired: u + 1, ordering: .acquiring)
@@ -91,21 +104,31 @@ extension Kernel {
     /// mmput: drop a user; the last one tears the mm down.
     func mmPut(_ mm: UInt32, _ cpu: CPU) {
         let now = mmUsers[Int(mm)].pointee.subtract(1, ordering: .acquiringAndReleasing).newValue
-        if now == 0 { teardown(mm, cpu) } else if now < 0 {
+        if now == 0 {
+            // Exactly one teardown per life: a second "last user" (a pin that
+            // resurrected a dying mm) must not zap, unlink or queue its free
+            // again, or liburcu's callback queue is corrupted.
+            guard mms.transition(mm, from: SlotState.live, to: SlotState.dying) else {
+                report(.lifetime, mm: mm, cpu: cpu,
+                       "mm \(mm) lost its last user again while \(SlotState.name(mms.load(mm))): a pin took a user count that was already 0")
+                return
+            }
+            teardown(mm, cpu)
+        } else if now < 0 {
             report(.lifetime, mm: mm, cpu: cpu, "mm users went negative")
         }
     }
 
-    /// exit_mmap + the rmap's unlink + RCU-deferred free of the slot.
+    /// exit_mmap + the rmap's unlink + RCU-deferred free of the slot. The
+    /// state is already dying (set by the last `mmPut`).
     func teardown(_ mm: UInt32, _ cpu: CPU) {
-        mmState[Int(mm)].store(SlotState.dying, ordering: .releasing)
         mmapLock.writeLock(Int(mm))
         for k in 0..<MachineConfig.maxVMAs where vma(mm, k) != Kernel.noVMA {
             zap(mm, vmaPosition: vma(mm, k), cpu)
             setVMA(mm, k, Kernel.noVMA)
         }
-        // Leaves that never held a PTE (a fault that then ran out of
-        // memory, a fork that copied nothing into them) are freed here.
+        // free_pgtables: every leaf goes, empty or not (a non-empty one
+        // holds PTEs outside every VMA: a leak).
         ptl.lock(Int(mm))
         for d in 0..<512 where pgd[Int(mm) * 512 + d] != 0 {
             let leaf = pgd[Int(mm) * 512 + d]
@@ -113,20 +136,15 @@ extension Kernel {
                 report(.leak, mm: mm, cpu: cpu, "page-table leaf \(leaf) holds \(leafUsed[Int(leaf)]) PTEs outside every VMA at exit")
             }
             pgd[Int(mm) * 512 + d] = 0
-            leafPool.free(leaf)
+            cacheFree(.leaves, leaf, cpu)
         }
         ptl.unlock(Int(mm))
         mmapLock.unlock(Int(mm))
         rmap.mmExited(self, mm: mm, cpu: cpu)
+        familyLeave(mm, cpu)
         raceWindow(cpu)  // between unlinking and freeing
-        mmState[Int(mm)].store(SlotState.rcuPending, ordering: .releasing)
-        if inject == .mmFreeNoGrace {
-            freeSlotAfterGracePeriod(UnsafeMutableRawPointer(mmFreeTarget), UInt64(mm))
-        } else {
-            mmRCU[Int(mm)].fn = freeSlotAfterGracePeriod
-            mmRCU[Int(mm)].owner = UnsafeMutableRawPointer(mmFreeTarget)
-            mmRCU[Int(mm)].arg = UInt64(mm)
-            crm_rcu_call(mmRCU + Int(mm))
+        if !mms.retire(mm, from: SlotState.dying, withoutGracePeriod: inject == .mmFreeNoGrace) {
+            report(.lifetime, mm: mm, cpu: cpu, "mm \(mm) retired twice (state \(SlotState.name(mms.load(mm))))")
         }
     }
 
@@ -143,7 +161,7 @@ extension Kernel {
             setPTE(mm, vpn, at: i, .none)
             if pte.isSwap {
                 swapPut(pte.target, cpu)
-            } else {
+            } else if validFrame(pte.target, mm: mm, vpn: vpn, cpu) {
                 mapDec(pte.target, cpu)
                 put(pte.target, cpu)
             }
@@ -155,36 +173,37 @@ extension Kernel {
 
     /// Pins the mm of a live process near `slot`: the mm and its table slot,
     /// or nil when the table is empty.
-    func pinProcess(near slot: Int) -> (mm: UInt32, slot: Int)? {
+    func pinProcess(near slot: Int, _ cpu: CPU) -> (mm: UInt32, slot: Int)? {
         let n = config.maxProcesses
-        RCU.readLock()
-        defer { RCU.readUnlock() }
+        rcuReadLock(cpu)
+        defer { rcuReadUnlock(cpu) }
         for d in 0..<n {
             let s = (slot + d) % n
             let mm = procs[s].load(ordering: .acquiring)
-            if mm != 0 && mmTryGet(mm) { return (mm, s) }
+            if mm != 0 && mms.contains(mm) && mmTryGet(mm) { return (mm, s) }
         }
         return nil
     }
 
-    /// Places `mm` (holding one user for the table) in a free process slot.
-    func installProcess(_ mm: UInt32, near slot: Int) -> Bool {
+    /// Places `mm` (holding one user for the table) in a free process slot;
+    /// returns the slot, or -1 when the table is full.
+    func installProcess(_ mm: UInt32, near slot: Int) -> Int {
         let n = config.maxProcesses
         for d in 0..<n {
             let s = (slot + d) % n
             if procs[s].compareExchange(expected: 0, desired: mm, ordering: .releasing).exchanged {
                 liveProcs.pointee.add(1, ordering: .relaxed)
-                return true
+                return s
             }
         }
-        return false
+        return -1
     }
 
     /// Starts a new process (a fresh image); false when out of slots.
     func spawn(_ cpu: CPU) -> Bool {
         let mm = newProcessMM(cpu)
         guard mm != 0 else { return false }
-        if !installProcess(mm, near: cpu.pointee.random(below: config.maxProcesses)) {
+        if installProcess(mm, near: cpu.pointee.random(below: config.maxProcesses)) < 0 {
             mmPut(mm, cpu)
             return false
         }

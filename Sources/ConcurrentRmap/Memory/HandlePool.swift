@@ -2,80 +2,166 @@ import Synchronization
 
 /// A fixed pool of integer handles 1...capacity (0 means "none").
 ///
-/// Backs every slab in the model (mms, anongroups, page-table leaves, swap
-/// slots and the global frame list). A LIFO stack under one pthread mutex:
-/// allocation is off the fault fast path everywhere except frames, which put
-/// per-CPU magazines in front of it (Kernel.allocFrame / freePage).
+/// Backs every slab in the model (mms, anongroups, families, page-table
+/// leaves, swap slots and the global frame list), behind per-CPU caches
+/// (`CPUState`) on the hot paths. Handles are kept in a ring under one
+/// pthread mutex and handed out in one of two orders:
+/// - LIFO for frames, leaves and swap slots: a just-freed handle is still
+///   warm in the cache;
+/// - FIFO for slots that RCU readers reach (mms, groups): a freed slot goes
+///   to the back of the queue and is reused only after every other free
+///   slot, so a use after free lands on a slot that is still free (a
+///   `lifetime` violation) instead of on its next occupant, where it would
+///   be reported as something else. KASAN's quarantine does the same.
 ///
 /// Ownership: the pool owns its storage; `destroy()` frees it. A handle is
-/// owned by whoever popped it until pushed back exactly once. A double free
-/// traps only when it would overflow the pool; the audit and the leak check
-/// catch the rest by recounting.
+/// owned by whoever allocated it until freed exactly once. With
+/// `trackOwnership`, each handle carries an allocated bit and a free of a
+/// handle that is not allocated (a double free, or a handle out of range) is
+/// refused and returned as false for the caller to report: the model's
+/// corruption becomes a violation, not a trap.
 struct HandlePool: @unchecked Sendable {
-    private let stack: UnsafeMutablePointer<UInt32>
-    private let top: UnsafeMutablePointer<Int>
+    enum Order { case lifo, fifo }
+
+    private let ring: UnsafeMutablePointer<UInt32>
+    /// head: next handle to pop (FIFO); count: handles in the ring.
+    private let state: UnsafeMutablePointer<(head: Int, count: Int)>
     private let lock: MutexArray
+    /// 1 while a handle is owned by a user (not while it sits in the pool or
+    /// in a per-CPU cache). Only with `trackOwnership`.
+    private let allocated: UnsafeMutablePointer<Atomic<UInt8>>?
     let capacity: Int
-    /// Readable without the lock (statistics, leak check at rest).
+    let order: Order
+    /// Readable without the lock (statistics, watermarks).
     private let freeCount: UnsafeMutablePointer<Atomic<Int>>
 
-    init(capacity: Int) {
+    init(capacity: Int, order: Order = .lifo, trackOwnership: Bool = false) {
         self.capacity = capacity
-        stack = .allocate(capacity: max(capacity, 1))
-        top = .allocate(capacity: 1)
+        self.order = order
+        ring = .allocate(capacity: max(capacity, 1))
+        state = .allocate(capacity: 1)
         freeCount = .allocate(capacity: 1)
         freeCount.initialize(to: Atomic(capacity))
         lock = MutexArray(count: 1)
-        // Pop order 1, 2, 3...: the stack holds capacity at the bottom.
-        for i in 0..<capacity { stack[i] = UInt32(capacity - i) }
-        top.pointee = capacity
+        if trackOwnership {
+            allocated = .allocate(capacity: capacity + 1)
+            for i in 0...capacity { (allocated! + i).initialize(to: Atomic(0)) }
+        } else {
+            allocated = nil
+        }
+        // Pop order 1, 2, 3... in both orders: LIFO pops from the end.
+        switch order {
+        case .lifo: for i in 0..<capacity { ring[i] = UInt32(capacity - i) }
+        case .fifo: for i in 0..<capacity { ring[i] = UInt32(i + 1) }
+        }
+        state.initialize(to: (head: 0, count: capacity))
     }
 
     func destroy() {
-        stack.deallocate()
-        top.deallocate()
+        ring.deallocate()
+        state.deallocate()
         freeCount.deinitialize(count: 1)
         freeCount.deallocate()
+        if let allocated {
+            allocated.deinitialize(count: capacity + 1)
+            allocated.deallocate()
+        }
         lock.destroy()
+    }
+
+    @inline(__always) private func pop() -> UInt32 {
+        let s = state.pointee
+        switch order {
+        case .lifo:
+            state.pointee.count = s.count - 1
+            return ring[s.count - 1]
+        case .fifo:
+            state.pointee = (head: (s.head + 1) % capacity, count: s.count - 1)
+            return ring[s.head]
+        }
+    }
+
+    @inline(__always) private func push(_ h: UInt32) {
+        let s = state.pointee
+        switch order {
+        case .lifo: ring[s.count] = h
+        case .fifo: ring[(s.head + s.count) % capacity] = h
+        }
+        state.pointee.count = s.count + 1
+    }
+
+    /// Marks `h` as owned by a user (a handle taken from a per-CPU cache).
+    @inline(__always) func markAllocated(_ h: UInt32) {
+        allocated?[Int(h)].store(1, ordering: .relaxed)
+    }
+
+    /// Claims `h` back from its owner: false when it is out of range or not
+    /// allocated (already freed).
+    @inline(__always) func release(_ h: UInt32) -> Bool {
+        guard h >= 1 && Int(h) <= capacity else { return false }
+        guard let allocated else { return true }
+        return allocated[Int(h)].exchange(0, ordering: .relaxed) == 1
     }
 
     /// Pops a handle, or returns 0 when the pool is empty.
     func alloc() -> UInt32 {
         lock.lock(0)
         defer { lock.unlock(0) }
-        guard top.pointee > 0 else { return 0 }
-        top.pointee -= 1
-        freeCount.pointee.store(top.pointee, ordering: .relaxed)
-        return stack[top.pointee]
+        guard state.pointee.count > 0 else { return 0 }
+        let h = pop()
+        markAllocated(h)
+        freeCount.pointee.store(state.pointee.count, ordering: .relaxed)
+        return h
     }
 
-    /// Pops up to `n` handles into `out`; returns how many.
-    func alloc(batch n: Int, into out: UnsafeMutablePointer<UInt32>) -> Int {
+    /// Pops up to `n` handles into `out` (a per-CPU cache refilling);
+    /// returns how many. They stay unowned until the cache hands each out.
+    func take(batch n: Int, into out: UnsafeMutablePointer<UInt32>) -> Int {
         lock.lock(0)
         defer { lock.unlock(0) }
-        let k = min(n, top.pointee)
-        for i in 0..<k { out[i] = stack[top.pointee - 1 - i] }
-        top.pointee -= k
-        freeCount.pointee.store(top.pointee, ordering: .relaxed)
+        let k = min(n, state.pointee.count)
+        for i in 0..<k { out[i] = pop() }
+        freeCount.pointee.store(state.pointee.count, ordering: .relaxed)
         return k
     }
 
-    func free(_ h: UInt32) {
-        lock.lock(0)
-        defer { lock.unlock(0) }
-        precondition(top.pointee < capacity, "HandlePool: double free of handle \(h)")
-        stack[top.pointee] = h
-        top.pointee += 1
-        freeCount.pointee.store(top.pointee, ordering: .relaxed)
+    /// Returns `h` to the pool. False (and nothing changes) when `h` is out
+    /// of range or not allocated: the caller reports the double free.
+    @discardableResult
+    func free(_ h: UInt32) -> Bool {
+        guard release(h) else { return false }
+        return put(h)
     }
 
-    func free(batch n: Int, from src: UnsafePointer<UInt32>) {
+    /// Returns a handle already claimed with `release` (the per-CPU caches
+    /// claim on free and push to the pool later, in batches).
+    @discardableResult
+    func put(_ h: UInt32) -> Bool {
         lock.lock(0)
         defer { lock.unlock(0) }
-        precondition(top.pointee + n <= capacity, "HandlePool: double free")
-        for i in 0..<n { stack[top.pointee + i] = src[i] }
-        top.pointee += n
-        freeCount.pointee.store(top.pointee, ordering: .relaxed)
+        guard state.pointee.count < capacity else { return false }
+        push(h)
+        freeCount.pointee.store(state.pointee.count, ordering: .relaxed)
+        return true
+    }
+
+    /// Returns `n` claimed handles from `src` (a per-CPU cache spilling or
+    /// draining). False when that would overflow the pool (a double free
+    /// that ownership tracking was not on to catch).
+    @discardableResult
+    func put(batch n: Int, from src: UnsafePointer<UInt32>) -> Bool {
+        lock.lock(0)
+        defer { lock.unlock(0) }
+        guard state.pointee.count + n <= capacity else { return false }
+        for i in 0..<n { push(src[i]) }
+        freeCount.pointee.store(state.pointee.count, ordering: .relaxed)
+        return true
+    }
+
+    /// Whether `h` is allocated (only meaningful with ownership tracking).
+    func isAllocated(_ h: UInt32) -> Bool {
+        guard h >= 1 && Int(h) <= capacity else { return false }
+        return allocated.map { $0[Int(h)].load(ordering: .relaxed) == 1 } ?? true
     }
 
     var available: Int { freeCount.pointee.load(ordering: .relaxed) }

@@ -1,6 +1,9 @@
 /// Outcome of one page fault.
 public enum FaultResult: Sendable, Equatable {
     case ok, badAddress, outOfMemory
+    /// Gave up on a state that cannot be (a migration entry left behind):
+    /// the violation is recorded and waiting would never end.
+    case inconsistent
 }
 
 /// handle_mm_fault: first touch, copy-on-write, swap-in, and the checks
@@ -35,7 +38,7 @@ extension Kernel {
         defer { if spare != 0 { put(spare, cpu) } }
         while true {
             ptl.lock(Int(mm))
-            let i = pteIndexAlloc(mm, vpn)
+            let i = pteIndexAlloc(mm, vpn, cpu)
             if i < 0 {
                 ptl.unlock(Int(mm))
                 cpu.pointee.count(.faultOOM)
@@ -47,8 +50,9 @@ extension Kernel {
             let needsFrame = pte.isNone || pte.isSwap || (write && pte.isPresent && !pte.isWritable && !reuse)
             if pte.isMigration {
                 // Wait for the migration to finish, like migration_entry_wait.
-                checkMigrationEntry(pte, mm: mm, vpn: vpn, cpu)
+                let leftBehind = migrationEntryLeftBehind(pte, at: i, mm: mm, vpn: vpn, cpu)
                 ptl.unlock(Int(mm))
+                if leftBehind { return .inconsistent }
                 cpu.pointee.count(.migrationWait)
                 cpuRelax()
                 continue
@@ -73,6 +77,7 @@ extension Kernel {
                 spare = 0
             } else {
                 let f = pte.target
+                guard validFrame(f, mm: mm, vpn: vpn, cpu) else { ptl.unlock(Int(mm)); return .inconsistent }
                 checkMapped(f, mm: mm, vpn: vpn, cpu)
                 checkContent(frames[Int(f)].content.load(ordering: .relaxed), expected: expected[i],
                              frame: f, mm: mm, vpn: vpn, cpu)
@@ -136,17 +141,20 @@ extension Kernel {
     }
 
     /// A migration entry whose page is no longer locked was left behind by a
-    /// migration that did not find it: a waiter would spin forever.
-    private func checkMigrationEntry(_ pte: PTE, mm: UInt32, vpn: UInt64, _ cpu: CPU) {
-        guard checks != .off else { return }
+    /// migration that did not find it: a waiter would spin forever. Reports
+    /// it and returns true (the caller gives up instead of waiting). ptl held.
+    func migrationEntryLeftBehind(_ pte: PTE, at i: Int, mm: UInt32, vpn: UInt64, _ cpu: CPU) -> Bool {
         let f = pte.target
-        let fl = frames[Int(f)].flags.load(ordering: .acquiring)
-        if fl & FrameFlags.locked == 0 {
-            // Re-read: the migration may have just finished and rewritten it.
-            if ptes[pteIndex(mm, vpn)] == pte.raw && frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.locked == 0 {
-                report(.incompleteWalk, frame: f, mm: mm, vpn: vpn, cpu: cpu,
-                       "migration entry left behind: its page is no longer locked")
-            }
+        guard f >= 1 && Int(f) <= config.frames else {
+            report(.location, mm: mm, vpn: vpn, cpu: cpu, "migration entry names frame \(f), outside 1...\(config.frames)")
+            return true
         }
+        guard frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.locked == 0 else { return false }
+        // Re-read: the migration may have just finished and rewritten it
+        // (it takes this ptl to do so, so under the ptl one look suffices).
+        guard ptes[i] == pte.raw else { return false }
+        report(.incompleteWalk, frame: f, mm: mm, vpn: vpn, cpu: cpu,
+               "migration entry left behind: its page is no longer locked")
+        return true
     }
 }

@@ -11,11 +11,15 @@ extension Kernel {
     public enum ForkResult: Sendable, Equatable { case ok, processLimit, outOfMemory }
 
     /// Forks the pinned `parent` into a new process in a free table slot.
-    func fork(_ parent: UInt32, _ cpu: CPU) -> ForkResult {
-        let child = allocMM()
-        guard child != 0 else { cpu.pointee.count(.forkFailed); return .outOfMemory }
+    /// On success the child comes back pinned (one user for the caller, one
+    /// for the process table): drop it with `mmPut`.
+    func fork(_ parent: UInt32, _ cpu: CPU) -> (result: ForkResult, child: UInt32, slot: Int) {
+        let child = allocMM(cpu)
+        guard child != 0 else { cpu.pointee.count(.forkFailed); return (.outOfMemory, 0, -1) }
         mmapLock.writeLock(Int(parent))
         for k in 0..<MachineConfig.maxVMAs { setVMA(child, k, vma(parent, k)) }
+        familyJoin(child: child, parent: parent)
+        mms.publish(child)
         let linkFirst = inject != .forkLinkAfterCopy
         if linkFirst { rmap.mmForked(self, parent: parent, child: child, cpu: cpu) }
         raceWindow(cpu)  // between linking and copying
@@ -29,14 +33,19 @@ extension Kernel {
         guard ok else {
             cpu.pointee.count(.forkFailed)
             mmPut(child, cpu)
-            return .outOfMemory
+            return (.outOfMemory, 0, -1)
         }
-        if !installProcess(child, near: cpu.pointee.random(below: config.maxProcesses)) {
+        // Unreachable but through the rmap until installed: the caller's pin
+        // can be added without mmget_not_zero.
+        mmUsers[Int(child)].pointee.add(1, ordering: .relaxed)
+        let slot = installProcess(child, near: cpu.pointee.random(below: config.maxProcesses))
+        if slot < 0 {
             cpu.pointee.count(.processLimit)
             mmPut(child, cpu)
-            return .processLimit
+            mmPut(child, cpu)
+            return (.processLimit, 0, -1)
         }
-        return .ok
+        return (.ok, child, slot)
     }
 
     /// copy_pte_range for one VMA: present and migration entries share the
@@ -51,11 +60,16 @@ extension Kernel {
             guard pi >= 0 else { continue }
             var pte = PTE(raw: ptes[pi])
             if pte.isNone { continue }
-            let ci = pteIndexAlloc(child, vpn)
+            let ci = pteIndexAlloc(child, vpn, cpu)
             guard ci >= 0 else { return false }
             if pte.isSwap {
+                guard pte.target >= 1 && Int(pte.target) <= config.swapSlots else {
+                    report(.swapCount, mm: parent, vpn: vpn, cpu: cpu, "swap entry names slot \(pte.target)")
+                    continue
+                }
                 swapCount[Int(pte.target)].add(1, ordering: .relaxed)
             } else {
+                guard validFrame(pte.target, mm: parent, vpn: vpn, cpu) else { continue }
                 refInc(pte.target)
                 mapInc(pte.target, cpu)
                 // Present and migration entries alike become read-only in

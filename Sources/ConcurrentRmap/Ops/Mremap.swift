@@ -42,10 +42,13 @@ extension Kernel {
                 // exclusive, or a fresh copy) and no fork can share it while
                 // we hold the mmap lock, so moving back never copies.
                 for e in 0..<d { _ = moveOne(mm, from: to + e, to: from + e, spare: &spare, cpu) }
+                freeUnusedLeaf(mm, vmaPosition: toPos, cpu)
                 return false
             }
         }
+        let fromPos = vma(mm, k)
         setVMA(mm, k, toPos)
+        freeUnusedLeaf(mm, vmaPosition: fromPos, cpu)
         return true
     }
 
@@ -58,10 +61,16 @@ extension Kernel {
             guard i >= 0 else { ptl.unlock(Int(mm)); return true }
             let pte = PTE(raw: ptes[i])
             if pte.isNone { ptl.unlock(Int(mm)); return true }
-            if pte.isMigration { ptl.unlock(Int(mm)); cpuRelax(); continue }
+            if pte.isMigration {
+                let leftBehind = migrationEntryLeftBehind(pte, at: i, mm: mm, vpn: from, cpu)
+                ptl.unlock(Int(mm))
+                if leftBehind { return false }
+                cpuRelax()
+                continue
+            }
             if pte.isSwap {
                 // A swap entry has no page and no index: just move it.
-                let j = pteIndexAlloc(mm, to)
+                let j = pteIndexAlloc(mm, to, cpu)
                 guard j >= 0 else { ptl.unlock(Int(mm)); return false }
                 expected[j] = expected[i]
                 setPTE(mm, to, at: j, pte)
@@ -71,6 +80,7 @@ extension Kernel {
                 return true
             }
             let f = pte.target
+            guard validFrame(f, mm: mm, vpn: from, cpu) else { ptl.unlock(Int(mm)); return false }
             refInc(f)
             ptl.unlock(Int(mm))
             let usePageLock = inject != .mremapNoPageLock
@@ -84,7 +94,7 @@ extension Kernel {
             }
             let cur = PTE(raw: ptes[i2])
             if rmap.canMoveWithoutCopy(self, frame: f, mm: mm) {
-                let j = pteIndexAlloc(mm, to)
+                let j = pteIndexAlloc(mm, to, cpu)
                 guard j >= 0 else { ptl.unlock(Int(mm)); if usePageLock { unlockPage(f) }; put(f, cpu); return false }
                 // New PTE first, then clear the old one: clearing may free
                 // the old leaf, which may be the new one's leaf too.
@@ -101,7 +111,7 @@ extension Kernel {
                     if spare == 0 { return false }
                     continue
                 }
-                let j = pteIndexAlloc(mm, to)
+                let j = pteIndexAlloc(mm, to, cpu)
                 guard j >= 0 else { ptl.unlock(Int(mm)); if usePageLock { unlockPage(f) }; put(f, cpu); return false }
                 let n = spare; spare = 0
                 let e = expected[i2]
@@ -131,8 +141,10 @@ extension Kernel {
         var k = cpu.pointee.random(below: MachineConfig.maxVMAs)
         for _ in 0..<MachineConfig.maxVMAs where vma(mm, k) == Kernel.noVMA { k = (k + 1) % MachineConfig.maxVMAs }
         guard vma(mm, k) != Kernel.noVMA else { return false }
-        zap(mm, vmaPosition: vma(mm, k), cpu)
+        let old = vma(mm, k)
+        zap(mm, vmaPosition: old, cpu)
         setVMA(mm, k, freeVMAPosition(mm, cpu))
+        freeUnusedLeaf(mm, vmaPosition: old, cpu)
         return true
     }
 }

@@ -82,7 +82,7 @@ extension Kernel {
             cpu.pointee.count(.reclaimReferenced)
             return false
         }
-        let s = swapPool.alloc()
+        let s = cacheAlloc(.swapSlots, cpu)
         guard s != 0 else { cpu.pointee.count(.swapFull); return false }
         swapVpn[Int(s)].store(frames[Int(f)].index.load(ordering: .relaxed), ordering: .relaxed)
         // Our own reference on the slot for the walk: without it, a swap-in

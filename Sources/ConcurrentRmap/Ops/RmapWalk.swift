@@ -17,6 +17,10 @@ extension Kernel {
         var stats = WalkStats()
         let lockPTL = inject != .walkNoPageTableLock
         stats.visited = rmap.walk(self, frame: f, cpu: cpu) { mm, vpn in
+            guard vpn < UInt64(MachineConfig.vpnLimit) else {
+                report(.location, frame: f, mm: mm, vpn: vpn, cpu: cpu, "page.index 0x\(String(vpn, radix: 16)) is no virtual page")
+                return
+            }
             raceWindow(cpu)  // between reading page.mapping/index and locking the mm
             if lockPTL {
                 if trylock {
@@ -26,8 +30,8 @@ extension Kernel {
                 }
             }
             defer { if lockPTL { ptl.unlock(Int(mm)) } }
-            cpu.pointee.lastGeneration = mmGeneration[Int(mm)]  // plain read: see SlotFreeTarget
-            if mmState[Int(mm)].load(ordering: .acquiring) == SlotState.free {
+            cpu.pointee.lastGeneration = mms.generation[Int(mm)]  // plain read: see SlotFreeTarget
+            if mms.state[Int(mm)].load(ordering: .acquiring) == SlotState.free {
                 report(.lifetime, frame: f, mm: mm, vpn: vpn, cpu: cpu, "rmap walk reached a freed mm")
                 return
             }
@@ -36,7 +40,7 @@ extension Kernel {
             body(mm, vpn, i)
         }
         cpu.pointee.count(.rmapWalk)
-        cpu.pointee.count(.walkMMsVisited, UInt64(stats.visited))
+        cpu.pointee.count(.walkMmsVisited, UInt64(stats.visited))
         cpu.pointee.count(.walkTrylockFail, UInt64(stats.trylockFailed))
         return stats
     }

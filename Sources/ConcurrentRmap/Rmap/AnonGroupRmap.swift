@@ -25,8 +25,8 @@ import Glibc
 /// a PTE meets the child later, with the copy in it; one that reaches the
 /// parent after the copy finds both. Either way it sees every mapping.
 struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
-    let pool: HandlePool
-    let state: UnsafeMutablePointer<Atomic<UInt32>>
+    /// Group slots: state, generation and deferred free (see RCUSlab).
+    let slab: RCUSlab
     let refcount: UnsafeMutablePointer<Atomic<Int32>>
     /// First member mm, 0 when empty. Writers under `lock`; readers acquire.
     let head: UnsafeMutablePointer<Atomic<UInt32>>
@@ -37,10 +37,6 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     let lock: MutexArray
     /// Readers' and writers' lock under `--sync rwlock`.
     let rwlock: RWLockArray
-    let rcu: UnsafeMutablePointer<crm_rcu_work>
-    let freeTarget: UnsafeMutablePointer<SlotFreeTarget>
-    /// See SlotFreeTarget.generation.
-    let generation: UnsafeMutablePointer<UInt64>
     let sync: ListSync
 
     // Per-mm data, indexed by mm handle.
@@ -49,17 +45,19 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     let next: UnsafeMutablePointer<Atomic<UInt32>>
     let prev: UnsafeMutablePointer<UInt32>
 
-    init(config: MachineConfig) {
+    var state: UnsafeMutablePointer<Atomic<UInt32>> { slab.state }
+    var slotPool: HandlePool { slab.pool }
+    var capacity: Int { slab.capacity }
+
+    init(config: MachineConfig, log: ViolationLog) {
         // A group per live mm at most, plus groups kept alive by pages.
         let ng = config.mmSlots
         let nm = config.mmSlots
         sync = config.sync
-        pool = HandlePool(capacity: ng)
-        state = .allocate(capacity: ng + 1)
+        slab = RCUSlab(kind: .groups, capacity: ng, log: log)
         refcount = .allocate(capacity: ng + 1)
         head = .allocate(capacity: ng + 1)
         for i in 0...ng {
-            (state + i).initialize(to: Atomic(SlotState.free))
             (refcount + i).initialize(to: Atomic(0))
             (head + i).initialize(to: Atomic(0))
         }
@@ -69,12 +67,6 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         members.initialize(repeating: 0, count: ng + 1)
         lock = MutexArray(count: ng + 1)
         rwlock = RWLockArray(count: ng + 1)
-        rcu = .allocate(capacity: ng + 1)
-        rcu.initialize(repeating: crm_rcu_work(), count: ng + 1)
-        generation = .allocate(capacity: ng + 1)
-        generation.initialize(repeating: 0, count: ng + 1)
-        freeTarget = .allocate(capacity: 1)
-        freeTarget.initialize(to: SlotFreeTarget(pool: pool, states: state, generation: generation))
         groupOf = .allocate(capacity: nm + 1)
         groupOf.initialize(repeating: 0, count: nm + 1)
         next = .allocate(capacity: nm + 1)
@@ -84,22 +76,18 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     }
 
     func destroy() {
-        let ng = pool.capacity
-        pool.destroy()
-        state.deinitialize(count: ng + 1); state.deallocate()
+        let ng = slab.capacity
+        slab.destroy()
         refcount.deinitialize(count: ng + 1); refcount.deallocate()
         head.deinitialize(count: ng + 1); head.deallocate()
         tail.deallocate(); members.deallocate()
         lock.destroy(); rwlock.destroy()
-        rcu.deallocate()
-        freeTarget.deinitialize(count: 1); freeTarget.deallocate()
-        generation.deallocate()
         groupOf.deallocate()
-        next.deinitialize(count: pool.capacity + 1); next.deallocate()
+        next.deinitialize(count: ng + 1); next.deallocate()
         prev.deallocate()
     }
 
-    var contextsInUse: Int { pool.inUse }
+    var contextsInUse: Int { slab.pool.inUse }
 
     // MARK: Writers (group lock held)
 
@@ -131,13 +119,13 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     }
 
     func mmStarted(_ k: Kernel<Self>, mm: UInt32, cpu: CPU) -> Bool {
-        let g = pool.alloc()
+        let g = k.cacheAlloc(.groups, cpu)
         guard g != 0 else { return false }
         refcount[Int(g)].store(1, ordering: .relaxed)
         head[Int(g)].store(0, ordering: .relaxed)
         tail[Int(g)] = 0
         members[Int(g)] = 0
-        state[Int(g)].store(SlotState.live, ordering: .releasing)
+        slab.publish(g)
         groupOf[Int(mm)] = g
         writeLock(g)
         link(k, g, mm, atHead: false)
@@ -170,11 +158,9 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     private func groupPut(_ k: Kernel<Self>, _ g: UInt32, cpu: CPU?) {
         let now = refcount[Int(g)].subtract(1, ordering: .acquiringAndReleasing).newValue
         if now == 0 {
-            state[Int(g)].store(SlotState.rcuPending, ordering: .releasing)
-            rcu[Int(g)].fn = freeSlotAfterGracePeriod
-            rcu[Int(g)].owner = UnsafeMutableRawPointer(freeTarget)
-            rcu[Int(g)].arg = UInt64(g)
-            crm_rcu_call(rcu + Int(g))
+            if !slab.retire(g, from: SlotState.live) {
+                k.report(.groupList, cpu: cpu, "group \(g) freed twice (state \(SlotState.name(slab.load(g))))")
+            }
         } else if now < 0 {
             k.report(.groupList, cpu: cpu, "group \(g) refcount went negative")
         }
@@ -228,11 +214,15 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         let g = k.frames[Int(frame)].mapping.load(ordering: .acquiring)
         let vpn = k.frames[Int(frame)].index.load(ordering: .acquiring)
         guard g != 0 else { return 0 }
+        guard slab.contains(g) else {
+            k.report(.lifetime, frame: frame, cpu: cpu, "page.mapping names group \(g), outside 1...\(slab.capacity)")
+            return 0
+        }
         k.raceWindow(cpu)  // between reading page.mapping/index and the list
         let protect = k.inject != .walkOutsideRCU
         if protect {
             switch sync {
-            case .rcu: RCU.readLock()
+            case .rcu: k.rcuReadLock(cpu)
             case .rwlock: rwlock.readLock(Int(g))
             case .mutex: lock.lock(Int(g))
             }
@@ -240,13 +230,17 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         if k.inject == .rcuReaderStall && cpu.pointee.id == 0 {
             while true { sleep(1) }  // never leaves the read-side section
         }
-        cpu.pointee.lastGeneration = generation[Int(g)]  // plain read: see SlotFreeTarget
+        cpu.pointee.lastGeneration = slab.generation[Int(g)]  // plain read: see SlotFreeTarget
         if k.checks != .off && state[Int(g)].load(ordering: .acquiring) == SlotState.free {
             k.report(.lifetime, frame: frame, vpn: vpn, cpu: cpu, "page.mapping names freed group \(g)")
         }
         var visited = 0
         var mm = head[Int(g)].load(ordering: .acquiring)
         while mm != 0 {
+            guard k.mms.contains(mm) else {
+                k.report(.groupList, frame: frame, cpu: cpu, "group \(g) list links to mm \(mm), outside 1...\(k.mms.capacity)")
+                break
+            }
             visited += 1
             if visited == 1 { k.longReaderDelay(cpu) }  // handle in hand, slot not yet touched
             visit(mm, vpn)
@@ -258,7 +252,14 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         }
         if protect {
             switch sync {
-            case .rcu: RCU.readUnlock()
+            case .rcu:
+                // The planted bug: worker 0 forgets one rcu_read_unlock and
+                // goes on running. Every later grace period waits for it.
+                if k.inject == .rcuUnlockForgotten && cpu.pointee.id == 0 && !cpu.pointee.forgotUnlock {
+                    cpu.pointee.forgotUnlock = true
+                } else {
+                    k.rcuReadUnlock(cpu)
+                }
             case .rwlock: rwlock.unlock(Int(g))
             case .mutex: lock.unlock(Int(g))
             }
@@ -274,15 +275,15 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     // MARK: Audit
 
     func audit(_ k: Kernel<Self>, report: (Violation) -> Void) {
-        let ng = pool.capacity
+        let ng = slab.capacity
         // Expected references: member mms + anon pages naming the group.
         var expectRefs = [Int32](repeating: 0, count: ng + 1)
         var expectMembers = [Int32](repeating: 0, count: ng + 1)
         for m in 1...k.config.mmSlots {
-            let st = k.mmState[m].load(ordering: .acquiring)
+            let st = k.mms.state[m].load(ordering: .acquiring)
             guard st == SlotState.live || st == SlotState.dying else { continue }
             let g = Int(groupOf[m])
-            if g == 0 || state[g].load(ordering: .relaxed) != SlotState.live {
+            if g == 0 || g > ng || state[g].load(ordering: .relaxed) != SlotState.live {
                 report(Violation(kind: .groupList, mm: UInt32(m), detail: "mm's group \(g) is not live"))
                 continue
             }
@@ -305,7 +306,11 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
             var mm = head[g].load(ordering: .acquiring)
             var last: UInt32 = 0
             while mm != 0 && n <= Int32(k.config.mmSlots) {
-                let st = k.mmState[Int(mm)].load(ordering: .relaxed)
+                guard k.mms.contains(mm) else {
+                    report(Violation(kind: .groupList, detail: "group \(g) links to mm \(mm), outside 1...\(k.mms.capacity)"))
+                    break
+                }
+                let st = k.mms.state[Int(mm)].load(ordering: .relaxed)
                 if st != SlotState.live && st != SlotState.dying {
                     report(Violation(kind: .groupList, mm: mm, detail: "group \(g) lists an mm that is not live"))
                 }
@@ -333,8 +338,8 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     }
 
     func leakCheck(_ k: Kernel<Self>, report: (Violation) -> Void) {
-        if pool.inUse != 0 {
-            report(Violation(kind: .leak, detail: "\(pool.inUse) anongroups still allocated"))
+        if slab.pool.inUse != 0 {
+            report(Violation(kind: .leak, detail: "\(slab.pool.inUse) anongroups still allocated"))
         }
     }
 }

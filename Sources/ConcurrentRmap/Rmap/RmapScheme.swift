@@ -14,7 +14,7 @@
 /// contract, and each conformer must respect the lock order in
 /// ARCHITECTURE.md.
 protocol RmapScheme: Sendable {
-    init(config: MachineConfig)
+    init(config: MachineConfig, log: ViolationLog)
     func destroy()
 
     /// A new address space (a new process, or the new image of exec) begins
@@ -59,4 +59,6 @@ protocol RmapScheme: Sendable {
     func leakCheck(_ k: Kernel<Self>, report: (Violation) -> Void)
     /// Live rmap contexts (groups), for statistics.
     var contextsInUse: Int { get }
+    /// The pool of the scheme's context slots (fronted by per-CPU caches).
+    var slotPool: HandlePool { get }
 }

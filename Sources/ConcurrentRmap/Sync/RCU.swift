@@ -26,7 +26,7 @@ public enum RCUFlavor: String, CaseIterable, Sendable {
 ///   no lock holder ever waits for a grace period.
 public enum RCU {
     /// Selects the flavor for the process. Fails if threads of another flavor
-    /// are registered.
+    /// are registered; waits first for callbacks queued on the old flavor.
     public static func select(_ flavor: RCUFlavor) -> Bool {
         crm_rcu_select_flavor(flavor.shimValue) == 0
     }
@@ -59,6 +59,8 @@ public enum RCU {
 
     public static func synchronize() { crm_rcu_synchronize() }
     public static func barrier() { crm_rcu_barrier() }
+    /// Waits for the callbacks queued on `flavor`, whichever is selected now.
+    public static func barrier(_ flavor: RCUFlavor) { crm_rcu_barrier_flavor(flavor.shimValue) }
 
     public static var synchronizeCount: UInt64 { crm_rcu_synchronize_count() }
     public static var callbacksQueued: UInt64 { crm_rcu_callbacks_queued() }

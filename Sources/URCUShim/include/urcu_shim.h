@@ -67,6 +67,7 @@ int crm_rcu_get_flavor(void);
 
 /// Selects the flavor for the whole process. Returns 0, or -1 when threads of
 /// another flavor are still registered (the choice cannot change then).
+/// Callbacks still queued on the old flavor are waited for first.
 int crm_rcu_select_flavor(int flavor);
 
 void crm_rcu_register_thread(void);
@@ -74,8 +75,11 @@ void crm_rcu_unregister_thread(void);
 /// Must not be called inside a read-side critical section or with a lock that
 /// a reader may wait for: readers would never finish and this never returns.
 void crm_rcu_synchronize(void);
-/// Waits until every callback queued before it has run.
+/// Waits until every callback queued before it has run (selected flavor).
 void crm_rcu_barrier(void);
+/// The same for one flavor: an object that queued callbacks on a flavor
+/// waits on that flavor, whatever is selected now.
+void crm_rcu_barrier_flavor(int flavor);
 /// Grace periods completed by crm_rcu_synchronize calls in this process.
 uint64_t crm_rcu_synchronize_count(void);
 /// Callbacks queued and run through crm_rcu_call.

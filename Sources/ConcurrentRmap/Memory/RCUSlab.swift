@@ -1,0 +1,133 @@
+import Synchronization
+import URCUShim
+
+/// Life-cycle states of slots that RCU readers reach (mms, anongroups).
+///
+///     mm:    free --alloc--> live --last user--> dying --unlinked--> rcuPending
+///     group: free --alloc--> live --last reference------------------> rcuPending
+///     both:  rcuPending --grace period (call_rcu)--> free
+///
+/// A walker that reaches a slot under RCU may see any state but `free`;
+/// seeing `free` is a lifetime violation.
+enum SlotState {
+    static let free: UInt32 = 0
+    static let live: UInt32 = 1
+    static let dying: UInt32 = 2
+    static let rcuPending: UInt32 = 3
+
+    static func name(_ s: UInt32) -> String {
+        switch s {
+        case free: "free"
+        case live: "live"
+        case dying: "dying"
+        case rcuPending: "waiting for a grace period"
+        default: "corrupt (\(s))"
+        }
+    }
+}
+
+/// What an RCU callback needs to return a slot to its pool.
+struct SlotFreeTarget {
+    let pool: HandlePool
+    let states: UnsafeMutablePointer<Atomic<UInt32>>
+    /// Bumped with a plain write when the slot is freed, and read with a
+    /// plain read by every walker that visits the slot. The values mean
+    /// nothing; the accesses are what matter: a free that does not wait for
+    /// the walkers is a data race ThreadSanitizer reports, while the grace
+    /// period's happens-before edges (URCUShim) make the correct free clean.
+    /// It plays the part of KASAN's poisoning of freed memory.
+    let generation: UnsafeMutablePointer<UInt64>
+    unowned(unsafe) let log: ViolationLog
+    let kind: CacheKind
+}
+
+/// Runs on liburcu's call_rcu thread after a grace period: the slot is
+/// unreachable by every reader that could have seen it, so it may be reused.
+let freeSlotAfterGracePeriod: crm_rcu_fn = { owner, arg in
+    let target = owner!.assumingMemoryBound(to: SlotFreeTarget.self)
+    let h = UInt32(truncatingIfNeeded: arg)
+    target.pointee.generation[Int(arg)] &+= 1
+    target.pointee.states[Int(arg)].store(SlotState.free, ordering: .releasing)
+    if !target.pointee.pool.free(h) {
+        target.pointee.log.record(Violation(kind: .lifetime, detail: "\(target.pointee.kind.name) \(h) freed twice"))
+    }
+}
+
+/// A slab of slots freed through RCU: the one type behind mms and
+/// anongroups (and every later scheme's RCU-protected objects). Each slot
+/// has a state, a generation (see `SlotFreeTarget`) and an embedded
+/// `crm_rcu_work` reused each life. The pool is FIFO with ownership
+/// tracking: freed slots wait longest before reuse, and a double free is a
+/// violation, not a corrupted pool.
+///
+/// Ownership: the owner of a live slot retires it exactly once; `retire`
+/// enforces that with a compare-exchange on the state, because a second
+/// `call_rcu` on a queued work item would corrupt liburcu's queue (a hang in
+/// `rcu_barrier` or a crash on the callback thread, far from the bug).
+struct RCUSlab: @unchecked Sendable {
+    let kind: CacheKind
+    let pool: HandlePool
+    let state: UnsafeMutablePointer<Atomic<UInt32>>
+    let generation: UnsafeMutablePointer<UInt64>
+    private let rcu: UnsafeMutablePointer<crm_rcu_work>
+    private let target: UnsafeMutablePointer<SlotFreeTarget>
+    var capacity: Int { pool.capacity }
+
+    init(kind: CacheKind, capacity: Int, log: ViolationLog) {
+        self.kind = kind
+        pool = HandlePool(capacity: capacity, order: .fifo, trackOwnership: true)
+        state = .allocate(capacity: capacity + 1)
+        for i in 0...capacity { (state + i).initialize(to: Atomic(SlotState.free)) }
+        generation = .allocate(capacity: capacity + 1)
+        generation.initialize(repeating: 0, count: capacity + 1)
+        rcu = .allocate(capacity: capacity + 1)
+        rcu.initialize(repeating: crm_rcu_work(), count: capacity + 1)
+        target = .allocate(capacity: 1)
+        target.initialize(to: SlotFreeTarget(pool: pool, states: state, generation: generation, log: log, kind: kind))
+    }
+
+    func destroy() {
+        pool.destroy()
+        state.deinitialize(count: capacity + 1); state.deallocate()
+        generation.deallocate()
+        rcu.deallocate()
+        target.deinitialize(count: 1); target.deallocate()
+    }
+
+    @inline(__always) func load(_ h: UInt32) -> UInt32 { state[Int(h)].load(ordering: .acquiring) }
+
+    @inline(__always) func contains(_ h: UInt32) -> Bool { h >= 1 && Int(h) <= capacity }
+
+    /// Publishes a freshly allocated slot as live (release: its fields were
+    /// set first).
+    @inline(__always) func publish(_ h: UInt32) { state[Int(h)].store(SlotState.live, ordering: .releasing) }
+
+    /// Moves the slot from `from` to `to`; false (nothing changes) when it
+    /// was not in `from`, which callers report.
+    @inline(__always) func transition(_ h: UInt32, from: UInt32, to: UInt32) -> Bool {
+        state[Int(h)].compareExchange(expected: from, desired: to, ordering: .acquiringAndReleasing).exchanged
+    }
+
+    /// Returns a slot that was never published (nobody can have seen it).
+    func freeUnpublished(_ h: UInt32) {
+        state[Int(h)].store(SlotState.free, ordering: .releasing)
+        pool.free(h)
+    }
+
+    /// Queues the slot's free after a grace period, moving it from `from`
+    /// to rcuPending. False, with nothing queued, when it was not in `from`
+    /// (a second retire). `withoutGracePeriod` is the planted bug that frees
+    /// at once.
+    func retire(_ h: UInt32, from: UInt32, withoutGracePeriod: Bool = false) -> Bool {
+        guard transition(h, from: from, to: SlotState.rcuPending) else { return false }
+        if withoutGracePeriod {
+            freeSlotAfterGracePeriod(UnsafeMutableRawPointer(target), UInt64(h))
+        } else {
+            rcu[Int(h)].fn = freeSlotAfterGracePeriod
+            rcu[Int(h)].owner = UnsafeMutableRawPointer(target)
+            rcu[Int(h)].arg = UInt64(h)
+            crm_rcu_call(rcu + Int(h))
+        }
+        return true
+    }
+}

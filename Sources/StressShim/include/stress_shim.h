@@ -1,0 +1,31 @@
+// StressShim: process-level services of the stress tool that Swift cannot
+// do safely itself: signal handling (a handler may only touch
+// async-signal-safe state, so it lives in C) and CPU pinning.
+#ifndef CRM_STRESS_SHIM_H
+#define CRM_STRESS_SHIM_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Installs handlers for SIGINT and SIGTERM. The first signal is only
+/// recorded (crm_signal_pending() returns it) so that the tool can stop its
+/// workers, report and exit 128 + signo; a second signal of either kind
+/// exits the process at once with 128 + its number. Idempotent.
+void crm_signals_install(void);
+
+/// The first SIGINT/SIGTERM received since install, or 0.
+int crm_signal_pending(void);
+
+/// Forgets a recorded signal (tests only).
+void crm_signal_clear(void);
+
+/// Binds the calling thread to one CPU. Returns 0, or an errno value.
+int crm_pin_thread_to_cpu(int cpu);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
