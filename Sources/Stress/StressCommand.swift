@@ -42,7 +42,7 @@ struct Stress: ParsableCommand {
         abstract: "Hammer the anon-memory-group rmap model with many threads and check its invariants.",
         discussion: "Exit status: 0 success, 1 a violation or leak, 2 bad usage, 3 a stall.",
         version: StressVersion.version,
-        subcommands: [Run.self, Selftest.self, Scale.self, Compare.self, Bench.self],
+        subcommands: [Run.self, Selftest.self, Scale.self, Compare.self, Bench.self, CampaignCommand.self],
         defaultSubcommand: Run.self)
 }
 
