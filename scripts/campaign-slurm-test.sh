@@ -116,5 +116,7 @@ set -e
 [ "$rc" -eq 2 ] || fail "refused submission exited $rc, expected 2"
 [ "$(wc -l < "$work/err")" -eq 1 ] && grep -q '^stress: error: sbatch failed' "$work/err" || fail "refused submission: $(cat "$work/err")"
 
-[ -z "$(squeue -h)" ] || fail "jobs left in the queue: $(squeue -h)"
+for job in $(sed -n 's/.*"job_id" : "\([0-9]*\)".*/\1/p' "$results"/slurm/submit-*.json); do
+    [ -z "$(squeue -h -j "$job" 2>/dev/null)" ] || fail "job $job is still queued: $(squeue -h -j "$job")"
+done
 echo "campaign-slurm-test: all checks passed in $((SECONDS - start)) s"

@@ -193,9 +193,8 @@ extension CampaignCommand {
             CampaignInterrupt.install()
             var last = -1
             try usage {
-                try SlurmExecutor.wait(job: job.jobId!, squeue: squeue!) {
-                    let n = (0..<plan.cellCount).filter { folder.isFinished($0) }.count
-                    if n != last { say("job \(job.jobId!): \(n)/\(plan.cellCount) cells have a result"); last = n }
+                try SlurmExecutor.wait(job: job.jobId!, squeue: squeue!) { left in
+                    if left != last { say("job \(job.jobId!): \(left) of \(prepared.tasks) array tasks queued or running"); last = left }
                 }
             }
             throw ExitRequest(status: try report(folder))

@@ -67,17 +67,17 @@ public final class CellRunner {
         var summary = Summary()
         var queue = indices[...]
         var running: [Running] = []
-        while true {
-            let now = monotonicSeconds()
-            if summary.stoppedBy == nil, let sig = CampaignInterrupt.signal {
-                summary.stoppedBy = sig
-                for i in running.indices {
-                    running[i].child.signal(sig)
-                    running[i].killAt = now + options.killGrace
+        do {
+            while true {
+                let now = monotonicSeconds()
+                if summary.stoppedBy == nil, let sig = CampaignInterrupt.signal {
+                    summary.stoppedBy = sig
+                    for i in running.indices {
+                        running[i].child.signal(sig)
+                        running[i].killAt = now + options.killGrace
+                    }
                 }
-            }
-            if summary.stoppedBy == nil {
-                while running.count < max(1, options.jobs), let index = queue.popFirst() {
+                while summary.stoppedBy == nil && running.count < max(1, options.jobs), let index = queue.popFirst() {
                     let cell = folder.plan.cell(index)
                     guard let lock = try folder.lock(index) else {
                         summary.busy += 1
@@ -90,64 +90,80 @@ public final class CellRunner {
                         continue
                     }
                     switch try start(cell, lock: lock) {
-                    case .left(let r):
+                    case .running(let r):
                         progress(.started(cell, r.record))
                         running.append(r)
-                    case .right(let record):
+                    case .couldNotStart(let record):
                         summary.ran.append(record)
                         progress(.finished(cell, record))
                     }
                 }
-            }
-            if running.isEmpty && (queue.isEmpty || summary.stoppedBy != nil) { break }
+                if running.isEmpty && (queue.isEmpty || summary.stoppedBy != nil) { break }
 
-            var still: [Running] = []
-            for var r in running {
-                if let exit = r.child.poll() {
-                    let record = try finish(r, exit: exit, stoppedBy: summary.stoppedBy)
-                    r.lock.release()
-                    summary.ran.append(record)
-                    progress(.finished(r.cell, record))
-                    continue
+                var still: [Running] = []
+                for var r in running {
+                    if let exit = r.child.poll() {
+                        let record = try finish(r, exit: exit, stoppedBy: summary.stoppedBy)
+                        r.lock.release()
+                        summary.ran.append(record)
+                        progress(.finished(r.cell, record))
+                        continue
+                    }
+                    if !r.timedOut && summary.stoppedBy == nil && now - r.startedAt > r.cell.timeout {
+                        r.timedOut = true
+                        r.child.signal(SIGTERM)
+                        r.killAt = now + options.killGrace
+                    } else if let killAt = r.killAt, now > killAt {
+                        r.child.signal(SIGKILL)
+                        r.killAt = nil
+                    }
+                    still.append(r)
                 }
-                if !r.timedOut && summary.stoppedBy == nil && now - r.startedAt > r.cell.timeout {
-                    r.timedOut = true
-                    r.child.signal(SIGTERM)
-                    r.killAt = now + options.killGrace
-                } else if let killAt = r.killAt, now > killAt {
-                    r.child.signal(SIGKILL)
-                    r.killAt = nil
-                }
-                still.append(r)
+                running = still
+                if !running.isEmpty { usleep(20_000) }
             }
-            running = still
-            if !running.isEmpty { usleep(20_000) }
+        } catch {
+            // The campaign cannot go on (a record could not be written): take
+            // the children down with it rather than leave them running unowned.
+            for r in running {
+                r.child.signal(SIGKILL)
+                _ = r.child.wait()
+            }
+            throw error
         }
         return summary
     }
 
-    private enum Either<L, R> { case left(L), right(R) }
+    private enum Start {
+        case running(Running)
+        case couldNotStart(CellRecord)
+    }
 
-    private func start(_ cell: CampaignCell, lock: CellLock) throws -> Either<Running, CellRecord> {
+    private func start(_ cell: CampaignCell, lock: CellLock) throws -> Start {
         let attempt = try folder.retire(cell.index)
         let args = ["run"] + cell.runArguments + ["--quiet", "--json", folder.resultPath(cell.index)]
         var record = CellRecord(index: cell.index, key: cell.key, state: .running, command: [options.stressBinary] + args,
                                 reproduce: cell.reproduce, attempt: attempt, started: timestamp(), host: hostName(),
                                 slurmJob: slurmJob())
         let startedAt = monotonicSeconds()
+        let child: ChildProcess
         do {
-            let child = try ChildProcess.spawn(executable: options.stressBinary, arguments: args, log: folder.logPath(cell.index))
-            record.pid = child.pid
-            try folder.write(record)
-            return .left(Running(cell: cell, child: child, lock: lock, record: record, startedAt: startedAt))
+            child = try ChildProcess.spawn(executable: options.stressBinary, arguments: args, log: folder.logPath(cell.index))
         } catch let e as CampaignError {
             record.state = .error
             record.note = e.message
             record.finished = timestamp()
             try folder.write(record)
             lock.release()
-            return .right(record)
+            return .couldNotStart(record)
         }
+        record.pid = child.pid
+        do { try folder.write(record) } catch {
+            child.signal(SIGKILL)
+            _ = child.wait()
+            throw error
+        }
+        return .running(Running(cell: cell, child: child, lock: lock, record: record, startedAt: startedAt))
     }
 
     private func finish(_ r: Running, exit: ChildExit, stoppedBy: Int32?) throws -> CellRecord {

@@ -66,6 +66,15 @@ struct ChildProcess {
         }
     }
 
+    /// Blocks until the child has ended; reaps it.
+    func wait() -> ChildExit {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { return .exited(255) }
+        }
+        return ChildExit(waitStatus: status)
+    }
+
     func signal(_ s: Int32) { kill(pid, s) }
 }
 

@@ -54,8 +54,8 @@ enum ReportHTML {
         h += "<h2>Verdict matrix</h2>\n<p class=\"note\">Each square folds the seeds (and any fixed axis) of one combination: passed/total, coloured by the worst state in it (failed, crashed, timeout, error, unfinished, running, passed). Hover for the counts.</p>\n"
         h += grid(r.matrix, legend: true) { sq in
             let passed = sq.counts["passed"] ?? 0
-            let others = sq.counts.filter { $0.key != "passed" }.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
-            return (stateColor[sq.worst] ?? "#ccc", "\(passed)/\(sq.total)", others.first ?? "",
+            let others = CampaignReport.severity.filter { $0 != "passed" }.compactMap { s in sq.counts[s].map { "\($0) \(s)" } }
+            return (stateColor[sq.worst] ?? "#ccc", "\(passed)/\(sq.total)", others.prefix(2).joined(separator: ", "),
                     sq.counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))
         }
 
@@ -113,7 +113,7 @@ enum ReportHTML {
                      paint: (CampaignReport.Square) -> (fill: String, line1: String, line2: String, title: String)) -> String {
         let labels = m.rowLabels.map { zip(m.rowAxes, $0).map { "\($0)=\($1)" }.joined(separator: " ") }
         let labelWidth = Double(max(60, Int(Double(labels.map(\.count).max() ?? 0) * 7.5) + 24))
-        let cw = 104.0, ch = 38.0, top = 40.0
+        let cw = 128.0, ch = 38.0, top = 40.0
         let legendHeight = legend ? 30.0 : 0
         let width = max(labelWidth + cw * Double(m.columns.count) + 10, legend ? 600 : 0)
         let height = top + ch * Double(labels.count) + legendHeight + 10

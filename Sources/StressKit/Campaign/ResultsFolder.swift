@@ -56,6 +56,8 @@ public final class ResultsFolder: Sendable {
         let stampPath = absolute + "/" + stampFile
         if let existing = try readStamp(stampPath, shown: path) {
             try check(existing, against: plan, folder: path)
+            // Restores a deleted plan copy; never replaces one.
+            _ = try AtomicFile.create(plan.source, at: absolute + "/" + planFile)
             return ResultsFolder(path: absolute, plan: plan, stamp: existing)
         }
         // Only a stamp and the plan copy (from a runner stamping the same

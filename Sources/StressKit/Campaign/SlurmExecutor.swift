@@ -45,6 +45,9 @@ public enum SlurmExecutor {
                 throw CampaignError("\(what) path '\(value)' has '\(bad)', which an sbatch script line cannot carry; use a plainer path")
             }
         }
+        if let bad = o.extraOptions.first(where: { $0.contains(where: \.isNewline) || !$0.hasPrefix("-") }) {
+            throw CampaignError("--sbatch-option '\(bad)' must be one sbatch option (starting with '-', on one line)")
+        }
         guard FileManager.default.isExecutableFile(atPath: o.stressBinary) else {
             throw CampaignError("stress binary '\(o.stressBinary)' is not an executable file")
         }
@@ -135,17 +138,21 @@ public enum SlurmExecutor {
         return done
     }
 
-    /// Waits until the job has left the queue, calling `tick` every poll.
-    public static func wait(job: String, squeue: String, interval: Double = 2, tick: () -> Void) throws {
+    /// Waits until the job has left the queue, calling `tick` with the
+    /// number of its array tasks still queued or running after every poll.
+    public static func wait(job: String, squeue: String, interval: Double = 2, tick: (Int) -> Void) throws {
         var failures = 0
         while true {
             if let s = CampaignInterrupt.signal {
                 throw CampaignError("stopped waiting for job \(job) (\(signalName(s) ?? "signal \(s)")); it keeps running: `scancel \(job)` to stop it")
             }
-            let r = try runTool(squeue, ["-h", "-j", job, "-o", "%i"])
+            // -r: one line per array task, pending ones included.
+            let r = try runTool(squeue, ["-h", "-r", "-j", job, "-o", "%i"])
             if r.status == 0 {
                 failures = 0
-                if r.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return }
+                let left = r.stdout.split(whereSeparator: \.isNewline).count
+                if left == 0 { return }
+                tick(left)
             } else if r.stderr.contains("Invalid job id") {
                 return  // already purged from the controller's memory
             } else {
@@ -154,7 +161,6 @@ public enum SlurmExecutor {
                     throw CampaignError("squeue keeps failing while waiting for job \(job): \(r.stderr.split(whereSeparator: \.isNewline).first ?? "")")
                 }
             }
-            tick()
             usleep(UInt32(interval * 1_000_000))
         }
     }
