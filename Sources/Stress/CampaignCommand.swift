@@ -169,7 +169,6 @@ extension CampaignCommand {
                     if squeue == nil { throw ValidationError("squeue not found on PATH (needed by --wait)") }
                 }
             }
-            let folder = try usage { try ResultsFolder.open(results, for: plan) }
             var o = SlurmExecutor.Options(stressBinary: stressBinary ?? selfBinary())
             o.partition = partition
             o.timeLimit = time
@@ -177,6 +176,8 @@ extension CampaignCommand {
             o.throttle = throttle
             o.cellsPerTask = cellsPerTask
             o.extraOptions = sbatchOptions
+            try usage { try SlurmExecutor.check(o, results: results) }
+            let folder = try usage { try ResultsFolder.open(results, for: plan) }
             guard let prepared = try usage({ try SlurmExecutor.prepare(folder, o) }) else {
                 say("all \(plan.cellCount) cells have a result; nothing to submit")
                 if wait { throw ExitRequest(status: try report(folder)) }

@@ -426,8 +426,9 @@ final class CampaignTests: XCTestCase {
     func testDeadOrConfusedChildrenAreNeverPassed() throws {
         let plan = try CampaignPlan(json: Data(#"{"axes":{"seed":[1,2,3],"threads":[1],"duration":1}}"#.utf8), label: "t")
         let folder = try ResultsFolder.open(dir + "/results", for: plan)
-        // Writes a SUCCESS result, then dies: the result must not count.
-        let crasher = write("#!/bin/sh\nfor a; do json=$a; done\necho '{\"verdict\":\"SUCCESS\",\"exit_status\":0}' > \"$json\"\nkill -SEGV $$\n", "bin/crash", executable: true)
+        // Leaves a progress snapshot holding a violation, then dies.
+        let snapshot = #"{"verdict":"RUNNING","violations":[{"kind":"lifetime","op":"exit","cpu":0,"detail":"mm 3 reached after free"}]}"#
+        let crasher = write("#!/bin/sh\nfor a; do json=$a; done\necho '\(snapshot)' > \"$json\"\nkill -SEGV $$\n", "bin/crash", executable: true)
         let refuser = write("#!/bin/sh\necho \"stress: error: unknown option '--scheme'\" >&2\nexit 2\n", "bin/refuse", executable: true)
         let silent = write("#!/bin/sh\nexit 0\n", "bin/silent", executable: true)
         var states: [CellState] = []
@@ -441,7 +442,8 @@ final class CampaignTests: XCTestCase {
         XCTAssertFalse(folder.isFinished(0))
         let r = CampaignReport(folder: folder)
         XCTAssertEqual(r.verdict, "FAIL")
-        XCTAssertEqual(r.problems.count, 3)
+        XCTAssertEqual(r.problems.map(\.state), ["crashed", "error", "error"])
+        XCTAssertEqual(r.signatures.map(\.signature), ["lifetime in exit: mm # reached after free"], "the crash's snapshot explains it")
     }
 
     func testMixedBuildsAreFlagged() throws {
@@ -537,6 +539,11 @@ final class CampaignTests: XCTestCase {
         XCTAssertEqual(snapshot(ours), before)
         try expectUsageError(["campaign", "cell", good, "--index", "1", "--results", ours], "past the plan's 1 cells")
         try expectUsageError(["campaign", "report", dir + "/theirs"], "holds no campaign")
+
+        try expectUsageError(["campaign", "slurm", good, "--results", dir + "/with space", "--dry-run"], "cannot carry")
+        try expectUsageError(["campaign", "slurm", good, "--results", dir + "/t", "--dry-run", "--throttle", "0"], "--throttle")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/with space"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/t"))
 
         // sbatch missing, then failing: the error says which, and no job
         // script is left behind as if it had been submitted.

@@ -32,6 +32,8 @@ public struct CampaignReport: Codable, Sendable {
         public var note: String?
     }
 
+    /// Failed cells (and crashed or unfinished ones whose last snapshot
+    /// holds a violation) grouped by FailureSignature.
     public struct Signature: Codable, Sendable {
         public var signature: String
         public var kind: String
@@ -150,7 +152,10 @@ public struct CampaignReport: Codable, Sendable {
                 cell.completedOps = result.completedOperations
                 cell.firstViolationS = result.firstViolationS
                 cell.build = result.build
-                if cell.state == CellState.failed.rawValue, let sig = FailureSignature(result: result) {
+                // A crashed or hung run's last snapshot may already hold the
+                // violation that explains it.
+                let found = cell.state == CellState.failed.rawValue || !result.violations.isEmpty || !result.leaks.isEmpty
+                if found && cell.state != CellState.passed.rawValue, let sig = FailureSignature(result: result) {
                     cell.signature = sig.text
                     signatureOf[i] = sig
                 }

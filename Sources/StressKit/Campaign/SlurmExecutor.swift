@@ -35,12 +35,13 @@ public enum SlurmExecutor {
         public var jobId: String?
     }
 
-    /// Writes the job script for the cells still to run; nil when none are.
-    public static func prepare(_ folder: ResultsFolder, _ o: Options) throws -> Submission? {
+    /// Checks what can be checked before the results folder is touched.
+    public static func check(_ o: Options, results: String) throws {
         guard o.cellsPerTask >= 1 else { throw CampaignError("--cells-per-task must be at least 1") }
         if let t = o.throttle, t < 1 { throw CampaignError("--throttle must be at least 1") }
         if let c = o.cpusPerTask, c < 1 { throw CampaignError("--cpus-per-task must be at least 1") }
-        for (what, value) in [("results folder", folder.path), ("stress binary", o.stressBinary)] {
+        let absolute = URL(fileURLWithPath: results).standardizedFileURL.path
+        for (what, value) in [("results folder", absolute), ("stress binary", o.stressBinary)] {
             if let bad = value.first(where: { $0.isWhitespace || "'\"%\\$`".contains($0) }) {
                 throw CampaignError("\(what) path '\(value)' has '\(bad)', which an sbatch script line cannot carry; use a plainer path")
             }
@@ -51,6 +52,11 @@ public enum SlurmExecutor {
         guard FileManager.default.isExecutableFile(atPath: o.stressBinary) else {
             throw CampaignError("stress binary '\(o.stressBinary)' is not an executable file")
         }
+    }
+
+    /// Writes the job script for the cells still to run; nil when none are.
+    public static func prepare(_ folder: ResultsFolder, _ o: Options) throws -> Submission? {
+        try check(o, results: folder.path)
         let pending = (0..<folder.plan.cellCount).filter { !folder.isFinished($0) }
         guard !pending.isEmpty else { return nil }
         var tasks: [Int] = []
