@@ -256,7 +256,7 @@ public struct CampaignReport: Codable, Sendable {
             if problems.count > 20 { out.append("  ... and \(problems.count - 20) more (see report.csv)") }
         }
         if mixedBuilds {
-            out.append("MIXED BUILDS: results come from \(builds.count) builds: " + builds.map { "\($0.build) (\($0.cells) cells)" }.joined(separator: ", "))
+            out.append("MIXED BUILDS: results come from \(builds.count) builds: " + builds.map { "\($0.build) (\(cellCountText($0.cells)))" }.joined(separator: ", "))
         } else if let b = builds.first {
             out.append("build \(b.build) (all \(b.cells) results)")
         }
@@ -273,3 +273,6 @@ func median(_ xs: [Double]) -> Double? {
     let s = xs.sorted()
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }
+
+/// "1 cell", "12 cells".
+func cellCountText(_ n: Int) -> String { n == 1 ? "1 cell" : "\(n) cells" }

@@ -34,7 +34,7 @@ enum ReportHTML {
         h += "<p><span class=\"verdict \(r.passed ? "pass" : "fail")\">\(r.verdict): \(r.cellCount) cells, \(esc(states))</span></p>\n"
         if r.mixedBuilds {
             h += "<div class=\"mixed\">MIXED BUILDS: these results come from \(r.builds.count) different builds ("
-            h += r.builds.map { "\(esc($0.build)): \($0.cells) cells" }.joined(separator: "; ")
+            h += r.builds.map { "\(esc($0.build)): \(cellCountText($0.cells))" }.joined(separator: "; ")
             h += "). Differences between cells may be differences between builds.</div>\n"
         }
         if let d = r.description { h += "<p>\(esc(d))</p>\n" }
@@ -42,7 +42,7 @@ enum ReportHTML {
         h += "<table>\n"
         var rows: [(String, String)] = [("plan", r.planId), ("generated", r.generated)]
         for a in r.axes { rows.append(("axis \(a[0])", a.dropFirst().joined(separator: ", "))) }
-        rows.append(("builds", r.builds.isEmpty ? "none (no results yet)" : r.builds.map { "\($0.build) (\($0.cells) cells)" }.joined(separator: ", ")))
+        rows.append(("builds", r.builds.isEmpty ? "none (no results yet)" : r.builds.map { "\($0.build) (\(cellCountText($0.cells)))" }.joined(separator: ", ")))
         let m = r.machineTime
         if let asked = m.askedThreadSeconds, let cellS = m.askedCellSeconds {
             rows.append(("machine time asked", "\(hours(asked)) thread-hours (\(hours(cellS)) cell-hours × threads)"))
