@@ -43,6 +43,8 @@ public struct CPUState: ~Copyable {
     /// This CPU's block in the machine's per-CPU caches (0: none; a CPU
     /// made outside a machine cannot allocate).
     public let cacheSlot: Int
+    /// The memory node this CPU allocates from and reclaims first.
+    public let node: Int
     let events: UnsafeMutablePointer<Atomic<UInt64>>
     /// Recent operations: (op << 56 | mm << 32 | arg), newest at ring[(pos-1) % size].
     let ring: UnsafeMutablePointer<Atomic<UInt64>>
@@ -56,6 +58,9 @@ public struct CPUState: ~Copyable {
     var lastGeneration: UInt64 = 0
     /// The rcu-unlock-forgotten injection forgets once per CPU.
     var forgotUnlock = false
+    /// Slots this CPU retired that wait to be queued for a grace period
+    /// together (see `RetireBatch`). Owner only.
+    var retireBatch: UnsafeMutablePointer<RetireBatch>?
     /// RCU read-side nesting depth, and the value of `progress` when the
     /// outermost section was entered: the watchdog reads both to name a CPU
     /// that holds a grace period up.
@@ -64,9 +69,10 @@ public struct CPUState: ~Copyable {
 
     static let ringSize = 32
 
-    public init(id: Int, seed: UInt64, cacheSlot: Int = 0) {
+    public init(id: Int, seed: UInt64, cacheSlot: Int = 0, node: Int = 0) {
         self.id = id
         self.cacheSlot = cacheSlot
+        self.node = node
         // splitmix64 of (seed, id): every CPU's stream follows from the seed.
         var z = seed &+ UInt64(id + 1) &* 0x9E37_79B9_7F4A_7C15
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

@@ -59,10 +59,23 @@ public struct MachineConfig: Sendable {
     /// Per-CPU caches that can exist at once (CPU slots): the workers plus
     /// room for the boot, teardown and test CPUs.
     var maxCPUs: Int { max(expectedCPUs, 1) + 64 }
+    /// Shares of the process table (slot modulo this), one per expected CPU:
+    /// process counts are kept per share.
+    public var shares: Int { max(1, min(expectedCPUs, maxProcesses)) }
+    /// Memory nodes: one per share of the table (so one per worker), each
+    /// of at least 64 frames. CPU i allocates from node i mod nodes first.
+    public var nodes: Int { max(1, min(shares, frames / 64)) }
     /// Frames one CPU may cache: a batch of free frames moves between a
-    /// CPU and the pool at half of it. Small with many CPUs, so parked frames
-    /// never starve memory (Linux sizes its per-cpu lists by zone size too).
-    var frameCacheSize: Int { min(64, max(4, frames / (max(expectedCPUs, 1) * 8))) & ~1 }
+    /// CPU and the pool at half of it. All CPUs together cache at most an
+    /// eighth of memory, so parked frames never starve it (Linux sizes its
+    /// per-cpu lists by zone size too); large memories get large batches,
+    /// so the pool's lock is taken rarely.
+    var frameCacheSize: Int { min(512, max(4, frames / (max(expectedCPUs, 1) * 8))) & ~1 }
+
+    /// Slots a CPU gathers before queueing them for one grace period: at
+    /// most an eighth of the mm slots over all CPUs, since gathered slots
+    /// cannot be reused yet.
+    var retireBatchSize: Int { min(64, max(1, mmSlots / (8 * max(expectedCPUs, 1)))) }
 
     /// mm slots: live processes plus mms pinned, dying or waiting for a
     /// grace period (call_rcu runs callbacks in batches some milliseconds

@@ -4,16 +4,8 @@ import URCUShim
 import Glibc
 #endif
 
-/// The simulated machine's state: every table the operations share.
-///
-/// A struct of unsafe pointers into slabs allocated once: copying it is
-/// free of ARC, so each worker holds its own copy and operations are
-/// methods on it. Handles are 1-based UInt32 (0 is "none") and index
-/// the slabs directly.
-///
-/// Ownership: `Machine` creates it and calls `destroy()` after every worker
-/// stopped and `RCU.barrier()` ran. Nothing else frees its memory.
-struct Kernel<R: RmapScheme>: @unchecked Sendable {
+/// Everything a `Kernel` reaches, allocated once: see `Kernel`.
+struct KernelState<R: RmapScheme> {
     let config: MachineConfig
     let inject: Injection
     let checks: CheckLevel
@@ -22,8 +14,8 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
 
     // Frames (struct page) and their allocator.
     let frames: UnsafeMutablePointer<Frame>
-    let framePool: HandlePool
-    let clockHand: UnsafeMutablePointer<Atomic<UInt32>>
+    /// Free frames per memory node, and each node's reclaim clock.
+    let frameNodes: FrameNodes
 
     // Swap area: content, number of swap entries, and the vpn swapped out from.
     let swapContent: UnsafeMutablePointer<Atomic<UInt64>>
@@ -42,7 +34,9 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
     let mmapLock: RWLockArray
     /// Page directory: 512 leaf handles per mm. Under ptl.
     let pgd: UnsafeMutablePointer<UInt32>
-    /// VMA start positions (in VMA-sized units), `noVMA` when unused. Under mmapLock.
+    /// VMA start positions (in VMA-sized units), `noVMA` when unused. Under
+    /// mmapLock. One 128-byte block per mm (`vmaStride` entries): every fault
+    /// reads its mm's VMAs while mremap and exec of other mms rewrite theirs.
     let vmaStart: UnsafeMutablePointer<UInt32>
 
     // Page-table leaves: 512 PTEs, 512 expected content words, a use count.
@@ -52,8 +46,13 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
     let leafUsed: UnsafeMutablePointer<Int32>
 
     // Process table: mm handle per process, published with release.
-    let procs: UnsafeMutablePointer<Atomic<UInt32>>
-    let liveProcs: UnsafeMutablePointer<Atomic<Int>>
+    /// Padded: pinProcess reads entries that fork, exit and exec of other
+    /// processes write.
+    let procs: PaddedArray<Atomic<UInt32>>
+    /// Processes per share of the table (slot modulo `config.shares`), each
+    /// on lines of its own: a worker forks and exits in its own share, so a
+    /// single count would be written by every CPU on every fork and exit.
+    let shareCounts: PaddedArray<Atomic<Int>>
     /// Fork families: mms related by fork without exec (the workload bounds
     /// their size). `mmFamily[mm]` is fixed for the mm's life.
     let families: Families
@@ -64,9 +63,6 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
     /// The liburcu flavor this machine's callbacks are queued on.
     let flavor: RCUFlavor
 
-    static var noVMA: UInt32 { UInt32.max }
-    var leafSize: Int { MachineConfig.ptesPerLeaf }
-    var vmaSlots: Int { MachineConfig.vpnLimit / config.vmaPages }
 
     init(config: MachineConfig, log: ViolationLog) {
         self.config = config
@@ -76,11 +72,9 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
         rmap = R(config: config, log: log)
 
         let nf = config.frames
-        frames = .allocate(capacity: nf + 1)
+        frames = CacheLine.allocate(Frame.self, count: nf + 1)
         for i in 0...nf { (frames + i).initialize(to: Frame()) }
-        framePool = HandlePool(capacity: nf)
-        clockHand = .allocate(capacity: 1)
-        clockHand.initialize(to: Atomic(1))
+        frameNodes = FrameNodes(frames: nf, nodes: config.nodes)
 
         let ns = config.swapSlots
         swapContent = .allocate(capacity: ns + 1)
@@ -101,8 +95,8 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
         mmapLock = RWLockArray(count: nm + 1)
         pgd = .allocate(capacity: (nm + 1) * 512)
         pgd.initialize(repeating: 0, count: (nm + 1) * 512)
-        vmaStart = .allocate(capacity: (nm + 1) * MachineConfig.maxVMAs)
-        vmaStart.initialize(repeating: Kernel.noVMA, count: (nm + 1) * MachineConfig.maxVMAs)
+        vmaStart = CacheLine.allocate(UInt32.self, count: (nm + 1) * Kernel<R>.vmaStride)
+        vmaStart.initialize(repeating: Kernel<R>.noVMA, count: (nm + 1) * Kernel<R>.vmaStride)
 
         let nl = config.leafCount
         leafPool = HandlePool(capacity: nl, trackOwnership: true)
@@ -113,24 +107,78 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
         leafUsed = .allocate(capacity: nl + 1)
         leafUsed.initialize(repeating: 0, count: nl + 1)
 
-        procs = .allocate(capacity: config.maxProcesses)
-        for i in 0..<config.maxProcesses { (procs + i).initialize(to: Atomic(0)) }
-        liveProcs = .allocate(capacity: 1)
-        liveProcs.initialize(to: Atomic(0))
+        procs = PaddedArray(count: config.maxProcesses)
+        for i in 0..<config.maxProcesses { procs[i].initialize(to: Atomic(0)) }
+        shareCounts = PaddedArray(count: config.shares)
+        for i in 0..<config.shares { shareCounts[i].initialize(to: Atomic(0)) }
         families = Families(mmSlots: nm)
         caches = CPUCaches(slots: config.maxCPUs, frameCache: config.frameCacheSize)
         flavor = RCU.flavor
+        precondition(MemoryLayout<Frame>.stride == 64, "a frame is one cache line")
         frames[0].mapcount.store(0x5a5a_1234, ordering: .relaxed)
         precondition((UnsafeMutableRawPointer(frames) + Frame.mapcountOffset).load(as: Int32.self) == 0x5a5a_1234,
                      "Frame layout changed: update Frame.mapcountOffset")
         frames[0].mapcount.store(0, ordering: .relaxed)
     }
 
+}
+
+/// The simulated machine's state: every table the operations share.
+///
+/// One pointer to the tables (`KernelState`), which are allocated once:
+/// copying a Kernel is free of ARC and costs one word, so each worker holds
+/// its own copy and operations are methods on it. (A kernel that held its
+/// tables inline was a 1 KB struct, and Swift copied it into closure
+/// contexts several times per operation.) Handles are 1-based UInt32 (0 is
+/// "none") and index the slabs directly; each table is reached through a
+/// forwarding property that loads just that field.
+///
+/// Ownership: `Machine` creates it and calls `destroy()` after every worker
+/// stopped and `RCU.barrier()` ran. Nothing else frees its memory.
+struct Kernel<R: RmapScheme>: @unchecked Sendable {
+    let s: UnsafeMutablePointer<KernelState<R>>
+
+    @inline(__always) var config: MachineConfig { s.pointee.config }
+    @inline(__always) var inject: Injection { s.pointee.inject }
+    @inline(__always) var checks: CheckLevel { s.pointee.checks }
+    @inline(__always) var rmap: R { s.pointee.rmap }
+    @inline(__always) var log: ViolationLog { s.pointee.log }
+    @inline(__always) var frames: UnsafeMutablePointer<Frame> { s.pointee.frames }
+    @inline(__always) var frameNodes: FrameNodes { s.pointee.frameNodes }
+    @inline(__always) var swapContent: UnsafeMutablePointer<Atomic<UInt64>> { s.pointee.swapContent }
+    @inline(__always) var swapCount: UnsafeMutablePointer<Atomic<Int32>> { s.pointee.swapCount }
+    @inline(__always) var swapVpn: UnsafeMutablePointer<Atomic<UInt64>> { s.pointee.swapVpn }
+    @inline(__always) var swapPool: HandlePool { s.pointee.swapPool }
+    @inline(__always) var mms: RCUSlab { s.pointee.mms }
+    @inline(__always) var mmUsers: PaddedArray<Atomic<Int32>> { s.pointee.mmUsers }
+    @inline(__always) var ptl: MutexArray { s.pointee.ptl }
+    @inline(__always) var mmapLock: RWLockArray { s.pointee.mmapLock }
+    @inline(__always) var pgd: UnsafeMutablePointer<UInt32> { s.pointee.pgd }
+    @inline(__always) var vmaStart: UnsafeMutablePointer<UInt32> { s.pointee.vmaStart }
+    @inline(__always) var leafPool: HandlePool { s.pointee.leafPool }
+    @inline(__always) var ptes: UnsafeMutablePointer<UInt64> { s.pointee.ptes }
+    @inline(__always) var expected: UnsafeMutablePointer<UInt64> { s.pointee.expected }
+    @inline(__always) var leafUsed: UnsafeMutablePointer<Int32> { s.pointee.leafUsed }
+    @inline(__always) var procs: PaddedArray<Atomic<UInt32>> { s.pointee.procs }
+    @inline(__always) var shareCounts: PaddedArray<Atomic<Int>> { s.pointee.shareCounts }
+    @inline(__always) var families: Families { s.pointee.families }
+    @inline(__always) var caches: CPUCaches { s.pointee.caches }
+    @inline(__always) var flavor: RCUFlavor { s.pointee.flavor }
+
+    static var vmaStride: Int { CacheLine.size / MemoryLayout<UInt32>.stride }
+    static var noVMA: UInt32 { UInt32.max }
+    var leafSize: Int { MachineConfig.ptesPerLeaf }
+    var vmaSlots: Int { MachineConfig.vpnLimit / config.vmaPages }
+
+    init(config: MachineConfig, log: ViolationLog) {
+        s = .allocate(capacity: 1)
+        s.initialize(to: KernelState(config: config, log: log))
+    }
+
     func destroy() {
         rmap.destroy()
         frames.deinitialize(count: config.frames + 1); frames.deallocate()
-        framePool.destroy()
-        clockHand.deinitialize(count: 1); clockHand.deallocate()
+        frameNodes.destroy()
         swapContent.deinitialize(count: config.swapSlots + 1); swapContent.deallocate()
         swapCount.deinitialize(count: config.swapSlots + 1); swapCount.deallocate()
         swapVpn.deinitialize(count: config.swapSlots + 1); swapVpn.deallocate()
@@ -146,10 +194,14 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
         ptes.deallocate()
         expected.deallocate()
         leafUsed.deallocate()
-        procs.deinitialize(count: config.maxProcesses); procs.deallocate()
-        liveProcs.deinitialize(count: 1); liveProcs.deallocate()
+        for i in 0..<config.maxProcesses { procs[i].deinitialize(count: 1) }
+        procs.deallocate()
+        for i in 0..<config.shares { shareCounts[i].deinitialize(count: 1) }
+        shareCounts.deallocate()
         families.destroy()
         caches.destroy()
+        s.deinitialize(count: 1)
+        s.deallocate()
     }
 
     // MARK: Reporting and perturbation
@@ -258,7 +310,7 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
             report(.freedWhileMapped, frame: f, cpu: cpu, "frame freed with mapcount \(mc)")
         }
         if fl & FrameFlags.anon != 0 {
-            rmap.pageFreed(self, frame: f)
+            rmap.pageFreed(self, frame: f, cpu: cpu)
         }
         fr.pointee.content.store(Frame.poison, ordering: .relaxed)
         fr.pointee.index.store(Frame.poison, ordering: .relaxed)
@@ -267,7 +319,7 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
         cpu.pointee.count(.pagesFreed)
         let s = cpu.pointee.cacheSlot
         caches.lock(s)
-        let ok = caches.push(s, .frames, f, spillTo: framePool)
+        let ok = caches.push(s, .frames, f, spillTo: frameNodes)
         caches.unlock(s)
         if !ok { report(.freedWhileMapped, frame: f, cpu: cpu, "frame pool overflow: a frame was freed twice") }
     }
@@ -284,21 +336,32 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
     /// relaxed pair could land in the other order).
     func allocFrame(_ cpu: CPU) -> UInt32 {
         let s = cpu.pointee.cacheSlot
+        let home = cpu.pointee.node % frameNodes.count
         var attempt = 0
         var f: UInt32 = 0
         while true {
             caches.lock(s)
-            f = caches.pop(s, .frames, of: framePool)
-            if f == 0 && caches.refill(s, .frames, from: framePool) > 0 { f = caches.pop(s, .frames, of: framePool) }
+            f = caches.pop(s, .frames, of: frameNodes.pool(home))
+            if f == 0 {
+                // Refill from the home node first, then from the others.
+                for k in 0..<frameNodes.count {
+                    let n = (home + k) % frameNodes.count
+                    if caches.refill(s, .frames, from: frameNodes.pool(n)) > 0 {
+                        f = caches.pop(s, .frames, of: frameNodes.pool(n))
+                        break
+                    }
+                }
+            }
             caches.unlock(s)
             if f != 0 { break }
             // Free frames may be parked in other CPUs' caches: drain them
             // before reclaiming (Linux drains the pcp lists likewise).
-            if caches.drainOthers(.frames, except: s, to: framePool) > 0 { continue }
+            if caches.drainOthers(.frames, except: s, to: frameNodes) > 0 { continue }
             if attempt == 4 { return 0 }
             attempt += 1
             cpu.pointee.count(.directReclaim)
-            reclaim(cpu, scan: 256, target: 16)
+            // The home node first; later attempts go round the others.
+            reclaim(cpu, node: (home + attempt - 1) % frameNodes.count, scan: 256, target: 16)
         }
         let fr = frames + Int(f)
         if checks != .off {
@@ -319,20 +382,35 @@ struct Kernel<R: RmapScheme>: @unchecked Sendable {
     /// Returns everything the CPU has cached to the global pools (before the
     /// CPU goes away, and before a leak check).
     func drain(_ cpu: CPU) {
+        flushRetired(cpu)
         let s = cpu.pointee.cacheSlot
         caches.lock(s)
-        for kind in CacheKind.allCases { caches.spillAll(s, kind, to: pool(for: kind)) }
+        caches.spillAll(s, .frames, to: frameNodes)
+        for kind in CacheKind.allCases where kind != .frames { caches.spillAll(s, kind, to: pool(for: kind)) }
         caches.unlock(s)
     }
 
-    /// Free frames: in the global pool or parked in a CPU's cache.
-    var freeFrames: Int { framePool.available + caches.cachedCount(.frames) }
+    /// Free frames: in the node pools or parked in a CPU's cache.
+    var freeFrames: Int { frameNodes.available + caches.cachedCount(.frames) }
+
+    /// Whether fewer than `n` frames of node `node` are free (kswapd's
+    /// check). Decided from the node's pool alone when the caches cannot
+    /// change the answer, so the frequent check does not read every CPU's
+    /// cache line (each written by its owner on every allocation); when they
+    /// can, every cached frame is counted as the node's (an over-count when
+    /// there are several nodes, which only makes kswapd lazier).
+    @inline(__always) func freeFramesBelow(_ n: Int, node: Int) -> Bool {
+        let pool = frameNodes.pool(node % frameNodes.count).available
+        if pool >= n { return false }
+        if pool + caches.mostCached(.frames) < n { return true }
+        return pool + caches.cachedCount(.frames) < n
+    }
 
     // MARK: Per-CPU caches of the other pools
 
     @inline(__always) func pool(for kind: CacheKind) -> HandlePool {
         switch kind {
-        case .frames: framePool
+        case .frames: preconditionFailure("frames go through allocFrame/freePage and their nodes")
         case .leaves: leafPool
         case .swapSlots: swapPool
         case .mms: mms.pool

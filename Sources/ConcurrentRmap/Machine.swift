@@ -48,7 +48,7 @@ public final class Machine: @unchecked Sendable {
         let slot = kernel.caches.register()
         precondition(slot != 0, "more CPUs at once than MachineConfig.expectedCPUs allows")
         let p = CacheLine.allocate(CPUState.self, count: 1)
-        p.initialize(to: CPUState(id: id, seed: seed, cacheSlot: slot))
+        p.initialize(to: CPUState(id: id, seed: seed, cacheSlot: slot, node: id % config.nodes))
         return p
     }
 
@@ -65,8 +65,8 @@ public final class Machine: @unchecked Sendable {
     /// Pins the mm of a live process at or after table slot `slot`; nil
     /// when no process runs.
     @inline(__always)
-    public func pinProcess(near slot: Int, cpu: CPU) -> PinnedProcess? {
-        guard let (mm, s) = kernel.pinProcess(near: slot, cpu) else { return nil }
+    public func pinProcess(near slot: Int, stride: Int = 1, cpu: CPU) -> PinnedProcess? {
+        guard let (mm, s) = kernel.pinProcess(near: slot, stride: stride, cpu) else { return nil }
         return PinnedProcess(mm: mm, slot: s)
     }
 
@@ -74,9 +74,17 @@ public final class Machine: @unchecked Sendable {
     public func unpin(_ p: PinnedProcess, cpu: CPU) { kernel.mmPut(p.mm, cpu) }
 
     /// Starts a new process; false when the table or the mm slots are full.
-    public func spawnProcess(cpu: CPU) -> Bool { kernel.spawn(cpu) }
+    /// The table slot is near `slot` (every `stride`-th), or random.
+    public func spawnProcess(cpu: CPU, near slot: Int? = nil, stride: Int = 1) -> Bool {
+        kernel.spawn(cpu, near: slot, stride: stride)
+    }
 
     public var processCount: Int { kernel.processCount }
+
+    /// Processes in the share of the table that slot `slot` belongs to
+    /// (slots modulo `config.shares`).
+    @inline(__always)
+    public func processCount(inShareOf slot: Int) -> Int { kernel.processCount(inShareOf: slot) }
 
     /// A read or write fault at a random address of one of the process's
     /// VMAs. False when it did not complete (no VMA, out of memory).
@@ -87,8 +95,9 @@ public final class Machine: @unchecked Sendable {
 
     /// fork; the child comes back pinned (unpin it), nil when the table or
     /// memory is full.
-    public func fork(_ p: PinnedProcess, cpu: CPU) -> PinnedProcess? {
-        let r = kernel.fork(p.mm, cpu)
+    /// The child's table slot is near `slot` (every `stride`-th), or random.
+    public func fork(_ p: PinnedProcess, cpu: CPU, near slot: Int? = nil, stride: Int = 1) -> PinnedProcess? {
+        let r = kernel.fork(p.mm, cpu, near: slot, stride: stride)
         guard r.result == .ok else { return nil }
         return PinnedProcess(mm: r.child, slot: r.slot)
     }
@@ -119,12 +128,19 @@ public final class Machine: @unchecked Sendable {
 
     // MARK: Memory-level operations
 
-    /// Reclaim: scan up to `scan` frames of the clock, stop after `target`
-    /// freed; returns how many were freed.
-    public func reclaim(cpu: CPU, scan: Int, target: Int) -> Int { kernel.reclaim(cpu, scan: scan, target: target) }
+    /// Reclaim (kswapd, or a test): scan up to `scan` frames of the CPU's
+    /// memory node (`node`, when given), stop after `target` freed; returns
+    /// how many were freed.
+    public func reclaim(cpu: CPU, node: Int? = nil, scan: Int, target: Int) -> Int {
+        kernel.reclaim(cpu, node: node ?? cpu.pointee.node, scan: scan, target: target)
+    }
 
     /// Migrates one randomly chosen mapped page; false when none was found.
     public func migrate(cpu: CPU) -> Bool { kernel.migrate(cpu) }
+
+    /// Migrates the page at a random address of the pinned process (NUMA
+    /// balancing's way: the pages of the task at hand).
+    public func migrate(in p: PinnedProcess, cpu: CPU) -> Bool { kernel.migrate(in: p.mm, cpu) }
 
     // MARK: Checks
 
@@ -160,6 +176,12 @@ public final class Machine: @unchecked Sendable {
     public var framesInUse: Int { config.frames - kernel.freeFrames }
     /// Free frames, the per-CPU caches' included.
     public var freeFrames: Int { kernel.freeFrames }
+    /// Whether fewer than `n` frames of the CPU's memory node are free
+    /// (cheap: kswapd's check).
+    public func freeFramesBelow(_ n: Int, cpu: CPU) -> Bool { kernel.freeFramesBelow(n, node: cpu.pointee.node) }
+
+    /// Frames of one memory node (kswapd's watermarks are per node).
+    public var framesPerNode: Int { config.frames / config.nodes }
     public var swapSlotsInUse: Int { kernel.swapPool.inUse - kernel.caches.cachedCount(.swapSlots) }
     public var groupsInUse: Int { kernel.rmap.contextsInUse - kernel.caches.cachedCount(.groups) }
     public var mmsInUse: Int { kernel.mms.pool.inUse - kernel.caches.cachedCount(.mms) }
@@ -170,7 +192,7 @@ public final class Machine: @unchecked Sendable {
         let fam = kernel.families
         var n = 0, total = 0, largest = 0
         for f in 1...fam.pool.capacity {
-            let m = Int(fam.members[f].load(ordering: .relaxed))
+            let m = Int(fam.members[f].pointee.load(ordering: .relaxed))
             if m > 0 { n += 1; total += m; largest = Swift.max(largest, m) }
         }
         return (n, n > 0 ? Double(total) / Double(n) : 0, largest)

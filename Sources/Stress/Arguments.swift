@@ -36,6 +36,8 @@ struct RunOptions: ParsableArguments {
     var population: String?
     @Option(name: .customLong("family-size"), help: "Most mms related by fork without exec; a fork beyond it execs the child. 0 (no limit) or 1...65536 (default 16).")
     var familySize: String?
+    @Option(help: "Percent of process operations a worker spends on its own share of the process table and memory node, 0...100 (default 0: any process every time, so workers meet in the same mms; scale measures at 100).")
+    var locality: String?
     @Option(name: .customLong("vma-pages"), help: "Pages per VMA, a divisor of 512 (default 64).")
     var vmaPages: String?
     @Option(name: .customLong("vmas-per-process"), help: "VMAs of a new process, \(Ranges.r(Limits.vmasPerProcess)) (default 4).")
@@ -67,7 +69,8 @@ struct RunOptions: ParsableArguments {
     var input: SettingsInput {
         SettingsInput(threads: threads, duration: duration, ops: ops, warmup: warmup, seed: seed, mix: mix, rcu: rcu,
                       sync: sync, checks: checks, frames: frames, swapSlots: swapSlots, processes: processes,
-                      population: population, familySize: familySize, vmaPages: vmaPages, vmasPerProcess: vmasPerProcess,
+                      population: population, familySize: familySize, locality: locality, vmaPages: vmaPages,
+                      vmasPerProcess: vmasPerProcess,
                       auditInterval: auditInterval, stallTimeout: stallTimeout, gpProbeInterval: gpProbeInterval,
                       latencySample: latencySample, sampleInterval: sampleInterval, inject: inject, perturb: perturb,
                       keepGoing: keepGoing, pin: pin, optionsFrom: optionsFrom)
@@ -78,7 +81,7 @@ struct RunOptions: ParsableArguments {
 /// Plain values, so that `scale` can fill in its own defaults.
 struct SettingsInput {
     var threads, duration, ops, warmup, seed, mix, rcu, sync, checks, frames, swapSlots, processes: String?
-    var population, familySize, vmaPages, vmasPerProcess, auditInterval, stallTimeout, gpProbeInterval: String?
+    var population, familySize, locality, vmaPages, vmasPerProcess, auditInterval, stallTimeout, gpProbeInterval: String?
     var latencySample, sampleInterval, inject: String?
     var perturb = false, keepGoing = false, pin = false
     var optionsFrom: String?
@@ -111,6 +114,7 @@ struct SettingsInput {
         if let v = processes { s.processes = try Parse.whole(v, "--processes", Limits.processes) }
         if let v = population { s.population = try Parse.whole(v, "--population", 0...Limits.processes.upperBound) }
         if let v = familySize { s.familySize = try Parse.whole(v, "--family-size", Limits.familySize) }
+        if let v = locality { s.locality = try Parse.whole(v, "--locality", Limits.locality, "percent") }
         if let v = vmaPages { s.vmaPages = try Parse.whole(v, "--vma-pages", 1...512) }
         if let v = vmasPerProcess { s.vmasPerProcess = try Parse.whole(v, "--vmas-per-process", Limits.vmasPerProcess) }
         if let v = auditInterval {

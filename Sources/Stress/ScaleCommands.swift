@@ -113,6 +113,8 @@ struct ScaleRunOptions: ParsableArguments {
     var population: String?
     @Option(name: .customLong("family-size"), help: "Most mms related by fork without exec (0: no limit).")
     var familySize: String?
+    @Option(help: "Percent of process operations on a worker's own share of the processes, 0...100 (default 100).")
+    var locality: String?
     @Option(name: .customLong("vma-pages"), help: "Pages per VMA, a divisor of 512.")
     var vmaPages: String?
     @Option(name: .customLong("audit-interval"), help: "Seconds between audits: 0 or \(Ranges.s(Limits.auditInterval)).")
@@ -134,7 +136,7 @@ struct ScaleRunOptions: ParsableArguments {
         o.duration = duration ?? (ops == nil ? "\(base.durationS)" : nil)
         o.ops = ops; o.warmup = warmup ?? "\(base.warmupS)"; o.seed = seed; o.mix = mix; o.checks = checks
         o.frames = frames; o.swapSlots = swapSlots; o.processes = processes; o.population = population
-        o.familySize = familySize; o.vmaPages = vmaPages; o.auditInterval = auditInterval; o.stallTimeout = stallTimeout
+        o.familySize = familySize; o.locality = locality ?? "\(base.locality)"; o.vmaPages = vmaPages; o.auditInterval = auditInterval; o.stallTimeout = stallTimeout
         o.gpProbeInterval = gpProbeInterval ?? "\(base.gpProbeIntervalS)"
         o.latencySample = latencySample ?? "\(base.latencySample)"
         o.inject = inject; o.pin = pin

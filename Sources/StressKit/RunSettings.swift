@@ -19,6 +19,9 @@ public enum Limits {
     public static let latencySample = 0...1_000_000
     /// Most mms related by fork without exec (0: no limit).
     public static let familySize = 0...65_536
+    /// Percent of process operations a worker spends on its own share of
+    /// the process table.
+    public static let locality = 0...100
     public static let sampleInterval = 0.1...60.0
     public static let frames = MachineConfig.framesRange
     public static let swapSlots = MachineConfig.swapSlotsRange
@@ -60,6 +63,12 @@ public struct RunSettings: Codable, Sendable, Equatable {
     /// that would grow a family past it is followed by exec in the child.
     /// 0: families grow without limit.
     public var familySize = 16
+    /// Percent of process operations (and migrations) a worker spends on
+    /// its own share of the process table, as a scheduler keeps a task on
+    /// its CPU; the rest go to any process. 0 (the default of `run`, which
+    /// hunts races): every operation picks any process, so workers meet in
+    /// the same mms as often as possible. `scale` measures at 100.
+    public var locality = 0
     public var vmaPages = MachineConfig().vmaPages
     public var vmasPerProcess = MachineConfig().vmasPerProcess
     public var auditIntervalS: Double = 2
@@ -107,6 +116,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         a += ["--warmup", "\(warmupS)", "--seed", "\(seed)", "--mix", mix, "--rcu", rcu.rawValue, "--sync", sync.rawValue,
               "--checks", checks.rawValue, "--frames", "\(frames)", "--swap-slots", "\(swapSlots)",
               "--processes", "\(processes)", "--population", "\(population)", "--family-size", "\(familySize)",
+              "--locality", "\(locality)",
               "--vma-pages", "\(vmaPages)", "--vmas-per-process", "\(vmasPerProcess)",
               "--audit-interval", "\(auditIntervalS)", "--stall-timeout", "\(stallTimeoutS)",
               "--gp-probe-interval", "\(gpProbeIntervalS)", "--latency-sample", "\(latencySample)",
@@ -143,6 +153,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         }
         if let p = outside("latency sample", latencySample, Limits.latencySample) { return p }
         if let p = outside("family size", familySize, Limits.familySize) { return p }
+        if let p = outside("locality", locality, Limits.locality, "%") { return p }
         if !sampleIntervalS.isFinite || !Limits.sampleInterval.contains(sampleIntervalS) {
             return "sample interval must be \(Limits.sampleInterval.lowerBound)...\(Int(Limits.sampleInterval.upperBound)) seconds (got \(sampleIntervalS))"
         }
@@ -155,7 +166,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case threads, durationS, ops, warmupS, seed, mix, rcu, sync, checks, frames, swapSlots, processes, population
-        case familySize, vmaPages, vmasPerProcess, auditIntervalS, stallTimeoutS, gpProbeIntervalS, latencySample
+        case familySize, locality, vmaPages, vmasPerProcess, auditIntervalS, stallTimeoutS, gpProbeIntervalS, latencySample
         case sampleIntervalS, pin, keepGoing, inject, perturb
     }
 
@@ -178,6 +189,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         processes = try v(.processes, d.processes)
         population = try v(.population, d.population)
         familySize = try v(.familySize, d.familySize)
+        locality = try v(.locality, d.locality)
         vmaPages = try v(.vmaPages, d.vmaPages)
         vmasPerProcess = try v(.vmasPerProcess, d.vmasPerProcess)
         auditIntervalS = try v(.auditIntervalS, d.auditIntervalS)

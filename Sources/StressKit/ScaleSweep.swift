@@ -248,13 +248,17 @@ public struct ScaleConfig: Sendable {
 
     public init() {}
 
-    /// Measuring, not hunting: the grace-period probe every second, not
-    /// every 100 ms (its membarrier IPIs disturb the workers), one
+    /// Measuring, not hunting: each worker keeps to its own processes and
+    /// memory node (locality 100, as a scheduler keeps tasks on their CPU;
+    /// otherwise two workers measure the traffic of each other's page
+    /// tables between their cores), the grace-period probe every second,
+    /// not every 100 ms (its membarrier IPIs disturb the workers), one
     /// operation in 16 timed, and a second of warm-up.
     public static var defaultBase: RunSettings {
         var b = RunSettings()
         b.durationS = 5
         b.warmupS = 1
+        b.locality = 100
         b.gpProbeIntervalS = 1
         b.latencySample = 16
         return b

@@ -128,37 +128,37 @@ final class AuditTests: XCTestCase {
     func testGroupListNextLinkCorruptionIsReported() throws {
         // The list is p -> c -> gc; cut it after p.
         try expect(.groupList, corrupt: { k, w in
-            XCTAssertEqual(k.rmap.next[Int(w.p)].load(ordering: .relaxed), w.c)
-            k.rmap.next[Int(w.p)].store(0, ordering: .relaxed)
+            XCTAssertEqual(k.rmap.links[Int(w.p)].pointee.next.load(ordering: .relaxed), w.c)
+            k.rmap.links[Int(w.p)].pointee.next.store(0, ordering: .relaxed)
         }, restore: { k, w in
-            k.rmap.next[Int(w.p)].store(w.c, ordering: .relaxed)
+            k.rmap.links[Int(w.p)].pointee.next.store(w.c, ordering: .relaxed)
         })
     }
 
     func testGroupListHeadCorruptionIsReported() throws {
         // The head skips p: p is a member the list no longer reaches.
         try expect(.groupList, corrupt: { k, w in
-            XCTAssertEqual(k.rmap.head[Int(w.g)].load(ordering: .relaxed), w.p)
-            k.rmap.head[Int(w.g)].store(w.c, ordering: .relaxed)
+            XCTAssertEqual(k.rmap.head[Int(w.g)].pointee.load(ordering: .relaxed), w.p)
+            k.rmap.head[Int(w.g)].pointee.store(w.c, ordering: .relaxed)
         }, restore: { k, w in
-            k.rmap.head[Int(w.g)].store(w.p, ordering: .relaxed)
+            k.rmap.head[Int(w.g)].pointee.store(w.p, ordering: .relaxed)
         })
     }
 
     func testGroupRefcountCorruptionIsReported() throws {
         try expect(.groupList, corrupt: { k, w in
-            k.rmap.refcount[Int(w.g)].add(1, ordering: .relaxed)
+            k.rmap.refcount[Int(w.g)].pointee.add(1, ordering: .relaxed)
         }, restore: { k, w in
-            k.rmap.refcount[Int(w.g)].subtract(1, ordering: .relaxed)
+            k.rmap.refcount[Int(w.g)].pointee.subtract(1, ordering: .relaxed)
         })
     }
 
     func testGroupOfCorruptionIsReported() throws {
         // An mm that claims another group than the list it sits on.
         try expect(.groupList, corrupt: { k, w in
-            k.rmap.groupOf[Int(w.c)] = w.otherGroup
+            k.rmap.links[Int(w.c)].pointee.group = w.otherGroup
         }, restore: { k, w in
-            k.rmap.groupOf[Int(w.c)] = w.g
+            k.rmap.links[Int(w.c)].pointee.group = w.g
         })
     }
 

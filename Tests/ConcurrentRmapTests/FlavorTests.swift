@@ -58,7 +58,7 @@ final class FlavorTests: XCTestCase {
         XCTAssertTrue(k.execProcess(slot: try XCTUnwrap(k.slot(of: p)), mm: p, cpu)); qs()
         _ = k.munmap(c, cpu); qs()
         for mm in [c, gc] { XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: mm)), mm: mm, cpu)); qs() }
-        RCU.barrier()
+        k.quiesce(cpu)
         XCTAssertEqual(k.groupState(g), SlotState.free)
         assertAuditClean(m)
     }

@@ -22,7 +22,7 @@ final class GroupLifetimeTests: XCTestCase {
             // exec in the parent: a new mm in a new group; the old mm leaves g1.
             let slotP = try XCTUnwrap(k.slot(of: p))
             XCTAssertTrue(k.execProcess(slot: slotP, mm: p, cpu))
-            let p2 = k.procs[slotP].load(ordering: .acquiring)
+            let p2 = k.procs[slotP].pointee.load(ordering: .acquiring)
             XCTAssertNotEqual(p2, p)
             let g2 = k.group(of: p2)
             XCTAssertNotEqual(g2, g1, "exec starts a new group")
@@ -44,8 +44,8 @@ final class GroupLifetimeTests: XCTestCase {
             XCTAssertEqual(k.fault(p2, vpn: b2, write: true, cpu), .ok)
             XCTAssertEqual(k.mapping(try XCTUnwrap(k.frame(p2, b2))), g2)
             assertAuditClean(m, "after exec")
-            RCU.barrier()
-            XCTAssertEqual(k.mms.state[Int(p)].load(ordering: .acquiring), SlotState.free,
+            k.quiesce(cpu)
+            XCTAssertEqual(k.mms.state[Int(p)].pointee.load(ordering: .acquiring), SlotState.free,
                            "the old mm is freed after a grace period")
 
             // A page pinned by someone else keeps g1 alive after its last member left.
@@ -55,7 +55,7 @@ final class GroupLifetimeTests: XCTestCase {
             // Hold a read-side section: no grace period can end until we leave it.
             RCU.readLock()
             XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: c)), mm: c, cpu))
-            XCTAssertEqual(k.mms.state[Int(c)].load(ordering: .acquiring), SlotState.rcuPending)
+            XCTAssertEqual(k.mms.state[Int(c)].pointee.load(ordering: .acquiring), SlotState.rcuPending)
             XCTAssertEqual(k.members(g1), [], "the last member left")
             XCTAssertEqual(k.groupState(g1), SlotState.live, "a page still refers to the group")
             XCTAssertEqual(k.groupRefs(g1), 1)
@@ -71,13 +71,13 @@ final class GroupLifetimeTests: XCTestCase {
                            "freed before the grace period ended: a reader could still be looking")
             XCTAssertEqual(m.groupsInUse, 2)
             XCTAssertEqual(m.mmsInUse, mmsBefore, "the child's mm is freed only after a grace period")
-            XCTAssertEqual(k.mms.state[Int(c)].load(ordering: .acquiring), SlotState.rcuPending)
+            XCTAssertEqual(k.mms.state[Int(c)].pointee.load(ordering: .acquiring), SlotState.rcuPending)
             RCU.readUnlock()
 
-            RCU.barrier()
+            k.quiesce(cpu)
             XCTAssertEqual(k.groupState(g1), SlotState.free)
             XCTAssertEqual(m.groupsInUse, 1)
-            XCTAssertEqual(k.mms.state[Int(c)].load(ordering: .acquiring), SlotState.free)
+            XCTAssertEqual(k.mms.state[Int(c)].pointee.load(ordering: .acquiring), SlotState.free)
             XCTAssertEqual(m.mmsInUse, mmsBefore - 1)
             XCTAssertEqual(k.groupState(g2), SlotState.live)
             assertAuditClean(m, "after the old group was freed")
@@ -93,7 +93,7 @@ final class GroupLifetimeTests: XCTestCase {
             let g = k.group(of: p)
             XCTAssertEqual(k.fault(p, vpn: k.base(p, vma: 0), write: true, cpu), .ok)
             XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: p)), mm: p, cpu))
-            RCU.barrier()
+            k.quiesce(cpu)
             XCTAssertEqual(k.groupState(g), SlotState.free)
             XCTAssertEqual(m.groupsInUse, 0)
             XCTAssertEqual(m.mmsInUse, 0)

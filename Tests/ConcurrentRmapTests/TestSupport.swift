@@ -85,7 +85,7 @@ extension Kernel where R == AnonGroupRmap {
     /// Every (slot, mm) in the process table.
     func table() -> [(slot: Int, mm: UInt32)] {
         (0..<config.maxProcesses).compactMap { s in
-            let mm = procs[s].load(ordering: .acquiring)
+            let mm = procs[s].pointee.load(ordering: .acquiring)
             return mm == 0 ? nil : (s, mm)
         }
     }
@@ -108,20 +108,27 @@ extension Kernel where R == AnonGroupRmap {
         return r.child
     }
 
+    /// Queues this CPU's retired slots and waits for every RCU callback:
+    /// afterwards every slot retired so far is free.
+    func quiesce(_ cpu: CPU) {
+        flushRetired(cpu)
+        RCU.barrier(flavor)
+    }
+
     /// The group's member list in walk order.
     func members(_ g: UInt32) -> [UInt32] {
         var out: [UInt32] = []
-        var mm = rmap.head[Int(g)].load(ordering: .acquiring)
+        var mm = rmap.head[Int(g)].pointee.load(ordering: .acquiring)
         while mm != 0 && out.count <= config.mmSlots {
             out.append(mm)
-            mm = rmap.next[Int(mm)].load(ordering: .acquiring)
+            mm = rmap.links[Int(mm)].pointee.next.load(ordering: .acquiring)
         }
         return out
     }
 
-    func group(of mm: UInt32) -> UInt32 { rmap.groupOf[Int(mm)] }
-    func groupState(_ g: UInt32) -> UInt32 { rmap.state[Int(g)].load(ordering: .acquiring) }
-    func groupRefs(_ g: UInt32) -> Int32 { rmap.refcount[Int(g)].load(ordering: .relaxed) }
+    func group(of mm: UInt32) -> UInt32 { rmap.links[Int(mm)].pointee.group }
+    func groupState(_ g: UInt32) -> UInt32 { rmap.state[Int(g)].pointee.load(ordering: .acquiring) }
+    func groupRefs(_ g: UInt32) -> Int32 { rmap.refcount[Int(g)].pointee.load(ordering: .relaxed) }
 
     func content(_ f: UInt32) -> UInt64 { frames[Int(f)].content.load(ordering: .relaxed) }
     func mapcount(_ f: UInt32) -> Int32 { frames[Int(f)].mapcount.load(ordering: .relaxed) }

@@ -73,7 +73,7 @@ extension Machine {
     /// the mm is torn down).
     private func benchExit(_ mm: UInt32, _ cpu: CPU) {
         let k = kernel
-        for s in 0..<config.maxProcesses where k.procs[s].load(ordering: .acquiring) == mm {
+        for s in 0..<config.maxProcesses where k.procs[s].pointee.load(ordering: .acquiring) == mm {
             _ = k.exitProcess(slot: s, mm: mm, cpu)
             return
         }

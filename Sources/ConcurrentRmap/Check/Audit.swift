@@ -9,7 +9,7 @@ extension Kernel {
         var swapRefs = [Int32](repeating: 0, count: config.swapSlots + 1)
         var leavesSeen = 0
         for m in 1...config.mmSlots {
-            let st = mms.state[m].load(ordering: .acquiring)
+            let st = mms.state[m].pointee.load(ordering: .acquiring)
             let mm = UInt32(m)
             for d in 0..<512 {
                 let leaf = Int(pgd[m * 512 + d])
@@ -121,7 +121,7 @@ extension Kernel {
         let nf = families.pool.capacity
         var expect = [Int32](repeating: 0, count: nf + 1)
         for m in 1...config.mmSlots {
-            let st = mms.state[m].load(ordering: .acquiring)
+            let st = mms.state[m].pointee.load(ordering: .acquiring)
             guard st == SlotState.live || st == SlotState.dying else { continue }
             let f = Int(families.familyOf[m])
             guard f >= 1 && f <= nf else {
@@ -131,7 +131,7 @@ extension Kernel {
             expect[f] += 1
         }
         for f in 1...nf {
-            let n = families.members[f].load(ordering: .relaxed)
+            let n = families.members[f].pointee.load(ordering: .relaxed)
             if n != expect[f] {
                 report(Violation(kind: .lifetime, detail: "family \(f) counts \(n) members, \(expect[f]) mms belong to it"))
             }
@@ -141,8 +141,8 @@ extension Kernel {
     /// After every process exited, RCU callbacks drained and every CPU's
     /// cache returned: nothing may remain allocated.
     func leakCheck(_ report: (Violation) -> Void) {
-        if framePool.inUse != 0 {
-            report(Violation(kind: .leak, detail: "\(framePool.inUse) frames still allocated"))
+        if frameNodes.inUse != 0 {
+            report(Violation(kind: .leak, detail: "\(frameNodes.inUse) frames still allocated"))
         }
         for f in 1...config.frames {
             let fl = frames[f].flags.load(ordering: .relaxed)

@@ -8,30 +8,32 @@ import Synchronization
 /// rmap objects follow).
 ///
 /// `familyOf[mm]` is set before the mm is published and fixed for its life.
-/// `members[f]` is an atomic count (fork and exit of any member write it).
+/// `members[f]` is an atomic count (fork and exit of any member write it),
+/// each on lines of its own.
 struct Families: @unchecked Sendable {
     let pool: HandlePool
-    let members: UnsafeMutablePointer<Atomic<Int32>>
+    let members: PaddedArray<Atomic<Int32>>
     let familyOf: UnsafeMutablePointer<UInt32>
 
     init(mmSlots: Int) {
         // An mm belongs to one family, so there are never more families than mms.
         pool = HandlePool(capacity: mmSlots, trackOwnership: true)
-        members = .allocate(capacity: mmSlots + 1)
-        for i in 0...mmSlots { (members + i).initialize(to: Atomic(0)) }
+        members = PaddedArray(count: mmSlots + 1)
+        for i in 0...mmSlots { members[i].initialize(to: Atomic(0)) }
         familyOf = .allocate(capacity: mmSlots + 1)
         familyOf.initialize(repeating: 0, count: mmSlots + 1)
     }
 
     func destroy() {
-        members.deinitialize(count: pool.capacity + 1); members.deallocate()
+        for i in 0...pool.capacity { members[i].deinitialize(count: 1) }
+        members.deallocate()
         familyOf.deallocate()
         pool.destroy()
     }
 
     @inline(__always) func size(of mm: UInt32) -> Int {
         let f = familyOf[Int(mm)]
-        return f == 0 ? 0 : Int(members[Int(f)].load(ordering: .relaxed))
+        return f == 0 ? 0 : Int(members[Int(f)].pointee.load(ordering: .relaxed))
     }
 }
 
@@ -40,7 +42,7 @@ extension Kernel {
     func familyStart(_ mm: UInt32, _ cpu: CPU) -> Bool {
         let f = cacheAlloc(.families, cpu)
         guard f != 0 else { return false }
-        families.members[Int(f)].store(1, ordering: .relaxed)
+        families.members[Int(f)].pointee.store(1, ordering: .relaxed)
         families.familyOf[Int(mm)] = f
         return true
     }
@@ -49,7 +51,7 @@ extension Kernel {
     func familyJoin(child: UInt32, parent: UInt32) {
         let f = families.familyOf[Int(parent)]
         families.familyOf[Int(child)] = f
-        families.members[Int(f)].add(1, ordering: .relaxed)
+        families.members[Int(f)].pointee.add(1, ordering: .relaxed)
     }
 
     /// The mm is torn down: it leaves; the last one frees the family.
@@ -57,7 +59,7 @@ extension Kernel {
         let f = families.familyOf[Int(mm)]
         guard f != 0 else { return }
         families.familyOf[Int(mm)] = 0
-        let now = families.members[Int(f)].subtract(1, ordering: .acquiringAndReleasing).newValue
+        let now = families.members[Int(f)].pointee.subtract(1, ordering: .acquiringAndReleasing).newValue
         if now == 0 {
             cacheFree(.families, f, cpu)
         } else if now < 0 {

@@ -14,11 +14,11 @@ extension Kernel {
     // MARK: VMAs (mmap lock held)
 
     @inline(__always) func vma(_ mm: UInt32, _ k: Int) -> UInt32 {
-        vmaStart[Int(mm) * MachineConfig.maxVMAs + k]
+        vmaStart[Int(mm) * Kernel.vmaStride + k]
     }
 
     @inline(__always) func setVMA(_ mm: UInt32, _ k: Int, _ pos: UInt32) {
-        vmaStart[Int(mm) * MachineConfig.maxVMAs + k] = pos
+        vmaStart[Int(mm) * Kernel.vmaStride + k] = pos
     }
 
     /// A VMA-sized position not used by `mm`, chosen at random.
@@ -143,7 +143,7 @@ extension Kernel {
         rmap.mmExited(self, mm: mm, cpu: cpu)
         familyLeave(mm, cpu)
         raceWindow(cpu)  // between unlinking and freeing
-        if !mms.retire(mm, from: SlotState.dying, withoutGracePeriod: inject == .mmFreeNoGrace) {
+        if !retire(mms, mm, from: SlotState.dying, cpu) {
             report(.lifetime, mm: mm, cpu: cpu, "mm \(mm) retired twice (state \(SlotState.name(mms.load(mm))))")
         }
     }
@@ -171,54 +171,76 @@ extension Kernel {
 
     // MARK: Process table
 
-    /// Pins the mm of a live process near `slot`: the mm and its table slot,
-    /// or nil when the table is empty.
-    func pinProcess(near slot: Int, _ cpu: CPU) -> (mm: UInt32, slot: Int)? {
+    /// Pins the mm of a live process at table slot `slot` or after it,
+    /// looking at every `stride`-th slot (a worker's own share of the
+    /// table); nil when none of those slots holds a process.
+    func pinProcess(near slot: Int, stride: Int = 1, _ cpu: CPU) -> (mm: UInt32, slot: Int)? {
         let n = config.maxProcesses
         rcuReadLock(cpu)
         defer { rcuReadUnlock(cpu) }
-        for d in 0..<n {
-            let s = (slot + d) % n
-            let mm = procs[s].load(ordering: .acquiring)
+        // Slots r, r + stride, r + 2*stride, ... below n, from slot onwards.
+        let r = slot % n % stride
+        let count = (n - r + stride - 1) / stride
+        let first = (slot % n) / stride
+        for k in 0..<count {
+            let s = r + ((first + k) % count) * stride
+            let mm = procs[s].pointee.load(ordering: .acquiring)
             if mm != 0 && mms.contains(mm) && mmTryGet(mm) { return (mm, s) }
         }
         return nil
     }
 
-    /// Places `mm` (holding one user for the table) in a free process slot;
-    /// returns the slot, or -1 when the table is full.
-    func installProcess(_ mm: UInt32, near slot: Int) -> Int {
+    /// Places `mm` (holding one user for the table) in a free process slot,
+    /// preferring slot `slot` and every `stride`-th one after it (a worker's
+    /// share of the table), then any; returns the slot, or -1 when the table
+    /// is full.
+    func installProcess(_ mm: UInt32, near slot: Int, stride: Int = 1) -> Int {
         let n = config.maxProcesses
-        for d in 0..<n {
-            let s = (slot + d) % n
-            if procs[s].compareExchange(expected: 0, desired: mm, ordering: .releasing).exchanged {
-                liveProcs.pointee.add(1, ordering: .relaxed)
-                return s
+        for pass in (stride > 1 ? [stride, 1] : [1]) {
+            var s = slot % n
+            for _ in 0..<n {
+                if procs[s].pointee.compareExchange(expected: 0, desired: mm, ordering: .releasing).exchanged {
+                    shareCounts[s % config.shares].pointee.add(1, ordering: .relaxed)
+                    return s
+                }
+                s += pass
+                if s >= n { if pass > 1 { break }; s -= n }
             }
         }
         return -1
     }
 
-    /// Starts a new process (a fresh image); false when out of slots.
-    func spawn(_ cpu: CPU) -> Bool {
+    /// Starts a new process (a fresh image) in a slot near `slot` (every
+    /// `stride`-th); false when out of slots.
+    func spawn(_ cpu: CPU, near slot: Int? = nil, stride: Int = 1) -> Bool {
         let mm = newProcessMM(cpu)
         guard mm != 0 else { return false }
-        if installProcess(mm, near: cpu.pointee.random(below: config.maxProcesses)) < 0 {
+        if installProcess(mm, near: slot ?? cpu.pointee.random(below: config.maxProcesses), stride: stride) < 0 {
             mmPut(mm, cpu)
             return false
         }
         return true
     }
 
-    var processCount: Int { liveProcs.pointee.load(ordering: .relaxed) }
+    /// Processes in the table (a sum of the per-share counts).
+    var processCount: Int {
+        var n = 0
+        for i in 0..<config.shares { n += shareCounts[i].pointee.load(ordering: .relaxed) }
+        return n
+    }
+
+    /// Processes in the share of slot `slot`.
+    @inline(__always) func processCount(inShareOf slot: Int) -> Int {
+        shareCounts[slot % config.shares].pointee.load(ordering: .relaxed)
+    }
 
     /// exit: remove the process in `slot` if it still runs `mm`, and drop the
     /// table's reference. The caller's own pin keeps the mm until it lets go.
     func exitProcess(slot: Int, mm: UInt32, _ cpu: CPU) -> Bool {
-        guard procs[slot].compareExchange(expected: mm, desired: 0, ordering: .acquiringAndReleasing).exchanged else {
+        guard procs[slot].pointee.compareExchange(expected: mm, desired: 0, ordering: .acquiringAndReleasing).exchanged else {
             return false
         }
-        liveProcs.pointee.subtract(1, ordering: .relaxed)
+        shareCounts[slot % config.shares].pointee.subtract(1, ordering: .relaxed)
         mmPut(mm, cpu)
         return true
     }
@@ -228,7 +250,7 @@ extension Kernel {
     func execProcess(slot: Int, mm: UInt32, _ cpu: CPU) -> Bool {
         let fresh = newProcessMM(cpu)
         guard fresh != 0 else { return false }
-        guard procs[slot].compareExchange(expected: mm, desired: fresh, ordering: .acquiringAndReleasing).exchanged else {
+        guard procs[slot].pointee.compareExchange(expected: mm, desired: fresh, ordering: .acquiringAndReleasing).exchanged else {
             mmPut(fresh, cpu)
             return false
         }
@@ -239,7 +261,7 @@ extension Kernel {
     /// Exits every process (teardown at the end of a run).
     func exitAll(_ cpu: CPU) {
         for s in 0..<config.maxProcesses {
-            let mm = procs[s].load(ordering: .acquiring)
+            let mm = procs[s].pointee.load(ordering: .acquiring)
             if mm != 0 { _ = exitProcess(slot: s, mm: mm, cpu) }
         }
     }

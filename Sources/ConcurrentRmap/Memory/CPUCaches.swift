@@ -56,9 +56,9 @@ struct CPUCaches: @unchecked Sendable {
         let caps: [Int] = CacheKind.allCases.map { k in
             switch k {
             case .frames: frameCache
-            case .leaves: 8
+            case .leaves: 16
             case .swapSlots: 32
-            case .mms, .groups, .families: 4
+            case .mms, .groups, .families: 16
             }
         }
         capacity = .allocate(capacity: caps.count)
@@ -148,7 +148,7 @@ struct CPUCaches: @unchecked Sendable {
 
     /// Pushes a handle into slot `s`'s cache (its lock held), spilling half
     /// to `pool` when full. False when the pool overflowed (a double free).
-    @inline(__always) func push(_ s: Int, _ kind: CacheKind, _ h: UInt32, spillTo pool: HandlePool) -> Bool {
+    @inline(__always) func push<Sink: HandleSink>(_ s: Int, _ kind: CacheKind, _ h: UInt32, spillTo pool: Sink) -> Bool {
         let c = count(s, kind)
         var n = c.pointee.load(ordering: .relaxed)
         let cap = capacity[kind.rawValue]
@@ -164,7 +164,7 @@ struct CPUCaches: @unchecked Sendable {
     }
 
     /// Returns every cached handle of `kind` in slot `s` (its lock held).
-    func spillAll(_ s: Int, _ kind: CacheKind, to pool: HandlePool) {
+    func spillAll<Sink: HandleSink>(_ s: Int, _ kind: CacheKind, to pool: Sink) {
         let c = count(s, kind)
         let n = c.pointee.load(ordering: .relaxed)
         if n > 0 { pool.put(batch: n, from: handles(s, kind)) }
@@ -174,7 +174,7 @@ struct CPUCaches: @unchecked Sendable {
     /// Drains other CPUs' caches of `kind` into `pool`, skipping any whose
     /// lock is held (that CPU is using its cache right now). Returns how
     /// many handles came back.
-    func drainOthers(_ kind: CacheKind, except me: Int, to pool: HandlePool) -> Int {
+    func drainOthers<Sink: HandleSink>(_ kind: CacheKind, except me: Int, to pool: Sink) -> Int {
         var got = 0
         let h = high.pointee.load(ordering: .relaxed)
         guard h >= 1 else { return 0 }
@@ -185,6 +185,11 @@ struct CPUCaches: @unchecked Sendable {
             unlock(s)
         }
         return got
+    }
+
+    /// An upper bound of `cachedCount` that reads no CPU's cache line.
+    @inline(__always) func mostCached(_ kind: CacheKind) -> Int {
+        high.pointee.load(ordering: .relaxed) * capacity[kind.rawValue]
     }
 
     /// Handles of `kind` parked in all CPUs' caches (racy, for statistics

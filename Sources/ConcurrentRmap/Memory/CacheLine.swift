@@ -13,15 +13,17 @@ public enum CacheLine {
     }
 }
 
-/// An array whose elements each start a cache line of their own, for
-/// per-object fields that different threads write (per-mm locks and user
-/// counts). Element memory is uninitialized until the owner initializes it;
-/// `deallocate` frees it without deinitializing.
+/// An array whose elements each sit in a 128-byte block of their own (two
+/// cache lines: adjacent-line prefetchers fetch a line's buddy, so a 64-byte
+/// stride would still couple neighbours), for per-object fields that
+/// different threads write: per-mm locks and user counts, group reference
+/// counts, process-table entries. Element memory is uninitialized until the
+/// owner initializes it; `deallocate` frees it without deinitializing.
 struct PaddedArray<T: ~Copyable>: @unchecked Sendable {
     let base: UnsafeMutableRawPointer
     let count: Int
     static var stride: Int {
-        (MemoryLayout<T>.stride + CacheLine.size / 2 - 1) / (CacheLine.size / 2) * (CacheLine.size / 2)
+        (MemoryLayout<T>.stride + CacheLine.size - 1) / CacheLine.size * CacheLine.size
     }
 
     init(count: Int) {

@@ -27,6 +27,9 @@ struct Frame: ~Copyable {
     let mapping = Atomic<UInt32>(0)
     let index = Atomic<UInt64>(Frame.poison)
     let content = Atomic<UInt64>(Frame.poison)
+    /// To 64 bytes, like Linux's struct page: one page per cache line, so
+    /// two CPUs working on neighbouring pages do not share a line.
+    private let padding: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
 
     static let poison: UInt64 = 0x6b6b_6b6b_dead_beef
     /// Byte offset of `mapcount` (after flags and refcount), for the

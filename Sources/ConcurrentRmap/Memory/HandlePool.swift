@@ -1,6 +1,13 @@
 import Synchronization
 
-/// A fixed pool of integer handles 1...capacity (0 means "none").
+/// Where freed handles can be put back: a pool, or the frame nodes, which
+/// route each frame to its node's pool.
+protocol HandleSink {
+    @discardableResult func put(_ h: UInt32) -> Bool
+    @discardableResult func put(batch n: Int, from src: UnsafePointer<UInt32>) -> Bool
+}
+
+/// A fixed pool of integer handles base+1...base+capacity (0 means "none").
 ///
 /// Backs every slab in the model (mms, anongroups, families, page-table
 /// leaves, swap slots and the global frame list), behind per-CPU caches
@@ -20,7 +27,7 @@ import Synchronization
 /// handle that is not allocated (a double free, or a handle out of range) is
 /// refused and returned as false for the caller to report: the model's
 /// corruption becomes a violation, not a trap.
-struct HandlePool: @unchecked Sendable {
+struct HandlePool: HandleSink, @unchecked Sendable {
     enum Order { case lifo, fifo }
 
     private let ring: UnsafeMutablePointer<UInt32>
@@ -31,12 +38,15 @@ struct HandlePool: @unchecked Sendable {
     /// in a per-CPU cache). Only with `trackOwnership`.
     private let allocated: UnsafeMutablePointer<Atomic<UInt8>>?
     let capacity: Int
+    /// Handles are base+1...base+capacity (a frame node's stretch).
+    let base: Int
     let order: Order
     /// Readable without the lock (statistics, watermarks).
     private let freeCount: UnsafeMutablePointer<Atomic<Int>>
 
-    init(capacity: Int, order: Order = .lifo, trackOwnership: Bool = false) {
+    init(capacity: Int, base: Int = 0, order: Order = .lifo, trackOwnership: Bool = false) {
         self.capacity = capacity
+        self.base = base
         self.order = order
         ring = .allocate(capacity: max(capacity, 1))
         state = .allocate(capacity: 1)
@@ -51,8 +61,8 @@ struct HandlePool: @unchecked Sendable {
         }
         // Pop order 1, 2, 3... in both orders: LIFO pops from the end.
         switch order {
-        case .lifo: for i in 0..<capacity { ring[i] = UInt32(capacity - i) }
-        case .fifo: for i in 0..<capacity { ring[i] = UInt32(i + 1) }
+        case .lifo: for i in 0..<capacity { ring[i] = UInt32(base + capacity - i) }
+        case .fifo: for i in 0..<capacity { ring[i] = UInt32(base + i + 1) }
         }
         state.initialize(to: (head: 0, count: capacity))
     }
@@ -92,15 +102,17 @@ struct HandlePool: @unchecked Sendable {
 
     /// Marks `h` as owned by a user (a handle taken from a per-CPU cache).
     @inline(__always) func markAllocated(_ h: UInt32) {
-        allocated?[Int(h)].store(1, ordering: .relaxed)
+        allocated?[Int(h) - base].store(1, ordering: .relaxed)
     }
+
+    @inline(__always) func contains(_ h: UInt32) -> Bool { Int(h) > base && Int(h) <= base + capacity }
 
     /// Claims `h` back from its owner: false when it is out of range or not
     /// allocated (already freed).
     @inline(__always) func release(_ h: UInt32) -> Bool {
-        guard h >= 1 && Int(h) <= capacity else { return false }
+        guard contains(h) else { return false }
         guard let allocated else { return true }
-        return allocated[Int(h)].exchange(0, ordering: .relaxed) == 1
+        return allocated[Int(h) - base].exchange(0, ordering: .relaxed) == 1
     }
 
     /// Pops a handle, or returns 0 when the pool is empty.
@@ -160,8 +172,8 @@ struct HandlePool: @unchecked Sendable {
 
     /// Whether `h` is allocated (only meaningful with ownership tracking).
     func isAllocated(_ h: UInt32) -> Bool {
-        guard h >= 1 && Int(h) <= capacity else { return false }
-        return allocated.map { $0[Int(h)].load(ordering: .relaxed) == 1 } ?? true
+        guard contains(h) else { return false }
+        return allocated.map { $0[Int(h) - base].load(ordering: .relaxed) == 1 } ?? true
     }
 
     var available: Int { freeCount.pointee.load(ordering: .relaxed) }

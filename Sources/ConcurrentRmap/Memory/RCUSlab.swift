@@ -29,7 +29,7 @@ enum SlotState {
 /// What an RCU callback needs to return a slot to its pool.
 struct SlotFreeTarget {
     let pool: HandlePool
-    let states: UnsafeMutablePointer<Atomic<UInt32>>
+    let states: PaddedArray<Atomic<UInt32>>
     /// Bumped with a plain write when the slot is freed, and read with a
     /// plain read by every walker that visits the slot. The values mean
     /// nothing; the accesses are what matter: a free that does not wait for
@@ -47,7 +47,7 @@ let freeSlotAfterGracePeriod: crm_rcu_fn = { owner, arg in
     let target = owner!.assumingMemoryBound(to: SlotFreeTarget.self)
     let h = UInt32(truncatingIfNeeded: arg)
     target.pointee.generation[Int(arg)] &+= 1
-    target.pointee.states[Int(arg)].store(SlotState.free, ordering: .releasing)
+    target.pointee.states[Int(arg)].pointee.store(SlotState.free, ordering: .releasing)
     if !target.pointee.pool.free(h) {
         target.pointee.log.record(Violation(kind: .lifetime, detail: "\(target.pointee.kind.name) \(h) freed twice"))
     }
@@ -67,7 +67,9 @@ let freeSlotAfterGracePeriod: crm_rcu_fn = { owner, arg in
 struct RCUSlab: @unchecked Sendable {
     let kind: CacheKind
     let pool: HandlePool
-    let state: UnsafeMutablePointer<Atomic<UInt32>>
+    /// Padded: walkers read a slot's state while another CPU allocates or
+    /// retires its neighbour.
+    let state: PaddedArray<Atomic<UInt32>>
     let generation: UnsafeMutablePointer<UInt64>
     private let rcu: UnsafeMutablePointer<crm_rcu_work>
     private let target: UnsafeMutablePointer<SlotFreeTarget>
@@ -76,8 +78,8 @@ struct RCUSlab: @unchecked Sendable {
     init(kind: CacheKind, capacity: Int, log: ViolationLog) {
         self.kind = kind
         pool = HandlePool(capacity: capacity, order: .fifo, trackOwnership: true)
-        state = .allocate(capacity: capacity + 1)
-        for i in 0...capacity { (state + i).initialize(to: Atomic(SlotState.free)) }
+        state = PaddedArray(count: capacity + 1)
+        for i in 0...capacity { state[i].initialize(to: Atomic(SlotState.free)) }
         generation = .allocate(capacity: capacity + 1)
         generation.initialize(repeating: 0, count: capacity + 1)
         rcu = .allocate(capacity: capacity + 1)
@@ -88,29 +90,30 @@ struct RCUSlab: @unchecked Sendable {
 
     func destroy() {
         pool.destroy()
-        state.deinitialize(count: capacity + 1); state.deallocate()
+        for i in 0...capacity { state[i].deinitialize(count: 1) }
+        state.deallocate()
         generation.deallocate()
         rcu.deallocate()
         target.deinitialize(count: 1); target.deallocate()
     }
 
-    @inline(__always) func load(_ h: UInt32) -> UInt32 { state[Int(h)].load(ordering: .acquiring) }
+    @inline(__always) func load(_ h: UInt32) -> UInt32 { state[Int(h)].pointee.load(ordering: .acquiring) }
 
     @inline(__always) func contains(_ h: UInt32) -> Bool { h >= 1 && Int(h) <= capacity }
 
     /// Publishes a freshly allocated slot as live (release: its fields were
     /// set first).
-    @inline(__always) func publish(_ h: UInt32) { state[Int(h)].store(SlotState.live, ordering: .releasing) }
+    @inline(__always) func publish(_ h: UInt32) { state[Int(h)].pointee.store(SlotState.live, ordering: .releasing) }
 
     /// Moves the slot from `from` to `to`; false (nothing changes) when it
     /// was not in `from`, which callers report.
     @inline(__always) func transition(_ h: UInt32, from: UInt32, to: UInt32) -> Bool {
-        state[Int(h)].compareExchange(expected: from, desired: to, ordering: .acquiringAndReleasing).exchanged
+        state[Int(h)].pointee.compareExchange(expected: from, desired: to, ordering: .acquiringAndReleasing).exchanged
     }
 
     /// Returns a slot that was never published (nobody can have seen it).
     func freeUnpublished(_ h: UInt32) {
-        state[Int(h)].store(SlotState.free, ordering: .releasing)
+        state[Int(h)].pointee.store(SlotState.free, ordering: .releasing)
         pool.free(h)
     }
 
@@ -130,4 +133,89 @@ struct RCUSlab: @unchecked Sendable {
         }
         return true
     }
+}
+
+/// A CPU's slots waiting to be queued for a grace period together.
+///
+/// liburcu's call_rcu thread runs one grace period per batch it finds, back
+/// to back while callbacks keep coming: with a call_rcu per freed mm and
+/// group, tens of thousands of grace periods a second, each a membarrier
+/// that interrupts every CPU running the process. Linux batches callbacks
+/// per CPU for a grace period of milliseconds; so do we: a CPU gathers the
+/// slots it retires and queues them with one call_rcu when the batch is
+/// full or old (see `Kernel.retire`), and when the CPU is drained.
+///
+/// Ownership: the CPU owns its open batch; once queued, the batch belongs
+/// to the callback, which frees every slot in it and then the batch.
+struct RetireBatch {
+    var work = crm_rcu_work()
+    var count = 0
+    /// The CPU's `progress` when the first slot went in.
+    var openedAt: UInt64 = 0
+    let items: UnsafeMutablePointer<(target: UnsafeMutableRawPointer, handle: UInt32)>
+
+    static func make(capacity: Int) -> UnsafeMutablePointer<RetireBatch> {
+        let b = UnsafeMutablePointer<RetireBatch>.allocate(capacity: 1)
+        b.initialize(to: RetireBatch(items: .allocate(capacity: capacity)))
+        return b
+    }
+}
+
+/// Runs on liburcu's call_rcu thread after a grace period: frees every slot
+/// of the batch, then the batch.
+let freeBatchAfterGracePeriod: crm_rcu_fn = { owner, _ in
+    let b = owner!.assumingMemoryBound(to: RetireBatch.self)
+    for i in 0..<b.pointee.count {
+        let item = b.pointee.items[i]
+        freeSlotAfterGracePeriod(item.target, UInt64(item.handle))
+    }
+    b.pointee.items.deallocate()
+    b.deinitialize(count: 1)
+    b.deallocate()
+}
+
+extension RCUSlab {
+    /// The free target this slab's slots are returned through.
+    var freeTarget: UnsafeMutableRawPointer { UnsafeMutableRawPointer(target) }
+}
+
+extension Kernel {
+    /// Retires a slot of `slab` (from state `from`) into the CPU's batch;
+    /// the batch is queued for a grace period when full or when the CPU
+    /// has finished many operations since it opened. False, with nothing
+    /// queued, when the slot was not in `from` (a second retire).
+    func retire(_ slab: RCUSlab, _ h: UInt32, from: UInt32, _ cpu: CPU) -> Bool {
+        if inject == .mmFreeNoGrace && slab.kind == .mms {
+            return slab.retire(h, from: from, withoutGracePeriod: true)
+        }
+        guard slab.transition(h, from: from, to: SlotState.rcuPending) else { return false }
+        let size = config.retireBatchSize
+        if cpu.pointee.retireBatch == nil {
+            cpu.pointee.retireBatch = RetireBatch.make(capacity: size)
+            cpu.pointee.retireBatch!.pointee.openedAt = cpu.pointee.progress.load(ordering: .relaxed)
+        }
+        let b = cpu.pointee.retireBatch!
+        b.pointee.items[b.pointee.count] = (slab.freeTarget, h)
+        b.pointee.count += 1
+        if b.pointee.count == size
+            || cpu.pointee.progress.load(ordering: .relaxed) &- b.pointee.openedAt > RetireBatch.maxAge {
+            flushRetired(cpu)
+        }
+        return true
+    }
+
+    /// Queues the CPU's open batch, if any.
+    func flushRetired(_ cpu: CPU) {
+        guard let b = cpu.pointee.retireBatch else { return }
+        cpu.pointee.retireBatch = nil
+        b.pointee.work.fn = freeBatchAfterGracePeriod
+        b.pointee.work.owner = UnsafeMutableRawPointer(b)
+        b.pointee.work.arg = 0
+        withUnsafeMutablePointer(to: &b.pointee.work) { crm_rcu_call($0) }
+    }
+}
+
+extension RetireBatch {
+    /// Operations of its CPU after which an open batch is queued anyway.
+    static let maxAge: UInt64 = 4096
 }

@@ -13,7 +13,8 @@ extension Kernel {
     /// Forks the pinned `parent` into a new process in a free table slot.
     /// On success the child comes back pinned (one user for the caller, one
     /// for the process table): drop it with `mmPut`.
-    func fork(_ parent: UInt32, _ cpu: CPU) -> (result: ForkResult, child: UInt32, slot: Int) {
+    /// The child's table slot is near `slot` (every `stride`-th), or random.
+    func fork(_ parent: UInt32, _ cpu: CPU, near slot: Int? = nil, stride: Int = 1) -> (result: ForkResult, child: UInt32, slot: Int) {
         let child = allocMM(cpu)
         guard child != 0 else { cpu.pointee.count(.forkFailed); return (.outOfMemory, 0, -1) }
         mmapLock.writeLock(Int(parent))
@@ -38,14 +39,14 @@ extension Kernel {
         // Unreachable but through the rmap until installed: the caller's pin
         // can be added without mmget_not_zero.
         mmUsers[Int(child)].pointee.add(1, ordering: .relaxed)
-        let slot = installProcess(child, near: cpu.pointee.random(below: config.maxProcesses))
-        if slot < 0 {
+        let at = installProcess(child, near: slot ?? cpu.pointee.random(below: config.maxProcesses), stride: stride)
+        if at < 0 {
             cpu.pointee.count(.processLimit)
             mmPut(child, cpu)
             mmPut(child, cpu)
             return (.processLimit, 0, -1)
         }
-        return (.ok, child, slot)
+        return (.ok, child, at)
     }
 
     /// copy_pte_range for one VMA: present and migration entries share the

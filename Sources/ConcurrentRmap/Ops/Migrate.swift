@@ -29,6 +29,31 @@ extension Kernel {
         return true
     }
 
+    /// Migrates a page mapped in pinned `mm` (the first present one of up to
+    /// 16 random addresses), the way NUMA balancing migrates the pages of
+    /// the task it runs for. False when none of them held a page.
+    func migrate(in mm: UInt32, _ cpu: CPU) -> Bool {
+        var f: UInt32 = 0
+        var at: UInt64 = 0
+        mmapLock.readLock(Int(mm))
+        ptl.lock(Int(mm))
+        for _ in 0..<16 {
+            guard let vpn = randomAddress(mm, cpu) else { break }
+            let i = pteIndex(mm, vpn)
+            if i >= 0, PTE(raw: ptes[i]).isPresent { f = PTE(raw: ptes[i]).target; at = vpn; break }
+        }
+        ptl.unlock(Int(mm))
+        mmapLock.unlock(Int(mm))
+        guard f != 0, validFrame(f, mm: mm, vpn: at, cpu) else { cpu.pointee.count(.migrateSkipped); return false }
+        let target = allocFrame(cpu)
+        guard target != 0 else { cpu.pointee.count(.migrateSkipped); return false }
+        // f may have been freed and reused since we let go of the ptl: the
+        // isolate step re-checks it as the scanners do.
+        guard isolate(f, cpu) else { put(target, cpu); cpu.pointee.count(.migrateSkipped); return false }
+        migrateLocked(f, to: target, cpu)
+        return true
+    }
+
     /// Migrates pinned, locked `f` into freshly allocated `target`; unlocks
     /// and unpins `f` and drops the allocation reference on `target`.
     func migrateLocked(_ f: UInt32, to target: UInt32, _ cpu: CPU) {

@@ -10,16 +10,29 @@
 /// page is read-only everywhere and pinned, so no write can follow), and the
 /// frame is freed when the last mapping and our pin are gone.
 extension Kernel {
-    /// Scans up to `scan` frames; returns how many it freed (stops at `target`).
+    /// Reclaim over every node in turn, `scan` frames of each (tests and
+    /// benchmarks); returns how many were freed (stops at `target`).
     @discardableResult
     func reclaim(_ cpu: CPU, scan: Int, target: Int) -> Int {
         var freed = 0
-        let n = UInt32(config.frames)
+        for n in 0..<frameNodes.count where freed < target {
+            freed += reclaim(cpu, node: n, scan: min(scan, frameNodes.stretch(n).count), target: target - freed)
+        }
+        return freed
+    }
+
+    /// Scans up to `scan` frames of memory node `node` (its own clock);
+    /// returns how many it freed (stops at `target`).
+    @discardableResult
+    func reclaim(_ cpu: CPU, node: Int, scan: Int, target: Int) -> Int {
+        var freed = 0
+        let stretch = frameNodes.stretch(node % frameNodes.count)
+        let n = UInt32(stretch.count)
         // Claim the whole stretch of the clock at once: one shared-line
         // update per scan instead of one per frame.
-        let first = clockHand.pointee.add(UInt32(truncatingIfNeeded: scan), ordering: .relaxed).oldValue
+        let first = frameNodes.advanceClock(node % frameNodes.count, by: scan)
         for d in 0..<UInt32(truncatingIfNeeded: scan) {
-            let f = ((first &+ d) % n) + 1
+            let f = stretch.first + ((first &+ d) % n)
             cpu.pointee.count(.reclaimScanned)
             let fl = frames[Int(f)].flags.load(ordering: .relaxed)
             guard fl & FrameFlags.anon != 0 && fl & FrameFlags.free == 0 else { continue }

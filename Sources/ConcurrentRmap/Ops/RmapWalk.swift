@@ -31,7 +31,7 @@ extension Kernel {
             }
             defer { if lockPTL { ptl.unlock(Int(mm)) } }
             cpu.pointee.lastGeneration = mms.generation[Int(mm)]  // plain read: see SlotFreeTarget
-            if mms.state[Int(mm)].load(ordering: .acquiring) == SlotState.free {
+            if mms.state[Int(mm)].pointee.load(ordering: .acquiring) == SlotState.free {
                 report(.lifetime, frame: f, mm: mm, vpn: vpn, cpu: cpu, "rmap walk reached a freed mm")
                 return
             }

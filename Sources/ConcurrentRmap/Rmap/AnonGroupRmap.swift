@@ -24,12 +24,16 @@ import Glibc
 /// before copying any PTE. A walker that passed the parent before fork copied
 /// a PTE meets the child later, with the copy in it; one that reaches the
 /// parent after the copy finds both. Either way it sees every mapping.
-struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
+/// The anongroup scheme's tables, allocated once (see `Kernel` for why
+/// the scheme itself is one pointer).
+struct AnonGroupState {
     /// Group slots: state, generation and deferred free (see RCUSlab).
     let slab: RCUSlab
-    let refcount: UnsafeMutablePointer<Atomic<Int32>>
+    /// One reference per member mm and per page naming the group: written
+    /// on every first touch and page free, so each on lines of its own.
+    let refcount: PaddedArray<Atomic<Int32>>
     /// First member mm, 0 when empty. Writers under `lock`; readers acquire.
-    let head: UnsafeMutablePointer<Atomic<UInt32>>
+    let head: PaddedArray<Atomic<UInt32>>
     /// Last member and member count, under `lock` only.
     let tail: UnsafeMutablePointer<UInt32>
     let members: UnsafeMutablePointer<Int32>
@@ -39,15 +43,11 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     let rwlock: RWLockArray
     let sync: ListSync
 
-    // Per-mm data, indexed by mm handle.
-    /// The group of each mm, set before the mm is published and fixed for life.
-    let groupOf: UnsafeMutablePointer<UInt32>
-    let next: UnsafeMutablePointer<Atomic<UInt32>>
-    let prev: UnsafeMutablePointer<UInt32>
+    /// Per-mm data, indexed by mm handle, one padded block per mm: faults
+    /// read an mm's group on every first touch while fork and exit of other
+    /// mms rewrite their links.
+    let links: PaddedArray<GroupLink>
 
-    var state: UnsafeMutablePointer<Atomic<UInt32>> { slab.state }
-    var slotPool: HandlePool { slab.pool }
-    var capacity: Int { slab.capacity }
 
     init(config: MachineConfig, log: ViolationLog) {
         // A group per live mm at most, plus groups kept alive by pages.
@@ -55,11 +55,11 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         let nm = config.mmSlots
         sync = config.sync
         slab = RCUSlab(kind: .groups, capacity: ng, log: log)
-        refcount = .allocate(capacity: ng + 1)
-        head = .allocate(capacity: ng + 1)
+        refcount = PaddedArray(count: ng + 1)
+        head = PaddedArray(count: ng + 1)
         for i in 0...ng {
-            (refcount + i).initialize(to: Atomic(0))
-            (head + i).initialize(to: Atomic(0))
+            refcount[i].initialize(to: Atomic(0))
+            head[i].initialize(to: Atomic(0))
         }
         tail = .allocate(capacity: ng + 1)
         tail.initialize(repeating: 0, count: ng + 1)
@@ -67,24 +67,44 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         members.initialize(repeating: 0, count: ng + 1)
         lock = MutexArray(count: ng + 1)
         rwlock = RWLockArray(count: ng + 1)
-        groupOf = .allocate(capacity: nm + 1)
-        groupOf.initialize(repeating: 0, count: nm + 1)
-        next = .allocate(capacity: nm + 1)
-        for i in 0...nm { (next + i).initialize(to: Atomic(0)) }
-        prev = .allocate(capacity: nm + 1)
-        prev.initialize(repeating: 0, count: nm + 1)
+        links = PaddedArray(count: nm + 1)
+        for i in 0...nm { links[i].initialize(to: GroupLink()) }
+    }
+
+}
+
+struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
+    let s: UnsafeMutablePointer<AnonGroupState>
+
+    @inline(__always) var slab: RCUSlab { s.pointee.slab }
+    @inline(__always) var refcount: PaddedArray<Atomic<Int32>> { s.pointee.refcount }
+    @inline(__always) var head: PaddedArray<Atomic<UInt32>> { s.pointee.head }
+    @inline(__always) var tail: UnsafeMutablePointer<UInt32> { s.pointee.tail }
+    @inline(__always) var members: UnsafeMutablePointer<Int32> { s.pointee.members }
+    @inline(__always) var lock: MutexArray { s.pointee.lock }
+    @inline(__always) var rwlock: RWLockArray { s.pointee.rwlock }
+    @inline(__always) var sync: ListSync { s.pointee.sync }
+    @inline(__always) var links: PaddedArray<GroupLink> { s.pointee.links }
+    var state: PaddedArray<Atomic<UInt32>> { slab.state }
+    var slotPool: HandlePool { slab.pool }
+    var capacity: Int { slab.capacity }
+
+    init(config: MachineConfig, log: ViolationLog) {
+        s = .allocate(capacity: 1)
+        s.initialize(to: AnonGroupState(config: config, log: log))
     }
 
     func destroy() {
         let ng = slab.capacity
         slab.destroy()
-        refcount.deinitialize(count: ng + 1); refcount.deallocate()
-        head.deinitialize(count: ng + 1); head.deallocate()
+        for i in 0...ng { refcount[i].deinitialize(count: 1); head[i].deinitialize(count: 1) }
+        refcount.deallocate(); head.deallocate()
         tail.deallocate(); members.deallocate()
         lock.destroy(); rwlock.destroy()
-        groupOf.deallocate()
-        next.deinitialize(count: ng + 1); next.deallocate()
-        prev.deallocate()
+        for i in 0...ng { links[i].deinitialize(count: 1) }
+        links.deallocate()
+        s.deinitialize(count: 1)
+        s.deallocate()
     }
 
     var contextsInUse: Int { slab.pool.inUse }
@@ -104,15 +124,15 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     private func link<K: RmapScheme>(_ k: Kernel<K>, _ g: UInt32, _ mm: UInt32, atHead: Bool) {
         let t = tail[Int(g)]
         if atHead && t != 0 {
-            let first = head[Int(g)].load(ordering: .relaxed)
-            next[Int(mm)].store(first, ordering: .relaxed)
-            prev[Int(mm)] = 0
-            prev[Int(first)] = mm
-            head[Int(g)].store(mm, ordering: .releasing)
+            let first = head[Int(g)].pointee.load(ordering: .relaxed)
+            links[Int(mm)].pointee.next.store(first, ordering: .relaxed)
+            links[Int(mm)].pointee.prev = 0
+            links[Int(first)].pointee.prev = mm
+            head[Int(g)].pointee.store(mm, ordering: .releasing)
         } else {
-            next[Int(mm)].store(0, ordering: .relaxed)
-            prev[Int(mm)] = t
-            if t == 0 { head[Int(g)].store(mm, ordering: .releasing) } else { next[Int(t)].store(mm, ordering: .releasing) }
+            links[Int(mm)].pointee.next.store(0, ordering: .relaxed)
+            links[Int(mm)].pointee.prev = t
+            if t == 0 { head[Int(g)].pointee.store(mm, ordering: .releasing) } else { links[Int(t)].pointee.next.store(mm, ordering: .releasing) }
             tail[Int(g)] = mm
         }
         members[Int(g)] += 1
@@ -121,12 +141,12 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     func mmStarted(_ k: Kernel<Self>, mm: UInt32, cpu: CPU) -> Bool {
         let g = k.cacheAlloc(.groups, cpu)
         guard g != 0 else { return false }
-        refcount[Int(g)].store(1, ordering: .relaxed)
-        head[Int(g)].store(0, ordering: .relaxed)
+        refcount[Int(g)].pointee.store(1, ordering: .relaxed)
+        head[Int(g)].pointee.store(0, ordering: .relaxed)
         tail[Int(g)] = 0
         members[Int(g)] = 0
         slab.publish(g)
-        groupOf[Int(mm)] = g
+        links[Int(mm)].pointee.group = g
         writeLock(g)
         link(k, g, mm, atHead: false)
         writeUnlock(g)
@@ -134,31 +154,31 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     }
 
     func mmForked(_ k: Kernel<Self>, parent: UInt32, child: UInt32, cpu: CPU) {
-        let g = groupOf[Int(parent)]
-        refcount[Int(g)].add(1, ordering: .relaxed)
-        groupOf[Int(child)] = g
+        let g = links[Int(parent)].pointee.group
+        refcount[Int(g)].pointee.add(1, ordering: .relaxed)
+        links[Int(child)].pointee.group = g
         writeLock(g)
         link(k, g, child, atHead: k.inject == .forkLinkAtHead)
         writeUnlock(g)
     }
 
     func mmExited(_ k: Kernel<Self>, mm: UInt32, cpu: CPU) {
-        let g = groupOf[Int(mm)]
+        let g = links[Int(mm)].pointee.group
         writeLock(g)
-        let p = prev[Int(mm)]
-        let n = next[Int(mm)].load(ordering: .relaxed)
-        if p == 0 { head[Int(g)].store(n, ordering: .releasing) } else { next[Int(p)].store(n, ordering: .releasing) }
-        if n == 0 { tail[Int(g)] = p } else { prev[Int(n)] = p }
+        let p = links[Int(mm)].pointee.prev
+        let n = links[Int(mm)].pointee.next.load(ordering: .relaxed)
+        if p == 0 { head[Int(g)].pointee.store(n, ordering: .releasing) } else { links[Int(p)].pointee.next.store(n, ordering: .releasing) }
+        if n == 0 { tail[Int(g)] = p } else { links[Int(n)].pointee.prev = p }
         members[Int(g)] -= 1
         writeUnlock(g)
         // `next[mm]` stays: a walker on this mm still finds its successor.
         groupPut(k, g, cpu: cpu)
     }
 
-    private func groupPut(_ k: Kernel<Self>, _ g: UInt32, cpu: CPU?) {
-        let now = refcount[Int(g)].subtract(1, ordering: .acquiringAndReleasing).newValue
+    private func groupPut(_ k: Kernel<Self>, _ g: UInt32, cpu: CPU) {
+        let now = refcount[Int(g)].pointee.subtract(1, ordering: .acquiringAndReleasing).newValue
         if now == 0 {
-            if !slab.retire(g, from: SlotState.live) {
+            if !k.retire(slab, g, from: SlotState.live, cpu) {
                 k.report(.groupList, cpu: cpu, "group \(g) freed twice (state \(SlotState.name(slab.load(g))))")
             }
         } else if now < 0 {
@@ -169,8 +189,8 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     // MARK: Pages
 
     func pageAdded(_ k: Kernel<Self>, frame: UInt32, mm: UInt32, vpn: UInt64) {
-        let g = groupOf[Int(mm)]
-        if k.inject != .groupFreedWhilePages { refcount[Int(g)].add(1, ordering: .relaxed) }
+        let g = links[Int(mm)].pointee.group
+        if k.inject != .groupFreedWhilePages { refcount[Int(g)].pointee.add(1, ordering: .relaxed) }
         k.frames[Int(frame)].index.store(vpn, ordering: .relaxed)
         k.frames[Int(frame)].mapping.store(g, ordering: .relaxed)
         k.frames[Int(frame)].flags.bitwiseOr(FrameFlags.anon, ordering: .releasing)
@@ -178,15 +198,15 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
 
     func pageCloned(_ k: Kernel<Self>, from: UInt32, to: UInt32) {
         let g = k.frames[Int(from)].mapping.load(ordering: .relaxed)
-        if k.inject != .groupFreedWhilePages { refcount[Int(g)].add(1, ordering: .relaxed) }
+        if k.inject != .groupFreedWhilePages { refcount[Int(g)].pointee.add(1, ordering: .relaxed) }
         k.frames[Int(to)].index.store(k.frames[Int(from)].index.load(ordering: .relaxed), ordering: .relaxed)
         k.frames[Int(to)].mapping.store(g, ordering: .relaxed)
         k.frames[Int(to)].flags.bitwiseOr(FrameFlags.anon, ordering: .releasing)
     }
 
-    func pageFreed(_ k: Kernel<Self>, frame: UInt32) {
+    func pageFreed(_ k: Kernel<Self>, frame: UInt32, cpu: CPU) {
         let g = k.frames[Int(frame)].mapping.load(ordering: .relaxed)
-        if g != 0 && k.inject != .groupFreedWhilePages { groupPut(k, g, cpu: nil) }
+        if g != 0 && k.inject != .groupFreedWhilePages { groupPut(k, g, cpu: cpu) }
     }
 
     // MARK: mremap and swap-in
@@ -231,11 +251,11 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
             while true { sleep(1) }  // never leaves the read-side section
         }
         cpu.pointee.lastGeneration = slab.generation[Int(g)]  // plain read: see SlotFreeTarget
-        if k.checks != .off && state[Int(g)].load(ordering: .acquiring) == SlotState.free {
+        if k.checks != .off && state[Int(g)].pointee.load(ordering: .acquiring) == SlotState.free {
             k.report(.lifetime, frame: frame, vpn: vpn, cpu: cpu, "page.mapping names freed group \(g)")
         }
         var visited = 0
-        var mm = head[Int(g)].load(ordering: .acquiring)
+        var mm = head[Int(g)].pointee.load(ordering: .acquiring)
         while mm != 0 {
             guard k.mms.contains(mm) else {
                 k.report(.groupList, frame: frame, cpu: cpu, "group \(g) list links to mm \(mm), outside 1...\(k.mms.capacity)")
@@ -244,7 +264,7 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
             visited += 1
             if visited == 1 { k.longReaderDelay(cpu) }  // handle in hand, slot not yet touched
             visit(mm, vpn)
-            mm = next[Int(mm)].load(ordering: .acquiring)
+            mm = links[Int(mm)].pointee.next.load(ordering: .acquiring)
             if visited > k.config.mmSlots {
                 k.report(.groupList, frame: frame, cpu: cpu, "group \(g) list does not end (cycle)")
                 break
@@ -268,7 +288,7 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     }
 
     @inline(__always) func locationOK(_ k: Kernel<Self>, frame: UInt32, mm: UInt32, vpn: UInt64) -> Bool {
-        k.frames[Int(frame)].mapping.load(ordering: .relaxed) == groupOf[Int(mm)]
+        k.frames[Int(frame)].mapping.load(ordering: .relaxed) == links[Int(mm)].pointee.group
             && k.frames[Int(frame)].index.load(ordering: .relaxed) == vpn
     }
 
@@ -280,10 +300,10 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         var expectRefs = [Int32](repeating: 0, count: ng + 1)
         var expectMembers = [Int32](repeating: 0, count: ng + 1)
         for m in 1...k.config.mmSlots {
-            let st = k.mms.state[m].load(ordering: .acquiring)
+            let st = k.mms.state[m].pointee.load(ordering: .acquiring)
             guard st == SlotState.live || st == SlotState.dying else { continue }
-            let g = Int(groupOf[m])
-            if g == 0 || g > ng || state[g].load(ordering: .relaxed) != SlotState.live {
+            let g = Int(links[m].pointee.group)
+            if g == 0 || g > ng || state[g].pointee.load(ordering: .relaxed) != SlotState.live {
                 report(Violation(kind: .groupList, mm: UInt32(m), detail: "mm's group \(g) is not live"))
                 continue
             }
@@ -294,35 +314,35 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
             let fl = k.frames[f].flags.load(ordering: .relaxed)
             guard fl & FrameFlags.anon != 0 && fl & FrameFlags.free == 0 else { continue }
             let g = Int(k.frames[f].mapping.load(ordering: .relaxed))
-            if g == 0 || g > ng || state[g].load(ordering: .relaxed) == SlotState.free {
+            if g == 0 || g > ng || state[g].pointee.load(ordering: .relaxed) == SlotState.free {
                 report(Violation(kind: .lifetime, frame: UInt32(f), detail: "page.mapping names freed group \(g)"))
                 continue
             }
             expectRefs[g] += 1
         }
-        for g in 1...ng where state[g].load(ordering: .relaxed) == SlotState.live {
+        for g in 1...ng where state[g].pointee.load(ordering: .relaxed) == SlotState.live {
             // Walk the list: it must hold exactly the live mms of this group.
             var n: Int32 = 0
-            var mm = head[g].load(ordering: .acquiring)
+            var mm = head[g].pointee.load(ordering: .acquiring)
             var last: UInt32 = 0
             while mm != 0 && n <= Int32(k.config.mmSlots) {
                 guard k.mms.contains(mm) else {
                     report(Violation(kind: .groupList, detail: "group \(g) links to mm \(mm), outside 1...\(k.mms.capacity)"))
                     break
                 }
-                let st = k.mms.state[Int(mm)].load(ordering: .relaxed)
+                let st = k.mms.state[Int(mm)].pointee.load(ordering: .relaxed)
                 if st != SlotState.live && st != SlotState.dying {
                     report(Violation(kind: .groupList, mm: mm, detail: "group \(g) lists an mm that is not live"))
                 }
-                if groupOf[Int(mm)] != UInt32(g) {
-                    report(Violation(kind: .groupList, mm: mm, detail: "group \(g) lists an mm of group \(groupOf[Int(mm)])"))
+                if links[Int(mm)].pointee.group != UInt32(g) {
+                    report(Violation(kind: .groupList, mm: mm, detail: "group \(g) lists an mm of group \(links[Int(mm)].pointee.group)"))
                 }
-                if prev[Int(mm)] != last {
+                if links[Int(mm)].pointee.prev != last {
                     report(Violation(kind: .groupList, mm: mm, detail: "group \(g): prev link broken"))
                 }
                 last = mm
                 n += 1
-                mm = next[Int(mm)].load(ordering: .relaxed)
+                mm = links[Int(mm)].pointee.next.load(ordering: .relaxed)
             }
             if last != tail[g] {
                 report(Violation(kind: .groupList, detail: "group \(g): tail is \(tail[g]), list ends at \(last)"))
@@ -330,7 +350,7 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
             if n != expectMembers[g] || n != members[g] {
                 report(Violation(kind: .groupList, detail: "group \(g) lists \(n) mms, \(expectMembers[g]) belong to it, count says \(members[g])"))
             }
-            let rc = refcount[g].load(ordering: .relaxed)
+            let rc = refcount[g].pointee.load(ordering: .relaxed)
             if rc != expectRefs[g] {
                 report(Violation(kind: .groupList, detail: "group \(g) refcount \(rc), expected \(expectRefs[g]) (members + pages)"))
             }
@@ -342,4 +362,13 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
             report(Violation(kind: .leak, detail: "\(slab.pool.inUse) anongroups still allocated"))
         }
     }
+}
+
+/// An mm's place in its anongroup: the RCU list link (`next`, published
+/// with release, read with acquire), the writers-only back link, and the
+/// group, set before the mm is published and fixed for its life.
+struct GroupLink: ~Copyable {
+    let next = Atomic<UInt32>(0)
+    var prev: UInt32 = 0
+    var group: UInt32 = 0
 }

@@ -34,7 +34,7 @@ protocol RmapScheme: Sendable {
     /// Migration: `to` takes over `from`'s place in the rmap. `from` is locked.
     func pageCloned(_ k: Kernel<Self>, from: UInt32, to: UInt32)
     /// The frame's last reference is gone.
-    func pageFreed(_ k: Kernel<Self>, frame: UInt32)
+    func pageFreed(_ k: Kernel<Self>, frame: UInt32, cpu: CPU)
 
     /// mremap: may the page keep its frame when its PTE moves in `mm`
     /// (true), or must it be copied (false)? Page locked, ptl held.

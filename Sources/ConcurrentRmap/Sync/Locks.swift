@@ -22,7 +22,17 @@ struct MutexArray: @unchecked Sendable {
 
     init(count: Int) {
         locks = PaddedArray(count: count)
-        for i in 0..<count { pthread_mutex_init(locks[i], nil) }
+        // Adaptive: a waiter spins a while before it sleeps in the kernel.
+        // The model's mutexes stand for the kernel's spinlocks (the 2004
+        // page_table_lock was one) and are held for a few hundred ns; a
+        // futex sleep and wake-up for each contended acquisition would cost
+        // more than the critical section, and the run would measure the
+        // scheduler.
+        var attr = pthread_mutexattr_t()
+        pthread_mutexattr_init(&attr)
+        pthread_mutexattr_settype(&attr, Int32(PTHREAD_MUTEX_ADAPTIVE_NP))
+        for i in 0..<count { pthread_mutex_init(locks[i], &attr) }
+        pthread_mutexattr_destroy(&attr)
     }
 
     func destroy() {
