@@ -288,7 +288,8 @@ final class ScaleTests: XCTestCase {
         // At tiny work no target is judged: a few iterations prove nothing.
         XCTAssertNotNil(r.row("first-touch fault")?.target)
         XCTAssertNil(r.row("first-touch fault")?.met)
-        XCTAssertNil(r.row("RCU read section (lock+unlock)")?.met)
+        XCTAssertNil(r.row("RCU read section, memb (lock+unlock)")?.met)
+        XCTAssertNotNil(r.row("RCU read section, qsbr (lock+unlock)"))
         XCTAssertNil(r.row("group-list walk rcu, 2 threads")?.met)
         XCTAssertTrue(r.table().contains("not judged"))
         XCTAssertTrue(r.rows.allSatisfy { $0.nsPerOp.median > 0 })

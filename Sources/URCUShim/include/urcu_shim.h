@@ -120,6 +120,11 @@ static inline void crm_rcu_read_lock(void) {
     default: urcu_memb_read_lock(); break;
     }
 #else
+    // memb, the default, first: one compare on the common path.
+    if (__builtin_expect(crm_rcu_flavor_selected == CRM_RCU_MEMB, 1)) {
+        _urcu_memb_read_lock();
+        return;
+    }
     switch (crm_rcu_flavor_selected) {
     case CRM_RCU_QSBR: _urcu_qsbr_read_lock(); break;
     case CRM_RCU_MB: _urcu_mb_read_lock(); break;
@@ -139,6 +144,10 @@ static inline void crm_rcu_read_unlock(void) {
     default: urcu_memb_read_unlock(); break;
     }
 #else
+    if (__builtin_expect(crm_rcu_flavor_selected == CRM_RCU_MEMB, 1)) {
+        _urcu_memb_read_unlock();
+        return;
+    }
     switch (crm_rcu_flavor_selected) {
     case CRM_RCU_QSBR: _urcu_qsbr_read_unlock(); break;
     case CRM_RCU_MB: _urcu_mb_read_unlock(); break;
