@@ -13,6 +13,16 @@ let tsan = Context.environment["CRMAP_TSAN"] == "1"
 let shimC: [CSetting] = tsan ? [.define("CRM_TSAN", to: "1")] : []
 let shimSwift: [SwiftSetting] = tsan ? [.unsafeFlags(["-Xcc", "-DCRM_TSAN=1"])] : []
 
+// The model is specialized once per (rmap scheme, platform) pair. LLVM's
+// function merging folds those near-identical specializations back into one
+// body that takes the differing callees as arguments: indirect calls on the
+// hot paths, and 5-15% slower operations (measured with
+// scripts/bench-vs-base.sh). Each specialization keeps its own body.
+let modelSwift: [SwiftSetting] = shimSwift + [
+    .unsafeFlags(["-Xllvm", "-swiftmergefunc-threshold=0"],
+                 .when(configuration: .release)),
+]
+
 let package = Package(
     name: "ConcurrentRmap",
     products: [
@@ -32,7 +42,7 @@ let package = Package(
         .plugin(name: "BuildIdentityPlugin", capability: .buildTool()),
         .target(name: "BuildIdentity", plugins: ["BuildIdentityPlugin"]),
         // The model: frames, mms, anongroups, operations, invariants. No Swift dependencies.
-        .target(name: "ConcurrentRmap", dependencies: ["URCUShim"], swiftSettings: shimSwift),
+        .target(name: "ConcurrentRmap", dependencies: ["URCUShim"], swiftSettings: modelSwift),
         // The stress engine: worker threads, audits, watchdog, statistics, results.
         .target(name: "StressKit", dependencies: [
             "ConcurrentRmap", "StressShim", "BuildIdentity",

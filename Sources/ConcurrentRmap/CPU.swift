@@ -3,8 +3,17 @@ import Synchronization
 /// Events counted per CPU. Raw values index `CPUState.events`.
 public enum Event: Int, CaseIterable, Sendable {
     case firstTouch, cowCopy, cowReuse, swapIn, faultOOM, badAddress, migrationWait
-    case rmapWalk, walkMmsVisited, walkTrylockFail
-    case mremapCopy, mremapMove, mremapSwapMove
+    /// Swap-ins that mapped the swap cache's page (sharing kept), that had
+    /// to copy it (the scheme's rule), and cached pages reclaim freed.
+    case swapCacheHit, swapCacheCopy, swapCacheFreed
+    /// rmap walks; objects they visited (mms or VMAs), and visits that found
+    /// no mapping of the page (wasted); ptl trylocks that failed.
+    case rmapWalk, walkVisited, walkWasted, walkTrylockFail
+    /// mremap: shared pages copied, pages re-indexed, pages whose PTE just
+    /// moved (anon_vma keeps the index), swap entries moved.
+    case mremapCopy, mremapMove, mremapKeep, mremapSwapMove
+    /// VMAs split in two, and VMAs shrunk by unmapping their tail.
+    case vmaSplit, vmaShrink
     case reclaimScanned, reclaimReferenced, swapOut, swapFull
     case migrated, migrateSkipped
     case forkFailed, processLimit, pagesFreed, directReclaim, forkExec

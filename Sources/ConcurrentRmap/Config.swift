@@ -1,7 +1,20 @@
-/// How the anongroup member lists are protected from concurrent walkers.
-/// `.rcu` is the design under test; the lock modes are scalability baselines.
+/// The rmap design a machine runs.
+public enum SchemeKind: String, CaseIterable, Sendable {
+    /// The seed's anon memory groups (Linus Torvalds, 13 March 2004; Hugh
+    /// Dickins' anonmm): page.mapping = the group of mms related by fork,
+    /// page.index = the virtual page.
+    case anongroup
+    /// Andrea Arcangeli's anon_vma (Linux 2.6.7 to 2.6.33): page.mapping =
+    /// the anon_vma listing every VMA that may map the page, page.index = the
+    /// linear page offset.
+    case anonVma = "anon-vma"
+}
+
+/// How the rmap's lists (an anongroup's mms, an anon_vma's VMAs) are
+/// protected from concurrent walkers. `.rcu` is the design under test; the
+/// lock modes are scalability baselines.
 public enum ListSync: String, CaseIterable, Sendable {
-    /// Walkers in an RCU read-side section; writers under the group mutex.
+    /// Walkers in an RCU read-side section; writers under the list's mutex.
     case rcu
     /// Walkers take the group's rwlock for reading; writers for writing.
     case rwlock
@@ -22,6 +35,7 @@ public enum CheckLevel: String, CaseIterable, Sendable {
 
 /// Sizes and policies of one simulated machine.
 public struct MachineConfig: Sendable {
+    public var scheme: SchemeKind = .anongroup
     /// Page frames. Smaller than demand by default so reclaim must run: the
     /// default mix keeps about 3,000-5,000 pages resident at any time with
     /// 256 processes, so background reclaim holds memory at its watermark.
@@ -46,8 +60,8 @@ public struct MachineConfig: Sendable {
 
     public init() {}
 
-    /// The most VMAs one mm holds.
-    public static let maxVMAs = 8
+    /// The most VMAs one mm holds (splits make more than a process starts with).
+    public static let maxVMAs = 16
     /// Virtual pages per mm: 512 leaves of 512 PTEs.
     public static let vpnLimit = 512 * 512
     public static let ptesPerLeaf = 512
@@ -85,6 +99,9 @@ public struct MachineConfig: Sendable {
     /// aligned and no larger than a leaf) plus one during an mremap; dying
     /// mms give theirs back before their slot waits for a grace period.
     var leafCount: Int { maxProcesses * (MachineConfig.maxVMAs + 4) + 512 }
+    /// VMA objects: every VMA of every mm slot, plus the copies mremap makes
+    /// and those waiting for a grace period.
+    var vmaCount: Int { mmSlots * MachineConfig.maxVMAs / 2 + 4096 }
 
     /// Returns a one-line reason when the sizes cannot work together.
     public func validate() -> String? {
@@ -98,10 +115,13 @@ public struct MachineConfig: Sendable {
         if vmaPages < 1 || vmaPages > MachineConfig.ptesPerLeaf || MachineConfig.ptesPerLeaf % vmaPages != 0 {
             return "VMA pages must be a divisor of \(MachineConfig.ptesPerLeaf): 1, 2, 4, ... 512 (got \(vmaPages))"
         }
-        if vmasPerProcess < 1 || vmasPerProcess > MachineConfig.maxVMAs {
-            return "VMAs per process must be 1...\(MachineConfig.maxVMAs) (got \(vmasPerProcess))"
+        if vmasPerProcess < 1 || vmasPerProcess > MachineConfig.maxVMAs / 2 {
+            return "VMAs per process must be 1...\(MachineConfig.maxVMAs / 2) (got \(vmasPerProcess))"
         }
         if frames < vmaPages * 2 { return "frames (\(frames)) must hold at least two VMAs of \(vmaPages) pages" }
+        if let only = injection.scheme, only != scheme {
+            return "injection \(injection.rawValue) is a bug of the \(only.rawValue) scheme, not of \(scheme.rawValue)"
+        }
         return nil
     }
 }

@@ -1,8 +1,12 @@
 /// Bugs that can be planted on purpose, each a real member of the rmap bug
 /// family. A stress tool is trusted when it catches these (as rcutorture's
-/// deliberately broken "busted" RCU shows its own worth).
+/// deliberately broken "busted" RCU shows its own worth). Each scheme owns
+/// its bugs (`scheme`); the rest are bugs of the shared machinery and apply
+/// to every scheme.
 public enum Injection: String, CaseIterable, Sendable {
     case none
+
+    // The anongroup scheme's bugs.
     /// mremap moves a still-shared page without copying it.
     case mremapNoCopy = "mremap-no-copy"
     /// mremap re-indexes an exclusive page without holding the page lock.
@@ -13,15 +17,30 @@ public enum Injection: String, CaseIterable, Sendable {
     case forkLinkAtHead = "fork-link-at-head"
     /// rmap walks traverse the group list outside any read-side protection.
     case walkOutsideRCU = "walk-outside-rcu"
-    /// an exiting mm's slot is freed without waiting for a grace period.
-    case mmFreeNoGrace = "mm-free-no-grace"
     /// pages do not pin their group, so it is freed while pages point to it.
     case groupFreedWhilePages = "group-freed-while-pages"
+    /// a swap-cache page is mapped at an address other than its index.
+    case swapInStaleIndex = "swapin-stale-index"
+
+    // The anon_vma scheme's bugs.
+    /// an anon_vma is published to its VMA before it is set up, outside the lock.
+    case anonVmaPublishEarly = "anon-vma-publish-early"
+    /// the page-to-anon_vma lookup does not re-check that the page is mapped.
+    case anonVmaNoRecheck = "anon-vma-no-recheck"
+    /// fork links the child's VMA into the anon_vma after copying its PTEs.
+    case anonVmaForkLinkAfterCopy = "anon-vma-fork-link-after-copy"
+    /// a split VMA's new half is not linked into the anon_vma.
+    case anonVmaSplitUnlinked = "anon-vma-split-unlinked"
+    /// mremap gives the moved VMA a fresh page offset instead of keeping it.
+    case anonVmaMremapPgoff = "anon-vma-mremap-pgoff"
+    /// an anon_vma whose list empties is freed without a grace period.
+    case anonVmaFreeNoGrace = "anon-vma-free-no-grace"
+
+    // Bugs of the shared machinery (every scheme).
+    /// an exiting mm's slot is freed without waiting for a grace period.
+    case mmFreeNoGrace = "mm-free-no-grace"
     /// rmap walks read and change PTEs without the mm's page-table lock.
     case walkNoPageTableLock = "walk-no-ptl"
-    /// swap-in gives the new page the index it had when swapped out, not
-    /// the faulting address.
-    case swapInStaleIndex = "swapin-stale-index"
     /// mapcount is updated with a non-atomic load and store.
     case racyMapcount = "racy-mapcount"
     /// a walker blocks forever inside its read-side section.
@@ -31,36 +50,77 @@ public enum Injection: String, CaseIterable, Sendable {
     /// mms are pinned with a plain increment instead of increment-if-not-zero.
     case mmPinNoZeroCheck = "mm-pin-no-zero-check"
 
+    /// The scheme this bug belongs to; nil for bugs of the shared machinery.
+    public var scheme: SchemeKind? {
+        switch self {
+        case .mremapNoCopy, .mremapNoPageLock, .forkLinkAfterCopy, .forkLinkAtHead, .walkOutsideRCU,
+             .groupFreedWhilePages, .swapInStaleIndex:
+            .anongroup
+        case .anonVmaPublishEarly, .anonVmaNoRecheck, .anonVmaForkLinkAfterCopy, .anonVmaSplitUnlinked,
+             .anonVmaMremapPgoff, .anonVmaFreeNoGrace:
+            .anonVma
+        case .none, .mmFreeNoGrace, .walkNoPageTableLock, .racyMapcount, .rcuReaderStall, .rcuUnlockForgotten,
+             .mmPinNoZeroCheck:
+            nil
+        }
+    }
+
+    /// The planted bugs that apply to `scheme`.
+    public static func catalogue(for scheme: SchemeKind) -> [Injection] {
+        allCases.filter { $0 != .none && ($0.scheme == nil || $0.scheme == scheme) }
+    }
+
+    /// Found by ThreadSanitizer (a data race) rather than only by the
+    /// model's own checks.
+    public var isDataRace: Bool {
+        switch self {
+        case .walkOutsideRCU, .mmFreeNoGrace, .walkNoPageTableLock, .racyMapcount, .anonVmaFreeNoGrace: true
+        default: false
+        }
+    }
+
     /// What the bug breaks, and the real fix it mirrors.
     public var summary: String {
         switch self {
         case .none: "no injected bug"
         case .mremapNoCopy:
-            "mremap after fork moves a shared page and re-indexes it: the other mm's PTE is no longer at page.index (location). The seed email's copy_one_pte rule."
+            "[anongroup] mremap after fork moves a shared page and re-indexes it: the other mm's PTE is no longer at page.index (location). The seed email's copy_one_pte rule."
         case .mremapNoPageLock:
-            "mremap changes page.index while a walker holding the page lock reads it: the walker looks at the wrong address (completeness). Linux 2011/2012 mremap vs migration fixes (anon_vma lock in move_ptes)."
+            "[anongroup] mremap changes page.index while a walker holding the page lock reads it: the walker looks at the wrong address (completeness). Linux 2011/2012 mremap vs migration fixes (anon_vma lock in move_ptes)."
         case .forkLinkAfterCopy:
-            "fork copies PTEs before the child is on the group list: a walk in between misses the child's copy (completeness). Linux 2008 anon_vma_prepare/fork ordering fixes."
+            "[anongroup] fork copies PTEs before the child is on the group list: a walk in between misses the child's copy (completeness). Linux 2008 anon_vma_prepare/fork ordering fixes."
         case .forkLinkAtHead:
-            "the child is linked at the head, so a walk can pass the child before fork copies into it and then see the parent already converted (completeness). Hugh Dickins' anonmm linked at the tail."
+            "[anongroup] the child is linked at the head, so a walk can pass the child before fork copies into it and then see the parent already converted (completeness). Hugh Dickins' anonmm linked at the tail."
         case .walkOutsideRCU:
-            "the group list is walked with no read-side section: a concurrently exiting mm is freed and reused under the walker (lifetime). Linux page_lock_anon_vma RCU fixes (2008)."
+            "[anongroup] the group list is walked with no read-side section: a concurrently exiting mm is freed and reused under the walker (lifetime). Linux page_lock_anon_vma RCU fixes (2008)."
+        case .groupFreedWhilePages:
+            "[anongroup] pages take no reference on their group: the group is freed and reused while pages point to it (lifetime). Linux 2010 'pick the oldest anon_vma' / anon_vma refcount fixes."
+        case .swapInStaleIndex:
+            "[anongroup] a swap-cache page is mapped by a sharer at an address other than its index, without the copy Hugh Dickins' rmap 11 made (location)."
+        case .anonVmaPublishEarly:
+            "[anon-vma] anon_vma_prepare sets vma->anon_vma before the anon_vma is set up and without the lock that orders racing faults: two anon_vmas for one VMA, pages under the one the VMA is not on (location, completeness). Linux anon_vma_prepare's page_table_lock."
+        case .anonVmaNoRecheck:
+            "[anon-vma] the lookup reads page.mapping and locks that anon_vma without re-checking that the page is still mapped; the anon_vma may have been freed meanwhile (lifetime). Linux d9d332e0, October 2008."
+        case .anonVmaForkLinkAfterCopy:
+            "[anon-vma] fork copies the PTEs before linking the child's VMA into the anon_vma: a walk in between misses the copy (completeness). Linux 2.6.7's anon_vma_link ordering in dup_mmap."
+        case .anonVmaSplitUnlinked:
+            "[anon-vma] __split_vma does not link the new half into the anon_vma: pages mapped there are found by no walk (completeness). Linux's anon_vma_link in __split_vma."
+        case .anonVmaMremapPgoff:
+            "[anon-vma] mremap gives the moved VMA a fresh vm_pgoff instead of keeping it: page.index no longer names the PTE (location). copy_vma's pgoff in Linux 2.6.7."
+        case .anonVmaFreeNoGrace:
+            "[anon-vma] an anon_vma whose last VMA left is reused at once, not after a grace period: a walker that read page.mapping lands in another anon_vma (lifetime). SLAB_DESTROY_BY_RCU for anon_vma (2.6.11)."
         case .mmFreeNoGrace:
             "an exiting mm slot is recycled at once: a walker still on it lands in another mm (lifetime). The reason SLAB_DESTROY_BY_RCU exists for anon_vma."
-        case .groupFreedWhilePages:
-            "pages take no reference on their group: the group is freed and reused while pages point to it (lifetime). Linux 2010 'pick the oldest anon_vma' / anon_vma refcount fixes."
         case .walkNoPageTableLock:
             "the walk reads and rewrites PTEs without the ptl, racing faults and zaps (counts, content). Every page_check_address caller takes the ptl."
-        case .swapInStaleIndex:
-            "swap-in at an address other than the one the page was swapped out from keeps the old index instead of taking the new one (location). Hugh Dickins' anonmm copy at swap-in."
         case .racyMapcount:
             "mapcount increments and decrements are plain load+store: concurrent updates are lost (counts). atomic_t mapcount since 2.5."
+        case .rcuReaderStall:
+            "worker 0's first rmap walk blocks inside its read-side section, as a reader that sleeps on something that waits for a grace period would: no grace period ends and the worker stops (stall, exit 3). rcutorture's RCU CPU stall warnings."
         case .rcuUnlockForgotten:
             "worker 0 forgets one rcu_read_unlock after a walk and goes on working: its read-side section never ends, so no grace period completes and no call_rcu callback runs (the watchdog names the worker: no grace period, exit 3). Under qsbr a read-side lock is only a marker and the bug is invisible. rcutorture's forgotten-unlock and RCU CPU stall warnings."
         case .mmPinNoZeroCheck:
             "a worker pins an mm with a plain increment (mmget) instead of mmget_not_zero: an mm whose last user has gone is brought back, and its last user leaves twice (lifetime: torn down twice). Linux's mmget_not_zero fixes (2017-2019)."
-        case .rcuReaderStall:
-            "worker 0's first rmap walk blocks inside its read-side section, as a reader that sleeps on something that waits for a grace period would: no grace period ends and the worker stops (stall, exit 3). rcutorture's RCU CPU stall warnings."
         }
     }
 }

@@ -11,12 +11,17 @@ public struct PinnedProcess: Sendable, Equatable {
 /// tables allocated, and the operations a worker can run. What to run and
 /// on which process is the caller's policy (StressKit's `Workload`).
 ///
+/// The scheme is chosen at run time (`MachineConfig.scheme`); each call
+/// crosses into a `KernelMachine` specialized for the scheme and the
+/// platform through one dynamic call, and everything below it (the
+/// operations, the rmap, the locks) is direct, specialized code.
+///
 /// Thread safety: every method may be called concurrently from threads that
 /// are registered with RCU, each with its own `CPU`, except `audit()` and
 /// `teardown(cpu:)`, which require that no operation is in flight.
 public final class Machine: @unchecked Sendable {
     public let config: MachineConfig
-    let kernel: Kernel<AnonGroupRmap>
+    let core: any MachineDriver
     let log: ViolationLog
 
     public enum ConfigError: Error, CustomStringConvertible {
@@ -29,36 +34,23 @@ public final class Machine: @unchecked Sendable {
         _ = RCU.tsanAnnotated  // traps on a half-annotated build
         self.config = config
         log = ViolationLog()
-        kernel = Kernel(config: config, log: log)
+        switch config.scheme {
+        case .anongroup: core = AnonGroupMachine(config: config, log: log)
+        case .anonVma: core = AnonVMAMachine(config: config, log: log)
+        }
     }
 
-    deinit {
-        // Callbacks still queued for this machine's slots must run first, on
-        // the flavor they were queued on.
-        RCU.barrier(kernel.flavor)
-        kernel.destroy()
-    }
+    public var scheme: SchemeKind { config.scheme }
 
     // MARK: CPUs
 
     /// A worker's per-CPU state; release it with `releaseCPU`. Traps when
     /// more CPUs exist at once than the machine was sized for
     /// (`MachineConfig.expectedCPUs` + 64).
-    public func makeCPU(id: Int, seed: UInt64) -> CPU {
-        let slot = kernel.caches.register()
-        precondition(slot != 0, "more CPUs at once than MachineConfig.expectedCPUs allows")
-        let p = CacheLine.allocate(CPUState.self, count: 1)
-        p.initialize(to: CPUState(id: id, seed: seed, cacheSlot: slot, node: id % config.nodes))
-        return p
-    }
+    public func makeCPU(id: Int, seed: UInt64) -> CPU { core.makeCPU(id: id, seed: seed) }
 
     /// Returns the CPU's cached frames and slots and frees it.
-    public func releaseCPU(_ cpu: CPU) {
-        kernel.drain(cpu)
-        kernel.caches.unregister(cpu.pointee.cacheSlot)
-        cpu.deinitialize(count: 1)
-        cpu.deallocate()
-    }
+    public func releaseCPU(_ cpu: CPU) { core.releaseCPU(cpu) }
 
     // MARK: Process-level operations
 
@@ -66,101 +58,98 @@ public final class Machine: @unchecked Sendable {
     /// when no process runs.
     @inline(__always)
     public func pinProcess(near slot: Int, stride: Int = 1, cpu: CPU) -> PinnedProcess? {
-        guard let (mm, s) = kernel.pinProcess(near: slot, stride: stride, cpu) else { return nil }
-        return PinnedProcess(mm: mm, slot: s)
+        core.pinProcess(near: slot, stride: stride, cpu: cpu)
     }
 
     @inline(__always)
-    public func unpin(_ p: PinnedProcess, cpu: CPU) { kernel.mmPut(p.mm, cpu) }
+    public func unpin(_ p: PinnedProcess, cpu: CPU) { core.unpin(p, cpu: cpu) }
 
     /// Starts a new process; false when the table or the mm slots are full.
     /// The table slot is near `slot` (every `stride`-th), or random.
     public func spawnProcess(cpu: CPU, near slot: Int? = nil, stride: Int = 1) -> Bool {
-        kernel.spawn(cpu, near: slot, stride: stride)
+        core.spawnProcess(cpu: cpu, near: slot, stride: stride)
     }
 
-    public var processCount: Int { kernel.processCount }
+    public var processCount: Int { core.processCount }
 
     /// Processes in the share of the table that slot `slot` belongs to
     /// (slots modulo `config.shares`).
     @inline(__always)
-    public func processCount(inShareOf slot: Int) -> Int { kernel.processCount(inShareOf: slot) }
+    public func processCount(inShareOf slot: Int) -> Int { core.processCount(inShareOf: slot) }
 
     /// A read or write fault at a random address of one of the process's
     /// VMAs. False when it did not complete (no VMA, out of memory).
     @inline(__always)
-    public func fault(_ p: PinnedProcess, write: Bool, cpu: CPU) -> Bool {
-        kernel.faultAnywhere(p.mm, write: write, cpu).0 == .ok
-    }
+    public func fault(_ p: PinnedProcess, write: Bool, cpu: CPU) -> Bool { core.fault(p, write: write, cpu: cpu) }
 
     /// fork; the child comes back pinned (unpin it), nil when the table or
-    /// memory is full.
-    /// The child's table slot is near `slot` (every `stride`-th), or random.
+    /// memory is full. The child's table slot is near `slot` (every
+    /// `stride`-th), or random.
     public func fork(_ p: PinnedProcess, cpu: CPU, near slot: Int? = nil, stride: Int = 1) -> PinnedProcess? {
-        let r = kernel.fork(p.mm, cpu, near: slot, stride: stride)
-        guard r.result == .ok else { return nil }
-        return PinnedProcess(mm: r.child, slot: r.slot)
+        core.fork(p, cpu: cpu, near: slot, stride: stride)
     }
 
     /// exit of the process (if it still runs this mm).
-    public func exit(_ p: PinnedProcess, cpu: CPU) -> Bool { kernel.exitProcess(slot: p.slot, mm: p.mm, cpu) }
+    public func exit(_ p: PinnedProcess, cpu: CPU) -> Bool { core.exit(p, cpu: cpu) }
 
-    /// exec: the process gets a new image (new mm, new rmap context, new
-    /// family); the pinned old mm dies when unpinned.
-    public func exec(_ p: PinnedProcess, cpu: CPU) -> Bool { kernel.execProcess(slot: p.slot, mm: p.mm, cpu) }
+    /// exec: the process gets a new image (new mm, new VMAs, new family);
+    /// the pinned old mm dies when unpinned.
+    public func exec(_ p: PinnedProcess, cpu: CPU) -> Bool { core.exec(p, cpu: cpu) }
 
     /// exec in a child right after fork (the workload's family bound);
     /// counted as `fork_exec`.
     public func execForkedChild(_ child: PinnedProcess, cpu: CPU) -> Bool {
-        let ok = kernel.execProcess(slot: child.slot, mm: child.mm, cpu)
+        let ok = core.exec(child, cpu: cpu)
         if ok { cpu.pointee.count(.forkExec) }
         return ok
     }
 
-    /// mremap of a random VMA to a free position.
-    public func mremap(_ p: PinnedProcess, cpu: CPU) -> Bool { kernel.mremap(p.mm, cpu) }
+    /// mremap of a random VMA to a free place.
+    public func mremap(_ p: PinnedProcess, cpu: CPU) -> Bool { core.mremap(p, cpu: cpu) }
 
     /// munmap of a random VMA, and an mmap of a fresh one elsewhere.
-    public func munmap(_ p: PinnedProcess, cpu: CPU) -> Bool { kernel.munmap(p.mm, cpu) }
+    public func munmap(_ p: PinnedProcess, cpu: CPU) -> Bool { core.munmap(p, cpu: cpu) }
+
+    /// Splits a random VMA in two (an mprotect of part of it), or unmaps its
+    /// tail when the process has nearly as many VMAs as it may.
+    public func split(_ p: PinnedProcess, cpu: CPU) -> Bool { core.split(p, cpu: cpu) }
 
     /// mms in the process's fork family.
-    public func familySize(_ p: PinnedProcess) -> Int { kernel.families.size(of: p.mm) }
+    public func familySize(_ p: PinnedProcess) -> Int { core.familySize(p) }
 
     // MARK: Memory-level operations
 
     /// Reclaim (kswapd, or a test): scan up to `scan` frames of the CPU's
     /// memory node (`node`, when given), stop after `target` freed; returns
-    /// how many were freed.
-    public func reclaim(cpu: CPU, node: Int? = nil, scan: Int, target: Int) -> Int {
-        kernel.reclaim(cpu, node: node ?? cpu.pointee.node, scan: scan, target: target)
+    /// how many were freed. Swapped-out pages stay in the swap cache until
+    /// the clock comes round, unless `keepCached` is false.
+    public func reclaim(cpu: CPU, node: Int? = nil, scan: Int, target: Int, keepCached: Bool = true) -> Int {
+        core.reclaim(cpu: cpu, node: node ?? cpu.pointee.node, scan: scan, target: target, keepCached: keepCached)
     }
 
     /// Migrates one randomly chosen mapped page; false when none was found.
-    public func migrate(cpu: CPU) -> Bool { kernel.migrate(cpu) }
+    public func migrate(cpu: CPU) -> Bool { core.migrate(cpu: cpu) }
 
     /// Migrates the page at a random address of the pinned process (NUMA
     /// balancing's way: the pages of the task at hand).
-    public func migrate(in p: PinnedProcess, cpu: CPU) -> Bool { kernel.migrate(in: p.mm, cpu) }
+    public func migrate(in p: PinnedProcess, cpu: CPU) -> Bool { core.migrate(in: p, cpu: cpu) }
 
     // MARK: Checks
 
     /// Full audit of every invariant. Every worker must be paused.
     public func audit() -> [Violation] {
         var found: [Violation] = []
-        kernel.audit { v in found.append(v); log.record(v) }
+        core.audit { v in found.append(v); log.record(v) }
         return found
     }
 
-    /// Ends the run: exits every process, waits for RCU callbacks, returns
-    /// the CPU's cached frames, and checks that nothing is left. `cpu` must
-    /// be a CPU of a thread registered with RCU; every other CPU must
-    /// already be released and every worker stopped.
+    /// Ends the run: exits every process, empties the swap cache, waits for
+    /// RCU callbacks, returns the CPU's cached frames, and checks that
+    /// nothing is left. `cpu` must be a CPU of a thread registered with RCU;
+    /// every other CPU must already be released and every worker stopped.
     public func teardown(cpu: CPU) -> [Violation] {
-        kernel.exitAll(cpu)
-        kernel.drain(cpu)
-        RCU.barrier(kernel.flavor)
         var found: [Violation] = []
-        kernel.leakCheck { v in found.append(v); log.record(v) }
+        core.teardown(cpu: cpu) { v in found.append(v); log.record(v) }
         return found
     }
 
@@ -173,23 +162,179 @@ public final class Machine: @unchecked Sendable {
     public func record(_ v: Violation) { log.record(v) }
 
     /// Frames that are neither free in the pool nor parked in a CPU's cache.
-    public var framesInUse: Int { config.frames - kernel.freeFrames }
+    public var framesInUse: Int { config.frames - core.freeFrames }
     /// Free frames, the per-CPU caches' included.
-    public var freeFrames: Int { kernel.freeFrames }
+    public var freeFrames: Int { core.freeFrames }
     /// Whether fewer than `n` frames of the CPU's memory node are free
     /// (cheap: kswapd's check).
-    public func freeFramesBelow(_ n: Int, cpu: CPU) -> Bool { kernel.freeFramesBelow(n, node: cpu.pointee.node) }
+    public func freeFramesBelow(_ n: Int, cpu: CPU) -> Bool { core.freeFramesBelow(n, cpu: cpu) }
 
     /// Frames of one memory node (kswapd's watermarks are per node).
     public var framesPerNode: Int { config.frames / config.nodes }
-    public var swapSlotsInUse: Int { kernel.swapPool.inUse - kernel.caches.cachedCount(.swapSlots) }
-    public var groupsInUse: Int { kernel.rmap.contextsInUse - kernel.caches.cachedCount(.groups) }
-    public var mmsInUse: Int { kernel.mms.pool.inUse - kernel.caches.cachedCount(.mms) }
+    public var swapSlotsInUse: Int { core.swapSlotsInUse }
+    /// Pages in the swap cache.
+    public var swapCachePages: Int { core.swapCachePages }
+    /// The scheme's rmap contexts in use (anongroups or anon_vmas).
+    public var contextsInUse: Int { core.contextsInUse }
+    public var mmsInUse: Int { core.mmsInUse }
+    public var vmasInUse: Int { core.vmasInUse }
 
     /// Fork families right now: how many, their mean and largest size
     /// (a racy read, for the steady-state samples).
-    public func familyStats() -> (count: Int, mean: Double, max: Int) {
-        let fam = kernel.families
+    public func familyStats() -> (count: Int, mean: Double, max: Int) { core.familyStats() }
+}
+
+/// What `Machine` asks of its specialized core (a `KernelMachine`: one
+/// class per (scheme, platform) pair).
+protocol MachineDriver: AnyObject, Sendable {
+    func makeCPU(id: Int, seed: UInt64) -> CPU
+    func releaseCPU(_ cpu: CPU)
+    func pinProcess(near slot: Int, stride: Int, cpu: CPU) -> PinnedProcess?
+    func unpin(_ p: PinnedProcess, cpu: CPU)
+    func spawnProcess(cpu: CPU, near slot: Int?, stride: Int) -> Bool
+    var processCount: Int { get }
+    func processCount(inShareOf slot: Int) -> Int
+    func fault(_ p: PinnedProcess, write: Bool, cpu: CPU) -> Bool
+    func fork(_ p: PinnedProcess, cpu: CPU, near slot: Int?, stride: Int) -> PinnedProcess?
+    func exit(_ p: PinnedProcess, cpu: CPU) -> Bool
+    func exec(_ p: PinnedProcess, cpu: CPU) -> Bool
+    func mremap(_ p: PinnedProcess, cpu: CPU) -> Bool
+    func munmap(_ p: PinnedProcess, cpu: CPU) -> Bool
+    func split(_ p: PinnedProcess, cpu: CPU) -> Bool
+    func familySize(_ p: PinnedProcess) -> Int
+    func reclaim(cpu: CPU, node: Int, scan: Int, target: Int, keepCached: Bool) -> Int
+    func migrate(cpu: CPU) -> Bool
+    func migrate(in p: PinnedProcess, cpu: CPU) -> Bool
+    func audit(_ report: (Violation) -> Void)
+    func teardown(cpu: CPU, _ report: (Violation) -> Void)
+    var freeFrames: Int { get }
+    func freeFramesBelow(_ n: Int, cpu: CPU) -> Bool
+    var swapSlotsInUse: Int { get }
+    var swapCachePages: Int { get }
+    var contextsInUse: Int { get }
+    var mmsInUse: Int { get }
+    var vmasInUse: Int { get }
+    func familyStats() -> (count: Int, mean: Double, max: Int)
+    var bench: any MachineBenchDriver { get }
+}
+
+/// A machine specialized for one scheme and one platform: it owns the
+/// kernel, and every `MachineDriver` method comes from the extension below.
+///
+/// Why a protocol with concrete classes, not one generic class: the
+/// witnesses of a generic class's conformance are compiled generic (type
+/// metadata passed at run time, every `P.lock` and `rmap.walk` an indirect
+/// call), which made each operation several times slower. A concrete class
+/// gets witnesses specialized for its own (scheme, platform) pair.
+///
+/// Ownership: the kernel's tables live until the class's `deinit`, which
+/// calls `destroyKernel()`: it first waits for the RCU callbacks queued for
+/// them (on the flavor they were queued on).
+protocol KernelMachine: MachineDriver, MachineBenchDriver {
+    associatedtype R: RmapScheme
+    associatedtype P: Platform
+    var config: MachineConfig { get }
+    var kernel: Kernel<R, P> { get }
+}
+
+/// The seed's anon groups on pthread and liburcu.
+final class AnonGroupMachine: KernelMachine, @unchecked Sendable {
+    typealias R = AnonGroupRmap
+    typealias P = RealPlatform
+    let config: MachineConfig
+    let kernel: Kernel<R, P>
+    init(config: MachineConfig, log: ViolationLog) { self.config = config; kernel = Kernel(config: config, log: log) }
+    deinit { destroyKernel() }
+}
+
+/// anon_vma on pthread and liburcu.
+final class AnonVMAMachine: KernelMachine, @unchecked Sendable {
+    typealias R = AnonVMARmap
+    typealias P = RealPlatform
+    let config: MachineConfig
+    let kernel: Kernel<R, P>
+    init(config: MachineConfig, log: ViolationLog) { self.config = config; kernel = Kernel(config: config, log: log) }
+    deinit { destroyKernel() }
+}
+
+extension KernelMachine {
+    func destroyKernel() {
+        P.rcuBarrier(kernel.flavor)
+        kernel.destroy()
+    }
+
+    func makeCPU(id: Int, seed: UInt64) -> CPU {
+        let slot = kernel.caches.register()
+        precondition(slot != 0, "more CPUs at once than MachineConfig.expectedCPUs allows")
+        let p = CacheLine.allocate(CPUState.self, count: 1)
+        p.initialize(to: CPUState(id: id, seed: seed, cacheSlot: slot, node: id % config.nodes))
+        return p
+    }
+
+    func releaseCPU(_ cpu: CPU) {
+        kernel.drain(cpu)
+        kernel.caches.unregister(cpu.pointee.cacheSlot)
+        cpu.deinitialize(count: 1)
+        cpu.deallocate()
+    }
+
+    @inline(__always) func pinProcess(near slot: Int, stride: Int, cpu: CPU) -> PinnedProcess? {
+        guard let (mm, s) = kernel.pinProcess(near: slot, stride: stride, cpu) else { return nil }
+        return PinnedProcess(mm: mm, slot: s)
+    }
+
+    @inline(__always) func unpin(_ p: PinnedProcess, cpu: CPU) { kernel.mmPut(p.mm, cpu) }
+    func spawnProcess(cpu: CPU, near slot: Int?, stride: Int) -> Bool { kernel.spawn(cpu, near: slot, stride: stride) }
+    var processCount: Int { kernel.processCount }
+    @inline(__always) func processCount(inShareOf slot: Int) -> Int { kernel.processCount(inShareOf: slot) }
+    @inline(__always) func fault(_ p: PinnedProcess, write: Bool, cpu: CPU) -> Bool {
+        kernel.faultAnywhere(p.mm, write: write, cpu).0 == .ok
+    }
+
+    func fork(_ p: PinnedProcess, cpu: CPU, near slot: Int?, stride: Int) -> PinnedProcess? {
+        let r = kernel.fork(p.mm, cpu, near: slot, stride: stride)
+        guard r.result == .ok else { return nil }
+        return PinnedProcess(mm: r.child, slot: r.slot)
+    }
+
+    func exit(_ p: PinnedProcess, cpu: CPU) -> Bool { kernel.exitProcess(slot: p.slot, mm: p.mm, cpu) }
+    func exec(_ p: PinnedProcess, cpu: CPU) -> Bool { kernel.execProcess(slot: p.slot, mm: p.mm, cpu) }
+    func mremap(_ p: PinnedProcess, cpu: CPU) -> Bool { kernel.mremap(p.mm, cpu) }
+    func munmap(_ p: PinnedProcess, cpu: CPU) -> Bool { kernel.munmap(p.mm, cpu) }
+    func split(_ p: PinnedProcess, cpu: CPU) -> Bool { kernel.split(p.mm, cpu) }
+    func familySize(_ p: PinnedProcess) -> Int { kernel.processes.families.size(of: p.mm) }
+
+    func reclaim(cpu: CPU, node: Int, scan: Int, target: Int, keepCached: Bool) -> Int {
+        kernel.reclaim(cpu, node: node, scan: scan, target: target, keepCached: keepCached)
+    }
+
+    func migrate(cpu: CPU) -> Bool { kernel.migrate(cpu) }
+    func migrate(in p: PinnedProcess, cpu: CPU) -> Bool { kernel.migrate(in: p.mm, cpu) }
+
+    func audit(_ report: (Violation) -> Void) { kernel.audit(report) }
+
+    func teardown(cpu: CPU, _ report: (Violation) -> Void) {
+        kernel.exitAll(cpu)
+        kernel.dropSwapCache(cpu)
+        kernel.drain(cpu)
+        P.rcuBarrier(kernel.flavor)
+        kernel.leakCheck(report)
+    }
+
+    var freeFrames: Int { kernel.freeFrames }
+    func freeFramesBelow(_ n: Int, cpu: CPU) -> Bool { kernel.freeFramesBelow(n, node: cpu.pointee.node) }
+    var swapSlotsInUse: Int { kernel.swap.pool.inUse - kernel.caches.cachedCount(.swapSlots) }
+    var swapCachePages: Int {
+        var n = 0
+        for s in 1...config.swapSlots where kernel.swap.cached[s].load(ordering: .relaxed) != 0 { n += 1 }
+        return n
+    }
+    var contextsInUse: Int { kernel.rmap.contextsInUse - kernel.caches.cachedCount(.contexts) }
+    var mmsInUse: Int { kernel.mms.pool.inUse - kernel.caches.cachedCount(.mms) }
+    var vmasInUse: Int { kernel.spaces.vmas.pool.inUse - kernel.caches.cachedCount(.vmas) }
+
+    func familyStats() -> (count: Int, mean: Double, max: Int) {
+        let fam = kernel.processes.families
         var n = 0, total = 0, largest = 0
         for f in 1...fam.pool.capacity {
             let m = Int(fam.members[f].pointee.load(ordering: .relaxed))
@@ -197,4 +342,6 @@ public final class Machine: @unchecked Sendable {
         }
         return (n, n > 0 ? Double(total) / Double(n) : 0, largest)
     }
+
+    var bench: any MachineBenchDriver { self }
 }

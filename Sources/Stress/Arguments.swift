@@ -8,6 +8,8 @@ import StressKit
 /// earlier run) or from the defaults, so a run can be rebuilt from its own
 /// record and then varied.
 struct RunOptions: ParsableArguments {
+    @Option(help: "rmap design: \(SchemeKind.allCases.map(\.rawValue).joined(separator: " or ")) (default anongroup).")
+    var scheme: String?
     @Option(help: "Worker threads, \(Ranges.r(Limits.threads)) (default 4).")
     var threads: String?
     @Option(help: "Seconds measured after the warm-up, \(Ranges.s(Limits.duration)) (default 10; with --ops, an upper bound, default a day).")
@@ -18,11 +20,11 @@ struct RunOptions: ParsableArguments {
     var warmup: String?
     @Option(help: "Seed for every worker's operation stream, 0...\(UInt64.max) (random when omitted; always printed).")
     var seed: String?
-    @Option(help: "Operation weights NAME=WEIGHT,... over fault, fork, exit, exec, mremap, munmap, reclaim, migrate; weights 0...1000000.")
+    @Option(help: "Operation weights NAME=WEIGHT,... over \(OpKind.allCases.map(\.name).joined(separator: ", ")); weights 0...1000000.")
     var mix: String?
     @Option(help: "liburcu flavor: memb, qsbr, mb or bp (default memb).")
     var rcu: String?
-    @Option(help: "Group-list protection: rcu, or the rwlock/mutex baselines (default rcu).")
+    @Option(help: "rmap list protection (an anongroup's mms, an anon_vma's VMAs): rcu, or the rwlock/mutex baselines (default rcu).")
     var sync: String?
     @Option(help: "Always-on checks: full, fast or off (audits and the leak check always run; default full).")
     var checks: String?
@@ -67,7 +69,7 @@ struct RunOptions: ParsableArguments {
     func settings() throws -> RunSettings { try input.settings() }
 
     var input: SettingsInput {
-        SettingsInput(threads: threads, duration: duration, ops: ops, warmup: warmup, seed: seed, mix: mix, rcu: rcu,
+        SettingsInput(scheme: scheme, threads: threads, duration: duration, ops: ops, warmup: warmup, seed: seed, mix: mix, rcu: rcu,
                       sync: sync, checks: checks, frames: frames, swapSlots: swapSlots, processes: processes,
                       population: population, familySize: familySize, locality: locality, vmaPages: vmaPages,
                       vmasPerProcess: vmasPerProcess,
@@ -80,7 +82,7 @@ struct RunOptions: ParsableArguments {
 /// Option values as given (nil: not given), turned into checked settings.
 /// Plain values, so that `scale` can fill in its own defaults.
 struct SettingsInput {
-    var threads, duration, ops, warmup, seed, mix, rcu, sync, checks, frames, swapSlots, processes: String?
+    var scheme, threads, duration, ops, warmup, seed, mix, rcu, sync, checks, frames, swapSlots, processes: String?
     var population, familySize, locality, vmaPages, vmasPerProcess, auditInterval, stallTimeout, gpProbeInterval: String?
     var latencySample, sampleInterval, inject: String?
     var perturb = false, keepGoing = false, pin = false
@@ -93,6 +95,7 @@ struct SettingsInput {
             s = try SettingsInput.load(path)
             seedGiven = true
         }
+        if let v = scheme { s.scheme = try Parse.choice(v, "--scheme", "rmap scheme") }
         if let v = threads { s.threads = try Parse.whole(v, "--threads", Limits.threads) }
         if let v = ops {
             s.ops = try Parse.whole(v, "--ops", Limits.ops)

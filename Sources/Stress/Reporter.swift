@@ -25,7 +25,7 @@ final class Reporter: @unchecked Sendable {
 
     func header(_ s: RunSettings) {
         let amount = s.ops.map { "ops=\($0) (at most \(fmt(s.durationS))s)" } ?? "duration=\(fmt(s.durationS))s"
-        line("stress \(StressVersion.description): threads=\(s.threads) \(amount)\(s.warmupS > 0 ? " warmup=\(fmt(s.warmupS))s" : "") seed=\(s.seed) rcu=\(s.rcu.rawValue) sync=\(s.sync.rawValue) checks=\(s.checks.rawValue)\(s.inject == .none ? "" : " inject=\(s.inject.rawValue)")\(s.perturb ? " perturb" : "")\(s.pin ? " pin" : "")")
+        line("stress \(StressVersion.description): scheme=\(s.scheme.rawValue) threads=\(s.threads) \(amount)\(s.warmupS > 0 ? " warmup=\(fmt(s.warmupS))s" : "") seed=\(s.seed) rcu=\(s.rcu.rawValue) sync=\(s.sync.rawValue) checks=\(s.checks.rawValue)\(s.inject == .none ? "" : " inject=\(s.inject.rawValue)")\(s.perturb ? " perturb" : "")\(s.pin ? " pin" : "")")
         line("  mix=\(s.mix) frames=\(s.frames) swap-slots=\(s.swapSlots) processes=\(s.processes) population=\(s.effectivePopulation) family-size=\(s.familySize) vma-pages=\(s.vmaPages) audit-interval=\(fmt(s.auditIntervalS))s")
     }
 
@@ -61,9 +61,12 @@ final class Reporter: @unchecked Sendable {
         line(pad("total", 10) + rpad("\(r.totalCompleted)", 12) + rpad(fmt(r.opsPerS, 0), 11) + rpad("\(r.totalIdle)", 10))
         line("  (completed operations per measured second over \(fmt(r.elapsedS, 2)) s; idle: attempts that found nothing to do)")
         line("")
-        line("rmap walks     \(r.walks.count)  (\(fmt(r.walks.mmsPerWalk, 2)) mms/walk, \(r.walks.trylockFailures) trylock failures)")
-        line("mremap         \(r.event(.mremapCopy)) shared pages copied, \(r.event(.mremapMove)) exclusive pages re-indexed, \(r.event(.mremapSwapMove)) swap entries moved")
+        let objects = r.settings.scheme == .anongroup ? "mms" : "VMAs"
+        line("rmap walks     \(r.walks.count)  (\(fmt(r.walks.visitedPerWalk, 2)) \(objects) visited per walk, \(fmt(r.walks.wastedPerWalk, 2)) of them without the page; \(r.walks.trylockFailures) trylock failures)")
+        line("mremap         \(r.event(.mremapCopy)) shared pages copied, \(r.event(.mremapMove)) exclusive pages re-indexed, \(r.event(.mremapKeep)) pages kept as they were, \(r.event(.mremapSwapMove)) swap entries moved")
+        line("VMAs           \(r.event(.vmaSplit)) split, \(r.event(.vmaShrink)) shrunk by unmapping their tail")
         line("reclaim        \(r.event(.reclaimScanned)) scanned, \(r.event(.reclaimReferenced)) referenced, \(r.event(.swapOut)) swapped out, \(r.event(.swapIn)) swapped in, \(r.event(.directReclaim)) direct")
+        line("swap cache     \(r.event(.swapCacheHit)) swap-ins mapped the cached page, \(r.event(.swapCacheCopy)) copied it (the scheme's rule), \(r.event(.swapCacheFreed)) cached pages freed")
         line("migration      \(r.event(.migrated)) pages migrated")
         line("faults         \(r.event(.firstTouch)) first touch, \(r.event(.cowCopy)) COW copies, \(r.event(.cowReuse)) COW reuses, \(r.event(.faultOOM)) out of memory")
         line("processes      \(r.event(.forkExec)) execs after a fork that outgrew its family")

@@ -91,6 +91,8 @@ struct Scale: ParsableCommand {
 /// The `stress run` options `scale` passes on to every run, with the
 /// measuring defaults of `ScaleConfig.defaultBase` where not given.
 struct ScaleRunOptions: ParsableArguments {
+    @Option(help: "rmap design of every run: \(SchemeKind.allCases.map(\.rawValue).joined(separator: " or ")) (default anongroup).")
+    var scheme: String?
     @Option(help: "Seconds measured per run, \(Ranges.s(Limits.duration)) (default 5).")
     var duration: String?
     @Option(help: "End each run after this many completed operations, \(Ranges.r(Limits.ops)).")
@@ -133,6 +135,7 @@ struct ScaleRunOptions: ParsableArguments {
     func settings() throws -> RunSettings {
         let base = ScaleConfig.defaultBase
         var o = SettingsInput()
+        o.scheme = scheme
         o.duration = duration ?? (ops == nil ? "\(base.durationS)" : nil)
         o.ops = ops; o.warmup = warmup ?? "\(base.warmupS)"; o.seed = seed; o.mix = mix; o.checks = checks
         o.frames = frames; o.swapSlots = swapSlots; o.processes = processes; o.population = population
@@ -162,14 +165,24 @@ struct Compare: ParsableCommand {
     var new: String
     @Flag(help: "Compare even when the settings differ (every figure is marked).")
     var force = false
+    @Option(help: "Compare only the runs of this rmap scheme (\(SchemeKind.allCases.map(\.rawValue).joined(separator: ", "))), e.g. from a `stress schemes` folder.")
+    var scheme: String?
 
     func run() throws {
-        let a: [ScaleRun], b: [ScaleRun]
+        var a: [ScaleRun], b: [ScaleRun]
+        let only: SchemeKind? = try scheme.map { try Parse.choice($0, "--scheme", "rmap scheme") }
         do {
             a = try ScaleCompare.load(base)
             b = try ScaleCompare.load(new)
         } catch let e as ScaleCompare.LoadError {
             throw ValidationError(e.message)
+        }
+        if let only {
+            a = a.filter { $0.result.settings.scheme == only }
+            b = b.filter { $0.result.settings.scheme == only }
+            if a.isEmpty || b.isEmpty {
+                throw ValidationError("no \(only.rawValue) runs in \(a.isEmpty ? base : new)")
+            }
         }
         let diff = ScaleCompare.differences(base: a, new: b)
         if !diff.isEmpty && !force {
@@ -189,9 +202,11 @@ struct Bench: ParsableCommand {
 
     @Option(name: .customLong("repeat"), help: "Repeats per benchmark, \(Ranges.r(BenchOptions.repeatsRange)) (default 5); the median is reported.")
     var repeats: String?
+    @Option(help: "rmap design of the benchmark machines: \(SchemeKind.allCases.map(\.rawValue).joined(separator: " or ")) (default anongroup).")
+    var scheme: String?
     @Option(help: "Pages of the mm in the fork+exit and mremap benchmarks, a divisor of 512 (default 64).")
     var pages: String?
-    @Option(help: "mms in the anongroup of the walk benchmarks, \(Ranges.r(BenchOptions.groupRange)) (default 8).")
+    @Option(help: "mms in the fork tree (one anongroup, or one anon_vma's VMAs) of the walk benchmarks, \(Ranges.r(BenchOptions.groupRange)) (default 8).")
     var group: String?
     @Option(help: "Always-on checks in the benchmark machines: full, fast or off (default off).")
     var checks: String?
@@ -203,6 +218,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         var o = BenchOptions()
         if let v = repeats { o.repeats = try Parse.whole(v, "--repeat", BenchOptions.repeatsRange) }
+        if let v = scheme { o.scheme = try Parse.choice(v, "--scheme", "rmap scheme") }
         if let v = pages { o.pages = try Parse.whole(v, "--pages", 1...512) }
         if let v = group { o.groupSize = try Parse.whole(v, "--group", BenchOptions.groupRange) }
         if let v = checks { o.checks = try Parse.choice(v, "--checks", "check level") }

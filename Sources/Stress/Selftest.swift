@@ -23,7 +23,9 @@ struct Selftest: ParsableCommand {
     var cleanDuration: String?
     @Option(help: "Worker threads per run, \(Ranges.r(Limits.threads)) (default 4).")
     var threads: String?
-    @Option(help: "Comma-separated injections to run (default: all; see stress run --list-injections).")
+    @Option(help: "rmap design under test: \(SchemeKind.allCases.map(\.rawValue).joined(separator: " or ")) (default anongroup); its own planted bugs and the shared ones run.")
+    var scheme: String?
+    @Option(help: "Comma-separated injections to run (default: every one of the scheme; see stress run --list-injections).")
     var only: String?
     @Option(help: "Base seed, 0...\(UInt64.max) (random when omitted; printed; every run uses it).")
     var seed: String?
@@ -36,7 +38,8 @@ struct Selftest: ParsableCommand {
         let perInjection = try timePerInjection.map { try Parse.seconds($0, "--time-per-injection", Selftest.timeRange) } ?? 20
         let clean = try cleanDuration.map { try Parse.seconds($0, "--clean-duration", Selftest.timeRange) } ?? 20
         let threads = try self.threads.map { try Parse.whole($0, "--threads", Limits.threads) } ?? 4
-        var list = Injection.allCases.filter { $0 != .none }
+        let scheme: SchemeKind = try self.scheme.map { try Parse.choice($0, "--scheme", "rmap scheme") } ?? .anongroup
+        var list = Injection.catalogue(for: scheme)
         if let only {
             let names = only.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             guard !names.isEmpty, !names.contains(where: \.isEmpty) else {
@@ -45,12 +48,15 @@ struct Selftest: ParsableCommand {
             list = try names.map { name in
                 let i: Injection = try Parse.choice(name, "--only", "injection")
                 guard i != .none else { throw ValidationError("--only lists planted bugs; 'none' (the correct model) always runs") }
+                if let own = i.scheme, own != scheme {
+                    throw ValidationError("--only: \(i.rawValue) is a bug of the \(own.rawValue) scheme, not of \(scheme.rawValue) (use --scheme \(own.rawValue))")
+                }
                 return i
             }
             if Set(list).count != list.count { throw ValidationError("--only names an injection twice") }
         }
         let seed = try self.seed.map { try Parse.whole($0, "--seed", 0...UInt64.max) } ?? freshSeed()
-        print("selftest: threads=\(threads) seed=\(seed) perturb=\(perturb) clean=\(fmt(clean))s per-injection=\(fmt(perInjection))s")
+        print("selftest: scheme=\(scheme.rawValue) threads=\(threads) seed=\(seed) perturb=\(perturb) clean=\(fmt(clean))s per-injection=\(fmt(perInjection))s")
         fflush(nil)
 
         var cleanOK = false
@@ -58,6 +64,7 @@ struct Selftest: ParsableCommand {
         var failures: [String] = []
         for inj in [Injection.none] + list {
             var s = RunSettings()
+            s.scheme = scheme
             s.threads = threads
             s.durationS = inj == .none ? clean : perInjection
             s.seed = seed

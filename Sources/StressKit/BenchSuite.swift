@@ -8,6 +8,8 @@ import Glibc
 /// `stress bench`: single-thread microbenchmarks of the model's hot paths.
 public struct BenchOptions: Sendable {
     public var repeats = 5
+    /// The rmap design of every benchmark machine.
+    public var scheme: SchemeKind = .anongroup
     /// Pages of the mm in the fork+exit and mremap benchmarks.
     public var pages = 64
     /// mms in the group of the walk benchmarks.
@@ -56,6 +58,7 @@ public struct BenchReport: Codable, Sendable {
     public var cpuModel = HostInfo.cpuModel
     public var cpuCount = HostInfo.cpuCount
     public var repeats: Int
+    public var scheme: String
     public var pages: Int
     public var groupSize: Int
     public var checks: String
@@ -124,6 +127,7 @@ public enum BenchSuite {
         }
 
         var big = MachineConfig()
+        big.scheme = o.scheme
         big.frames = 65_536
         big.swapSlots = 1024
         big.maxProcesses = 64
@@ -140,6 +144,7 @@ public enum BenchSuite {
         }
 
         var small = MachineConfig()
+        small.scheme = o.scheme
         small.frames = 16_384
         small.swapSlots = 1024
         small.maxProcesses = 1024
@@ -155,7 +160,7 @@ public enum BenchSuite {
         }
 
         let g = o.groupSize
-        let grp = MachineConfig.anongroupBench(groupSize: g, checks: o.checks)
+        let grp = MachineConfig.anongroupBench(groupSize: g, checks: o.checks, scheme: o.scheme)
         let walkIters = it(Double(max(2_000_000 / g, 500)))
         var group: BenchGroup?
         try machineBench("rmap walk over \(g) mms", grp, target: g == 8 ? "<= 200 ns" : nil, limit: g == 8 ? 200 : nil,
@@ -244,7 +249,7 @@ public enum BenchSuite {
                 }
             }
         }
-        var report = BenchReport(repeats: o.repeats, pages: o.pages, groupSize: o.groupSize, checks: o.checks.rawValue,
+        var report = BenchReport(repeats: o.repeats, scheme: o.scheme.rawValue, pages: o.pages, groupSize: o.groupSize, checks: o.checks.rawValue,
                                  rows: rows, problems: problems)
         report.measuredParallelism = HostInfo.measuredParallelism(spins: max(100_000, Int(40_000_000 * min(o.work, 1))))
         return report
@@ -302,8 +307,10 @@ public enum BenchSuite {
 extension MachineConfig {
     /// The machine the walk benchmarks build one anongroup of `g` mms in
     /// (`stress bench` and the walk-cost sweep of `stress scale`).
-    static func anongroupBench(groupSize g: Int, checks: CheckLevel, sync: ListSync = .rcu) -> MachineConfig {
+    static func anongroupBench(groupSize g: Int, checks: CheckLevel, sync: ListSync = .rcu,
+                               scheme: SchemeKind = .anongroup) -> MachineConfig {
         var c = MachineConfig()
+        c.scheme = scheme
         c.frames = 4096
         c.swapSlots = 256
         c.maxProcesses = g + 4

@@ -4,7 +4,7 @@ import ConcurrentRmap
 public struct OperationMix: Sendable, Equatable, CustomStringConvertible {
     public var weights: [Int]  // indexed by OpKind.rawValue
 
-    public static let `default` = try! OperationMix(parsing: "fault=60,fork=4,exit=4,exec=1,mremap=6,munmap=2,reclaim=15,migrate=8")
+    public static let `default` = try! OperationMix(parsing: "fault=60,fork=4,exit=4,exec=1,mremap=6,munmap=2,split=2,reclaim=15,migrate=8")
 
     public enum ParseError: Error, CustomStringConvertible, Equatable {
         case malformed(String), unknownOperation(String), badWeight(String), duplicate(String), allZero

@@ -92,7 +92,7 @@ struct Run {
 
     mutating func takeSample(now: UInt64) {
         let ops = completedNow()
-        let walks = event(.rmapWalk), visited = event(.walkMmsVisited)
+        let walks = event(.rmapWalk), visited = event(.walkVisited)
         let fam = machine.familyStats()
         let dt = Double(now - lastSampleAt) / 1e9
         let dw = walks &- lastSampleWalks
@@ -101,7 +101,7 @@ struct Run {
             opsPerS: dt > 0 ? Double(ops &- lastSampleOps) / dt : 0,
             framesInUse: machine.framesInUse, processes: machine.processCount,
             families: fam.count, meanFamilySize: fam.mean, maxFamilySize: fam.max,
-            mmsPerWalk: dw > 0 ? Double(visited &- lastSampleVisited) / Double(dw) : 0))
+            visitedPerWalk: dw > 0 ? Double(visited &- lastSampleVisited) / Double(dw) : 0))
         lastSampleAt = now
         lastSampleOps = ops
         lastSampleWalks = walks
@@ -185,7 +185,8 @@ struct Run {
             elapsedS: elapsed, warmupS: Double(measureStart &- min(measureStart, goAt)) / 1e9,
             wallS: wall, overrunS: overrun > 1 && phase != "running" ? overrun : nil,
             ops: ops, totalCompleted: total, totalIdle: totalIdle, opsPerS: Double(total) / elapsed,
-            walks: WalkStats(count: walks, mmsPerWalk: walks > 0 ? Double(event(.walkMmsVisited)) / Double(walks) : 0,
+            walks: WalkStats(count: walks, visitedPerWalk: walks > 0 ? Double(event(.walkVisited)) / Double(walks) : 0,
+                             wastedPerWalk: walks > 0 ? Double(event(.walkWasted)) / Double(walks) : 0,
                              trylockFailures: event(.walkTrylockFail)),
             events: events,
             rcuStats: RCUStats(gracePeriods: RCU.synchronizeCount - rcuBefore.0, callbacksQueued: RCU.callbacksQueued - rcuBefore.1,

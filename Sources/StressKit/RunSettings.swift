@@ -26,7 +26,7 @@ public enum Limits {
     public static let frames = MachineConfig.framesRange
     public static let swapSlots = MachineConfig.swapSlotsRange
     public static let processes = MachineConfig.processesRange
-    public static let vmasPerProcess = 1...MachineConfig.maxVMAs
+    public static let vmasPerProcess = 1...(MachineConfig.maxVMAs / 2)
     /// Workers that keep latency histograms (each holds one per operation
     /// kind); the others count but do not time, which keeps a 4096-thread
     /// run's memory bounded.
@@ -39,6 +39,8 @@ public enum Limits {
 /// (`duration_s`); a key missing from an older file takes its default.
 public struct RunSettings: Codable, Sendable, Equatable {
     public var threads = 4
+    /// The rmap design under test.
+    public var scheme: SchemeKind = .anongroup
     /// Seconds of measurement after the warm-up. With `ops` set it is only
     /// an upper bound (default: a day).
     public var durationS: Double = 10
@@ -92,6 +94,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
 
     public var machineConfig: MachineConfig {
         var c = MachineConfig()
+        c.scheme = scheme
         c.frames = frames
         c.swapSlots = swapSlots
         c.maxProcesses = processes
@@ -111,7 +114,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
     /// run): the reproduce line of a failure, and how `scale` and `selftest`
     /// start their children.
     public var arguments: [String] {
-        var a = ["--threads", "\(threads)", "--duration", "\(durationS)"]
+        var a = ["--scheme", scheme.rawValue, "--threads", "\(threads)", "--duration", "\(durationS)"]
         if let ops { a += ["--ops", "\(ops)"] }
         a += ["--warmup", "\(warmupS)", "--seed", "\(seed)", "--mix", mix, "--rcu", rcu.rawValue, "--sync", sync.rawValue,
               "--checks", checks.rawValue, "--frames", "\(frames)", "--swap-slots", "\(swapSlots)",
@@ -165,7 +168,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case threads, durationS, ops, warmupS, seed, mix, rcu, sync, checks, frames, swapSlots, processes, population
+        case scheme, threads, durationS, ops, warmupS, seed, mix, rcu, sync, checks, frames, swapSlots, processes, population
         case familySize, locality, vmaPages, vmasPerProcess, auditIntervalS, stallTimeoutS, gpProbeIntervalS, latencySample
         case sampleIntervalS, pin, keepGoing, inject, perturb
     }
@@ -175,6 +178,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         func v<T: Decodable>(_ k: CodingKeys, _ d: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? d }
         let d = RunSettings()
+        scheme = try v(.scheme, d.scheme)
         threads = try v(.threads, d.threads)
         durationS = try v(.durationS, d.durationS)
         ops = try c.decodeIfPresent(UInt64.self, forKey: .ops)
@@ -204,6 +208,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
     }
 }
 
+extension SchemeKind: Codable {}
 extension RCUFlavor: Codable {}
 extension ListSync: Codable {}
 extension CheckLevel: Codable {}

@@ -10,7 +10,7 @@ public enum ScaleReport {
         var head = ["sync", "rcu", "threads", "repeat", "oversubscribed", "elapsed_s", "completed", "idle", "ops_per_s"]
         head += opOrder.map { "\($0)_ops_per_s" }
         head += ["reclaim_p50_ns", "reclaim_p99_ns", "migrate_p50_ns", "migrate_p99_ns",
-                 "rmap_walks", "mms_per_walk", "walk_trylock_failures", "mean_family_size", "steady", "audits", "violations", "verdict"]
+                 "rmap_walks", "visited_per_walk", "walk_trylock_failures", "mean_family_size", "steady", "audits", "violations", "verdict"]
         var out = head.joined(separator: ",") + "\n"
         for r in runs {
             let x = r.result
@@ -20,7 +20,7 @@ public enum ScaleReport {
             let fam = x.samples.isEmpty ? 0 : x.samples.map(\.meanFamilySize).reduce(0, +) / Double(x.samples.count)
             row += ["\(x.ops["reclaim"]?.p50Ns ?? 0)", "\(x.ops["reclaim"]?.p99Ns ?? 0)",
                     "\(x.ops["migrate"]?.p50Ns ?? 0)", "\(x.ops["migrate"]?.p99Ns ?? 0)",
-                    "\(x.walks.count)", String(format: "%.3f", x.walks.mmsPerWalk), "\(x.walks.trylockFailures)",
+                    "\(x.walks.count)", String(format: "%.3f", x.walks.visitedPerWalk), "\(x.walks.trylockFailures)",
                     String(format: "%.2f", fam), x.steadyState.map { $0.steady ? "1" : "0" } ?? "n/a",
                     "\(x.audits)", "\(x.violationsByKind.values.reduce(0, +))", x.verdict]
             out += row.joined(separator: ",") + "\n"
@@ -330,7 +330,7 @@ public enum ScaleReport {
                 let x = r.result
                 let bad = x.verdict != "SUCCESS"
                 let why = bad ? " " + x.violationsByKind.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ") + (x.leaks.isEmpty ? "" : " leaks=\(x.leaks.count)") : ""
-                h += "<tr\(bad ? " class=\"fail\"" : "")><td class=\"l\">\(esc(r.sync))</td><td class=\"l\">\(esc(r.rcu))</td><td>\(r.threads)</td><td>\(r.repeatIndex)</td><td>\(String(format: "%.0f", x.opsPerS))</td><td>\(x.walks.count)</td><td>\(String(format: "%.2f", x.walks.mmsPerWalk))</td><td>\(x.audits)</td><td class=\"l\">\(esc(x.verdict + why))</td></tr>\n"
+                h += "<tr\(bad ? " class=\"fail\"" : "")><td class=\"l\">\(esc(r.sync))</td><td class=\"l\">\(esc(r.rcu))</td><td>\(r.threads)</td><td>\(r.repeatIndex)</td><td>\(String(format: "%.0f", x.opsPerS))</td><td>\(x.walks.count)</td><td>\(String(format: "%.2f", x.walks.visitedPerWalk))</td><td>\(x.audits)</td><td class=\"l\">\(esc(x.verdict + why))</td></tr>\n"
             }
             h += "</table>\n"
         }

@@ -394,7 +394,7 @@ public enum ScaleSweep {
         for r in 0..<c.repeats {
             for s in c.syncs {
                 for g in c.groupSizes {
-                    let run = try walkCostPoint(sync: s, groupSize: g, repeatIndex: r, work: c.walkWork, seed: c.seed)
+                    let run = try walkCostPoint(sync: s, groupSize: g, repeatIndex: r, work: c.walkWork, seed: c.seed, scheme: c.base.scheme)
                     out.append(run)
                     progress?(run)
                 }
@@ -403,9 +403,10 @@ public enum ScaleSweep {
         return out
     }
 
-    public static func walkCostPoint(sync: ListSync, groupSize g: Int, repeatIndex: Int, work: Double, seed: UInt64) throws -> WalkCostRun {
+    public static func walkCostPoint(sync: ListSync, groupSize g: Int, repeatIndex: Int, work: Double, seed: UInt64,
+                                     scheme: SchemeKind = .anongroup) throws -> WalkCostRun {
         guard RCU.select(.memb) else { throw Machine.ConfigError.invalid("cannot switch RCU flavor while threads are registered") }
-        let mc = MachineConfig.anongroupBench(groupSize: g, checks: .full, sync: sync)
+        let mc = MachineConfig.anongroupBench(groupSize: g, checks: .full, sync: sync, scheme: scheme)
         let m = try Machine(config: mc)
         let walkIters = max(50, Int(Double(max(400_000 / g, 200)) * work))
         let migIters = max(10, Int(Double(max(40_000 / g, 40)) * work))

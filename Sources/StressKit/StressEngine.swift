@@ -108,6 +108,7 @@ public enum StressEngine {
                 control.gracePeriods.add(1, ordering: .releasing)
                 sleepNanos(pause)
             }
+            control.probeExited.store(true, ordering: .releasing)
         } : nil
 
         let start = monotonicNanos()
@@ -200,7 +201,9 @@ public enum StressEngine {
                                       detail: "\(stuck.count) worker(s) did not finish their operation within \(s.stallTimeoutS) s of the stop: \(Watchdog.describe(run.stuck))")
             }
         } else if run.stuck.isEmpty {
-            run.stuck = watchdog.stuckWorkers(now: monotonicNanos(), minimumNs: UInt64(s.stallTimeoutS * 1e9))
+            let now = monotonicNanos()
+            run.stuck = watchdog.stuckWorkers(now: now, minimumNs: UInt64(s.stallTimeoutS * 1e9))
+            if run.stuck.isEmpty { run.stuck = watchdog.readersHoldingGracePeriods(now: now) }
         }
 
         if let stall = run.stall {
@@ -216,7 +219,20 @@ public enum StressEngine {
             return run.result(phase: "stopping", end: run.end, histograms: true)
         }
         for t in threads { joinThread(t) }
-        if let probe { joinThread(probe) }
+        if let probe {
+            // The probe leaves its loop after its current synchronize_rcu,
+            // which never returns while a reader holds the grace period up
+            // (a run that failed for another reason may also have that
+            // bug): wait for it a stall timeout at most, then leave it.
+            let limit = monotonicNanos() + UInt64(s.stallTimeoutS * 1e9)
+            while !control.probeExited.load(ordering: .acquiring) && monotonicNanos() < limit { sleepNanos(5_000_000) }
+            if control.probeExited.load(ordering: .acquiring) {
+                joinThread(probe)
+            } else {
+                pthread_detach(probe)
+                machine.record(Violation(kind: .stall, detail: "no RCU grace period completed within \(s.stallTimeoutS) s of the stop: the grace-period probe is still waiting (a read-side section was never left)"))
+            }
+        }
 
         // Final audit with everything stopped, then the complete result.
         _ = machine.audit()

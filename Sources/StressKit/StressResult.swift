@@ -37,7 +37,10 @@ public struct ViolationRecord: Codable, Sendable, Equatable {
 
 public struct WalkStats: Codable, Sendable, Equatable {
     public var count: UInt64
-    public var mmsPerWalk: Double
+    /// Objects the scheme's walk visited per walk (mms for anongroup, VMAs
+    /// for anon_vma), and how many of them did not map the page.
+    public var visitedPerWalk: Double
+    public var wastedPerWalk: Double
     public var trylockFailures: UInt64
 }
 
@@ -59,8 +62,9 @@ public struct IntervalSample: Codable, Sendable, Equatable {
     public var families: Int
     public var meanFamilySize: Double
     public var maxFamilySize: Int
-    /// mms visited per rmap walk in the interval (0 when none walked).
-    public var mmsPerWalk: Double
+    /// Objects (mms or VMAs) visited per rmap walk in the interval (0 when
+    /// none walked).
+    public var visitedPerWalk: Double
 }
 
 /// Did the run hold still? A figure is only as good as the state it was
@@ -183,7 +187,7 @@ public struct StressResult: Codable, Sendable {
 }
 
 public enum StressVersion {
-    public static let version = "0.2.0"
+    public static let version = "0.3.0"
     /// The commit the binary was built from, fixed at build time (the
     /// BuildIdentity plugin reads git when the package is built), so it is
     /// the same wherever the binary runs; "unknown" outside a git checkout.

@@ -77,6 +77,19 @@ struct Watchdog {
         return out
     }
 
+    /// Workers seen inside one read-side section, as stuck workers: the
+    /// ones that hold a grace period up. Used when the stall is a grace
+    /// period's, since such a reader may have entered after the last grace
+    /// period ended and so be younger than the stall timeout.
+    func readersHoldingGracePeriods(now: UInt64) -> [StalledWorker] {
+        readerSeen.enumerated().compactMap { i, r -> StalledWorker? in
+            guard let r, !workers[i].done.load(ordering: .acquiring) else { return nil }
+            return StalledWorker(worker: workers[i].id,
+                                 operation: workers[i].cpu.pointee.recentOperations().last ?? "none",
+                                 stuckForS: Double(now &- min(r.since, lastProgressAt[i])) / 1e9)
+        }
+    }
+
     private func longestReader(now: UInt64) -> (worker: Int, seconds: Double)? {
         var best: (Int, Double)?
         for (i, r) in readerSeen.enumerated() {

@@ -28,6 +28,9 @@ final class RunControl: @unchecked Sendable {
     let firstViolationAt = Atomic<UInt64>(0)
     /// Grace periods the probe thread completed.
     let gracePeriods = Atomic<UInt64>(0)
+    /// The probe thread left its loop (it cannot while a grace period is
+    /// blocked: it sits in synchronize_rcu).
+    let probeExited = Atomic<Bool>(false)
 
     var stopping: Bool { word.load(ordering: .relaxed) & RunControl.stopBit != 0 }
 

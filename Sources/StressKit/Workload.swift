@@ -136,6 +136,9 @@ public struct Workload: Sendable {
         case .munmap:
             cpu.pointee.note(op, mm: p.mm, arg: UInt32(p.slot))
             return m.munmap(p, cpu: cpu)
+        case .split:
+            cpu.pointee.note(op, mm: p.mm, arg: UInt32(p.slot))
+            return m.split(p, cpu: cpu)
         case .reclaim, .migrate:
             return false
         }

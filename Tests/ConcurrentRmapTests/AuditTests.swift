@@ -26,10 +26,11 @@ final class AuditTests: XCTestCase {
 
     /// Process p (group g) writes pages 0...3 of VMA 0 and forks c; all four
     /// are swapped out (slots shared by p and c); p and c write page 0 (a
-    /// private frame each, the slot is freed), p writes page 3 and c reads
-    /// page 1 (each slot left with one entry), page 2's slot keeps two
-    /// entries; c forks gc, sharing c's page 1 frame. Another process q has
-    /// its own group.
+    /// private frame each, the slot is freed), p writes page 3 (the slot
+    /// left with c's entry) and c reads page 1 (the page read back stays in
+    /// the swap cache, p's entry still names the slot); page 2's slot keeps
+    /// two entries; c forks gc, sharing c's page 1 frame. Another process q
+    /// has its own group.
     struct World {
         let p: UInt32, c: UInt32, g: UInt32, otherGroup: UInt32
         let privateFrame: UInt32   // p's page 0: mapped once
@@ -43,8 +44,7 @@ final class AuditTests: XCTestCase {
             let b = k.base(p, vma: 0)
             for d: UInt64 in 0..<4 { XCTAssertEqual(k.fault(p, vpn: b + d, write: true, cpu), .ok) }
             c = try k.forkChild(p, cpu)
-            k.reclaim(cpu, scan: k.config.frames, target: Int.max)
-            k.reclaim(cpu, scan: k.config.frames, target: Int.max)
+            k.swapOutAll(cpu)
             for d: UInt64 in 0..<4 { XCTAssertTrue(k.pte(p, b + d).isSwap) }
             XCTAssertEqual(k.fault(p, vpn: b + 0, write: true, cpu), .ok)
             XCTAssertEqual(k.fault(c, vpn: b + 0, write: true, cpu), .ok)
@@ -55,12 +55,15 @@ final class AuditTests: XCTestCase {
             sharedSlot = k.pte(p, b + 2).target
             XCTAssertTrue(k.pte(p, b + 1).isSwap)
             XCTAssertTrue(k.pte(p, b + 2).isSwap)
-            XCTAssertEqual(k.swapCount[Int(privateSlot)].load(ordering: .relaxed), 1)
-            XCTAssertEqual(k.swapCount[Int(sharedSlot)].load(ordering: .relaxed), 2)
+            // p's entry, and the swap cache's page that c's read brought in.
+            XCTAssertEqual(k.swapCount(privateSlot), 2)
+            XCTAssertEqual(k.swapCount(sharedSlot), 2)
             let gc = try k.forkChild(c, cpu)
             sharedFrame = try XCTUnwrap(k.frame(c, b + 1))
             XCTAssertEqual(k.frame(gc, b + 1), sharedFrame)
             XCTAssertEqual(k.mapcount(sharedFrame), 2)
+            XCTAssertTrue(k.inSwapCache(sharedFrame))
+            XCTAssertEqual(k.refcount(sharedFrame), 3, "two mappings and the swap cache")
             XCTAssertEqual(k.mapcount(privateFrame), 1)
             XCTAssertEqual(k.members(g), [p, c, gc])
             otherGroup = k.group(of: try k.startProcess(cpu))
@@ -111,17 +114,17 @@ final class AuditTests: XCTestCase {
 
     func testSwapContentCorruptionIsReported() throws {
         try expect(.content, corrupt: { k, w in
-            k.swapContent[Int(w.sharedSlot)].bitwiseXor(1 << 20, ordering: .relaxed)
+            k.swap.content[Int(w.sharedSlot)].bitwiseXor(1 << 20, ordering: .relaxed)
         }, restore: { k, w in
-            k.swapContent[Int(w.sharedSlot)].bitwiseXor(1 << 20, ordering: .relaxed)
+            k.swap.content[Int(w.sharedSlot)].bitwiseXor(1 << 20, ordering: .relaxed)
         })
     }
 
     func testSwapCountCorruptionIsReported() throws {
         try expect(.swapCount, corrupt: { k, w in
-            k.swapCount[Int(w.privateSlot)].add(1, ordering: .relaxed)
+            k.swap.count[Int(w.privateSlot)].add(1, ordering: .relaxed)
         }, restore: { k, w in
-            k.swapCount[Int(w.privateSlot)].subtract(1, ordering: .relaxed)
+            k.swap.count[Int(w.privateSlot)].subtract(1, ordering: .relaxed)
         })
     }
 

@@ -7,8 +7,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertNil(MachineConfig.small().validate())
         var c = MachineConfig.small(frames: 64, vmaPages: 32)
         XCTAssertNil(c.validate(), "64 frames hold two VMAs of 32 pages")
-        c.vmasPerProcess = MachineConfig.maxVMAs
-        XCTAssertNil(c.validate())
+        c.vmasPerProcess = MachineConfig.maxVMAs / 2
+        XCTAssertNil(c.validate(), "splits may double a process's VMAs")
     }
 
     func testValidateRejectsBadSizes() {

@@ -72,7 +72,7 @@ final class FaultTests: XCTestCase {
             XCTAssertEqual(k.index(of), ob)
 
             // Outside every VMA: refused, nothing mapped.
-            let bad = UInt64(k.unusedPosition(mm)) * UInt64(m.config.vmaPages) + 1
+            let bad = k.unusedStart(mm) + 1
             XCTAssertEqual(k.fault(mm, vpn: bad, write: false, cpu), .badAddress)
             XCTAssertEqual(k.fault(mm, vpn: bad, write: true, cpu), .badAddress)
             XCTAssertTrue(k.pte(mm, bad).isNone)

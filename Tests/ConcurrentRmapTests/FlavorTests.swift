@@ -26,7 +26,7 @@ final class FlavorTests: XCTestCase {
         let c = try k.forkChild(p, cpu); qs()
         let gc = try k.forkChild(c, cpu); qs()
         XCTAssertEqual(k.fault(c, vpn: b0 + 1, write: true, cpu), .ok); qs()
-        XCTAssertTrue(k.mremap(c, vma: 0, to: k.unusedPosition(c), cpu)); qs()
+        XCTAssertTrue(k.mremap(c, vma: 0, to: k.unusedStart(c), cpu)); qs()
         XCTAssertGreaterThan(cpu.pointee.eventCount(.mremapCopy), 0)
         // Migrate a page shared by all three, then every page of p.
         let shared = try XCTUnwrap(k.frame(p, b1 + 4))
@@ -44,6 +44,7 @@ final class FlavorTests: XCTestCase {
         }
         k.reclaim(cpu, scan: m.config.frames, target: Int.max); qs()
         k.reclaim(cpu, scan: m.config.frames, target: Int.max); qs()
+        k.reclaim(cpu, scan: m.config.frames, target: Int.max); qs()  // frees the swap cache's pages
         XCTAssertGreaterThan(cpu.pointee.eventCount(.swapOut), 0)
         for (mm, vals) in values {
             for (v, x) in vals {
@@ -58,6 +59,7 @@ final class FlavorTests: XCTestCase {
         XCTAssertTrue(k.execProcess(slot: try XCTUnwrap(k.slot(of: p)), mm: p, cpu)); qs()
         _ = k.munmap(c, cpu); qs()
         for mm in [c, gc] { XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: mm)), mm: mm, cpu)); qs() }
+        k.dropSwapCache(cpu)  // cached pages still hold their group
         k.quiesce(cpu)
         XCTAssertEqual(k.groupState(g), SlotState.free)
         assertAuditClean(m)

@@ -17,12 +17,12 @@ final class GroupLifetimeTests: XCTestCase {
             let c = try k.forkChild(p, cpu)
             XCTAssertEqual(k.group(of: c), g1)
             XCTAssertEqual(k.groupRefs(g1), 2 + 4, "two members and four pages")
-            XCTAssertEqual(m.groupsInUse, 1)
+            XCTAssertEqual(m.contextsInUse, 1)
 
             // exec in the parent: a new mm in a new group; the old mm leaves g1.
             let slotP = try XCTUnwrap(k.slot(of: p))
             XCTAssertTrue(k.execProcess(slot: slotP, mm: p, cpu))
-            let p2 = k.procs[slotP].pointee.load(ordering: .acquiring)
+            let p2 = k.processes.procs[slotP].pointee.load(ordering: .acquiring)
             XCTAssertNotEqual(p2, p)
             let g2 = k.group(of: p2)
             XCTAssertNotEqual(g2, g1, "exec starts a new group")
@@ -33,7 +33,7 @@ final class GroupLifetimeTests: XCTestCase {
             XCTAssertEqual(k.groupState(g1), SlotState.live)
             XCTAssertEqual(k.members(g1), [c])
             XCTAssertEqual(k.groupRefs(g1), 1 + 4)
-            XCTAssertEqual(m.groupsInUse, 2)
+            XCTAssertEqual(m.contextsInUse, 2)
             for d: UInt64 in 0..<4 {
                 let f = try XCTUnwrap(k.frame(c, b + d))
                 XCTAssertEqual(k.mapping(f), g1)
@@ -60,7 +60,7 @@ final class GroupLifetimeTests: XCTestCase {
             XCTAssertEqual(k.groupState(g1), SlotState.live, "a page still refers to the group")
             XCTAssertEqual(k.groupRefs(g1), 1)
             XCTAssertEqual(k.mapping(pinned), g1)
-            XCTAssertEqual(m.groupsInUse, 2)
+            XCTAssertEqual(m.contextsInUse, 2)
 
             // The last page goes: the group waits for a grace period.
             k.put(pinned, cpu)
@@ -69,14 +69,14 @@ final class GroupLifetimeTests: XCTestCase {
             usleep(50_000)  // call_rcu callbacks run within ~10 ms once a grace period ends
             XCTAssertEqual(k.groupState(g1), SlotState.rcuPending,
                            "freed before the grace period ended: a reader could still be looking")
-            XCTAssertEqual(m.groupsInUse, 2)
+            XCTAssertEqual(m.contextsInUse, 2)
             XCTAssertEqual(m.mmsInUse, mmsBefore, "the child's mm is freed only after a grace period")
             XCTAssertEqual(k.mms.state[Int(c)].pointee.load(ordering: .acquiring), SlotState.rcuPending)
             RCU.readUnlock()
 
             k.quiesce(cpu)
             XCTAssertEqual(k.groupState(g1), SlotState.free)
-            XCTAssertEqual(m.groupsInUse, 1)
+            XCTAssertEqual(m.contextsInUse, 1)
             XCTAssertEqual(k.mms.state[Int(c)].pointee.load(ordering: .acquiring), SlotState.free)
             XCTAssertEqual(m.mmsInUse, mmsBefore - 1)
             XCTAssertEqual(k.groupState(g2), SlotState.live)
@@ -95,7 +95,7 @@ final class GroupLifetimeTests: XCTestCase {
             XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: p)), mm: p, cpu))
             k.quiesce(cpu)
             XCTAssertEqual(k.groupState(g), SlotState.free)
-            XCTAssertEqual(m.groupsInUse, 0)
+            XCTAssertEqual(m.contextsInUse, 0)
             XCTAssertEqual(m.mmsInUse, 0)
             // New processes get a fresh, live group with one member.
             let q = try k.startProcess(cpu)

@@ -49,10 +49,11 @@ final class MremapTests: XCTestCase {
             for v in k.mappedVPNs(mm) { s.values[mm, default: [:]][v] = try XCTUnwrap(k.visibleContent(mm, v)) }
         }
 
-        let to = k.unusedPosition(s.child)
-        s.newBase = UInt64(to) * UInt64(m.config.vmaPages)
+        let to = k.unusedStart(s.child)
+        s.newBase = to
         XCTAssertTrue(k.mremap(s.child, vma: 0, to: to, cpu))
-        XCTAssertEqual(k.vma(s.child, 0), to)
+        XCTAssertNotEqual(k.findVMA(s.child, to), 0, "the VMA now starts at the new place")
+        XCTAssertEqual(k.findVMA(s.child, s.oldBase), 0, "and no VMA is left at the old one")
         // The child's values now live at the new addresses.
         var moved: [UInt64: UInt64] = [:]
         for (v, x) in s.values[s.child]! {
@@ -174,10 +175,11 @@ final class MremapTests: XCTestCase {
             }
             let c = try k.forkChild(p, cpu)
             let before = Dictionary(uniqueKeysWithValues: k.mappedVPNs(c).map { ($0, k.visibleContent(c, $0)!) })
-            let from = k.vma(c, 0)
-            let ok = k.mremap(c, vma: 0, to: k.unusedPosition(c), cpu)
+            let from = k.base(c, vma: 0)
+            let ok = k.mremap(c, vma: 0, to: k.unusedStart(c), cpu)
             XCTAssertFalse(ok, "with every frame mapped twice and no swap, the copies cannot all be made (oom=\(oom))")
-            XCTAssertEqual(k.vma(c, 0), from, "a failed mremap leaves the VMA where it was")
+            XCTAssertEqual(k.base(c, vma: 0), from, "a failed mremap leaves the VMA where it was")
+            XCTAssertEqual(k.vmaCount(c), 2, "and takes its new VMA back")
             XCTAssertGreaterThan(cpu.pointee.eventCount(.mremapCopy) + cpu.pointee.eventCount(.mremapSwapMove), 0,
                                  "some pages had moved before memory ran out")
             // Every PTE of the child is inside one of its VMAs, with its value.

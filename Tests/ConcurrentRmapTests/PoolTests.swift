@@ -40,10 +40,11 @@ final class PoolTests: XCTestCase {
             XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: p)), mm: p, cpu))
             XCTAssertEqual(k.mms.load(p), SlotState.rcuPending)
             let queued = RCU.callbacksQueued
-            XCTAssertFalse(k.mms.retire(p, from: SlotState.dying), "the slot is no longer dying")
-            XCTAssertEqual(RCU.callbacksQueued, queued, "no second call_rcu")
+            XCTAssertFalse(k.retire(k.mms, p, from: SlotState.dying, cpu), "the slot is no longer dying")
+            k.flushRetired(cpu)
+            XCTAssertEqual(RCU.callbacksQueued, queued + 1, "one call_rcu: the batch with the first retire")
             // A second "last user": reported, not torn down again.
-            k.mmUsers[Int(p)].pointee.store(1, ordering: .relaxed)
+            k.spaces.users[Int(p)].pointee.store(1, ordering: .relaxed)
             k.mmPut(p, cpu)
             XCTAssertEqual(m.violations.map(\.kind), [.lifetime])
             XCTAssertTrue(m.violations[0].detail.contains("lost its last user again"), m.violations[0].detail)

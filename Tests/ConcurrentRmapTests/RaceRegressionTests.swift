@@ -78,18 +78,18 @@ final class RaceRegressionTests: XCTestCase {
                         if mm != p { _ = k.exitProcess(slot: slot, mm: mm, cpu) }
                         k.mmPut(mm, cpu)
                     }
-                    k.ptl.lock(Int(p))
+                    k.ptlLock(p)
                     let swapped = k.pte(p, v).isSwap
-                    k.ptl.unlock(Int(p))
+                    k.ptlUnlock(p)
                     if !swapped {
                         let r = k.fork(p, cpu)
                         if r.result == .ok { k.mmPut(r.child, cpu) }
                     }
                 default:
                     // Peek with a trylock, so that reclaim's trylocks rarely fail on us.
-                    guard k.ptl.tryLock(Int(p)) else { return }
+                    guard k.ptlTryLock(p) else { return }
                     let swapped = k.pte(p, v).isSwap
-                    k.ptl.unlock(Int(p))
+                    k.ptlUnlock(p)
                     if swapped { _ = k.fault(p, vpn: v, write: false, cpu) } else { sched_yield() }
                 }
             }
@@ -124,12 +124,12 @@ final class RaceRegressionTests: XCTestCase {
                 let k = m.kernel
                 if t == 0 {
                     // The frame of one of p's pages, looked up under p's locks.
-                    k.mmapLock.readLock(Int(p))
+                    k.mmapRead(p)
                     let v = k.base(p, vma: 0) + UInt64(cpu.pointee.random(below: 2))
-                    k.ptl.lock(Int(p))
+                    k.ptlLock(p)
                     let f = k.frame(p, v)
-                    k.ptl.unlock(Int(p))
-                    k.mmapLock.unlock(Int(p))
+                    k.ptlUnlock(p)
+                    k.mmapUnlock(p)
                     // By now f may have been freed and reused; migrate(frame:)
                     // re-checks it the way the scanners do.
                     if let f, k.mapcount(f) >= 2, k.migrate(frame: f, cpu) != nil {

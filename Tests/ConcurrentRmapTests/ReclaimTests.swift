@@ -25,9 +25,8 @@ final class ReclaimTests: XCTestCase {
             assertAuditClean(m, "after filling memory")
 
             // Two full clock passes: the first clears young bits, the second
-            // swaps out everything that stayed unreferenced.
-            let freed = k.reclaim(cpu, scan: m.config.frames, target: Int.max)
-                + k.reclaim(cpu, scan: m.config.frames, target: Int.max)
+            // swaps out everything that stayed unreferenced (and frees it).
+            let freed = k.swapOutAll(cpu)
             XCTAssertGreaterThan(freed, 0)
             var swapped = 0
             for (mm, vals) in values {
@@ -36,8 +35,8 @@ final class ReclaimTests: XCTestCase {
                     XCTAssertTrue(p.isSwap, "page 0x\(String(v, radix: 16)) of mm \(mm) is swapped out")
                     if p.isSwap {
                         swapped += 1
-                        XCTAssertEqual(k.swapContent[Int(p.target)].load(ordering: .relaxed), x)
-                        XCTAssertEqual(k.swapCount[Int(p.target)].load(ordering: .relaxed), 1)
+                        XCTAssertEqual(k.swapContent(p.target), x)
+                        XCTAssertEqual(k.swapCount(p.target), 1)
                     }
                 }
             }
@@ -64,10 +63,12 @@ final class ReclaimTests: XCTestCase {
         }
     }
 
-    /// A swapped-out page whose swap entry moved with mremap comes back at
-    /// the new address with the new index (and the planted stale-index bug
-    /// is caught).
-    func testSwapInAfterMremapTakesNewIndex() throws {
+    /// A swapped-out page whose swap entry moved with mremap, while the page
+    /// waits in the swap cache at its old index: the fault at the new
+    /// address must not map the cached page there (its one index names the
+    /// old address), so it gets a copy that takes the new index (and the
+    /// planted stale-index bug, which maps it anyway, is caught).
+    func testSwapInAfterMremapCopiesTheCachedPage() throws {
         for injection in [Injection.none, .swapInStaleIndex] {
             try withMachine(.small(vmaPages: 16, vmasPerProcess: 1, injection: injection),
                             expectNoViolations: injection == .none) { m, cpu in
@@ -75,23 +76,27 @@ final class ReclaimTests: XCTestCase {
                 let p = try k.startProcess(cpu)
                 let b = k.base(p, vma: 0)
                 XCTAssertEqual(k.fault(p, vpn: b + 3, write: true, cpu), .ok)
-                let x = k.content(try XCTUnwrap(k.frame(p, b + 3)))
+                let f = try XCTUnwrap(k.frame(p, b + 3))
+                let x = k.content(f)
                 k.reclaim(cpu, scan: m.config.frames, target: Int.max)
                 k.reclaim(cpu, scan: m.config.frames, target: Int.max)
                 XCTAssertTrue(k.pte(p, b + 3).isSwap)
-                let to = k.unusedPosition(p)
-                XCTAssertTrue(k.mremap(p, vma: 0, to: to, cpu))
-                let nb = UInt64(to) * UInt64(m.config.vmaPages)
+                XCTAssertTrue(k.inSwapCache(f), "the swapped-out page waits in the swap cache")
+                let nb = k.unusedStart(p)
+                XCTAssertTrue(k.mremap(p, vma: 0, to: nb, cpu))
                 XCTAssertTrue(k.pte(p, nb + 3).isSwap)
                 XCTAssertEqual(cpu.pointee.eventCount(.mremapSwapMove), 1)
                 XCTAssertEqual(k.fault(p, vpn: nb + 3, write: false, cpu), .ok)
-                let f = try XCTUnwrap(k.frame(p, nb + 3))
-                XCTAssertEqual(k.content(f), x)
+                let n = try XCTUnwrap(k.frame(p, nb + 3))
+                XCTAssertEqual(k.content(n), x)
                 if injection == .none {
-                    XCTAssertEqual(k.index(f), nb + 3)
+                    XCTAssertNotEqual(n, f, "a copy, not the cached page")
+                    XCTAssertEqual(k.index(n), nb + 3)
+                    XCTAssertEqual(cpu.pointee.eventCount(.swapCacheCopy), 1)
                     assertAuditClean(m)
                 } else {
-                    XCTAssertEqual(k.index(f), b + 3)
+                    XCTAssertEqual(n, f)
+                    XCTAssertEqual(k.index(n), b + 3)
                     XCTAssertTrue(m.audit().kinds.contains(.location), "stale index after swap-in is caught")
                 }
             }
@@ -138,7 +143,7 @@ final class ReclaimTests: XCTestCase {
             XCTAssertEqual(k.index(t), v)
             XCTAssertEqual(k.mapping(t), g)
             XCTAssertEqual(cpu.pointee.eventCount(.migrated), 1)
-            XCTAssertEqual(cpu.pointee.eventCount(.walkMmsVisited), 2 * 9, "two walks over nine members")
+            XCTAssertEqual(cpu.pointee.eventCount(.walkVisited), 2 * 9, "two walks over nine members")
             XCTAssertEqual(m.violations.map(\.description), [])
             assertAuditClean(m, "after migration")
 
@@ -152,22 +157,37 @@ final class ReclaimTests: XCTestCase {
             for mm in mms {
                 XCTAssertEqual(k.pte(mm, v), s, "mm \(mm) holds the same swap entry")
             }
-            XCTAssertEqual(k.swapCount[Int(s.target)].load(ordering: .relaxed), 9)
-            XCTAssertEqual(k.swapContent[Int(s.target)].load(ordering: .relaxed), x)
-            XCTAssertTrue(k.isFree(t))
+            XCTAssertEqual(k.swapCount(s.target), 9 + 1, "nine entries and the swap cache")
+            XCTAssertEqual(k.swapContent(s.target), x)
+            XCTAssertTrue(k.inSwapCache(t))
+            XCTAssertEqual(k.mapcount(t), 0)
             XCTAssertEqual(cpu.pointee.eventCount(.swapOut), 1)
-            XCTAssertEqual(k.groupRefs(g), 9, "the freed page dropped its group reference")
+            XCTAssertEqual(k.groupRefs(g), 9 + 1, "the cached page keeps its group reference")
             assertAuditClean(m, "after swap-out")
 
-            // Each reader gets its own copy with the same content.
-            var seen = Set<UInt32>()
+            // Every reader maps the cached page again: the sharing comes back.
             for mm in mms {
                 XCTAssertEqual(k.fault(mm, vpn: v, write: false, cpu), .ok)
+                XCTAssertEqual(k.frame(mm, v), t)
+                XCTAssertEqual(k.content(t), x)
+            }
+            XCTAssertEqual(cpu.pointee.eventCount(.swapCacheHit), 9)
+            XCTAssertEqual(k.mapcount(t), 9)
+            XCTAssertEqual(k.swapCount(s.target), 1, "only the swap cache still names the slot")
+            assertAuditClean(m, "after swap-in")
+
+            // Swapped out again, and freed this time: each reader then reads
+            // its own copy back from swap, and the slot goes with the last.
+            k.swapOutAll(cpu)
+            XCTAssertTrue(k.isFree(t))
+            XCTAssertEqual(k.groupRefs(g), 9, "the freed page dropped its group reference")
+            var seen = Set<UInt32>()
+            for mm in mms {
+                XCTAssertEqual(k.fault(mm, vpn: v, write: true, cpu), .ok)
                 let n = try XCTUnwrap(k.frame(mm, v))
-                XCTAssertEqual(k.content(n), x)
                 seen.insert(n)
             }
-            XCTAssertEqual(seen.count, 9)
+            XCTAssertEqual(seen.count, 9, "writes make private copies")
             XCTAssertEqual(m.swapSlotsInUse, 0, "the slot is freed with its last entry")
             assertAuditClean(m, "after swap-in")
         }
@@ -180,15 +200,15 @@ final class ReclaimTests: XCTestCase {
             let p = try k.startProcess(cpu)
             let v = k.base(p, vma: 0)
             XCTAssertEqual(k.fault(p, vpn: v, write: true, cpu), .ok)
-            XCTAssertEqual(k.reclaim(cpu, scan: m.config.frames, target: Int.max), 0)
+            XCTAssertEqual(k.reclaim(cpu, scan: m.config.frames, target: Int.max, keepCached: false), 0)
             XCTAssertTrue(k.pte(p, v).isPresent)
             XCTAssertFalse(k.pte(p, v).isYoung)
             XCTAssertEqual(cpu.pointee.eventCount(.reclaimReferenced), 1)
             // Touch it again: young again, survives another pass.
             XCTAssertEqual(k.fault(p, vpn: v, write: false, cpu), .ok)
-            XCTAssertEqual(k.reclaim(cpu, scan: m.config.frames, target: Int.max), 0)
+            XCTAssertEqual(k.reclaim(cpu, scan: m.config.frames, target: Int.max, keepCached: false), 0)
             XCTAssertTrue(k.pte(p, v).isPresent)
-            XCTAssertEqual(k.reclaim(cpu, scan: m.config.frames, target: Int.max), 1)
+            XCTAssertEqual(k.reclaim(cpu, scan: m.config.frames, target: Int.max, keepCached: false), 1)
             XCTAssertTrue(k.pte(p, v).isSwap)
             assertAuditClean(m)
         }

@@ -2,7 +2,15 @@ import XCTest
 import Synchronization
 @testable import ConcurrentRmap
 
-typealias TestKernel = Kernel<AnonGroupRmap>
+typealias TestKernel = Kernel<AnonGroupRmap, RealPlatform>
+typealias AnonVMAKernel = Kernel<AnonVMARmap, RealPlatform>
+
+extension Machine {
+    /// The anongroup machine's kernel (the tests' way in below the public API).
+    var kernel: TestKernel { (core as! AnonGroupMachine).kernel }
+    /// The anon_vma machine's kernel.
+    var anonVMAKernel: AnonVMAKernel { (core as! AnonVMAMachine).kernel }
+}
 
 extension MachineConfig {
     /// A machine small enough for unit tests: memory runs short quickly, so
@@ -10,8 +18,9 @@ extension MachineConfig {
     static func small(frames: Int = 256, swapSlots: Int = 1024, maxProcesses: Int = 16,
                       vmaPages: Int = 64, vmasPerProcess: Int = 2, sync: ListSync = .rcu,
                       checks: CheckLevel = .full, injection: Injection = .none,
-                      perturb: Bool = false) -> MachineConfig {
+                      perturb: Bool = false, scheme: SchemeKind = .anongroup) -> MachineConfig {
         var c = MachineConfig()
+        c.scheme = scheme
         c.frames = frames
         c.swapSlots = swapSlots
         c.maxProcesses = maxProcesses
@@ -44,7 +53,9 @@ func withMachine(_ config: MachineConfig, seed: UInt64 = 1, expectNoViolations: 
     XCTAssertEqual(machine.processCount, 0, file: file, line: line)
     XCTAssertEqual(machine.framesInUse, 0, file: file, line: line)
     XCTAssertEqual(machine.swapSlotsInUse, 0, file: file, line: line)
-    XCTAssertEqual(machine.groupsInUse, 0, file: file, line: line)
+    XCTAssertEqual(machine.contextsInUse, 0, file: file, line: line)
+    XCTAssertEqual(machine.vmasInUse, 0, file: file, line: line)
+    XCTAssertEqual(machine.swapCachePages, 0, file: file, line: line)
     XCTAssertEqual(machine.mmsInUse, 0, file: file, line: line)
     if expectNoViolations {
         XCTAssertEqual(machine.violations.map(\.description), [], "violations recorded", file: file, line: line)
@@ -63,12 +74,12 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-extension Kernel where R == AnonGroupRmap {
+extension Kernel {
     /// The PTE of (mm, vpn), `.none` when no leaf exists. Callers that race
     /// other threads must hold the mm's ptl.
     func pte(_ mm: UInt32, _ vpn: UInt64) -> PTE {
         let i = pteIndex(mm, vpn)
-        return i < 0 ? .none : PTE(raw: ptes[i])
+        return i < 0 ? .none : pte(at: i)
     }
 
     /// The checker's expected content word beside (mm, vpn).
@@ -77,15 +88,13 @@ extension Kernel where R == AnonGroupRmap {
         return i < 0 ? nil : expected[i]
     }
 
-    /// First virtual page of VMA `k` of `mm`.
-    func base(_ mm: UInt32, vma k: Int) -> UInt64 {
-        UInt64(vma(mm, k)) * UInt64(config.vmaPages)
-    }
+    /// First virtual page of VMA table entry `k` of `mm`.
+    func base(_ mm: UInt32, vma k: Int) -> UInt64 { vmaStart(vmaHandle(mm, k)) }
 
     /// Every (slot, mm) in the process table.
     func table() -> [(slot: Int, mm: UInt32)] {
         (0..<config.maxProcesses).compactMap { s in
-            let mm = procs[s].pointee.load(ordering: .acquiring)
+            let mm = processes.procs[s].pointee.load(ordering: .acquiring)
             return mm == 0 ? nil : (s, mm)
         }
     }
@@ -115,21 +124,6 @@ extension Kernel where R == AnonGroupRmap {
         RCU.barrier(flavor)
     }
 
-    /// The group's member list in walk order.
-    func members(_ g: UInt32) -> [UInt32] {
-        var out: [UInt32] = []
-        var mm = rmap.head[Int(g)].pointee.load(ordering: .acquiring)
-        while mm != 0 && out.count <= config.mmSlots {
-            out.append(mm)
-            mm = rmap.links[Int(mm)].pointee.next.load(ordering: .acquiring)
-        }
-        return out
-    }
-
-    func group(of mm: UInt32) -> UInt32 { rmap.links[Int(mm)].pointee.group }
-    func groupState(_ g: UInt32) -> UInt32 { rmap.state[Int(g)].pointee.load(ordering: .acquiring) }
-    func groupRefs(_ g: UInt32) -> Int32 { rmap.refcount[Int(g)].pointee.load(ordering: .relaxed) }
-
     func content(_ f: UInt32) -> UInt64 { frames[Int(f)].content.load(ordering: .relaxed) }
     func mapcount(_ f: UInt32) -> Int32 { frames[Int(f)].mapcount.load(ordering: .relaxed) }
     func refcount(_ f: UInt32) -> Int32 { frames[Int(f)].refcount.load(ordering: .relaxed) }
@@ -137,6 +131,9 @@ extension Kernel where R == AnonGroupRmap {
     func mapping(_ f: UInt32) -> UInt32 { frames[Int(f)].mapping.load(ordering: .relaxed) }
     func isFree(_ f: UInt32) -> Bool { frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.free != 0 }
     func isAnon(_ f: UInt32) -> Bool { frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.anon != 0 }
+    func inSwapCache(_ f: UInt32) -> Bool { frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.swapCache != 0 }
+    func swapCount(_ s: UInt32) -> Int32 { swap.count[Int(s)].load(ordering: .relaxed) }
+    func swapContent(_ s: UInt32) -> UInt64 { swap.content[Int(s)].load(ordering: .relaxed) }
 
     /// The frame a present PTE maps, or nil.
     func frame(_ mm: UInt32, _ vpn: UInt64) -> UInt32? {
@@ -149,25 +146,28 @@ extension Kernel where R == AnonGroupRmap {
     func visibleContent(_ mm: UInt32, _ vpn: UInt64) -> UInt64? {
         let p = pte(mm, vpn)
         if p.isPresent { return content(p.target) }
-        if p.isSwap { return swapContent[Int(p.target)].load(ordering: .relaxed) }
+        if p.isSwap { return swapContent(p.target) }
         return nil
     }
 
     /// Every vpn of `mm`'s VMAs whose PTE is not none.
     func mappedVPNs(_ mm: UInt32) -> [UInt64] {
         var out: [UInt64] = []
-        for k in 0..<MachineConfig.maxVMAs where vma(mm, k) != Kernel.noVMA {
-            let b = base(mm, vma: k)
-            for v in b..<(b + UInt64(config.vmaPages)) where !pte(mm, v).isNone { out.append(v) }
+        for k in 0..<MachineConfig.maxVMAs where vmaHandle(mm, k) != 0 {
+            let v = vmaHandle(mm, k)
+            for vpn in vmaStart(v)..<(vmaStart(v) + UInt64(vmaPages(v))) where !pte(mm, vpn).isNone { out.append(vpn) }
         }
         return out
     }
 
-    /// A VMA-sized position that no VMA of `mm` uses (the lowest one).
-    func unusedPosition(_ mm: UInt32) -> UInt32 {
-        var pos: UInt32 = 0
-        while (0..<MachineConfig.maxVMAs).contains(where: { vma(mm, $0) == pos }) { pos += 1 }
-        return pos
+    /// The start of the lowest VMA-sized slot no VMA of `mm` lies in.
+    func unusedStart(_ mm: UInt32) -> UInt64 {
+        let size = UInt64(config.vmaPages)
+        var start: UInt64 = 0
+        while (0..<MachineConfig.maxVMAs).contains(where: { vmaHandle(mm, $0) != 0 && vmaStart(vmaHandle(mm, $0)) / size == start / size }) {
+            start += size
+        }
+        return start
     }
 
     /// Migrates frame `f` the way `migrate` does: allocate the target,
@@ -182,11 +182,52 @@ extension Kernel where R == AnonGroupRmap {
         return target
     }
 
-    /// mremap of VMA `k` of `mm` to `pos`, taking the mmap lock as mremap does.
-    func mremap(_ mm: UInt32, vma k: Int, to pos: UInt32, _ cpu: CPU) -> Bool {
-        mmapLock.writeLock(Int(mm))
-        defer { mmapLock.unlock(Int(mm)) }
-        return mremapLocked(mm, vma: k, to: pos, cpu)
+    /// mremap of VMA table entry `k` of `mm` to `start`, taking the mmap
+    /// lock as mremap does. The new VMA takes a free table entry: find it
+    /// by address afterwards (`findVMA`).
+    func mremap(_ mm: UInt32, vma k: Int, to start: UInt64, _ cpu: CPU) -> Bool {
+        mmapWrite(mm)
+        defer { mmapUnlock(mm) }
+        return mremapLocked(mm, vma: k, to: start, cpu)
+    }
+
+    /// Two passes of reclaim over all memory that free what they swap out
+    /// (the first ages, the second swaps out): every unreferenced mapped
+    /// page ends in swap, nothing in the swap cache. Returns frames freed.
+    @discardableResult
+    func swapOutAll(_ cpu: CPU) -> Int {
+        reclaim(cpu, scan: config.frames, target: Int.max, keepCached: false)
+            + reclaim(cpu, scan: config.frames, target: Int.max, keepCached: false)
+    }
+}
+
+extension Kernel where R == AnonGroupRmap {
+    /// The group's member list in walk order.
+    func members(_ g: UInt32) -> [UInt32] {
+        var out: [UInt32] = []
+        var mm = rmap.head[Int(g)].pointee.load(ordering: .acquiring)
+        while mm != 0 && out.count <= config.mmSlots {
+            out.append(mm)
+            mm = rmap.links[Int(mm)].pointee.next.load(ordering: .acquiring)
+        }
+        return out
+    }
+
+    func group(of mm: UInt32) -> UInt32 { rmap.links[Int(mm)].pointee.group }
+    func groupState(_ g: UInt32) -> UInt32 { rmap.state[Int(g)].pointee.load(ordering: .acquiring) }
+    func groupRefs(_ g: UInt32) -> Int32 { rmap.refcount[Int(g)].pointee.load(ordering: .relaxed) }
+}
+
+extension Kernel where R == AnonVMARmap {
+    /// The VMAs on anon_vma `av`'s list, in walk order.
+    func listed(_ av: UInt32) -> [UInt32] {
+        var out: [UInt32] = []
+        var v = rmap.heads[Int(av)].pointee.first.load(ordering: .acquiring)
+        while v != 0 && out.count <= config.vmaCount {
+            out.append(v)
+            v = rmap.links[Int(v)].next.load(ordering: .acquiring)
+        }
+        return out
     }
 }
 
@@ -218,6 +259,7 @@ extension Machine {
         case .exec: return exec(p, cpu: cpu)
         case .mremap: return mremap(p, cpu: cpu)
         case .munmap: return munmap(p, cpu: cpu)
+        case .split: return split(p, cpu: cpu)
         case .reclaim, .migrate: return false
         }
     }

@@ -108,6 +108,11 @@ final class CommandLineTests: XCTestCase {
                   ["run", "--vmas-per-process", "0"], ["run", "--vmas-per-process", "9"],
                   ["run", "--population", "100000"], ["run", "--family-size", "70000"], ["run", "--sample-interval", "0"]]
         for v in ["", "foo=1", "fault=-1", "fault=1,fault=2", "fault=0"] { cases.append(["run", "--mix", v]) }
+        cases += [["run", "--scheme", "anon_vma"], ["run", "--scheme", ""], ["run", "--scheme", "anongroup", "--scheme", "anon-vma"],
+                  ["run", "--scheme", "anon-vma", "--inject", "mremap-no-copy"], ["run", "--inject", "anon-vma-split-unlinked"],
+                  ["selftest", "--scheme", "x"], ["selftest", "--scheme", "anon-vma", "--only", "mremap-no-copy"],
+                  ["bench", "--scheme", "x"], ["compare", "--scheme", "x", dir + "/missing", dir + "/missing"],
+                  ["scale", "--scheme", "x"] + ["--out", dir + "/scale"]]
         cases += [["run", "--rcu", "x"], ["run", "--sync", "x"], ["run", "--checks", "x"], ["run", "--inject", "nosuch"],
                   ["run", "--threads", "2", "--threads", "3"], ["run", "--perturb", "--perturb"],
                   ["--threads=2", "--threads=3"], ["run", "--json", ""], ["run", "--json", dir + "/no/such/dir/x.json"],
@@ -148,6 +153,9 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(try run(["run", "--duration", "1e308"]).err.contains("0.1...604800 seconds"))
         XCTAssertTrue(try run(["run", "--stall-timeout", "0.001"]).err.contains("1...3600 seconds"))
         XCTAssertTrue(try run(["bench", "--work", "1e-300"]).err.contains("0.0001...100"))
+        let sch = try run(["run", "--scheme", "nosuch"]).err
+        XCTAssertTrue(sch.contains("anongroup, anon-vma"), "an unknown scheme lists the schemes: \(sch)")
+        XCTAssertTrue(try run(["run", "--inject", "anon-vma-no-recheck"]).err.contains("bug of the anon-vma scheme"))
         let inj = try run(["run", "--inject", "nosuch"]).err
         for i in Injection.allCases { XCTAssertTrue(inj.contains(i.rawValue), "the whole list of names: \(i.rawValue)") }
     }
@@ -159,7 +167,7 @@ final class CommandLineTests: XCTestCase {
                                  "--mix", "fault=40,fork=10,exit=5,mremap=20,migrate=25"])
         XCTAssertEqual(r.status, 1)
         XCTAssertTrue(r.out.contains("first violation"))
-        XCTAssertTrue(r.out.contains("reproduce with: stress run --threads 2"))
+        XCTAssertTrue(r.out.contains("reproduce with: stress run --scheme anongroup --threads 2"), r.out)
         XCTAssertTrue(r.out.contains("--seed 7"))
         XCTAssertTrue(r.out.contains("last operations per worker"))
         XCTAssertTrue(r.out.contains("FAILURE:"))

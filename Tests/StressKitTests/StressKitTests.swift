@@ -117,12 +117,21 @@ final class OptionValidationTests: XCTestCase {
     func testInjectionNamesParse() {
         for i in Injection.allCases { XCTAssertEqual(Injection(rawValue: i.rawValue), i) }
         XCTAssertNil(Injection(rawValue: "no-such-bug"))
-        XCTAssertEqual(Injection.allCases.count, 14)
+        XCTAssertEqual(Injection.allCases.count, 20)
+        // Each scheme's catalogue: its own bugs and the shared ones, no other scheme's.
+        for scheme in SchemeKind.allCases {
+            let list = Injection.catalogue(for: scheme)
+            XCTAssertFalse(list.contains(.none))
+            XCTAssertTrue(list.allSatisfy { $0.scheme == nil || $0.scheme == scheme })
+            XCTAssertEqual(list.count, Injection.allCases.filter { $0 != .none && ($0.scheme ?? scheme) == scheme }.count)
+        }
+        XCTAssertEqual(Injection.catalogue(for: .anongroup).count, 13)
+        XCTAssertEqual(Injection.catalogue(for: .anonVma).count, 12)
     }
 
     func testEventNamesAreSnakeCase() {
         XCTAssertEqual(Event.firstTouch.name, "first_touch")
-        XCTAssertEqual(Event.walkMmsVisited.name, "walk_mms_visited")
+        XCTAssertEqual(Event.walkVisited.name, "walk_visited")
         XCTAssertEqual(Event.faultOOM.name, "fault_oom")
         for e in Event.allCases { XCTAssertEqual(e.name, e.name.lowercased(), e.name) }
     }
@@ -159,6 +168,22 @@ final class VerdictTests: XCTestCase {
         XCTAssertGreaterThan(r.walks.count, 0)
         XCTAssertNil(r.recentOperations)
         XCTAssertFalse(r.samples.isEmpty)
+    }
+
+    /// The anon_vma scheme under the same load: every operation, split
+    /// included, and the checks clean; the walks visit VMAs.
+    func testCleanAnonVMARunSucceeds() throws {
+        var o = small(2, 1.0)
+        o.scheme = .anonVma
+        o.frames = 256
+        let r = try StressEngine.run(o)
+        XCTAssertEqual(r.verdict, Verdict.success, "\(r.violations.prefix(3))")
+        XCTAssertEqual(r.leakCheck, "clean")
+        XCTAssertEqual(r.settings.scheme, .anonVma, "the result records the scheme")
+        for op in OpKind.allCases { XCTAssertGreaterThan(r.ops[op.name]?.completed ?? 0, 0, op.name) }
+        XCTAssertEqual(r.events["mremap_copy"] ?? 0, 0, "anon_vma never copies on mremap")
+        XCTAssertGreaterThan(r.events["mremap_keep"] ?? 0, 0)
+        XCTAssertGreaterThan(r.walks.count, 0)
     }
 
     func testOpsBudgetEndsTheRunAtExactlyThatManyCompletedOperations() throws {
@@ -292,7 +317,7 @@ final class VerdictTests: XCTestCase {
     func testSteadyStateJudgesDrift() {
         func sample(_ rate: Double, _ fam: Double) -> IntervalSample {
             IntervalSample(t: 0, opsPerS: rate, framesInUse: 100, processes: 10, families: 5, meanFamilySize: fam,
-                           maxFamilySize: 4, mmsPerWalk: 2)
+                           maxFamilySize: 4, visitedPerWalk: 2)
         }
         let flat = SteadyState.judge([sample(1, 2)] + (0..<8).map { _ in sample(100, 2) })!
         XCTAssertTrue(flat.steady)

@@ -36,18 +36,62 @@ public enum BenchWalkMode: Sendable {
     case listOnly
 }
 
+/// The benchmark hooks a specialized core provides (see `KernelMachine`);
+/// `Machine` forwards its public bench methods here, so each timed loop
+/// runs inside specialized code.
+protocol MachineBenchDriver {
+    func benchGroup(size: Int, pages: Int, cpu: CPU) -> BenchGroup?
+    func benchFrame(_ g: BenchGroup, page: Int) -> UInt32
+    func benchWalk(_ g: BenchGroup, page: Int, iterations: Int, mode: BenchWalkMode, cpu: CPU) -> (ns: UInt64, visited: Int)
+    func benchMigrate(_ g: BenchGroup, page: Int, iterations: Int, cpu: CPU) -> UInt64
+    func benchFirstTouch(faults: Int, cpu: CPU) -> (ns: UInt64, count: Int)
+    func benchCOW(faults: Int, cpu: CPU) -> (ns: UInt64, count: Int)
+    func benchForkExit(iterations: Int, cpu: CPU) -> (ns: UInt64, count: Int)
+    func benchMremap(iterations: Int, cpu: CPU) -> (ns: UInt64, count: Int)
+}
+
+extension Machine {
+    /// Builds a fork tree of `size` mms for walking: one process writes
+    /// `pages` pages of its first VMA, then forks `size - 1` times (no exec,
+    /// so every child shares the pages: one anongroup, or one anon_vma
+    /// listing every child's copy of the VMA). Needs `maxProcesses >= size`
+    /// and `pages <= vmaPages`. Nil when the machine is too small.
+    public func benchGroup(size: Int, pages: Int, cpu: CPU) -> BenchGroup? { core.bench.benchGroup(size: size, pages: pages, cpu: cpu) }
+    /// The frame of the group's shared page `page` (it changes on migration).
+    public func benchFrame(_ g: BenchGroup, page: Int) -> UInt32 { core.bench.benchFrame(g, page: page) }
+    /// Walks the rmap of shared page `page` `iterations` times; returns the
+    /// total nanoseconds and the objects visited per walk (of the last walk).
+    public func benchWalk(_ g: BenchGroup, page: Int, iterations: Int, mode: BenchWalkMode, cpu: CPU) -> (ns: UInt64, visited: Int) {
+        core.bench.benchWalk(g, page: page, iterations: iterations, mode: mode, cpu: cpu)
+    }
+    /// Migrates shared page `page` `iterations` times (each migration walks
+    /// twice and rewrites every member's PTE); returns total nanoseconds.
+    public func benchMigrate(_ g: BenchGroup, page: Int, iterations: Int, cpu: CPU) -> UInt64 {
+        core.bench.benchMigrate(g, page: page, iterations: iterations, cpu: cpu)
+    }
+    /// First-touch write faults over every page of freshly spawned processes
+    /// until `faults` were taken; returns (ns, faults).
+    public func benchFirstTouch(faults: Int, cpu: CPU) -> (ns: UInt64, count: Int) { core.bench.benchFirstTouch(faults: faults, cpu: cpu) }
+    /// Copy-on-write faults of a forked child over every page; returns (ns, faults).
+    public func benchCOW(faults: Int, cpu: CPU) -> (ns: UInt64, count: Int) { core.bench.benchCOW(faults: faults, cpu: cpu) }
+    /// fork + exit of a child of a populated process; returns (ns, forks).
+    public func benchForkExit(iterations: Int, cpu: CPU) -> (ns: UInt64, count: Int) { core.bench.benchForkExit(iterations: iterations, cpu: cpu) }
+    /// mremap of a populated, unshared VMA; returns (ns, calls).
+    public func benchMremap(iterations: Int, cpu: CPU) -> (ns: UInt64, count: Int) { core.bench.benchMremap(iterations: iterations, cpu: cpu) }
+}
+
 @inline(__always) private func benchNanos() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }
 
-extension Machine {
+extension KernelMachine {
     // MARK: Building blocks
 
     /// Spawns a process and installs it; returns its mm, or 0 when out of
     /// slots (after one grace-period wait and retry).
-    private func benchSpawnMM(_ cpu: CPU) -> UInt32 {
+    func benchSpawnMM(_ cpu: CPU) -> UInt32 {
         let k = kernel
         for attempt in 0..<2 {
             let mm = k.newProcessMM(cpu)
@@ -56,13 +100,13 @@ extension Machine {
                 k.mmPut(mm, cpu)
                 return 0
             }
-            if attempt == 0 { RCU.barrier(k.flavor) }
+            if attempt == 0 { P.rcuBarrier(k.flavor) }
         }
         return 0
     }
 
     /// A new process with every page of its VMAs written once.
-    private func benchPopulatedMM(_ cpu: CPU) -> UInt32 {
+    func benchPopulatedMM(_ cpu: CPU) -> UInt32 {
         let mm = benchSpawnMM(cpu)
         precondition(mm != 0, "bench machine out of process slots")
         for v in benchVPNs(mm) { _ = kernel.fault(mm, vpn: v, write: true, cpu) }
@@ -71,42 +115,43 @@ extension Machine {
 
     /// Exits the process running `mm` (the table's reference is dropped, so
     /// the mm is torn down).
-    private func benchExit(_ mm: UInt32, _ cpu: CPU) {
+    func benchExit(_ mm: UInt32, _ cpu: CPU) {
         let k = kernel
-        for s in 0..<config.maxProcesses where k.procs[s].pointee.load(ordering: .acquiring) == mm {
+        for s in 0..<config.maxProcesses where k.processes.procs[s].pointee.load(ordering: .acquiring) == mm {
             _ = k.exitProcess(slot: s, mm: mm, cpu)
             return
         }
     }
 
     /// Every page of every VMA of `mm`, in VMA order.
-    private func benchVPNs(_ mm: UInt32) -> [UInt64] {
+    func benchVPNs(_ mm: UInt32) -> [UInt64] {
         let k = kernel
         var out: [UInt64] = []
-        for v in 0..<MachineConfig.maxVMAs where k.vma(mm, v) != Kernel<AnonGroupRmap>.noVMA {
-            let first = UInt64(k.vma(mm, v)) * UInt64(config.vmaPages)
-            for d in 0..<UInt64(config.vmaPages) { out.append(first + d) }
+        for t in 0..<MachineConfig.maxVMAs where k.vmaHandle(mm, t) != 0 {
+            let v = k.vmaHandle(mm, t)
+            let first = k.vmaStart(v)
+            for d in 0..<UInt64(k.vmaPages(v)) { out.append(first + d) }
         }
         return out
     }
 
     /// The frame mapped at `vpn` in `mm`, 0 if none.
-    private func benchFrameAt(_ mm: UInt32, _ vpn: UInt64) -> UInt32 {
+    func benchFrameAt(_ mm: UInt32, _ vpn: UInt64) -> UInt32 {
         let k = kernel
-        k.ptl.lock(Int(mm))
-        defer { k.ptl.unlock(Int(mm)) }
+        k.ptlLock(mm)
+        defer { k.ptlUnlock(mm) }
         let i = k.pteIndex(mm, vpn)
         guard i >= 0 else { return 0 }
-        let pte = PTE(raw: k.ptes[i])
+        let pte = k.pte(at: i)
         return pte.isPresent || pte.isMigration ? pte.target : 0
     }
 
     /// Forks the process of `parent` and returns the child's mm, or 0.
     /// Waits for a grace period once when out of mm slots.
-    private func benchFork(_ parent: UInt32, _ cpu: CPU) -> UInt32 {
+    func benchFork(_ parent: UInt32, _ cpu: CPU) -> UInt32 {
         let k = kernel
         var r = k.fork(parent, cpu)
-        if r.result == .outOfMemory { RCU.barrier(k.flavor); r = k.fork(parent, cpu) }
+        if r.result == .outOfMemory { P.rcuBarrier(k.flavor); r = k.fork(parent, cpu) }
         guard r.result == .ok else { return 0 }
         k.mmPut(r.child, cpu)  // the table keeps it
         return r.child
@@ -117,7 +162,7 @@ extension Machine {
     /// Builds an anongroup of `size` mms: one process writes `pages` pages of
     /// its first VMA, then forks `size - 1` times. Needs `maxProcesses >= size`
     /// and `pages <= vmaPages`. Nil when the machine is too small.
-    public func benchGroup(size: Int, pages: Int, cpu: CPU) -> BenchGroup? {
+    func benchGroup(size: Int, pages: Int, cpu: CPU) -> BenchGroup? {
         precondition(size >= 1 && pages >= 1)
         guard size <= config.maxProcesses, pages <= config.vmaPages else { return nil }
         let k = kernel
@@ -132,13 +177,13 @@ extension Machine {
     }
 
     /// The frame of the group's shared page `page` (it changes on migration).
-    public func benchFrame(_ g: BenchGroup, page: Int) -> UInt32 {
+    func benchFrame(_ g: BenchGroup, page: Int) -> UInt32 {
         benchFrameAt(g.root, g.vpns[page])
     }
 
     /// Walks the rmap of shared page `page` `iterations` times; returns the
     /// total nanoseconds and the mms visited per walk (of the last walk).
-    public func benchWalk(_ g: BenchGroup, page: Int, iterations: Int, mode: BenchWalkMode, cpu: CPU) -> (ns: UInt64, visited: Int) {
+    func benchWalk(_ g: BenchGroup, page: Int, iterations: Int, mode: BenchWalkMode, cpu: CPU) -> (ns: UInt64, visited: Int) {
         let k = kernel
         let f = benchFrame(g, page: page)
         precondition(f != 0, "bench group page \(page) is not mapped")
@@ -160,16 +205,20 @@ extension Machine {
             if trylock {
                 for _ in 0..<iterations {
                     visited = k.rmapWalk(f, trylock: true, cpu) { _, _, i in
-                        let pte = PTE(raw: k.ptes[i])
-                        if pte.isPresent && pte.target == f && pte.isYoung { k.ptes[i] = pte.with(young: false).raw }
+                        let pte = k.pte(at: i)
+                        guard pte.isPresent && pte.target == f else { return false }
+                        if pte.isYoung { k.setPTE(at: i, pte.with(young: false)) }
+                        return true
                     }.visited
                 }
             } else {
                 var found = 0
                 for _ in 0..<iterations {
                     visited = k.rmapWalk(f, trylock: false, cpu) { _, _, i in
-                        let pte = PTE(raw: k.ptes[i])
-                        if pte.isPresent && pte.target == f { found &+= 1 }
+                        let pte = k.pte(at: i)
+                        guard pte.isPresent && pte.target == f else { return false }
+                        found &+= 1
+                        return true
                     }.visited
                 }
                 if found != iterations * g.members {
@@ -183,7 +232,7 @@ extension Machine {
 
     /// Migrates shared page `page` `iterations` times (each migration walks
     /// twice and rewrites every member's PTE); returns total nanoseconds.
-    public func benchMigrate(_ g: BenchGroup, page: Int, iterations: Int, cpu: CPU) -> UInt64 {
+    func benchMigrate(_ g: BenchGroup, page: Int, iterations: Int, cpu: CPU) -> UInt64 {
         let k = kernel
         var total: UInt64 = 0
         for _ in 0..<iterations {
@@ -204,7 +253,7 @@ extension Machine {
 
     /// First-touch write faults over every page of freshly spawned processes
     /// until `faults` were taken; returns (ns, faults).
-    public func benchFirstTouch(faults: Int, cpu: CPU) -> (ns: UInt64, count: Int) {
+    func benchFirstTouch(faults: Int, cpu: CPU) -> (ns: UInt64, count: Int) {
         let k = kernel
         var total: UInt64 = 0, n = 0
         while n < faults {
@@ -222,7 +271,7 @@ extension Machine {
 
     /// Copy-on-write faults: a parent writes every page, forks, and the child
     /// writes every page (each a COW copy). Only the child's faults are timed.
-    public func benchCOW(faults: Int, cpu: CPU) -> (ns: UInt64, count: Int) {
+    func benchCOW(faults: Int, cpu: CPU) -> (ns: UInt64, count: Int) {
         let k = kernel
         let parent = benchPopulatedMM(cpu)
         let vpns = benchVPNs(parent)
@@ -247,7 +296,7 @@ extension Machine {
 
     /// fork + exit of a child of a process with every page of its VMAs
     /// written; returns (ns, forks). Grace-period waits are not timed.
-    public func benchForkExit(iterations: Int, cpu: CPU) -> (ns: UInt64, count: Int) {
+    func benchForkExit(iterations: Int, cpu: CPU) -> (ns: UInt64, count: Int) {
         let k = kernel
         let parent = benchPopulatedMM(cpu)
         var total: UInt64 = 0
@@ -255,7 +304,7 @@ extension Machine {
             var t0 = benchNanos()
             var r = k.fork(parent, cpu)
             if r.result == .outOfMemory {
-                RCU.barrier(k.flavor)  // mm slots come back after a grace period
+                P.rcuBarrier(k.flavor)  // mm slots come back after a grace period
                 t0 = benchNanos()
                 r = k.fork(parent, cpu)
             }
@@ -272,20 +321,21 @@ extension Machine {
 
     /// mremap of the first VMA (every page written, none shared) to a free
     /// position, `iterations` times; returns (ns, calls).
-    public func benchMremap(iterations: Int, cpu: CPU) -> (ns: UInt64, count: Int) {
+    func benchMremap(iterations: Int, cpu: CPU) -> (ns: UInt64, count: Int) {
         let k = kernel
         let mm = benchPopulatedMM(cpu)
         var total: UInt64 = 0
-        let movesBefore = cpu.pointee.eventCount(.mremapMove)
+        let movesBefore = cpu.pointee.eventCount(.mremapMove) + cpu.pointee.eventCount(.mremapKeep)
         for _ in 0..<iterations {
             let t0 = benchNanos()
-            k.mmapLock.writeLock(Int(mm))
-            let ok = k.mremapLocked(mm, vma: 0, to: k.freeVMAPosition(mm, cpu), cpu)
-            k.mmapLock.unlock(Int(mm))
+            k.mmapWrite(mm)
+            let t = (0..<MachineConfig.maxVMAs).first { k.vmaHandle(mm, $0) != 0 }!
+            let ok = k.mremapLocked(mm, vma: t, to: k.freeSlotStart(mm, cpu), cpu)
+            k.mmapUnlock(mm)
             total += benchNanos() - t0
             precondition(ok, "bench mremap failed")
         }
-        let moves = Int(cpu.pointee.eventCount(.mremapMove) - movesBefore)
+        let moves = Int(cpu.pointee.eventCount(.mremapMove) + cpu.pointee.eventCount(.mremapKeep) - movesBefore)
         if moves != iterations * config.vmaPages {
             k.report(.location, cpu: cpu, "mremap bench: \(moves) page moves for \(iterations) calls")
         }
@@ -293,6 +343,9 @@ extension Machine {
         return (total, iterations)
     }
 
+}
+
+extension Machine {
     // MARK: Primitives
 
     /// `iterations` RCU read-side sections (lock + unlock), on a registered thread.

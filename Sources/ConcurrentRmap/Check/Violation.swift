@@ -5,7 +5,7 @@ import Glibc
 
 /// The operations a worker performs. Raw values index statistics arrays.
 public enum OpKind: Int, CaseIterable, Sendable {
-    case fault, fork, exit, exec, mremap, munmap, reclaim, migrate
+    case fault, fork, exit, exec, mremap, munmap, split, reclaim, migrate
 
     public var name: String {
         switch self {
@@ -15,6 +15,7 @@ public enum OpKind: Int, CaseIterable, Sendable {
         case .exec: "exec"
         case .mremap: "mremap"
         case .munmap: "munmap"
+        case .split: "split"
         case .reclaim: "reclaim"
         case .migrate: "migrate"
         }
@@ -40,9 +41,10 @@ public enum ViolationKind: String, CaseIterable, Sendable, Codable {
     case incompleteWalk = "incomplete-walk"
     /// 4. A read did not return the last value written.
     case content
-    /// 5. An mm, group or table was reached after it was freed.
+    /// 5. An mm, VMA, group, anon_vma or table was reached after it was freed.
     case lifetime
-    /// A group's member list or counts disagree with the mms.
+    /// An rmap list (an anongroup's mms, an anon_vma's VMAs) or its counts
+    /// disagree with the objects it lists.
     case groupList = "group-list"
     /// A swap slot's count disagrees with the swap entries.
     case swapCount = "swap-count"

@@ -42,24 +42,24 @@ extension Kernel {
     func familyStart(_ mm: UInt32, _ cpu: CPU) -> Bool {
         let f = cacheAlloc(.families, cpu)
         guard f != 0 else { return false }
-        families.members[Int(f)].pointee.store(1, ordering: .relaxed)
-        families.familyOf[Int(mm)] = f
+        processes.families.members[Int(f)].pointee.store(1, ordering: .relaxed)
+        processes.families.familyOf[Int(mm)] = f
         return true
     }
 
     /// fork: the child joins its parent's family.
     func familyJoin(child: UInt32, parent: UInt32) {
-        let f = families.familyOf[Int(parent)]
-        families.familyOf[Int(child)] = f
-        families.members[Int(f)].pointee.add(1, ordering: .relaxed)
+        let f = processes.families.familyOf[Int(parent)]
+        processes.families.familyOf[Int(child)] = f
+        processes.families.members[Int(f)].pointee.add(1, ordering: .relaxed)
     }
 
     /// The mm is torn down: it leaves; the last one frees the family.
     func familyLeave(_ mm: UInt32, _ cpu: CPU) {
-        let f = families.familyOf[Int(mm)]
+        let f = processes.families.familyOf[Int(mm)]
         guard f != 0 else { return }
-        families.familyOf[Int(mm)] = 0
-        let now = families.members[Int(f)].pointee.subtract(1, ordering: .acquiringAndReleasing).newValue
+        processes.families.familyOf[Int(mm)] = 0
+        let now = processes.families.members[Int(f)].pointee.subtract(1, ordering: .acquiringAndReleasing).newValue
         if now == 0 {
             cacheFree(.families, f, cpu)
         } else if now < 0 {

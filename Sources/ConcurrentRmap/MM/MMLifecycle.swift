@@ -1,54 +1,19 @@
 import Synchronization
 import URCUShim
 
-/// mm life cycle, VMAs, the process table, and tearing an address space down.
+/// mm life cycle, the process table, and tearing an address space down.
 ///
 /// An mm is reachable three ways: from the process table (which holds one
-/// user reference), from a pinning worker (`mmUsers`, taken with
-/// inc-not-zero inside an RCU read-side section so the slot cannot be
-/// recycled between the load and the increment), and from its rmap context
-/// (walkers, under RCU or the group lock). When the last user drops it, the
-/// mm is torn down: state dying, PTEs zapped under the ptl, then it leaves
-/// its rmap context and its slot is freed after a grace period.
+/// user reference), from a pinning worker (`users`, taken with inc-not-zero
+/// inside an RCU read-side section so the slot cannot be recycled between
+/// the load and the increment), and from its rmap (walkers, under RCU or the
+/// scheme's lock). When the last user drops it, the mm is torn down: state
+/// dying, PTEs zapped under the ptl, VMAs unmapped and retired, then it
+/// leaves its rmap context and its slot is freed after a grace period.
+///
+///     free --allocMM--> (unpublished) --publish--> live --last mmPut--> dying
+///          --teardown--> waiting for a grace period --call_rcu--> free
 extension Kernel {
-    // MARK: VMAs (mmap lock held)
-
-    @inline(__always) func vma(_ mm: UInt32, _ k: Int) -> UInt32 {
-        vmaStart[Int(mm) * Kernel.vmaStride + k]
-    }
-
-    @inline(__always) func setVMA(_ mm: UInt32, _ k: Int, _ pos: UInt32) {
-        vmaStart[Int(mm) * Kernel.vmaStride + k] = pos
-    }
-
-    /// A VMA-sized position not used by `mm`, chosen at random.
-    func freeVMAPosition(_ mm: UInt32, _ cpu: CPU) -> UInt32 {
-        while true {
-            let pos = UInt32(cpu.pointee.random(below: vmaSlots))
-            var clash = false
-            for k in 0..<MachineConfig.maxVMAs where vma(mm, k) == pos { clash = true }
-            if !clash { return pos }
-        }
-    }
-
-    /// A random address inside one of the mm's VMAs, or nil if it has none.
-    func randomAddress(_ mm: UInt32, _ cpu: CPU) -> UInt64? {
-        let k0 = cpu.pointee.random(below: MachineConfig.maxVMAs)
-        for d in 0..<MachineConfig.maxVMAs {
-            let pos = vma(mm, (k0 + d) % MachineConfig.maxVMAs)
-            if pos != Kernel.noVMA {
-                return UInt64(pos) * UInt64(config.vmaPages) + UInt64(cpu.pointee.random(below: config.vmaPages))
-            }
-        }
-        return nil
-    }
-
-    @inline(__always) func inVMA(_ mm: UInt32, _ vpn: UInt64) -> Bool {
-        let pos = UInt32(truncatingIfNeeded: vpn / UInt64(config.vmaPages))
-        for k in 0..<MachineConfig.maxVMAs where vma(mm, k) == pos { return true }
-        return false
-    }
-
     // MARK: Creation, pinning, release
 
     /// Allocates an mm slot with one user and no VMAs, not yet published
@@ -56,28 +21,53 @@ extension Kernel {
     func allocMM(_ cpu: CPU) -> UInt32 {
         let mm = cacheAlloc(.mms, cpu)
         guard mm != 0 else { return 0 }
-        for k in 0..<MachineConfig.maxVMAs { setVMA(mm, k, Kernel.noVMA) }
-        mmUsers[Int(mm)].pointee.store(1, ordering: .relaxed)
+        for k in 0..<MachineConfig.maxVMAs { setVMAHandle(mm, k, 0) }
+        spaces.users[Int(mm)].pointee.store(1, ordering: .relaxed)
         return mm
     }
 
-    /// A new process image: a fresh mm in a new rmap context and a new
-    /// family, with `vmasPerProcess` empty VMAs. Returns 0 when out of slots.
+    /// Undoes `allocMM` (and the VMAs and family of a new image) for an mm
+    /// nobody has seen.
+    private func freeUnpublishedMM(_ mm: UInt32, _ cpu: CPU) {
+        for k in 0..<MachineConfig.maxVMAs {
+            let v = vmaHandle(mm, k)
+            if v != 0 { setVMAHandle(mm, k, 0); freeUnpublishedVMA(v, cpu) }
+        }
+        spaces.users[Int(mm)].pointee.store(0, ordering: .relaxed)
+        spaces.mms.freeUnpublished(mm)
+    }
+
+    /// A new process image: a fresh mm with `vmasPerProcess` empty VMAs (each
+    /// filling a free slot, its page offset its own start, as a new
+    /// anonymous mapping), in a new rmap context and a new family. Returns 0
+    /// when out of slots.
     func newProcessMM(_ cpu: CPU) -> UInt32 {
         let mm = allocMM(cpu)
         guard mm != 0 else { return 0 }
-        for k in 0..<config.vmasPerProcess { setVMA(mm, k, freeVMAPosition(mm, cpu)) }
+        for _ in 0..<config.vmasPerProcess {
+            let start = freeSlotStart(mm, cpu)
+            let v = newVMA(mm, start: start, pages: config.vmaPages, pgoff: start, ctx: 0, cpu)
+            guard v != 0, insertVMA(mm, v) else {
+                if v != 0 { freeUnpublishedVMA(v, cpu) }
+                freeUnpublishedMM(mm, cpu)
+                return 0
+            }
+        }
         guard familyStart(mm, cpu) else {
-            mmUsers[Int(mm)].pointee.store(0, ordering: .relaxed)
-            mms.freeUnpublished(mm)
+            freeUnpublishedMM(mm, cpu)
             return 0
         }
         mms.publish(mm)
         guard rmap.mmStarted(self, mm: mm, cpu: cpu) else {
             // Never reachable by anyone: undo without a grace period.
             familyLeave(mm, cpu)
-            mmUsers[Int(mm)].pointee.store(0, ordering: .relaxed)
-            mms.freeUnpublished(mm)
+            mms.state[Int(mm)].pointee.store(SlotState.free, ordering: .releasing)
+            for k in 0..<MachineConfig.maxVMAs {
+                let v = vmaHandle(mm, k)
+                if v != 0 { setVMAHandle(mm, k, 0); freeUnpublishedVMA(v, cpu) }
+            }
+            spaces.users[Int(mm)].pointee.store(0, ordering: .relaxed)
+            cacheFree(.mms, mm, cpu)
             return 0
         }
         return mm
@@ -86,15 +76,16 @@ extension Kernel {
     /// mmget_not_zero. Only valid while the slot cannot be recycled: inside an
     /// RCU read-side section, or with another reference held.
     @inline(__always) func mmTryGet(_ mm: UInt32) -> Bool {
+        let users = spaces.users[Int(mm)]
         if inject == .mmPinNoZeroCheck {
             // The planted bug: mmget where mmget_not_zero was needed. An mm
             // whose last user just left is pinned back to life.
-            mmUsers[Int(mm)].pointee.add(1, ordering: .acquiring)
+            users.pointee.add(1, ordering: .acquiring)
             return true
         }
-        var u = mmUsers[Int(mm)].pointee.load(ordering: .relaxed)
+        var u = users.pointee.load(ordering: .relaxed)
         while u > 0 {
-            let (done, now) = mmUsers[Int(mm)].pointee.compareExchange(expected: u, desired: u + 1, ordering: .acquiring)
+            let (done, now) = users.pointee.compareExchange(expected: u, desired: u + 1, ordering: .acquiring)
             if done { return true }
             u = now
         }
@@ -103,7 +94,7 @@ extension Kernel {
 
     /// mmput: drop a user; the last one tears the mm down.
     func mmPut(_ mm: UInt32, _ cpu: CPU) {
-        let now = mmUsers[Int(mm)].pointee.subtract(1, ordering: .acquiringAndReleasing).newValue
+        let now = spaces.users[Int(mm)].pointee.subtract(1, ordering: .acquiringAndReleasing).newValue
         if now == 0 {
             // Exactly one teardown per life: a second "last user" (a pin that
             // resurrected a dying mm) must not zap, unlink or queue its free
@@ -122,24 +113,28 @@ extension Kernel {
     /// exit_mmap + the rmap's unlink + RCU-deferred free of the slot. The
     /// state is already dying (set by the last `mmPut`).
     func teardown(_ mm: UInt32, _ cpu: CPU) {
-        mmapLock.writeLock(Int(mm))
-        for k in 0..<MachineConfig.maxVMAs where vma(mm, k) != Kernel.noVMA {
-            zap(mm, vmaPosition: vma(mm, k), cpu)
-            setVMA(mm, k, Kernel.noVMA)
+        mmapWrite(mm)
+        for k in 0..<MachineConfig.maxVMAs {
+            let v = vmaHandle(mm, k)
+            guard v != 0 else { continue }
+            zap(mm, v, cpu)
+            setVMAHandle(mm, k, 0)
+            rmap.vmaUnmapped(self, vma: v, cpu: cpu)
+            retireVMA(v, cpu)
         }
         // free_pgtables: every leaf goes, empty or not (a non-empty one
         // holds PTEs outside every VMA: a leak).
-        ptl.lock(Int(mm))
-        for d in 0..<512 where pgd[Int(mm) * 512 + d] != 0 {
-            let leaf = pgd[Int(mm) * 512 + d]
-            if leafUsed[Int(leaf)] != 0 {
-                report(.leak, mm: mm, cpu: cpu, "page-table leaf \(leaf) holds \(leafUsed[Int(leaf)]) PTEs outside every VMA at exit")
+        ptlLock(mm)
+        for d in 0..<512 where spaces.pgd[Int(mm) * 512 + d] != 0 {
+            let leaf = spaces.pgd[Int(mm) * 512 + d]
+            if spaces.leafUsed[Int(leaf)] != 0 {
+                report(.leak, mm: mm, cpu: cpu, "page-table leaf \(leaf) holds \(spaces.leafUsed[Int(leaf)]) PTEs outside every VMA at exit")
             }
-            pgd[Int(mm) * 512 + d] = 0
+            spaces.pgd[Int(mm) * 512 + d] = 0
             cacheFree(.leaves, leaf, cpu)
         }
-        ptl.unlock(Int(mm))
-        mmapLock.unlock(Int(mm))
+        ptlUnlock(mm)
+        mmapUnlock(mm)
         rmap.mmExited(self, mm: mm, cpu: cpu)
         familyLeave(mm, cpu)
         raceWindow(cpu)  // between unlinking and freeing
@@ -148,17 +143,21 @@ extension Kernel {
         }
     }
 
-    /// zap_pte_range over one VMA: drop every PTE's frame or swap reference.
-    /// mmap lock held for writing.
-    func zap(_ mm: UInt32, vmaPosition pos: UInt32, _ cpu: CPU) {
-        let first = UInt64(pos) * UInt64(config.vmaPages)
-        ptl.lock(Int(mm))
-        for vpn in first..<(first + UInt64(config.vmaPages)) {
+    /// zap_pte_range over VMA `v` of `mm`: drop every PTE's frame or swap
+    /// reference. mmap lock held for writing.
+    func zap(_ mm: UInt32, _ v: UInt32, _ cpu: CPU) {
+        zap(mm, from: vmaStart(v), pages: vmaPages(v), cpu)
+    }
+
+    /// zap_pte_range over `pages` pages of `mm` from `first`.
+    func zap(_ mm: UInt32, from first: UInt64, pages: Int, _ cpu: CPU) {
+        ptlLock(mm)
+        for vpn in first..<(first + UInt64(pages)) {
             let i = pteIndex(mm, vpn)
             guard i >= 0 else { continue }
-            let pte = PTE(raw: ptes[i])
+            let pte = pte(at: i)
             if pte.isNone { continue }
-            setPTE(mm, vpn, at: i, .none)
+            setPTE(at: i, .none)
             if pte.isSwap {
                 swapPut(pte.target, cpu)
             } else if validFrame(pte.target, mm: mm, vpn: vpn, cpu) {
@@ -166,7 +165,7 @@ extension Kernel {
                 put(pte.target, cpu)
             }
         }
-        ptl.unlock(Int(mm))
+        ptlUnlock(mm)
     }
 
     // MARK: Process table
@@ -176,6 +175,7 @@ extension Kernel {
     /// table); nil when none of those slots holds a process.
     func pinProcess(near slot: Int, stride: Int = 1, _ cpu: CPU) -> (mm: UInt32, slot: Int)? {
         let n = config.maxProcesses
+        let procs = processes.procs
         rcuReadLock(cpu)
         defer { rcuReadUnlock(cpu) }
         // Slots r, r + stride, r + 2*stride, ... below n, from slot onwards.
@@ -185,7 +185,9 @@ extension Kernel {
         for k in 0..<count {
             let s = r + ((first + k) % count) * stride
             let mm = procs[s].pointee.load(ordering: .acquiring)
-            if mm != 0 && mms.contains(mm) && mmTryGet(mm) { return (mm, s) }
+            guard mm != 0 && mms.contains(mm) else { continue }
+            raceWindow(cpu)  // between reading the table and pinning: the process may exit
+            if mmTryGet(mm) { return (mm, s) }
         }
         return nil
     }
@@ -196,11 +198,12 @@ extension Kernel {
     /// is full.
     func installProcess(_ mm: UInt32, near slot: Int, stride: Int = 1) -> Int {
         let n = config.maxProcesses
+        let procs = processes.procs
         for pass in (stride > 1 ? [stride, 1] : [1]) {
             var s = slot % n
             for _ in 0..<n {
                 if procs[s].pointee.compareExchange(expected: 0, desired: mm, ordering: .releasing).exchanged {
-                    shareCounts[s % config.shares].pointee.add(1, ordering: .relaxed)
+                    processes.shareCounts[s % processes.shares].pointee.add(1, ordering: .relaxed)
                     return s
                 }
                 s += pass
@@ -222,25 +225,20 @@ extension Kernel {
         return true
     }
 
-    /// Processes in the table (a sum of the per-share counts).
-    var processCount: Int {
-        var n = 0
-        for i in 0..<config.shares { n += shareCounts[i].pointee.load(ordering: .relaxed) }
-        return n
-    }
+    var processCount: Int { processes.count }
 
     /// Processes in the share of slot `slot`.
     @inline(__always) func processCount(inShareOf slot: Int) -> Int {
-        shareCounts[slot % config.shares].pointee.load(ordering: .relaxed)
+        processes.shareCounts[slot % processes.shares].pointee.load(ordering: .relaxed)
     }
 
     /// exit: remove the process in `slot` if it still runs `mm`, and drop the
     /// table's reference. The caller's own pin keeps the mm until it lets go.
     func exitProcess(slot: Int, mm: UInt32, _ cpu: CPU) -> Bool {
-        guard procs[slot].pointee.compareExchange(expected: mm, desired: 0, ordering: .acquiringAndReleasing).exchanged else {
+        guard processes.procs[slot].pointee.compareExchange(expected: mm, desired: 0, ordering: .acquiringAndReleasing).exchanged else {
             return false
         }
-        shareCounts[slot % config.shares].pointee.subtract(1, ordering: .relaxed)
+        processes.shareCounts[slot % processes.shares].pointee.subtract(1, ordering: .relaxed)
         mmPut(mm, cpu)
         return true
     }
@@ -250,7 +248,7 @@ extension Kernel {
     func execProcess(slot: Int, mm: UInt32, _ cpu: CPU) -> Bool {
         let fresh = newProcessMM(cpu)
         guard fresh != 0 else { return false }
-        guard procs[slot].pointee.compareExchange(expected: mm, desired: fresh, ordering: .acquiringAndReleasing).exchanged else {
+        guard processes.procs[slot].pointee.compareExchange(expected: mm, desired: fresh, ordering: .acquiringAndReleasing).exchanged else {
             mmPut(fresh, cpu)
             return false
         }
@@ -261,7 +259,7 @@ extension Kernel {
     /// Exits every process (teardown at the end of a run).
     func exitAll(_ cpu: CPU) {
         for s in 0..<config.maxProcesses {
-            let mm = procs[s].pointee.load(ordering: .acquiring)
+            let mm = processes.procs[s].pointee.load(ordering: .acquiring)
             if mm != 0 { _ = exitProcess(slot: s, mm: mm, cpu) }
         }
     }

@@ -2,7 +2,9 @@ import Synchronization
 
 /// The pools that per-CPU caches front. Raw values index a CPU's cache block.
 enum CacheKind: Int, CaseIterable {
-    case frames, leaves, swapSlots, mms, groups, families
+    /// Frames, page-table leaves, swap slots, mm slots, VMA slots, the rmap
+    /// scheme's contexts (anongroups or anon_vmas) and fork families.
+    case frames, leaves, swapSlots, mms, vmas, contexts, families
 
     var name: String {
         switch self {
@@ -10,7 +12,8 @@ enum CacheKind: Int, CaseIterable {
         case .leaves: "page-table leaf"
         case .swapSlots: "swap slot"
         case .mms: "mm slot"
-        case .groups: "anongroup slot"
+        case .vmas: "VMA slot"
+        case .contexts: "rmap context slot"
         case .families: "family slot"
         }
     }
@@ -58,7 +61,7 @@ struct CPUCaches: @unchecked Sendable {
             case .frames: frameCache
             case .leaves: 16
             case .swapSlots: 32
-            case .mms, .groups, .families: 16
+            case .mms, .vmas, .contexts, .families: 16
             }
         }
         capacity = .allocate(capacity: caps.count)

@@ -17,6 +17,9 @@ import Synchronization
 ///   when the frame becomes anonymous; `index` changes only under the page lock.
 /// - `content`: the 64-bit word that stands for the page's data. Written only
 ///   by the holder of the single writable PTE, under that mm's ptl.
+/// - `swapSlot`: the swap slot whose copy this page is, while the page is in
+///   the swap cache (flag `swapCache`); 0 otherwise. Changed under the page
+///   lock (swap-out adds, reclaim and reuse remove, migration moves).
 ///
 /// A free frame has flags == free, both counts 0, mapping 0 and content and
 /// index poisoned; the allocator checks all of that when it hands it out.
@@ -27,9 +30,10 @@ struct Frame: ~Copyable {
     let mapping = Atomic<UInt32>(0)
     let index = Atomic<UInt64>(Frame.poison)
     let content = Atomic<UInt64>(Frame.poison)
+    let swapSlot = Atomic<UInt32>(0)
     /// To 64 bytes, like Linux's struct page: one page per cache line, so
     /// two CPUs working on neighbouring pages do not share a line.
-    private let padding: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    private let padding: (UInt32, UInt64, UInt64) = (0, 0, 0)
 
     static let poison: UInt64 = 0x6b6b_6b6b_dead_beef
     /// Byte offset of `mapcount` (after flags and refcount), for the
@@ -42,4 +46,6 @@ enum FrameFlags {
     static let anon: UInt32 = 1 << 1
     static let locked: UInt32 = 1 << 2
     static let referenced: UInt32 = 1 << 3
+    /// In the swap cache: a clean copy of swap slot `swapSlot`.
+    static let swapCache: UInt32 = 1 << 4
 }

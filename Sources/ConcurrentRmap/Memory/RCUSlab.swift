@@ -1,11 +1,14 @@
 import Synchronization
 import URCUShim
 
-/// Life-cycle states of slots that RCU readers reach (mms, anongroups).
+/// Life-cycle states of slots that RCU readers reach (mms, VMAs, anongroups,
+/// anon_vmas).
 ///
-///     mm:    free --alloc--> live --last user--> dying --unlinked--> rcuPending
-///     group: free --alloc--> live --last reference------------------> rcuPending
-///     both:  rcuPending --grace period (call_rcu)--> free
+///     mm:       free --alloc--> live --last user--> dying --unlinked--> rcuPending
+///     group:    free --alloc--> live --last reference------------------> rcuPending
+///     anon_vma: free --alloc--> live --last VMA unlinked---------------> rcuPending
+///     VMA:      free --alloc--> live --unmapped, unlinked--------------> rcuPending
+///     all:      rcuPending --grace period (call_rcu)--> free
 ///
 /// A walker that reaches a slot under RCU may see any state but `free`;
 /// seeing `free` is a lifetime violation.
@@ -53,17 +56,16 @@ let freeSlotAfterGracePeriod: crm_rcu_fn = { owner, arg in
     }
 }
 
-/// A slab of slots freed through RCU: the one type behind mms and
-/// anongroups (and every later scheme's RCU-protected objects). Each slot
-/// has a state, a generation (see `SlotFreeTarget`) and an embedded
-/// `crm_rcu_work` reused each life. The pool is FIFO with ownership
+/// A slab of slots freed through RCU: the one type behind mms, VMAs,
+/// anongroups and anon_vmas. Each slot has a state and a generation (see
+/// `SlotFreeTarget`); retired slots are queued for a grace period in
+/// per-CPU batches (`Kernel.retire`). The pool is FIFO with ownership
 /// tracking: freed slots wait longest before reuse, and a double free is a
 /// violation, not a corrupted pool.
 ///
 /// Ownership: the owner of a live slot retires it exactly once; `retire`
-/// enforces that with a compare-exchange on the state, because a second
-/// `call_rcu` on a queued work item would corrupt liburcu's queue (a hang in
-/// `rcu_barrier` or a crash on the callback thread, far from the bug).
+/// enforces that with a compare-exchange on the state, because a slot
+/// queued twice would be freed twice and handed to two owners.
 struct RCUSlab: @unchecked Sendable {
     let kind: CacheKind
     let pool: HandlePool
@@ -71,7 +73,6 @@ struct RCUSlab: @unchecked Sendable {
     /// retires its neighbour.
     let state: PaddedArray<Atomic<UInt32>>
     let generation: UnsafeMutablePointer<UInt64>
-    private let rcu: UnsafeMutablePointer<crm_rcu_work>
     private let target: UnsafeMutablePointer<SlotFreeTarget>
     var capacity: Int { pool.capacity }
 
@@ -82,8 +83,6 @@ struct RCUSlab: @unchecked Sendable {
         for i in 0...capacity { state[i].initialize(to: Atomic(SlotState.free)) }
         generation = .allocate(capacity: capacity + 1)
         generation.initialize(repeating: 0, count: capacity + 1)
-        rcu = .allocate(capacity: capacity + 1)
-        rcu.initialize(repeating: crm_rcu_work(), count: capacity + 1)
         target = .allocate(capacity: 1)
         target.initialize(to: SlotFreeTarget(pool: pool, states: state, generation: generation, log: log, kind: kind))
     }
@@ -93,7 +92,6 @@ struct RCUSlab: @unchecked Sendable {
         for i in 0...capacity { state[i].deinitialize(count: 1) }
         state.deallocate()
         generation.deallocate()
-        rcu.deallocate()
         target.deinitialize(count: 1); target.deallocate()
     }
 
@@ -117,20 +115,13 @@ struct RCUSlab: @unchecked Sendable {
         pool.free(h)
     }
 
-    /// Queues the slot's free after a grace period, moving it from `from`
-    /// to rcuPending. False, with nothing queued, when it was not in `from`
-    /// (a second retire). `withoutGracePeriod` is the planted bug that frees
-    /// at once.
-    func retire(_ h: UInt32, from: UInt32, withoutGracePeriod: Bool = false) -> Bool {
+    /// Frees the slot at once, without a grace period: only the planted
+    /// bugs that skip the grace period (mm-free-no-grace,
+    /// anon-vma-free-no-grace) do this. False, with nothing freed, when the
+    /// slot was not in `from`.
+    func freeNow(_ h: UInt32, from: UInt32) -> Bool {
         guard transition(h, from: from, to: SlotState.rcuPending) else { return false }
-        if withoutGracePeriod {
-            freeSlotAfterGracePeriod(UnsafeMutableRawPointer(target), UInt64(h))
-        } else {
-            rcu[Int(h)].fn = freeSlotAfterGracePeriod
-            rcu[Int(h)].owner = UnsafeMutableRawPointer(target)
-            rcu[Int(h)].arg = UInt64(h)
-            crm_rcu_call(rcu + Int(h))
-        }
+        freeSlotAfterGracePeriod(UnsafeMutableRawPointer(target), UInt64(h))
         return true
     }
 }
@@ -186,7 +177,7 @@ extension Kernel {
     /// queued, when the slot was not in `from` (a second retire).
     func retire(_ slab: RCUSlab, _ h: UInt32, from: UInt32, _ cpu: CPU) -> Bool {
         if inject == .mmFreeNoGrace && slab.kind == .mms {
-            return slab.retire(h, from: from, withoutGracePeriod: true)
+            return slab.freeNow(h, from: from)
         }
         guard slab.transition(h, from: from, to: SlotState.rcuPending) else { return false }
         let size = config.retireBatchSize
@@ -211,7 +202,7 @@ extension Kernel {
         b.pointee.work.fn = freeBatchAfterGracePeriod
         b.pointee.work.owner = UnsafeMutableRawPointer(b)
         b.pointee.work.arg = 0
-        withUnsafeMutablePointer(to: &b.pointee.work) { crm_rcu_call($0) }
+        withUnsafeMutablePointer(to: &b.pointee.work) { P.callRCU($0) }
     }
 }
 

@@ -1,12 +1,14 @@
-/// fork (dup_mmap + copy_page_range) and the process-level operations.
+/// fork (dup_mmap + copy_page_range).
 ///
-/// Locks: parent's mmap lock (write), then briefly the group lock (inside
-/// the rmap, released before any ptl), then parent ptl -> child ptl. The child is unreachable except through the
-/// group list, and walkers hold one ptl at a time, so parent -> child is the
-/// only two-ptl order and cannot deadlock.
+/// Locks: parent's mmap lock (write), then briefly the rmap's list lock
+/// (inside the scheme, released before any ptl), then parent ptl -> child
+/// ptl. The child is unreachable except through the rmap, and walkers hold
+/// one ptl at a time, so parent -> child is the only two-ptl order and
+/// cannot deadlock.
 ///
-/// Order matters: the child joins the parent's rmap context *before* any PTE
-/// is copied (see AnonGroupRmap for why a walker then sees every copy).
+/// Order matters: the child (anongroup: its mm; anon_vma: each VMA) joins
+/// the rmap *before* its PTEs are copied, as the scheme's `forkLinkPhase`
+/// says; a walker then sees every copy (see each scheme for why).
 extension Kernel {
     public enum ForkResult: Sendable, Equatable { case ok, processLimit, outOfMemory }
 
@@ -17,20 +19,29 @@ extension Kernel {
     func fork(_ parent: UInt32, _ cpu: CPU, near slot: Int? = nil, stride: Int = 1) -> (result: ForkResult, child: UInt32, slot: Int) {
         let child = allocMM(cpu)
         guard child != 0 else { cpu.pointee.count(.forkFailed); return (.outOfMemory, 0, -1) }
-        mmapLock.writeLock(Int(parent))
-        for k in 0..<MachineConfig.maxVMAs { setVMA(child, k, vma(parent, k)) }
+        mmapWrite(parent)
         familyJoin(child: child, parent: parent)
         mms.publish(child)
-        let linkFirst = inject != .forkLinkAfterCopy
+        let linkFirst = rmap.forkLinkPhase(self) == .beforeCopy
         if linkFirst { rmap.mmForked(self, parent: parent, child: child, cpu: cpu) }
-        raceWindow(cpu)  // between linking and copying
         var ok = true
-        for k in 0..<MachineConfig.maxVMAs where vma(parent, k) != Kernel.noVMA {
-            if !copyRange(parent, child, vmaPosition: vma(parent, k), cpu) { ok = false; break }
+        var made: [(parent: UInt32, child: UInt32)] = []
+        for t in 0..<MachineConfig.maxVMAs {
+            let pv = vmaHandle(parent, t)
+            guard pv != 0 else { continue }
+            let cv = newVMA(child, start: vmaStart(pv), pages: vmaPages(pv), pgoff: vmaPgoff(pv), ctx: vmaCtx(pv), cpu)
+            guard cv != 0 else { ok = false; break }
+            setVMAHandle(child, t, cv)
+            if linkFirst { rmap.vmaForked(self, parent: pv, child: cv, cpu: cpu) } else { made.append((pv, cv)) }
+            raceWindow(cpu)  // between linking and copying
+            if !copyRange(parent, child, vma: pv, cpu) { ok = false; break }
         }
         raceWindow(cpu)
-        if !linkFirst { rmap.mmForked(self, parent: parent, child: child, cpu: cpu) }
-        mmapLock.unlock(Int(parent))
+        if !linkFirst {
+            for (pv, cv) in made { rmap.vmaForked(self, parent: pv, child: cv, cpu: cpu) }
+            rmap.mmForked(self, parent: parent, child: child, cpu: cpu)
+        }
+        mmapUnlock(parent)
         guard ok else {
             cpu.pointee.count(.forkFailed)
             mmPut(child, cpu)
@@ -38,7 +49,7 @@ extension Kernel {
         }
         // Unreachable but through the rmap until installed: the caller's pin
         // can be added without mmget_not_zero.
-        mmUsers[Int(child)].pointee.add(1, ordering: .relaxed)
+        spaces.users[Int(child)].pointee.add(1, ordering: .relaxed)
         let at = installProcess(child, near: slot ?? cpu.pointee.random(below: config.maxProcesses), stride: stride)
         if at < 0 {
             cpu.pointee.count(.processLimit)
@@ -51,24 +62,24 @@ extension Kernel {
 
     /// copy_pte_range for one VMA: present and migration entries share the
     /// frame (read-only in both), swap entries share the slot.
-    private func copyRange(_ parent: UInt32, _ child: UInt32, vmaPosition pos: UInt32, _ cpu: CPU) -> Bool {
-        let first = UInt64(pos) * UInt64(config.vmaPages)
-        ptl.lock(Int(parent))
-        ptl.lock(Int(child))
-        defer { ptl.unlock(Int(child)); ptl.unlock(Int(parent)) }
-        for vpn in first..<(first + UInt64(config.vmaPages)) {
+    private func copyRange(_ parent: UInt32, _ child: UInt32, vma pv: UInt32, _ cpu: CPU) -> Bool {
+        let first = vmaStart(pv)
+        ptlLock(parent)
+        ptlLock(child)
+        defer { ptlUnlock(child); ptlUnlock(parent) }
+        for vpn in first..<(first + UInt64(vmaPages(pv))) {
             let pi = pteIndex(parent, vpn)
             guard pi >= 0 else { continue }
-            var pte = PTE(raw: ptes[pi])
+            var pte = pte(at: pi)
             if pte.isNone { continue }
             let ci = pteIndexAlloc(child, vpn, cpu)
             guard ci >= 0 else { return false }
             if pte.isSwap {
-                guard pte.target >= 1 && Int(pte.target) <= config.swapSlots else {
+                guard swap.contains(pte.target) else {
                     report(.swapCount, mm: parent, vpn: vpn, cpu: cpu, "swap entry names slot \(pte.target)")
                     continue
                 }
-                swapCount[Int(pte.target)].add(1, ordering: .relaxed)
+                swap.count[Int(pte.target)].add(1, ordering: .relaxed)
             } else {
                 guard validFrame(pte.target, mm: parent, vpn: vpn, cpu) else { continue }
                 refInc(pte.target)
@@ -77,10 +88,10 @@ extension Kernel {
                 // both mms: a writable migration entry would come back as
                 // two writable PTEs of one page (copy_nonpresent_pte).
                 pte = pte.readOnly()
-                ptes[pi] = pte.raw
+                setPTE(at: pi, pte)
             }
             expected[ci] = expected[pi]
-            setPTE(child, vpn, at: ci, pte)
+            setPTE(at: ci, pte)
             raceWindow(cpu)
         }
         return true

@@ -35,15 +35,15 @@ extension Kernel {
     func migrate(in mm: UInt32, _ cpu: CPU) -> Bool {
         var f: UInt32 = 0
         var at: UInt64 = 0
-        mmapLock.readLock(Int(mm))
-        ptl.lock(Int(mm))
+        mmapRead(mm)
+        ptlLock(mm)
         for _ in 0..<16 {
-            guard let vpn = randomAddress(mm, cpu) else { break }
+            guard let (_, vpn) = randomAddress(mm, cpu) else { break }
             let i = pteIndex(mm, vpn)
-            if i >= 0, PTE(raw: ptes[i]).isPresent { f = PTE(raw: ptes[i]).target; at = vpn; break }
+            if i >= 0, pte(at: i).isPresent { f = pte(at: i).target; at = vpn; break }
         }
-        ptl.unlock(Int(mm))
-        mmapLock.unlock(Int(mm))
+        ptlUnlock(mm)
+        mmapUnlock(mm)
         guard f != 0, validFrame(f, mm: mm, vpn: at, cpu) else { cpu.pointee.count(.migrateSkipped); return false }
         let target = allocFrame(cpu)
         guard target != 0 else { cpu.pointee.count(.migrateSkipped); return false }
@@ -58,11 +58,11 @@ extension Kernel {
     /// and unpins `f` and drops the allocation reference on `target`.
     func migrateLocked(_ f: UInt32, to target: UInt32, _ cpu: CPU) {
         _ = rmapWalk(f, trylock: false, cpu) { _, _, i in
-            let pte = PTE(raw: ptes[i])
-            if pte.isPresent && pte.target == f {
-                raceWindow(cpu)  // read-to-write window: only the ptl closes it
-                ptes[i] = PTE.migration(f, writable: pte.isWritable).raw
-            }
+            let pte = pte(at: i)
+            guard pte.isPresent && pte.target == f else { return pte.mappedFrame == f }
+            raceWindow(cpu)  // read-to-write window: only the ptl closes it
+            setPTE(at: i, .migration(f, writable: pte.isWritable))
+            return true
         }
         // The new page is locked too until every entry points at it: between
         // two conversions it is mapped once but not yet everywhere, and an
@@ -73,19 +73,23 @@ extension Kernel {
         lockPage(target)
         frames[Int(target)].content.store(frames[Int(f)].content.load(ordering: .relaxed), ordering: .relaxed)
         rmap.pageCloned(self, from: f, to: target)
+        // A page in the swap cache hands its place there to the new one.
+        let cached = frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.swapCache != 0
+        if cached { swapCacheMove(from: f, to: target) }
         _ = rmapWalk(f, trylock: false, cpu) { mm, vpn, i in
-            let pte = PTE(raw: ptes[i])
-            guard pte.target == f else { return }
+            let pte = pte(at: i)
+            guard pte.mappedFrame == f else { return false }
             if pte.isMigration {
                 refInc(target)
                 mapInc(target, cpu)
-                ptes[i] = PTE.present(target, writable: pte.isWritable).raw
+                setPTE(at: i, .present(target, writable: pte.isWritable))
                 mapDec(f, cpu)
                 put(f, cpu)  // cannot free: we hold a pin
             } else if pte.isPresent && checks != .off {
                 report(.incompleteWalk, frame: f, mm: mm, vpn: vpn, cpu: cpu,
                        "migration: first walk missed this mapping")
             }
+            return true
         }
         let left = frames[Int(f)].mapcount.load(ordering: .relaxed)
         if left != 0 && checks != .off {
@@ -93,6 +97,7 @@ extension Kernel {
                    "migration left \(left) mappings of the old page")
         }
         unlockPage(target)
+        if cached { put(f, cpu) }  // the swap cache's reference, now the new page's
         putBack(f, cpu)
         put(target, cpu)
         cpu.pointee.count(.migrated)

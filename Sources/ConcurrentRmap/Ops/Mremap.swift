@@ -1,8 +1,11 @@
-/// mremap (move_page_tables with the seed's copy rule) and munmap.
+/// mremap (copy_vma + move_page_tables) and munmap.
 ///
-/// The seed's special case: after fork a page may still be shared; its other
-/// PTEs stay at the old address, so the moving mm gets a private copy at the
-/// new one. An exclusive page keeps its frame and takes the new index.
+/// mremap makes a new VMA at a free place (the rmap is told before any PTE
+/// moves: `vmaCopied`), moves every PTE, then unmaps the old VMA. What
+/// happens to each mapped page is the scheme's decision (`pageMove`):
+/// anon_vma keeps the page as it is (its index is a page offset the new VMA
+/// keeps); anongroup re-indexes an exclusive page and gives the moving mm a
+/// private copy of a page still shared after fork (the seed's rule).
 ///
 /// The re-index protocol (what keeps a walker from seeing it half done):
 /// the page lock is taken first, then the ptl; the new PTE is set, the old
@@ -13,122 +16,143 @@
 /// Locks: mmap lock (write) -> page lock -> ptl. The ptl is never held while
 /// waiting for the page lock.
 extension Kernel {
-    /// Moves one VMA of pinned `mm` to a free position.
+    /// Moves one VMA of pinned `mm` to a free place.
     func mremap(_ mm: UInt32, _ cpu: CPU) -> Bool {
-        mmapLock.writeLock(Int(mm))
-        defer { mmapLock.unlock(Int(mm)) }
-        var k = cpu.pointee.random(below: MachineConfig.maxVMAs)
-        var found = false
-        for _ in 0..<MachineConfig.maxVMAs {
-            if vma(mm, k) != Kernel.noVMA { found = true; break }
-            k = (k + 1) % MachineConfig.maxVMAs
-        }
-        guard found else { return false }
-        return mremapLocked(mm, vma: k, to: freeVMAPosition(mm, cpu), cpu)
+        mmapWrite(mm)
+        defer { mmapUnlock(mm) }
+        guard let t = randomVMA(mm, cpu) else { return false }
+        return mremapLocked(mm, vma: t, to: freeSlotStart(mm, cpu), cpu)
     }
 
-    /// Moves VMA `k` of `mm` to position `toPos`. mmap lock held for writing.
-    func mremapLocked(_ mm: UInt32, vma k: Int, to toPos: UInt32, _ cpu: CPU) -> Bool {
-        let from = UInt64(vma(mm, k)) * UInt64(config.vmaPages)
-        let to = UInt64(toPos) * UInt64(config.vmaPages)
+    /// Moves VMA table entry `t` of `mm` to start at `newStart` (the start of
+    /// a slot no VMA uses). mmap lock held for writing.
+    func mremapLocked(_ mm: UInt32, vma t: Int, to newStart: UInt64, _ cpu: CPU) -> Bool {
+        let old = vmaHandle(mm, t)
+        let from = vmaStart(old)
+        let pages = vmaPages(old)
+        let pgoff = rmap.movedPgoff(self, old: vmaPgoff(old), newStart: newStart)
+        let new = newVMA(mm, start: newStart, pages: pages, pgoff: pgoff, ctx: vmaCtx(old), cpu)
+        guard new != 0 else { return false }
+        guard insertVMA(mm, new) else { freeUnpublishedVMA(new, cpu); return false }
+        rmap.vmaCopied(self, old: old, new: new, cpu: cpu)
         var spare: UInt32 = 0
         defer { if spare != 0 { put(spare, cpu) } }
-        for d in 0..<UInt64(config.vmaPages) {
-            if !moveOne(mm, from: from + d, to: to + d, spare: &spare, cpu) {
+        for d in 0..<UInt64(pages) {
+            if !moveOne(mm, from: from + d, to: newStart + d, vma: new, spare: &spare, cpu) {
                 // Out of memory part way: the VMA stays at `from`, so the
-                // pages already moved must come back into it (left at `to`
-                // they would sit outside every VMA, unreachable by zap, and
-                // leak). Each of them is mapped once now (moved because
-                // exclusive, or a fresh copy) and no fork can share it while
-                // we hold the mmap lock, so moving back never copies.
-                for e in 0..<d { _ = moveOne(mm, from: to + e, to: from + e, spare: &spare, cpu) }
-                freeUnusedLeaf(mm, vmaPosition: toPos, cpu)
+                // pages already moved must come back into it (left at the new
+                // place they would go with the new VMA, and the old one would
+                // have holes). Each of them is mapped once now (moved because
+                // exclusive, or a fresh copy) or kept as it was, and no fork
+                // can share it while we hold the mmap lock, so moving back
+                // never copies.
+                for e in 0..<d { _ = moveOne(mm, from: newStart + e, to: from + e, vma: old, spare: &spare, cpu) }
+                unmapVMA(mm, new, cpu)
+                freeUnusedLeaf(mm, at: newStart, cpu)
                 return false
             }
         }
-        let fromPos = vma(mm, k)
-        setVMA(mm, k, toPos)
-        freeUnusedLeaf(mm, vmaPosition: fromPos, cpu)
+        unmapVMA(mm, old, cpu)
+        freeUnusedLeaf(mm, at: from, cpu)
         return true
     }
 
-    /// move_one_pte. Returns false when out of memory (the VMA stays put,
-    /// partly moved PTEs are consistent on their own).
-    private func moveOne(_ mm: UInt32, from: UInt64, to: UInt64, spare: inout UInt32, _ cpu: CPU) -> Bool {
+    /// Takes VMA `v` (its PTEs already gone or moved) out of `mm`: out of
+    /// the table, off the rmap, freed after a grace period. mmap lock held
+    /// for writing.
+    func unmapVMA(_ mm: UInt32, _ v: UInt32, _ cpu: CPU) {
+        removeVMA(mm, v)
+        rmap.vmaUnmapped(self, vma: v, cpu: cpu)
+        retireVMA(v, cpu)
+    }
+
+    /// move_one_pte into VMA `vma`. Returns false when out of memory (the
+    /// VMA stays put, partly moved PTEs are consistent on their own).
+    private func moveOne(_ mm: UInt32, from: UInt64, to: UInt64, vma: UInt32, spare: inout UInt32, _ cpu: CPU) -> Bool {
         while true {
-            ptl.lock(Int(mm))
+            ptlLock(mm)
             let i = pteIndex(mm, from)
-            guard i >= 0 else { ptl.unlock(Int(mm)); return true }
-            let pte = PTE(raw: ptes[i])
-            if pte.isNone { ptl.unlock(Int(mm)); return true }
+            guard i >= 0 else { ptlUnlock(mm); return true }
+            let pte = pte(at: i)
+            if pte.isNone { ptlUnlock(mm); return true }
             if pte.isMigration {
                 let leftBehind = migrationEntryLeftBehind(pte, at: i, mm: mm, vpn: from, cpu)
-                ptl.unlock(Int(mm))
+                ptlUnlock(mm)
                 if leftBehind { return false }
-                cpuRelax()
+                P.relax()
                 continue
             }
             if pte.isSwap {
                 // A swap entry has no page and no index: just move it.
                 let j = pteIndexAlloc(mm, to, cpu)
-                guard j >= 0 else { ptl.unlock(Int(mm)); return false }
+                guard j >= 0 else { ptlUnlock(mm); return false }
                 expected[j] = expected[i]
-                setPTE(mm, to, at: j, pte)
-                setPTE(mm, from, at: i, .none)
-                ptl.unlock(Int(mm))
+                setPTE(at: j, pte)
+                setPTE(at: i, .none)
+                ptlUnlock(mm)
                 cpu.pointee.count(.mremapSwapMove)
                 return true
             }
             let f = pte.target
-            guard validFrame(f, mm: mm, vpn: from, cpu) else { ptl.unlock(Int(mm)); return false }
-            refInc(f)
-            ptl.unlock(Int(mm))
-            let usePageLock = inject != .mremapNoPageLock
-            if usePageLock { lockPage(f) }
-            ptl.lock(Int(mm))
-            let i2 = pteIndex(mm, from)
-            guard i2 >= 0, PTE(raw: ptes[i2]).isPresent, PTE(raw: ptes[i2]).target == f else {
-                // Reclaim or migration changed it while we waited: start over.
-                ptl.unlock(Int(mm)); if usePageLock { unlockPage(f) }; put(f, cpu)
-                continue
-            }
-            let cur = PTE(raw: ptes[i2])
-            if rmap.canMoveWithoutCopy(self, frame: f, mm: mm) {
-                let j = pteIndexAlloc(mm, to, cpu)
-                guard j >= 0 else { ptl.unlock(Int(mm)); if usePageLock { unlockPage(f) }; put(f, cpu); return false }
-                // New PTE first, then clear the old one: clearing may free
-                // the old leaf, which may be the new one's leaf too.
-                expected[j] = expected[i2]
-                setPTE(mm, to, at: j, cur)
-                setPTE(mm, from, at: i2, .none)
-                raceWindow(cpu)  // the injected bug's window: PTE moved, index old
-                rmap.pageMoved(self, frame: f, mm: mm, newVpn: to)
-                cpu.pointee.count(.mremapMove)
-            } else {
-                if spare == 0 {
-                    ptl.unlock(Int(mm)); if usePageLock { unlockPage(f) }; put(f, cpu)
-                    spare = allocFrame(cpu)
-                    if spare == 0 { return false }
+            guard validFrame(f, mm: mm, vpn: from, cpu) else { ptlUnlock(mm); return false }
+            let usePageLock = rmap.moveNeedsPageLock(self)
+            if usePageLock {
+                refInc(f)
+                ptlUnlock(mm)
+                lockPage(f)
+                ptlLock(mm)
+                let i2 = pteIndex(mm, from)
+                guard i2 >= 0, self.pte(at: i2).isPresent, self.pte(at: i2).target == f else {
+                    // Reclaim or migration changed it while we waited: start over.
+                    ptlUnlock(mm); unlockPage(f); put(f, cpu)
                     continue
                 }
-                let j = pteIndexAlloc(mm, to, cpu)
-                guard j >= 0 else { ptl.unlock(Int(mm)); if usePageLock { unlockPage(f) }; put(f, cpu); return false }
+            }
+            let cur = self.pte(at: i)
+            let decision = rmap.pageMove(self, frame: f, mm: mm)
+            if decision == .copy && spare == 0 {
+                ptlUnlock(mm)
+                if usePageLock { unlockPage(f); put(f, cpu) }
+                spare = allocFrame(cpu)
+                if spare == 0 { return false }
+                continue
+            }
+            let j = pteIndexAlloc(mm, to, cpu)
+            guard j >= 0 else {
+                ptlUnlock(mm)
+                if usePageLock { unlockPage(f); put(f, cpu) }
+                return false
+            }
+            switch decision {
+            case .keep, .reindex:
+                // New PTE first, then clear the old one: both in one ptl
+                // section, so a walker sees the PTE at one place or the other.
+                expected[j] = expected[i]
+                setPTE(at: j, cur)
+                setPTE(at: i, .none)
+                if decision == .reindex {
+                    raceWindow(cpu)  // PTE moved, index old: the page lock keeps walkers out
+                    rmap.pageMoved(self, frame: f, mm: mm, newVpn: to)
+                    cpu.pointee.count(.mremapMove)
+                } else {
+                    cpu.pointee.count(.mremapKeep)
+                }
+            case .copy:
                 let n = spare; spare = 0
-                let e = expected[i2]
+                let e = expected[i]
                 checkContent(frames[Int(f)].content.load(ordering: .relaxed), expected: e, frame: f, mm: mm, vpn: from, cpu)
                 frames[Int(n)].content.store(frames[Int(f)].content.load(ordering: .relaxed), ordering: .relaxed)
-                rmap.pageAdded(self, frame: n, mm: mm, vpn: to)
+                rmap.pageAdded(self, frame: n, mm: mm, vma: vma, vpn: to)
                 frames[Int(n)].mapcount.store(1, ordering: .relaxed)
                 expected[j] = e
-                setPTE(mm, to, at: j, .present(n, writable: false))
-                setPTE(mm, from, at: i2, .none)
+                setPTE(at: j, .present(n, writable: false))
+                setPTE(at: i, .none)
                 mapDec(f, cpu)
                 put(f, cpu)
                 cpu.pointee.count(.mremapCopy)
             }
-            ptl.unlock(Int(mm))
-            if usePageLock { unlockPage(f) }
-            put(f, cpu)
+            ptlUnlock(mm)
+            if usePageLock { unlockPage(f); put(f, cpu) }
             return true
         }
     }
@@ -136,15 +160,17 @@ extension Kernel {
     /// munmap of one VMA, followed by an mmap of a fresh one elsewhere so the
     /// process keeps its size.
     func munmap(_ mm: UInt32, _ cpu: CPU) -> Bool {
-        mmapLock.writeLock(Int(mm))
-        defer { mmapLock.unlock(Int(mm)) }
-        var k = cpu.pointee.random(below: MachineConfig.maxVMAs)
-        for _ in 0..<MachineConfig.maxVMAs where vma(mm, k) == Kernel.noVMA { k = (k + 1) % MachineConfig.maxVMAs }
-        guard vma(mm, k) != Kernel.noVMA else { return false }
-        let old = vma(mm, k)
-        zap(mm, vmaPosition: old, cpu)
-        setVMA(mm, k, freeVMAPosition(mm, cpu))
-        freeUnusedLeaf(mm, vmaPosition: old, cpu)
+        mmapWrite(mm)
+        defer { mmapUnlock(mm) }
+        guard let t = randomVMA(mm, cpu) else { return false }
+        let old = vmaHandle(mm, t)
+        let from = vmaStart(old)
+        zap(mm, old, cpu)
+        unmapVMA(mm, old, cpu)
+        freeUnusedLeaf(mm, at: from, cpu)
+        let start = freeSlotStart(mm, cpu)
+        let fresh = newVMA(mm, start: start, pages: config.vmaPages, pgoff: start, ctx: 0, cpu)
+        if fresh != 0 && !insertVMA(mm, fresh) { freeUnpublishedVMA(fresh, cpu) }
         return true
     }
 }

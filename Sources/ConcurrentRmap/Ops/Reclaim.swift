@@ -5,41 +5,63 @@
 /// -> ptl (trylock). A failed trylock leaves the page mapped there; that is
 /// not a bug, so completeness is only checked for walks without failures.
 ///
-/// Swap-out order: every PTE becomes a swap entry first, the content word is
-/// copied into the slot when the first one is converted (from then on the
-/// page is read-only everywhere and pinned, so no write can follow), and the
-/// frame is freed when the last mapping and our pin are gone.
+/// Swap-out: the page goes into the swap cache (a new slot gets a copy of
+/// its content; a page already cached keeps its slot: it was never written
+/// while cached, since cached pages are mapped read-only and a write copies
+/// or uncaches them), then every PTE becomes a swap entry. The page stays
+/// in the cache, unmapped, so a swap-in can map it again; a later pass of
+/// the clock frees cached pages that nobody maps.
 extension Kernel {
     /// Reclaim over every node in turn, `scan` frames of each (tests and
     /// benchmarks); returns how many were freed (stops at `target`).
     @discardableResult
-    func reclaim(_ cpu: CPU, scan: Int, target: Int) -> Int {
+    func reclaim(_ cpu: CPU, scan: Int, target: Int, keepCached: Bool = true) -> Int {
         var freed = 0
-        for n in 0..<frameNodes.count where freed < target {
-            freed += reclaim(cpu, node: n, scan: min(scan, frameNodes.stretch(n).count), target: target - freed)
+        let nodes = frameTable.nodes
+        for n in 0..<nodes.count where freed < target {
+            freed += reclaim(cpu, node: n, scan: min(scan, nodes.stretch(n).count), target: target - freed,
+                             keepCached: keepCached)
         }
         return freed
     }
 
     /// Scans up to `scan` frames of memory node `node` (its own clock);
-    /// returns how many it freed (stops at `target`).
+    /// returns how many it freed (stops at `target`). With `keepCached`
+    /// (kswapd), a page swapped out stays in the swap cache until the clock
+    /// comes round again, so a sharer that faults it meanwhile maps it
+    /// again; without (direct reclaim: an allocation is waiting), it is
+    /// freed at once.
     @discardableResult
-    func reclaim(_ cpu: CPU, node: Int, scan: Int, target: Int) -> Int {
+    func reclaim(_ cpu: CPU, node: Int, scan: Int, target: Int, keepCached: Bool = true) -> Int {
         var freed = 0
-        let stretch = frameNodes.stretch(node % frameNodes.count)
+        let nodes = frameTable.nodes
+        let stretch = nodes.stretch(node % nodes.count)
         let n = UInt32(stretch.count)
         // Claim the whole stretch of the clock at once: one shared-line
         // update per scan instead of one per frame.
-        let first = frameNodes.advanceClock(node % frameNodes.count, by: scan)
+        let first = nodes.advanceClock(node % nodes.count, by: scan)
         for d in 0..<UInt32(truncatingIfNeeded: scan) {
             let f = stretch.first + ((first &+ d) % n)
             cpu.pointee.count(.reclaimScanned)
             let fl = frames[Int(f)].flags.load(ordering: .relaxed)
             guard fl & FrameFlags.anon != 0 && fl & FrameFlags.free == 0 else { continue }
+            if fl & FrameFlags.swapCache != 0 && frames[Int(f)].mapcount.load(ordering: .relaxed) == 0 {
+                if freeCachedPage(f, cpu) { freed += 1; if freed >= target { break } }
+                continue
+            }
             guard isolate(f, cpu) else { continue }
-            let done = shrink(f, cpu)
-            putBack(f, cpu)
-            if done { freed += 1; if freed >= target { break } }
+            let unmapped = shrink(f, cpu)
+            if unmapped && !keepCached {
+                swapCacheRemove(f, cpu)
+                unlockPage(f)
+                put(f, cpu)  // the cache's reference
+                put(f, cpu)  // our pin: frees it, unless a swap-in pinned it a moment
+                cpu.pointee.count(.swapCacheFreed)
+                freed += 1
+                if freed >= target { break }
+            } else {
+                putBack(f, cpu)
+            }
         }
         return freed
     }
@@ -79,48 +101,76 @@ extension Kernel {
         put(f, cpu)
     }
 
+    /// A swap-cache page that no PTE maps: out of the cache and freed, if
+    /// it is still so once pinned and locked. True when freed.
+    private func freeCachedPage(_ f: UInt32, _ cpu: CPU) -> Bool {
+        guard tryPin(f) else { return false }
+        guard tryLockPage(f) else { put(f, cpu); return false }
+        let fr = frames + Int(f)
+        guard fr.pointee.flags.load(ordering: .acquiring) & FrameFlags.swapCache != 0,
+              fr.pointee.mapcount.load(ordering: .relaxed) == 0 else {
+            unlockPage(f); put(f, cpu)
+            return false
+        }
+        swapCacheRemove(f, cpu)
+        unlockPage(f)
+        put(f, cpu)  // the cache's reference
+        // Our pin: the last reference unless a swap-in pinned it meanwhile
+        // (it then finds it out of the cache and lets go).
+        let last = fr.pointee.refcount.load(ordering: .acquiring) == 1
+        put(f, cpu)
+        if last { cpu.pointee.count(.swapCacheFreed) }
+        return last
+    }
+
     /// Ages or swaps out one locked, pinned page. True when it was unmapped
-    /// everywhere (our put then frees it).
+    /// everywhere (it is then in the swap cache, still locked and pinned).
     private func shrink(_ f: UInt32, _ cpu: CPU) -> Bool {
         var referenced = false
         _ = rmapWalk(f, trylock: true, cpu) { _, _, i in
-            let pte = PTE(raw: ptes[i])
-            if pte.isPresent && pte.target == f && pte.isYoung {
-                ptes[i] = pte.with(young: false).raw
+            let pte = pte(at: i)
+            guard pte.isPresent && pte.target == f else { return pte.mappedFrame == f }
+            if pte.isYoung {
+                setPTE(at: i, pte.with(young: false))
                 referenced = true
             }
+            return true
         }
         if referenced {
             frames[Int(f)].flags.bitwiseOr(FrameFlags.referenced, ordering: .relaxed)
             cpu.pointee.count(.reclaimReferenced)
             return false
         }
-        let s = cacheAlloc(.swapSlots, cpu)
-        guard s != 0 else { cpu.pointee.count(.swapFull); return false }
-        swapVpn[Int(s)].store(frames[Int(f)].index.load(ordering: .relaxed), ordering: .relaxed)
-        // Our own reference on the slot for the walk: without it, a swap-in
-        // of the first converted PTE would free the slot while later PTEs
-        // are still being pointed at it.
-        swapCount[Int(s)].store(1, ordering: .relaxed)
-        var written = false
-        let stats = rmapWalk(f, trylock: true, cpu) { mm, vpn, i in
-            let pte = PTE(raw: ptes[i])
-            guard pte.isPresent && pte.target == f else { return }
-            if !written {
-                swapContent[Int(s)].store(frames[Int(f)].content.load(ordering: .relaxed), ordering: .releasing)
-                written = true
+        var s = frames[Int(f)].swapSlot.load(ordering: .relaxed)
+        if frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.swapCache == 0 {
+            s = cacheAlloc(.swapSlots, cpu)
+            guard s != 0 else { cpu.pointee.count(.swapFull); return false }
+            // The slot's copy, then the cache entry (its reference keeps the
+            // slot alive while PTEs are pointed at it).
+            swap.content[Int(s)].store(frames[Int(f)].content.load(ordering: .relaxed), ordering: .releasing)
+            guard swapCacheAdd(f, slot: s) else {
+                report(.swapCount, frame: f, cpu: cpu, "fresh swap slot \(s) already has a page in the swap cache")
+                return false
             }
-            swapCount[Int(s)].add(1, ordering: .relaxed)
+        }
+        let stats = rmapWalk(f, trylock: true, cpu) { mm, vpn, i in
+            let pte = pte(at: i)
+            guard pte.isPresent && pte.target == f else { return pte.mappedFrame == f }
+            // The content again, under this ptl: a writable PTE (the only
+            // mapping, and then no swap entry names the slot yet) may have
+            // written since the copy above.
+            swap.content[Int(s)].store(frames[Int(f)].content.load(ordering: .relaxed), ordering: .releasing)
+            swap.count[Int(s)].add(1, ordering: .relaxed)
             raceWindow(cpu)  // read-to-write window: only the ptl closes it
-            ptes[i] = PTE.swap(s).raw  // present -> swap: leaf use count unchanged
+            setPTE(at: i, .swap(s))  // present -> swap: leaf use count unchanged
             mapDec(f, cpu)
             put(f, cpu)  // cannot free: we hold a pin
+            return true
         }
-        swapPut(s, cpu)  // frees the slot if no PTE points at it any more
         let left = frames[Int(f)].mapcount.load(ordering: .relaxed)
         if left != 0 && stats.trylockFailed == 0 && checks != .off {
             report(.incompleteWalk, frame: f, vpn: frames[Int(f)].index.load(ordering: .relaxed), cpu: cpu,
-                   "swap-out walk visited \(stats.visited) mms and left \(left) mappings")
+                   "swap-out walk visited \(stats.visited) objects and left \(left) mappings")
         }
         if left == 0 { cpu.pointee.count(.swapOut); return true }
         return false

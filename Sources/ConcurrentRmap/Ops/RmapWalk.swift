@@ -10,10 +10,21 @@
 /// be complete), re-check the mm (its slot must not be free; a dying mm is
 /// still walked, its zap and our walk are serialized by the ptl), look up
 /// the PTE and hand it to `body` with the ptl held.
+///
+/// Cost accounting: objects visited (the scheme's count) and wasted visits,
+/// the objects that turned out not to map the page (an mm of the group
+/// that never had it or copied it; a VMA of the anon_vma that does not
+/// cover the offset or whose PTE there is another page's).
 extension Kernel {
-    struct WalkStats { var visited = 0; var trylockFailed = 0 }
+    /// Objects the scheme visited (mms or VMAs), mappings of the page found,
+    /// and ptl trylocks that failed.
+    struct WalkStats { var visited = 0; var found = 0; var trylockFailed = 0 }
 
-    func rmapWalk(_ f: UInt32, trylock: Bool, _ cpu: CPU, _ body: (UInt32, UInt64, Int) -> Void) -> WalkStats {
+    /// `body` gets (mm, vpn, PTE index) with the ptl held and returns
+    /// whether that PTE maps `f` (present or migration entry), which it has
+    /// looked at anyway: the walk counts the visits that found nothing.
+    @inline(__always)
+    func rmapWalk(_ f: UInt32, trylock: Bool, _ cpu: CPU, _ body: (UInt32, UInt64, Int) -> Bool) -> WalkStats {
         var stats = WalkStats()
         let lockPTL = inject != .walkNoPageTableLock
         stats.visited = rmap.walk(self, frame: f, cpu: cpu) { mm, vpn in
@@ -24,12 +35,12 @@ extension Kernel {
             raceWindow(cpu)  // between reading page.mapping/index and locking the mm
             if lockPTL {
                 if trylock {
-                    if !ptl.tryLock(Int(mm)) { stats.trylockFailed += 1; return }
+                    if !ptlTryLock(mm) { stats.trylockFailed += 1; return }
                 } else {
-                    ptl.lock(Int(mm))
+                    ptlLock(mm)
                 }
             }
-            defer { if lockPTL { ptl.unlock(Int(mm)) } }
+            defer { if lockPTL { ptlUnlock(mm) } }
             cpu.pointee.lastGeneration = mms.generation[Int(mm)]  // plain read: see SlotFreeTarget
             if mms.state[Int(mm)].pointee.load(ordering: .acquiring) == SlotState.free {
                 report(.lifetime, frame: f, mm: mm, vpn: vpn, cpu: cpu, "rmap walk reached a freed mm")
@@ -37,10 +48,11 @@ extension Kernel {
             }
             let i = pteIndex(mm, vpn)
             guard i >= 0 else { return }
-            body(mm, vpn, i)
+            if body(mm, vpn, i) { stats.found += 1 }
         }
         cpu.pointee.count(.rmapWalk)
-        cpu.pointee.count(.walkMmsVisited, UInt64(stats.visited))
+        cpu.pointee.count(.walkVisited, UInt64(stats.visited))
+        cpu.pointee.count(.walkWasted, UInt64(max(0, stats.visited - stats.found - stats.trylockFailed)))
         cpu.pointee.count(.walkTrylockFail, UInt64(stats.trylockFailed))
         return stats
     }

@@ -1,64 +1,120 @@
-/// The seam between the memory-management operations and a reverse-mapping
-/// design.
+/// What an rmap scheme decides for a page whose PTE mremap moves.
+enum PageMove {
+    /// The page keeps its frame and its index (anon_vma: the index is a
+    /// page offset that the moved VMA keeps).
+    case keep
+    /// The page keeps its frame and takes the new address as its index
+    /// (anongroup: an exclusive page).
+    case reindex
+    /// The moving mm gets a private copy at the new address (anongroup: a
+    /// page still shared after fork, the seed's copy_one_pte rule).
+    case copy
+}
+
+/// When fork tells the rmap about the child: before its PTEs are copied
+/// (correct: a walker then sees every copy), or after (a planted bug).
+enum ForkLinkPhase { case beforeCopy, afterCopy }
+
+/// The rmap seam: everything the operations tell a scheme, and how it walks
+/// the mappings of a page. Three tiers of events, each with the call
+/// context as part of the contract (see ARCHITECTURE.md for the lock
+/// order each scheme keeps):
 ///
-/// Operations (fault, fork, exit, exec, mremap, munmap, reclaim, migration)
-/// never look inside the rmap: they tell it about life-cycle events through
-/// these calls and ask it for the candidate mappings of a page through
-/// `walk`. The seed's anongroup is `AnonGroupRmap`, the only conformer so
-/// far. anon_vma and anon_vma_chain would also need per-VMA events (mmap,
-/// munmap, mremap of a whole VMA) and pte_chains per-PTE events (fork
-/// copies, zaps, swap-out), which this protocol does not have yet; adding
-/// them is part of adding those schemes. `Machine` picks the scheme.
+/// - mm events: a new image, fork, exit;
+/// - VMA events: prepare (may allocate; before the first page, outside the
+///   ptl), fork, copy (mremap), split, unmap;
+/// - page events: added, cloned (migration), freed, moved (mremap), and
+///   whether a swap-cache page may be mapped where it is faulted.
 ///
-/// Call contexts (what the kernel holds when it calls in) are part of the
-/// contract, and each conformer must respect the lock order in
-/// ARCHITECTURE.md.
+/// Every design decision of a scheme (anongroup's mremap copy rule and
+/// swap-in index rule, either scheme's link order) lives in the scheme;
+/// the operations only ask. A scheme owns its planted bugs too.
 protocol RmapScheme: Sendable {
     init(config: MachineConfig, log: ViolationLog)
     func destroy()
 
-    /// A new address space (a new process, or the new image of exec) begins
-    /// its own rmap context. Holds nothing. False when out of slots.
-    func mmStarted(_ k: Kernel<Self>, mm: UInt32, cpu: CPU) -> Bool
-    /// fork: the child joins the parent's context. Called with the parent's
-    /// mmap lock held for writing, before (or, injected, after) the parent's
-    /// PTEs are copied into the child.
-    func mmForked(_ k: Kernel<Self>, parent: UInt32, child: UInt32, cpu: CPU)
-    /// exit: the mm's page tables are already empty; the mm leaves its
-    /// context. Walkers may still be looking at it until a grace period ends.
-    func mmExited(_ k: Kernel<Self>, mm: UInt32, cpu: CPU)
-
-    /// A frame becomes an anonymous page first mapped at (mm, vpn). Holds the
-    /// mm's ptl; the frame is not yet visible to anyone else.
-    func pageAdded(_ k: Kernel<Self>, frame: UInt32, mm: UInt32, vpn: UInt64)
-    /// Migration: `to` takes over `from`'s place in the rmap. `from` is locked.
-    func pageCloned(_ k: Kernel<Self>, from: UInt32, to: UInt32)
-    /// The frame's last reference is gone.
-    func pageFreed(_ k: Kernel<Self>, frame: UInt32, cpu: CPU)
-
-    /// mremap: may the page keep its frame when its PTE moves in `mm`
-    /// (true), or must it be copied (false)? Page locked, ptl held.
-    func canMoveWithoutCopy(_ k: Kernel<Self>, frame: UInt32, mm: UInt32) -> Bool
-    /// mremap: the page's only PTE moves to `newVpn`. Page locked, ptl held.
-    func pageMoved(_ k: Kernel<Self>, frame: UInt32, mm: UInt32, newVpn: UInt64)
-    /// Swap-in of a page swapped out at `swappedVpn`, now faulted at `vpn`.
-    func swapInIndex(_ k: Kernel<Self>, swappedVpn: UInt64, vpn: UInt64) -> UInt64
-
-    /// Visits every (mm, vpn) that may map `frame`, in list order, with the
-    /// list protected for the whole walk. The page is locked and pinned.
-    /// Returns the number of mms visited.
-    func walk(_ k: Kernel<Self>, frame: UInt32, cpu: CPU, _ visit: (UInt32, UInt64) -> Void) -> Int
-
-    /// Cheap check, under the mm's ptl: is a PTE of `mm` at `vpn` allowed to
-    /// map `frame`? (Invariant 1 for this scheme.)
-    func locationOK(_ k: Kernel<Self>, frame: UInt32, mm: UInt32, vpn: UInt64) -> Bool
-
-    /// Full audit of the scheme's own structures (all operations paused).
-    func audit(_ k: Kernel<Self>, report: (Violation) -> Void)
-    /// After every process exited and RCU callbacks drained: nothing left.
-    func leakCheck(_ k: Kernel<Self>, report: (Violation) -> Void)
-    /// Live rmap contexts (groups), for statistics.
+    static var kind: SchemeKind { get }
+    /// Live rmap contexts (anongroups or anon_vmas), for statistics.
     var contextsInUse: Int { get }
     /// The pool of the scheme's context slots (fronted by per-CPU caches).
     var slotPool: HandlePool { get }
+    /// Bytes of rmap metadata the scheme adds per VMA and per mm (the 2004
+    /// thread's "24 bytes per VMA").
+    static var metadataBytes: (perVMA: Int, perMM: Int) { get }
+    /// Whether rmap walks read VMA records (then VMAs are freed after a
+    /// grace period, else at once).
+    static var walkersReadVMAs: Bool { get }
+
+    // MARK: mm events
+
+    /// A new image (new process, exec) gets its rmap context; holds nothing
+    /// but the new mm, which is published and has its VMAs. False when out
+    /// of slots.
+    func mmStarted<P>(_ k: Kernel<Self, P>, mm: UInt32, cpu: CPU) -> Bool
+    /// fork: the child joins the parent's context. Parent's mmap lock held
+    /// for writing; called before the PTEs are copied (`forkLinkPhase`).
+    func mmForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU)
+    /// exit: the mm's page tables and VMAs are gone; it leaves its context.
+    /// Walkers may still be looking at it until a grace period ends.
+    func mmExited<P>(_ k: Kernel<Self, P>, mm: UInt32, cpu: CPU)
+    /// When fork links the child (before its PTEs are copied, unless a bug).
+    func forkLinkPhase<P>(_ k: Kernel<Self, P>) -> ForkLinkPhase
+
+    // MARK: VMA events
+
+    /// Before the first page of `vma` is added: the fault path, with the
+    /// mm's mmap lock held for reading and no ptl (it may allocate; racing
+    /// faults of the same mm may prepare at once). False: out of memory.
+    func vmaPrepare<P>(_ k: Kernel<Self, P>, mm: UInt32, vma: UInt32, cpu: CPU) -> Bool
+    /// fork: `child` (of the unpublished child mm) copies `parent`. Parent's
+    /// mmap lock held for writing.
+    func vmaForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU)
+    /// mremap: `new` copies `old` at another place, before any PTE moves.
+    /// mmap lock held for writing.
+    func vmaCopied<P>(_ k: Kernel<Self, P>, old: UInt32, new: UInt32, cpu: CPU)
+    /// The page offset mremap gives the copy of a VMA at `newStart`.
+    func movedPgoff<P>(_ k: Kernel<Self, P>, old pgoff: UInt64, newStart: UInt64) -> UInt64
+    /// split: `new` is the upper part of `vma`, before `vma` shrinks. mmap
+    /// lock held for writing.
+    func vmaSplit<P>(_ k: Kernel<Self, P>, vma: UInt32, new: UInt32, cpu: CPU)
+    /// `vma` leaves its mm (munmap, exit, merge, the old half of mremap);
+    /// its PTEs are gone or moved. It is retired (RCU) right after.
+    func vmaUnmapped<P>(_ k: Kernel<Self, P>, vma: UInt32, cpu: CPU)
+
+    // MARK: Page events
+
+    /// A frame becomes an anonymous page first mapped at (mm, vpn) in `vma`:
+    /// sets page.mapping and page.index. ptl held; the frame is new.
+    func pageAdded<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vma: UInt32, vpn: UInt64)
+    /// Migration: `to` takes over `from`'s place in the rmap. Both locked.
+    func pageCloned<P>(_ k: Kernel<Self, P>, from: UInt32, to: UInt32)
+    /// The frame's last reference is gone.
+    func pageFreed<P>(_ k: Kernel<Self, P>, frame: UInt32, cpu: CPU)
+    /// mremap takes the page lock of each page it moves (ptl dropped while
+    /// it waits) before asking `pageMove`.
+    func moveNeedsPageLock<P>(_ k: Kernel<Self, P>) -> Bool
+    /// mremap: what happens to mapped `frame` whose PTE in `mm` moves. ptl
+    /// held (and the page lock, if `moveNeedsPageLock`).
+    func pageMove<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32) -> PageMove
+    /// mremap: `frame` (exclusive, locked) now sits at `newVpn` (`.reindex`).
+    func pageMoved<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, newVpn: UInt64)
+    /// Swap-in: may swap-cache page `frame` be mapped at (mm, vpn) in `vma`
+    /// as it is (true), or must the faulting mm get a copy (false)?
+    /// ptl held, page locked.
+    func canMapCached<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vma: UInt32, vpn: UInt64) -> Bool
+
+    // MARK: Walks and checks
+
+    /// Visits every (mm, vpn) that may map `frame`, in list order, with the
+    /// list protected for the whole walk. The page is locked and pinned.
+    /// Returns the objects visited (mms or VMAs).
+    func walk<P>(_ k: Kernel<Self, P>, frame: UInt32, cpu: CPU, _ visit: (UInt32, UInt64) -> Void) -> Int
+    /// Invariant 1 for this scheme: may a PTE of `mm` at `vpn` map `frame`?
+    /// Under the mm's ptl and mmap lock, or with the world stopped.
+    func locationOK<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vpn: UInt64) -> Bool
+
+    /// Full audit of the scheme's own objects (all operations paused).
+    func audit<P>(_ k: Kernel<Self, P>, report: (Violation) -> Void)
+    /// After every process exited and RCU callbacks drained: nothing left.
+    func leakCheck<P>(_ k: Kernel<Self, P>, report: (Violation) -> Void)
 }

@@ -54,7 +54,7 @@ struct AnonGroupState {
         let ng = config.mmSlots
         let nm = config.mmSlots
         sync = config.sync
-        slab = RCUSlab(kind: .groups, capacity: ng, log: log)
+        slab = RCUSlab(kind: .contexts, capacity: ng, log: log)
         refcount = PaddedArray(count: ng + 1)
         head = PaddedArray(count: ng + 1)
         for i in 0...ng {
@@ -89,6 +89,13 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     var slotPool: HandlePool { slab.pool }
     var capacity: Int { slab.capacity }
 
+    static var kind: SchemeKind { .anongroup }
+    /// Per mm: the list link (next, prev) and the group handle, 12 bytes;
+    /// per VMA nothing. (The group itself, about 24 bytes, is shared by the
+    /// whole fork tree.)
+    static var walkersReadVMAs: Bool { false }
+    static var metadataBytes: (perVMA: Int, perMM: Int) { (0, 12) }
+
     init(config: MachineConfig, log: ViolationLog) {
         s = .allocate(capacity: 1)
         s.initialize(to: AnonGroupState(config: config, log: log))
@@ -109,19 +116,22 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
 
     var contextsInUse: Int { slab.pool.inUse }
 
+    /// The group of a live or dying mm.
+    @inline(__always) func group(of mm: UInt32) -> UInt32 { links[Int(mm)].pointee.group }
+
     // MARK: Writers (group lock held)
 
-    @inline(__always) private func writeLock(_ g: UInt32) {
-        lock.lock(Int(g))
-        if sync == .rwlock { rwlock.writeLock(Int(g)) }
+    @inline(__always) private func writeLock<P>(_ k: Kernel<Self, P>, _ g: UInt32) {
+        P.lock(lock.locks[Int(g)])
+        if sync == .rwlock { P.writeLock(rwlock.locks[Int(g)]) }
     }
 
-    @inline(__always) private func writeUnlock(_ g: UInt32) {
-        if sync == .rwlock { rwlock.unlock(Int(g)) }
-        lock.unlock(Int(g))
+    @inline(__always) private func writeUnlock<P>(_ k: Kernel<Self, P>, _ g: UInt32) {
+        if sync == .rwlock { P.unlock(rwlock.locks[Int(g)]) }
+        P.unlock(lock.locks[Int(g)])
     }
 
-    private func link<K: RmapScheme>(_ k: Kernel<K>, _ g: UInt32, _ mm: UInt32, atHead: Bool) {
+    private func link(_ g: UInt32, _ mm: UInt32, atHead: Bool) {
         let t = tail[Int(g)]
         if atHead && t != 0 {
             let first = head[Int(g)].pointee.load(ordering: .relaxed)
@@ -138,8 +148,10 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         members[Int(g)] += 1
     }
 
-    func mmStarted(_ k: Kernel<Self>, mm: UInt32, cpu: CPU) -> Bool {
-        let g = k.cacheAlloc(.groups, cpu)
+    // MARK: mm events
+
+    func mmStarted<P>(_ k: Kernel<Self, P>, mm: UInt32, cpu: CPU) -> Bool {
+        let g = k.cacheAlloc(.contexts, cpu)
         guard g != 0 else { return false }
         refcount[Int(g)].pointee.store(1, ordering: .relaxed)
         head[Int(g)].pointee.store(0, ordering: .relaxed)
@@ -147,35 +159,41 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         members[Int(g)] = 0
         slab.publish(g)
         links[Int(mm)].pointee.group = g
-        writeLock(g)
-        link(k, g, mm, atHead: false)
-        writeUnlock(g)
+        writeLock(k, g)
+        link(g, mm, atHead: false)
+        writeUnlock(k, g)
         return true
     }
 
-    func mmForked(_ k: Kernel<Self>, parent: UInt32, child: UInt32, cpu: CPU) {
+    func mmForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) {
         let g = links[Int(parent)].pointee.group
         refcount[Int(g)].pointee.add(1, ordering: .relaxed)
         links[Int(child)].pointee.group = g
-        writeLock(g)
-        link(k, g, child, atHead: k.inject == .forkLinkAtHead)
-        writeUnlock(g)
+        writeLock(k, g)
+        link(g, child, atHead: k.inject == .forkLinkAtHead)
+        writeUnlock(k, g)
     }
 
-    func mmExited(_ k: Kernel<Self>, mm: UInt32, cpu: CPU) {
+    func mmExited<P>(_ k: Kernel<Self, P>, mm: UInt32, cpu: CPU) {
         let g = links[Int(mm)].pointee.group
-        writeLock(g)
+        writeLock(k, g)
         let p = links[Int(mm)].pointee.prev
         let n = links[Int(mm)].pointee.next.load(ordering: .relaxed)
         if p == 0 { head[Int(g)].pointee.store(n, ordering: .releasing) } else { links[Int(p)].pointee.next.store(n, ordering: .releasing) }
         if n == 0 { tail[Int(g)] = p } else { links[Int(n)].pointee.prev = p }
         members[Int(g)] -= 1
-        writeUnlock(g)
+        writeUnlock(k, g)
         // `next[mm]` stays: a walker on this mm still finds its successor.
         groupPut(k, g, cpu: cpu)
     }
 
-    private func groupPut(_ k: Kernel<Self>, _ g: UInt32, cpu: CPU) {
+    /// The child joins the list before fork copies a PTE (see the type's
+    /// comment); the planted bug links it after.
+    func forkLinkPhase<P>(_ k: Kernel<Self, P>) -> ForkLinkPhase {
+        k.inject == .forkLinkAfterCopy ? .afterCopy : .beforeCopy
+    }
+
+    private func groupPut<P>(_ k: Kernel<Self, P>, _ g: UInt32, cpu: CPU) {
         let now = refcount[Int(g)].pointee.subtract(1, ordering: .acquiringAndReleasing).newValue
         if now == 0 {
             if !k.retire(slab, g, from: SlotState.live, cpu) {
@@ -186,9 +204,18 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         }
     }
 
+    // MARK: VMA events: the group is per mm, so VMAs need nothing.
+
+    @inline(__always) func vmaPrepare<P>(_ k: Kernel<Self, P>, mm: UInt32, vma: UInt32, cpu: CPU) -> Bool { true }
+    func vmaForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) {}
+    func vmaCopied<P>(_ k: Kernel<Self, P>, old: UInt32, new: UInt32, cpu: CPU) {}
+    func movedPgoff<P>(_ k: Kernel<Self, P>, old pgoff: UInt64, newStart: UInt64) -> UInt64 { pgoff }
+    func vmaSplit<P>(_ k: Kernel<Self, P>, vma: UInt32, new: UInt32, cpu: CPU) {}
+    func vmaUnmapped<P>(_ k: Kernel<Self, P>, vma: UInt32, cpu: CPU) {}
+
     // MARK: Pages
 
-    func pageAdded(_ k: Kernel<Self>, frame: UInt32, mm: UInt32, vpn: UInt64) {
+    @inline(__always) func pageAdded<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vma: UInt32, vpn: UInt64) {
         let g = links[Int(mm)].pointee.group
         if k.inject != .groupFreedWhilePages { refcount[Int(g)].pointee.add(1, ordering: .relaxed) }
         k.frames[Int(frame)].index.store(vpn, ordering: .relaxed)
@@ -196,7 +223,7 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         k.frames[Int(frame)].flags.bitwiseOr(FrameFlags.anon, ordering: .releasing)
     }
 
-    func pageCloned(_ k: Kernel<Self>, from: UInt32, to: UInt32) {
+    func pageCloned<P>(_ k: Kernel<Self, P>, from: UInt32, to: UInt32) {
         let g = k.frames[Int(from)].mapping.load(ordering: .relaxed)
         if k.inject != .groupFreedWhilePages { refcount[Int(g)].pointee.add(1, ordering: .relaxed) }
         k.frames[Int(to)].index.store(k.frames[Int(from)].index.load(ordering: .relaxed), ordering: .relaxed)
@@ -204,33 +231,44 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         k.frames[Int(to)].flags.bitwiseOr(FrameFlags.anon, ordering: .releasing)
     }
 
-    func pageFreed(_ k: Kernel<Self>, frame: UInt32, cpu: CPU) {
+    func pageFreed<P>(_ k: Kernel<Self, P>, frame: UInt32, cpu: CPU) {
         let g = k.frames[Int(frame)].mapping.load(ordering: .relaxed)
         if g != 0 && k.inject != .groupFreedWhilePages { groupPut(k, g, cpu: cpu) }
     }
 
-    // MARK: mremap and swap-in
+    // MARK: mremap and swap-in: the seed's two rules
 
-    func canMoveWithoutCopy(_ k: Kernel<Self>, frame: UInt32, mm: UInt32) -> Bool {
+    /// Re-indexing changes page.index, which walkers read under the page
+    /// lock: mremap must hold it (the planted bug does not).
+    @inline(__always) func moveNeedsPageLock<P>(_ k: Kernel<Self, P>) -> Bool { k.inject != .mremapNoPageLock }
+
+    func pageMove<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32) -> PageMove {
         // The seed: a page still shared after fork must be copied, since its
-        // other PTEs stay at the old address. mremap holds the mmap lock for
-        // writing, so no fork of this mm can raise the count meanwhile.
-        k.inject == .mremapNoCopy || k.frames[Int(frame)].mapcount.load(ordering: .relaxed) == 1
+        // other PTEs stay at the old address and one index names them all.
+        // mremap holds the mmap lock for writing, so no fork of this mm can
+        // raise the count meanwhile. The swap cache's reference does not
+        // count: only PTEs pin an address.
+        if k.inject == .mremapNoCopy { return .reindex }
+        return k.frames[Int(frame)].mapcount.load(ordering: .relaxed) == 1 ? .reindex : .copy
     }
 
-    func pageMoved(_ k: Kernel<Self>, frame: UInt32, mm: UInt32, newVpn: UInt64) {
+    func pageMoved<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, newVpn: UInt64) {
         k.frames[Int(frame)].index.store(newVpn, ordering: .releasing)
     }
 
-    func swapInIndex(_ k: Kernel<Self>, swappedVpn: UInt64, vpn: UInt64) -> UInt64 {
-        // The swapped-in page is a new private copy, so it takes the
-        // faulting address; keeping the old one is the injected bug.
-        k.inject == .swapInStaleIndex ? swappedVpn : vpn
+    /// Hugh Dickins' rmap 11 rule: a swap-cache page may be mapped again only
+    /// where its one index says it is, in its own group; a sharer whose swap
+    /// entry mremap moved elsewhere gets a copy. The planted bug maps it
+    /// anywhere.
+    func canMapCached<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vma: UInt32, vpn: UInt64) -> Bool {
+        if k.inject == .swapInStaleIndex { return true }
+        return k.frames[Int(frame)].mapping.load(ordering: .relaxed) == links[Int(mm)].pointee.group
+            && k.frames[Int(frame)].index.load(ordering: .relaxed) == vpn
     }
 
     // MARK: Walk
 
-    func walk(_ k: Kernel<Self>, frame: UInt32, cpu: CPU, _ visit: (UInt32, UInt64) -> Void) -> Int {
+    func walk<P>(_ k: Kernel<Self, P>, frame: UInt32, cpu: CPU, _ visit: (UInt32, UInt64) -> Void) -> Int {
         let g = k.frames[Int(frame)].mapping.load(ordering: .acquiring)
         let vpn = k.frames[Int(frame)].index.load(ordering: .acquiring)
         guard g != 0 else { return 0 }
@@ -242,13 +280,10 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         let protect = k.inject != .walkOutsideRCU
         if protect {
             switch sync {
-            case .rcu: k.rcuReadLock(cpu)
-            case .rwlock: rwlock.readLock(Int(g))
-            case .mutex: lock.lock(Int(g))
+            case .rcu: k.walkReadLock(cpu)
+            case .rwlock: P.readLock(rwlock.locks[Int(g)])
+            case .mutex: P.lock(lock.locks[Int(g)])
             }
-        }
-        if k.inject == .rcuReaderStall && cpu.pointee.id == 0 {
-            while true { sleep(1) }  // never leaves the read-side section
         }
         cpu.pointee.lastGeneration = slab.generation[Int(g)]  // plain read: see SlotFreeTarget
         if k.checks != .off && state[Int(g)].pointee.load(ordering: .acquiring) == SlotState.free {
@@ -272,36 +307,27 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         }
         if protect {
             switch sync {
-            case .rcu:
-                // The planted bug: worker 0 forgets one rcu_read_unlock and
-                // goes on running. Every later grace period waits for it.
-                if k.inject == .rcuUnlockForgotten && cpu.pointee.id == 0 && !cpu.pointee.forgotUnlock {
-                    cpu.pointee.forgotUnlock = true
-                } else {
-                    k.rcuReadUnlock(cpu)
-                }
-            case .rwlock: rwlock.unlock(Int(g))
-            case .mutex: lock.unlock(Int(g))
+            case .rcu: k.walkReadUnlock(cpu)
+            case .rwlock: P.unlock(rwlock.locks[Int(g)])
+            case .mutex: P.unlock(lock.locks[Int(g)])
             }
         }
         return visited
     }
 
-    @inline(__always) func locationOK(_ k: Kernel<Self>, frame: UInt32, mm: UInt32, vpn: UInt64) -> Bool {
+    @inline(__always) func locationOK<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vpn: UInt64) -> Bool {
         k.frames[Int(frame)].mapping.load(ordering: .relaxed) == links[Int(mm)].pointee.group
             && k.frames[Int(frame)].index.load(ordering: .relaxed) == vpn
     }
 
     // MARK: Audit
 
-    func audit(_ k: Kernel<Self>, report: (Violation) -> Void) {
+    func audit<P>(_ k: Kernel<Self, P>, report: (Violation) -> Void) {
         let ng = slab.capacity
         // Expected references: member mms + anon pages naming the group.
         var expectRefs = [Int32](repeating: 0, count: ng + 1)
         var expectMembers = [Int32](repeating: 0, count: ng + 1)
-        for m in 1...k.config.mmSlots {
-            let st = k.mms.state[m].pointee.load(ordering: .acquiring)
-            guard st == SlotState.live || st == SlotState.dying else { continue }
+        for m in 1...k.config.mmSlots where k.spaces.isLiveOrDying(m) {
             let g = Int(links[m].pointee.group)
             if g == 0 || g > ng || state[g].pointee.load(ordering: .relaxed) != SlotState.live {
                 report(Violation(kind: .groupList, mm: UInt32(m), detail: "mm's group \(g) is not live"))
@@ -330,8 +356,7 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
                     report(Violation(kind: .groupList, detail: "group \(g) links to mm \(mm), outside 1...\(k.mms.capacity)"))
                     break
                 }
-                let st = k.mms.state[Int(mm)].pointee.load(ordering: .relaxed)
-                if st != SlotState.live && st != SlotState.dying {
+                if !k.spaces.isLiveOrDying(Int(mm)) {
                     report(Violation(kind: .groupList, mm: mm, detail: "group \(g) lists an mm that is not live"))
                 }
                 if links[Int(mm)].pointee.group != UInt32(g) {
@@ -357,9 +382,10 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         }
     }
 
-    func leakCheck(_ k: Kernel<Self>, report: (Violation) -> Void) {
-        if slab.pool.inUse != 0 {
-            report(Violation(kind: .leak, detail: "\(slab.pool.inUse) anongroups still allocated"))
+    func leakCheck<P>(_ k: Kernel<Self, P>, report: (Violation) -> Void) {
+        let left = slab.pool.inUse - k.caches.cachedCount(.contexts)
+        if left != 0 {
+            report(Violation(kind: .leak, detail: "\(left) anongroups still allocated"))
         }
     }
 }

@@ -1,0 +1,97 @@
+import URCUShim
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything the model does that involves another thread: sleeping locks,
+/// waits, RCU, race windows and the clock. The kernel is generic over it
+/// (`Kernel<R, P>`), so the choice is made at compile time and the real
+/// platform's calls inline to pthread and liburcu with no cost of their own.
+///
+/// A platform call is a point where another thread may run next. The real
+/// platform leaves that to the OS scheduler; a controlled platform (see
+/// `stress explore`) decides it itself, which makes a run a function of its
+/// options, seed and schedule.
+///
+/// Locks are passed by the address of their pthread storage: the real
+/// platform locks it, a controlled one keys its own lock state by it.
+/// Leaf locks that are never held across a platform call (pool and cache
+/// locks, the violation log) are not platform calls: with one thread
+/// running at a time they cannot be contended.
+public protocol Platform {
+    static func lock(_ m: UnsafeMutablePointer<pthread_mutex_t>)
+    static func tryLock(_ m: UnsafeMutablePointer<pthread_mutex_t>) -> Bool
+    static func unlock(_ m: UnsafeMutablePointer<pthread_mutex_t>)
+    static func readLock(_ l: UnsafeMutablePointer<pthread_rwlock_t>)
+    static func writeLock(_ l: UnsafeMutablePointer<pthread_rwlock_t>)
+    static func unlock(_ l: UnsafeMutablePointer<pthread_rwlock_t>)
+
+    /// A wait for something only another thread can change (a page lock, a
+    /// migration entry): the caller loops until it sees the change.
+    static func relax()
+
+    static func rcuReadLock()
+    static func rcuReadUnlock()
+    /// Queues `work` for after a grace period.
+    static func callRCU(_ work: UnsafeMutablePointer<crm_rcu_work>)
+    /// Waits for every callback queued on `flavor`.
+    static func rcuBarrier(_ flavor: RCUFlavor)
+
+    /// A marked race window (`Kernel.raceWindow`) with perturbation on; `r`
+    /// is the CPU's next random number.
+    static func raceWindow(_ r: UInt64)
+    /// A marked race window with perturbation off: nothing for the real
+    /// platform, a scheduling point for a controlled one.
+    static func schedulingPoint()
+    /// A reader that stays in its read-side section a while (perturbation).
+    static func longRead(_ r: UInt64)
+
+    /// Monotonic nanoseconds.
+    static func now() -> UInt64
+}
+
+/// pthread and liburcu: what every real run uses.
+public enum RealPlatform: Platform {
+    @inline(__always) public static func lock(_ m: UnsafeMutablePointer<pthread_mutex_t>) { pthread_mutex_lock(m) }
+    @inline(__always) public static func tryLock(_ m: UnsafeMutablePointer<pthread_mutex_t>) -> Bool { pthread_mutex_trylock(m) == 0 }
+    @inline(__always) public static func unlock(_ m: UnsafeMutablePointer<pthread_mutex_t>) { pthread_mutex_unlock(m) }
+    @inline(__always) public static func readLock(_ l: UnsafeMutablePointer<pthread_rwlock_t>) { pthread_rwlock_rdlock(l) }
+    @inline(__always) public static func writeLock(_ l: UnsafeMutablePointer<pthread_rwlock_t>) { pthread_rwlock_wrlock(l) }
+    @inline(__always) public static func unlock(_ l: UnsafeMutablePointer<pthread_rwlock_t>) { pthread_rwlock_unlock(l) }
+
+    /// A yield keeps a waiting thread from burning the core that the lock
+    /// holder needs on a small machine.
+    @inline(__always) public static func relax() { sched_yield() }
+
+    @inline(__always) public static func rcuReadLock() { crm_rcu_read_lock() }
+    @inline(__always) public static func rcuReadUnlock() { crm_rcu_read_unlock() }
+    @inline(__always) public static func callRCU(_ work: UnsafeMutablePointer<crm_rcu_work>) { crm_rcu_call(work) }
+    public static func rcuBarrier(_ flavor: RCUFlavor) { RCU.barrier(flavor) }
+
+    /// Sometimes yield, sometimes spin a little (like KCSAN's delays), so
+    /// rare interleavings happen often.
+    @inline(__always) public static func raceWindow(_ r: UInt64) {
+        let pick = r >> 59
+        if pick == 0 {
+            sched_yield()
+        } else if pick == 1 {
+            var x = r
+            for _ in 0..<Int(200 + (r & 511)) { x = x &* 31 &+ 7 }
+            if x == 42 { sched_yield() }  // keeps the spin from being optimized out
+        }
+    }
+
+    @inline(__always) public static func schedulingPoint() {}
+
+    /// About one walk in 4096 sleeps 1-3 ms inside its read-side section,
+    /// as rcutorture's readers sometimes do.
+    @inline(__always) public static func longRead(_ r: UInt64) {
+        if r & 4095 == 0 { usleep(useconds_t(1000 + (r >> 12) % 2000)) }
+    }
+
+    @inline(__always) public static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+}
