@@ -48,6 +48,12 @@ protocol MachineBenchDriver {
     func benchCOW(faults: Int, cpu: CPU) -> (ns: UInt64, count: Int)
     func benchForkExit(iterations: Int, cpu: CPU) -> (ns: UInt64, count: Int)
     func benchMremap(iterations: Int, cpu: CPU) -> (ns: UInt64, count: Int)
+    // The scheme comparison's hooks (SchemeBench.swift).
+    func benchForkTree(children: Int, depth: Int, exec: Bool, walkVisits: Int, cpu: CPU) -> BenchTree?
+    func benchForkExitVMAs(vmas: Int, iterations: Int, cpu: CPU) -> (ns: UInt64, count: Int)?
+    func benchMremapShared(sharedPercent: Int, iterations: Int, cpu: CPU) -> BenchMremapFigure?
+    func benchSwapShared(pages: Int, mremapChild: Bool, cpu: CPU) -> BenchSwapFigure?
+    func benchMetadataBytes() -> (perVMA: Int, perMM: Int)
 }
 
 extension Machine {

@@ -1,0 +1,110 @@
+import ArgumentParser
+import ConcurrentRmap
+import Foundation
+import StressKit
+
+/// `stress schemes`: the same workloads on anongroup and anon_vma, written
+/// to a folder with a report.
+struct Schemes: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "schemes",
+        abstract: "Compare the rmap schemes (anongroup, anon-vma) on the same workloads; write report.html, CSVs, schemes.json and runs.json.",
+        discussion: """
+            Throughput and latency: `stress run` children at each thread count and sync mode for both schemes (repeats \
+            interleaved, the scheme order alternating). Then single-thread benchmarks on fresh machines: rmap walks over \
+            fork trees (CHILDRENxDEPTH, with and without exec), fork+exit against VMAs per process, mremap against VMA \
+            size and the share of pages still shared after fork, swap-in from a sharer through the swap cache, and \
+            rmap metadata bytes; then the 2004 claims against the figures. Exit status: 0 everything SUCCESS, 1 a run \
+            or benchmark failed or was lost, 2 bad usage, 3 a run stalled, 128+N interrupted by signal N.
+            """)
+
+    @Option(name: .customLong("threads"), help: "Worker thread counts of the throughput runs, e.g. 1,2 (each \(Ranges.r(Limits.threads))).")
+    var threadList: String = "1,2"
+    @Option(name: .customLong("sync"), help: "List protections to compare: rcu,rwlock,mutex.")
+    var syncList: String = "rcu,rwlock,mutex"
+    @Option(name: .customLong("repeat"), help: "Repeats of every run and benchmark, 1...100 (default 3); medians are reported.")
+    var repeats: String?
+    @Option(help: "Seconds measured per throughput run, \(Ranges.s(Limits.duration)) (default 2).")
+    var duration: String?
+    @Option(help: "Seconds of warm-up per throughput run, \(Ranges.s(Limits.warmup)) (default 0.5).")
+    var warmup: String?
+    @Option(help: "Seed of repeat 0, 0...\(UInt64.max) (random when omitted; recorded in schemes.json).")
+    var seed: String?
+    @Option(help: "Process-table entries of the throughput runs, \(Ranges.r(Limits.processes)) (default 256).")
+    var processes: String?
+    @Flag(inversion: .prefixedNo, help: "Run the throughput child runs (--no-runs: benchmarks only).")
+    var runs = true
+    @Option(help: "Fork trees, CHILDRENxDEPTH (children \(Ranges.r(TreeShape.childrenRange)), depth \(Ranges.r(TreeShape.depthRange)), at most \(TreeShape.mmsLimit) processes).")
+    var trees: String = "1x1,4x1,2x3,8x2,1000x1"
+    @Option(help: "VMAs per process of the fork+exit benchmark (each 1...\(MachineConfig.maxVMAs)).")
+    var vmas: String = "1,2,4,8,16"
+    @Option(name: .customLong("fork-vma-pages"), help: "Written pages per VMA of the fork+exit benchmark (divisors of 512).")
+    var forkVMAPages: String = "1,16"
+    @Option(name: .customLong("mremap-pages"), help: "VMA sizes of the mremap benchmark in pages (divisors of 512).")
+    var mremapPages: String = "4,16,64,256"
+    @Option(help: "Percent of the VMA's pages still shared with the child at mremap (each 0...100).")
+    var shared: String = "0,50,100"
+    @Option(name: .customLong("swap-pages"), help: "Shared pages swapped out and read back, 1...512 (default 64).")
+    var swapPages: String?
+    @Option(help: "Scale every benchmark's iteration count, \(Ranges.s(SchemeConfig.workRange)) (default 1).")
+    var work: String?
+    @Option(name: .customLong("bench-checks"), help: "Always-on checks in the benchmark machines: full, fast or off (default off).")
+    var benchChecks: String?
+    @Option(help: "Output folder (created if missing).")
+    var out: String = "docs/schemes"
+
+    func run() throws {
+        var c = SchemeConfig()
+        do {
+            c.threads = try ScaleLists.ints(threadList, option: "threads", range: Limits.threads)
+            c.syncs = try ScaleLists.names(syncList, option: "sync", as: ListSync.self)
+            c.trees = try TreeShape.list(trees, option: "trees")
+            c.vmas = try ScaleLists.ints(vmas, option: "vmas", range: 1...MachineConfig.maxVMAs)
+            c.mremapPages = try ScaleLists.ints(mremapPages, option: "mremap-pages", range: SchemeConfig.vmaPagesRange)
+            c.forkVMAPages = try ScaleLists.ints(forkVMAPages, option: "fork-vma-pages", range: SchemeConfig.vmaPagesRange)
+            c.sharedPercents = try ScaleLists.ints(shared, option: "shared", range: 0...100)
+        } catch let e as ListParseError {
+            throw ValidationError(e.message)
+        }
+        for (name, list) in [("mremap-pages", c.mremapPages), ("fork-vma-pages", c.forkVMAPages)] {
+            for p in list where !SchemeConfig.isVMASize(p) {
+                throw ValidationError("bad value '\(p)' in --\(name): a VMA size must divide 512 (1, 2, 4, ... 512)")
+            }
+        }
+        c.repeats = try repeats.map { try Parse.whole($0, "--repeat", 1...100) } ?? 3
+        if let v = duration { c.base.durationS = try Parse.seconds(v, "--duration", Limits.duration) }
+        if let v = warmup { c.base.warmupS = try Parse.seconds(v, "--warmup", Limits.warmup) }
+        if let v = processes { c.base.processes = try Parse.whole(v, "--processes", Limits.processes) }
+        c.seed = try seed.map { try Parse.whole($0, "--seed", 0...UInt64.max) } ?? UInt64.random(in: 0...UInt64.max)
+        c.base.seed = c.seed
+        if let v = swapPages { c.swapPages = try Parse.whole(v, "--swap-pages", 1...512) }
+        if let v = work { c.work = try Parse.decimal(v, "--work", SchemeConfig.workRange) }
+        if let v = benchChecks { c.benchChecks = try Parse.choice(v, "--bench-checks", "check level") }
+        c.runs = runs
+        if let p = c.validate() { throw ValidationError(p) }
+        do {
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        } catch {
+            throw ValidationError("cannot create output folder '\(out)'")
+        }
+        guard access(out, W_OK) == 0 else { throw ValidationError("output folder '\(out)' is not writable") }
+
+        let nRuns = c.runs ? c.repeats * c.schemes.count * c.threads.count * c.syncs.count : 0
+        print("stress schemes \(StressVersion.description): \(nRuns) runs of \(c.base.warmupS + c.base.durationS)s + benchmarks, \(c.repeats) repeats, seed=\(c.seed), \(HostInfo.cpuCount) CPUs (\(HostInfo.cpuModel))")
+        fflush(nil)
+        let o = try SchemeCompare.run(c, arguments: CommandLine.arguments) { line in print(line); fflush(nil) }
+        try SchemeReport.write(dir: out, o)
+        for claim in o.claims { print("claim  \(claim.who): \(claim.verdict): \(claim.figure)") }
+        print("wrote \(out)/" + SchemeReport.files.joined(separator: ", "))
+        for l in o.lost { print("lost: \(l)") }
+        if o.interrupted != 0 {
+            print("INTERRUPTED by signal \(o.interrupted)")
+            throw ExitRequest(status: 128 + o.interrupted)
+        }
+        let failed = o.failures
+        print(failed == 0 ? "SUCCESS" : "FAILURE: \(failed) failing or lost measurement(s)")
+        fflush(nil)
+        if o.runs.contains(where: { $0.result.verdict == Verdict.stall }) { throw ExitRequest(status: ExitStatus.stall) }
+        throw ExitRequest(status: failed == 0 ? ExitStatus.success : ExitStatus.violation)
+    }
+}
