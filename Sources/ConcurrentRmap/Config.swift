@@ -57,6 +57,11 @@ public struct MachineConfig: Sendable {
     /// Worker threads expected to run at once: sizes the per-CPU caches so
     /// that all of them together hold at most an eighth of the frames.
     public var expectedCPUs = 4
+    /// Whose threads run the model: the OS's (pthread and liburcu), or a
+    /// `ControlledScheduler`'s, one at a time (`stress explore`, `replay`).
+    /// A controlled machine may only be built, used and freed while
+    /// `ControlledScheduler.active` is set.
+    public var controlled = false
 
     public init() {}
 
@@ -94,14 +99,20 @@ public struct MachineConfig: Sendable {
     /// mm slots: live processes plus mms pinned, dying or waiting for a
     /// grace period (call_rcu runs callbacks in batches some milliseconds
     /// late, and tens of thousands of exits a second pass through).
-    var mmSlots: Int { maxProcesses * 4 + 1024 }
+    ///
+    /// The fixed slack of each pool is for objects waiting for a grace
+    /// period, which a real run's call_rcu thread may leave queued for a
+    /// while; a controlled run (a few thousand steps, callbacks run by its
+    /// scheduler) needs little, and its machine is rebuilt for every
+    /// schedule, so it gets a small slack (set-up cost dominated otherwise).
+    var mmSlots: Int { maxProcesses * 4 + (controlled ? 64 : 1024) }
     /// Page-table leaves: a live mm uses at most one per VMA (VMAs are
     /// aligned and no larger than a leaf) plus one during an mremap; dying
     /// mms give theirs back before their slot waits for a grace period.
-    var leafCount: Int { maxProcesses * (MachineConfig.maxVMAs + 4) + 512 }
+    var leafCount: Int { maxProcesses * (MachineConfig.maxVMAs + 4) + (controlled ? 32 : 512) }
     /// VMA objects: every VMA of every mm slot, plus the copies mremap makes
     /// and those waiting for a grace period.
-    var vmaCount: Int { mmSlots * MachineConfig.maxVMAs / 2 + 4096 }
+    var vmaCount: Int { mmSlots * MachineConfig.maxVMAs / 2 + (controlled ? 256 : 4096) }
 
     /// Returns a one-line reason when the sizes cannot work together.
     public func validate() -> String? {

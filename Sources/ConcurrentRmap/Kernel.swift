@@ -155,7 +155,7 @@ struct Kernel<R: RmapScheme, P: Platform>: @unchecked Sendable {
     @inline(__always) func walkReadLock(_ cpu: CPU) {
         rcuReadLock(cpu)
         if inject == .rcuReaderStall && cpu.pointee.id == 0 {
-            while true { sleep(1) }  // never leaves the read-side section
+            P.park()  // never leaves the read-side section
         }
     }
 

@@ -34,9 +34,14 @@ public final class Machine: @unchecked Sendable {
         _ = RCU.tsanAnnotated  // traps on a half-annotated build
         self.config = config
         log = ViolationLog()
-        switch config.scheme {
-        case .anongroup: core = AnonGroupMachine(config: config, log: log)
-        case .anonVma: core = AnonVMAMachine(config: config, log: log)
+        if config.controlled {
+            precondition(ControlledScheduler.active != nil, "a controlled machine needs an active ControlledScheduler")
+        }
+        switch (config.scheme, config.controlled) {
+        case (.anongroup, false): core = AnonGroupMachine(config: config, log: log)
+        case (.anonVma, false): core = AnonVMAMachine(config: config, log: log)
+        case (.anongroup, true): core = AnonGroupControlledMachine(config: config, log: log)
+        case (.anonVma, true): core = AnonVMAControlledMachine(config: config, log: log)
         }
     }
 
@@ -156,6 +161,9 @@ public final class Machine: @unchecked Sendable {
     // MARK: Observations
 
     public var violationCount: Int { log.total.load(ordering: .acquiring) }
+
+    /// Names a lock of this machine by its address (controlled-run traces).
+    public func lockName(address: UInt) -> String? { core.lockName(address: address) }
     public var violations: [Violation] { log.all }
     public func violationCount(_ kind: ViolationKind) -> Int { log.count(kind) }
     /// Records a violation found outside the model (the watchdog's stalls).
@@ -216,6 +224,7 @@ protocol MachineDriver: AnyObject, Sendable {
     var vmasInUse: Int { get }
     func familyStats() -> (count: Int, mean: Double, max: Int)
     var bench: any MachineBenchDriver { get }
+    func lockName(address: UInt) -> String?
 }
 
 /// A machine specialized for one scheme and one platform: it owns the
@@ -251,6 +260,26 @@ final class AnonGroupMachine: KernelMachine, @unchecked Sendable {
 final class AnonVMAMachine: KernelMachine, @unchecked Sendable {
     typealias R = AnonVMARmap
     typealias P = RealPlatform
+    let config: MachineConfig
+    let kernel: Kernel<R, P>
+    init(config: MachineConfig, log: ViolationLog) { self.config = config; kernel = Kernel(config: config, log: log) }
+    deinit { destroyKernel() }
+}
+
+/// The seed's anon groups under a controlled scheduler.
+final class AnonGroupControlledMachine: KernelMachine, @unchecked Sendable {
+    typealias R = AnonGroupRmap
+    typealias P = ControlledPlatform
+    let config: MachineConfig
+    let kernel: Kernel<R, P>
+    init(config: MachineConfig, log: ViolationLog) { self.config = config; kernel = Kernel(config: config, log: log) }
+    deinit { destroyKernel() }
+}
+
+/// anon_vma under a controlled scheduler.
+final class AnonVMAControlledMachine: KernelMachine, @unchecked Sendable {
+    typealias R = AnonVMARmap
+    typealias P = ControlledPlatform
     let config: MachineConfig
     let kernel: Kernel<R, P>
     init(config: MachineConfig, log: ViolationLog) { self.config = config; kernel = Kernel(config: config, log: log) }
@@ -344,4 +373,10 @@ extension KernelMachine {
     }
 
     var bench: any MachineBenchDriver { self }
+
+    func lockName(address: UInt) -> String? {
+        if let i = kernel.spaces.ptl.locks.index(of: address) { return "ptl of mm \(i)" }
+        if let i = kernel.spaces.mmapLock.locks.index(of: address) { return "mmap lock of mm \(i)" }
+        return kernel.rmap.lockName(address: address)
+    }
 }

@@ -31,6 +31,16 @@ struct Selftest: ParsableCommand {
     var seed: String?
     @Flag(inversion: .prefixedNo, help: "Perturb schedules at race windows.")
     var perturb = true
+    @Flag(help: "Use controlled schedules instead of child runs: each bug is explored (as stress explore) until found, its schedule shrunk; the correct model runs --clean-schedules schedules.")
+    var explore = false
+    @Option(help: "With --explore: schedules each bug may take, \(Ranges.r(ControlledLimits.schedules)) (default 10000).")
+    var schedules: String?
+    @Option(name: .customLong("clean-schedules"), help: "With --explore: schedules the correct model must run clean, \(Ranges.r(ControlledLimits.schedules)) (default 1000).")
+    var cleanSchedules: String?
+    @Option(help: "With --explore: scheduling points per schedule, \(Ranges.r(ControlledLimits.steps)) (default 20000).")
+    var steps: String?
+    @Option(help: "With --explore: random, or pct:D (default random).")
+    var strategy: String?
 
     static let timeRange = 1.0...3600.0
 
@@ -54,6 +64,16 @@ struct Selftest: ParsableCommand {
                 return i
             }
             if Set(list).count != list.count { throw ValidationError("--only names an injection twice") }
+        }
+        if !explore && (schedules != nil || cleanSchedules != nil || steps != nil || strategy != nil) {
+            throw ValidationError("--schedules, --clean-schedules, --steps and --strategy need --explore")
+        }
+        if explore {
+            if timePerInjection != nil || cleanDuration != nil {
+                throw ValidationError("--time-per-injection and --clean-duration are for child runs, not --explore")
+            }
+            let seed = try self.seed.map { try Parse.whole($0, "--seed", 0...UInt64.max) } ?? 1
+            try exploreAll(scheme: scheme, list: list, threads: self.threads.map { try Parse.whole($0, "--threads", ControlledLimits.threads) } ?? 3, seed: seed)
         }
         let seed = try self.seed.map { try Parse.whole($0, "--seed", 0...UInt64.max) } ?? freshSeed()
         print("selftest: scheme=\(scheme.rawValue) threads=\(threads) seed=\(seed) perturb=\(perturb) clean=\(fmt(clean))s per-injection=\(fmt(perInjection))s")
@@ -87,6 +107,52 @@ struct Selftest: ParsableCommand {
         let ok = cleanOK && caught == list.count
         print(ok ? "SELFTEST PASSED: correct run clean, \(list.count)/\(list.count) injections detected"
                  : "SELFTEST FAILED: \(cleanOK ? "" : "correct run not clean; ")\(list.count - caught) of \(list.count) injections not detected (\(failures.joined(separator: "; ")))")
+        throw ExitRequest(status: ok ? ExitStatus.success : ExitStatus.violation)
+    }
+
+    /// `--explore`: every bug under controlled schedules, then the correct
+    /// model for `--clean-schedules` schedules.
+    func exploreAll(scheme: SchemeKind, list: [Injection], threads: Int, seed: UInt64) throws -> Never {
+        let budget = try schedules.map { try Parse.whole($0, "--schedules", ControlledLimits.schedules) } ?? 10_000
+        let cleanBudget = try cleanSchedules.map { try Parse.whole($0, "--clean-schedules", ControlledLimits.schedules) } ?? 1000
+        let steps = try self.steps.map { try Parse.whole($0, "--steps", ControlledLimits.steps) } ?? 20_000
+        let strategy = try ControlledOptions.strategy(self.strategy)
+        print("selftest --explore: scheme=\(scheme.rawValue) threads=\(threads) seed=\(seed) strategy=\(ScheduleFile.strategyName(strategy)) steps=\(steps) schedules<=\(budget) clean=\(cleanBudget)")
+        print(pad("injection", 30) + pad("schedules", 11) + pad("seconds", 9) + pad("shrunk to (threads/ops/switches)", 34) + "violation")
+        fflush(nil)
+        var found = 0
+        var counts: [Int] = []
+        for inj in list {
+            let base = ControlledSpec.testSettings(scheme: scheme, threads: threads, seed: seed, inject: inj)
+            let sum = try Explorer.explore(base: base, strategy: strategy, steps: steps, schedules: budget,
+                                           interrupted: { Signals.pending != 0 })
+            if Signals.pending != 0 {
+                print("INTERRUPTED by signal \(Signals.pending)")
+                throw ExitRequest(status: 128 + Signals.pending)
+            }
+            guard let f = sum.found else {
+                print(pad(inj.rawValue, 30) + pad(">\(budget)", 11) + pad(fmt(sum.seconds), 9) + pad("-", 34) + "MISSED")
+                fflush(nil)
+                continue
+            }
+            found += 1
+            counts.append(f.schedules)
+            let r = try Shrinker.shrink(f.spec, f.outcome, maxAttempts: 200)
+            let size = "\(r.spec.settings.threads)/\(r.outcome.operations)/\(r.outcome.switches.count)"
+            print(pad(inj.rawValue, 30) + pad("\(f.schedules)", 11) + pad(fmt(sum.seconds), 9) + pad(size, 34)
+                  + (r.outcome.violation?.description ?? f.outcome.violation!.description).prefix(110))
+            fflush(nil)
+        }
+        let clean = try Explorer.explore(base: ControlledSpec.testSettings(scheme: scheme, threads: threads, seed: seed),
+                                         strategy: strategy, steps: steps, schedules: cleanBudget,
+                                         interrupted: { Signals.pending != 0 })
+        let cleanOK = clean.found == nil && clean.schedules == cleanBudget
+        print(pad("(none: correct model)", 30) + pad("\(clean.schedules)", 11) + pad(fmt(clean.seconds), 9) + pad("-", 34)
+              + (cleanOK ? "clean" : clean.found.map { "NOT CLEAN: \($0.outcome.violation!.description)" } ?? "INTERRUPTED"))
+        let sorted = counts.sorted()
+        let median = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+        let ok = cleanOK && found == list.count
+        print((ok ? "SELFTEST PASSED" : "SELFTEST FAILED") + ": \(found)/\(list.count) found (median \(median) schedules, most \(sorted.last ?? 0)); correct model \(cleanOK ? "clean for \(cleanBudget) schedules" : "NOT clean")")
         throw ExitRequest(status: ok ? ExitStatus.success : ExitStatus.violation)
     }
 }

@@ -36,4 +36,12 @@ struct PaddedArray<T: ~Copyable>: @unchecked Sendable {
     @inline(__always) subscript(i: Int) -> UnsafeMutablePointer<T> {
         (base + i * Self.stride).assumingMemoryBound(to: T.self)
     }
+
+    /// The index of the element at `address`, if it is one of ours (traces
+    /// name locks by it).
+    func index(of address: UInt) -> Int? {
+        let b = UInt(bitPattern: base)
+        guard address >= b, address < b + UInt(count * Self.stride), (address - b) % UInt(Self.stride) == 0 else { return nil }
+        return Int((address - b) / UInt(Self.stride))
+    }
 }

@@ -45,6 +45,8 @@ public protocol Platform {
     static func schedulingPoint()
     /// A reader that stays in its read-side section a while (perturbation).
     static func longRead(_ r: UInt64)
+    /// Blocks the calling thread for good (a planted bug's endless sleep).
+    static func park() -> Never
 
     /// Monotonic nanoseconds.
     static func now() -> UInt64
@@ -89,9 +91,44 @@ public enum RealPlatform: Platform {
         if r & 4095 == 0 { usleep(useconds_t(1000 + (r >> 12) % 2000)) }
     }
 
+    public static func park() -> Never {
+        while true { sleep(1) }
+    }
+
     @inline(__always) public static func now() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
+}
+
+/// The platform of `stress explore` and `replay`: every call is a
+/// scheduling point of `ControlledScheduler.active`, whose model of locks
+/// and RCU replaces pthread's and liburcu's. With no active scheduler
+/// (never in a controlled machine's life) the calls would crash, so the
+/// machine is only built while one is installed.
+public enum ControlledPlatform: Platform {
+    @inline(__always) static var scheduler: ControlledScheduler { ControlledScheduler.active.unsafelyUnwrapped }
+    public static func lock(_ m: UnsafeMutablePointer<pthread_mutex_t>) { scheduler.lock(UnsafeMutableRawPointer(m)) }
+    public static func tryLock(_ m: UnsafeMutablePointer<pthread_mutex_t>) -> Bool { scheduler.tryLock(UnsafeMutableRawPointer(m)) }
+    public static func unlock(_ m: UnsafeMutablePointer<pthread_mutex_t>) { scheduler.unlock(UnsafeMutableRawPointer(m)) }
+    public static func readLock(_ l: UnsafeMutablePointer<pthread_rwlock_t>) { scheduler.readLock(UnsafeMutableRawPointer(l)) }
+    public static func writeLock(_ l: UnsafeMutablePointer<pthread_rwlock_t>) { scheduler.writeLock(UnsafeMutableRawPointer(l)) }
+    public static func unlock(_ l: UnsafeMutablePointer<pthread_rwlock_t>) { scheduler.unlock(UnsafeMutableRawPointer(l)) }
+    public static func relax() { scheduler.relax() }
+    public static func rcuReadLock() { scheduler.rcuEnter() }
+    public static func rcuReadUnlock() { scheduler.rcuExit() }
+    public static func callRCU(_ work: UnsafeMutablePointer<crm_rcu_work>) { scheduler.callRCU(work) }
+    public static func rcuBarrier(_ flavor: RCUFlavor) { ControlledScheduler.active?.barrier() }
+    public static func raceWindow(_ r: UInt64) { scheduler.raceWindowMarked() }
+    public static func schedulingPoint() { scheduler.raceWindowMarked() }
+    /// A long reader is a reader that other threads overtake: the
+    /// scheduler decides that, so nothing extra here.
+    public static func longRead(_ r: UInt64) {}
+    public static func park() -> Never {
+        scheduler.park()
+        fatalError("a parked controlled thread was resumed")
+    }
+    /// Virtual time: one microsecond per scheduling point.
+    public static func now() -> UInt64 { UInt64(scheduler.step) &* 1000 }
 }

@@ -32,6 +32,8 @@ enum ForkLinkPhase { case beforeCopy, afterCopy }
 protocol RmapScheme: Sendable {
     init(config: MachineConfig, log: ViolationLog)
     func destroy()
+    /// Names one of the scheme's locks by its address (replay traces).
+    func lockName(address: UInt) -> String?
 
     static var kind: SchemeKind { get }
     /// Live rmap contexts (anongroups or anon_vmas), for statistics.

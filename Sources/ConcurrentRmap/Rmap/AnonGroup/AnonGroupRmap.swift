@@ -96,6 +96,12 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     static var walkersReadVMAs: Bool { false }
     static var metadataBytes: (perVMA: Int, perMM: Int) { (0, 12) }
 
+    func lockName(address: UInt) -> String? {
+        if let i = s.pointee.lock.locks.index(of: address) { return "anongroup \(i) lock" }
+        if let i = s.pointee.rwlock.locks.index(of: address) { return "anongroup \(i) rwlock" }
+        return nil
+    }
+
     init(config: MachineConfig, log: ViolationLog) {
         s = .allocate(capacity: 1)
         s.initialize(to: AnonGroupState(config: config, log: log))

@@ -99,6 +99,12 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
     static var walkersReadVMAs: Bool { true }
     static var metadataBytes: (perVMA: Int, perMM: Int) { (16, 0) }
 
+    func lockName(address: UInt) -> String? {
+        if let i = s.pointee.lock.locks.index(of: address) { return "anon_vma \(i) lock" }
+        if let i = s.pointee.rwlock.locks.index(of: address) { return "anon_vma \(i) rwlock" }
+        return nil
+    }
+
     init(config: MachineConfig, log: ViolationLog) {
         s = .allocate(capacity: 1)
         s.initialize(to: AnonVMAState(config: config, log: log))

@@ -1,0 +1,615 @@
+import URCUShim
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a controlled run picks the next thread at each scheduling point.
+public enum ScheduleStrategy: Sendable, Equatable {
+    /// Uniformly among the threads that can run.
+    case random
+    /// PCT with depth `d` (Burckhardt et al., ASPLOS 2010): random distinct
+    /// priorities, the highest runnable one runs, and at `d - 1` random
+    /// steps the running thread drops below every other.
+    case pct(depth: Int)
+    /// The switches of a schedule file, the default policy elsewhere.
+    case replay
+}
+
+/// One decision that differs from the default policy: at `step`, `thread`
+/// runs (a worker number, or `rcuThread` for the modelled call_rcu thread).
+public struct ScheduleSwitch: Sendable, Equatable {
+    public var step: Int
+    public var thread: Int
+    public init(step: Int, thread: Int) { self.step = step; self.thread = thread }
+    /// The modelled RCU callback thread's number in a schedule.
+    public static let rcuThread = -1
+}
+
+/// What a controlled thread did at a scheduling point (the replay trace).
+public enum ScheduleEventKind: UInt8, Sendable {
+    case opStart, lock, trylockOK, trylockBusy, unlock, readLock, writeLock, rwUnlock,
+         rcuEnter, rcuExit, callRCU, callbacksRun, raceWindow, wait, blocked, finished, parked
+}
+
+public struct ScheduleEvent: Sendable {
+    public var step: Int
+    public var thread: Int
+    public var kind: ScheduleEventKind
+    /// The lock's address, or the operation's (kind, mm, arg) packed, or a count.
+    public var object: UInt
+    public var detail: UInt64
+}
+
+/// The scheduler of a controlled run: real threads, exactly one of which
+/// runs at a time. Every `ControlledPlatform` call is a scheduling point
+/// where the scheduler picks who runs next (by strategy, or from a
+/// schedule), hands its token over through per-thread semaphores, and
+/// waits for it to come back. Locks, RCU readers, grace periods and
+/// call_rcu callbacks are modelled here instead of in pthread and liburcu,
+/// so the run is a function of (options, seed, schedule) alone.
+///
+/// The default policy, used wherever a schedule says nothing: keep running
+/// the current thread while it can; when it blocks, waits or finishes, the
+/// next runnable thread after it in round-robin order (workers, then the
+/// RCU callback thread). A schedule is the list of steps where the choice
+/// differed from that policy, so a non-preemptive run has an empty one.
+///
+/// Concurrency: all fields are touched only by the thread holding the token
+/// (or by the driver while no worker runs); the semaphore hand-over orders
+/// those accesses. Hence `@unchecked Sendable`.
+public final class ControlledScheduler: @unchecked Sendable {
+    public let threads: Int
+    public let strategy: ScheduleStrategy
+    /// Scheduling points after which workers start no new operation.
+    public let stepBudget: Int
+    /// Steps allowed after the budget (or the first violation) for the
+    /// operations in flight to finish; beyond it the run is a livelock.
+    public let drainLimit: Int
+    /// Consecutive waits of one thread with nothing else changing.
+    static let spinLimit = 20_000
+
+    // Threads
+    private enum State: Equatable { case ready, waitingLock(Int), waitingRead(Int), waitingWrite(Int), finished, parked }
+    private var state: [State]
+    private var yielding: [Bool]
+    private var spins: [Int]
+    private let sems: UnsafeMutablePointer<sem_t>
+    private var driverSem = sem_t()
+    /// The worker holding the token; -1 when none (set-up, teardown).
+    public private(set) var current = -1
+    public private(set) var step = 0
+    /// Set once the step budget is spent or a violation was seen.
+    public private(set) var stopping = false
+    public private(set) var aborted: String?
+
+    // Decisions
+    private var rng: UInt64
+    public private(set) var recorded: [ScheduleSwitch] = []
+    private var replaySwitches: [ScheduleSwitch] = []
+    private var replayCursor = 0
+    /// Strict replay: a switch naming a thread that cannot run is a divergence.
+    private let strict: Bool
+    public private(set) var divergence: String?
+    private var priority: [Int] = []
+    private var changePoints: [Int] = []
+    private var changesMade = 0
+    private var candidates: [Int]
+
+    // Locks, keyed by the address of their pthread storage.
+    private var lockIDs: [UInt: Int] = [:]
+    private var lockAddress: [UInt] = []
+    private var owner: [Int] = []          // mutex owner or rwlock writer, -1 none
+    private var readers: [Int] = []        // rwlock readers
+    private var held: [Int]                // locks held per thread
+
+    // RCU
+    private var rcuDepth: [Int]
+    private var rcuEnteredAt: [Int]
+    private var callbacks: [(work: UnsafeMutablePointer<crm_rcu_work>, queuedAt: Int)] = []
+    public private(set) var callbacksRun = 0
+
+    // Violation watch
+    private var violationCount: () -> Int = { 0 }
+    public private(set) var violationStep: Int?
+
+    // Trace
+    private var trace: [ScheduleEvent]
+    private var traceNext = 0
+    public static let traceLength = 256
+
+    /// The scheduler of the controlled run in progress (one per process).
+    nonisolated(unsafe) public static var active: ControlledScheduler?
+
+    public init(threads: Int, strategy: ScheduleStrategy, seed: UInt64, stepBudget: Int,
+                switches: [ScheduleSwitch] = [], strict: Bool = false) {
+        precondition(threads >= 1)
+        self.threads = threads
+        self.strategy = strategy
+        self.stepBudget = stepBudget
+        drainLimit = max(100_000, stepBudget * 20)
+        self.strict = strict
+        rng = seed ^ 0x5bd1_e995_0000_0001
+        state = Array(repeating: .ready, count: threads)
+        yielding = Array(repeating: false, count: threads)
+        spins = Array(repeating: 0, count: threads)
+        held = Array(repeating: 0, count: threads)
+        candidates = Array(repeating: 0, count: threads + 1)
+        rcuDepth = Array(repeating: 0, count: threads)
+        rcuEnteredAt = Array(repeating: 0, count: threads)
+        sems = .allocate(capacity: threads)
+        for i in 0..<threads { sem_init(sems + i, 0, 0) }
+        sem_init(&driverSem, 0, 0)
+        trace = Array(repeating: ScheduleEvent(step: -1, thread: 0, kind: .opStart, object: 0, detail: 0),
+                      count: Self.traceLength)
+        replaySwitches = switches
+        if case .pct(let d) = strategy {
+            // Priorities d ..< d + threads + 1 (the RCU thread included),
+            // shuffled; change points in 1 ..< budget.
+            var p = Array(d..<(d + threads + 1))
+            for i in stride(from: p.count - 1, to: 0, by: -1) { p.swapAt(i, Int(next() % UInt64(i + 1))) }
+            priority = p
+            changePoints = (0..<max(0, d - 1)).map { _ in 1 + Int(next() % UInt64(max(1, stepBudget - 1))) }.sorted()
+        }
+    }
+
+    deinit {
+        for i in 0..<threads { sem_destroy(sems + i) }
+        sems.deallocate()
+        sem_destroy(&driverSem)
+    }
+
+    /// Where the scheduler reads the machine's violation count.
+    public func watchViolations(_ count: @escaping () -> Int) { violationCount = count }
+
+    private func next() -> UInt64 {
+        rng &+= 0x9e37_79b9_7f4a_7c15
+        var z = rng
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+
+    // MARK: Running
+
+    /// Called by each worker thread before it does anything: waits for the
+    /// token.
+    public func threadBegin(_ id: Int) { sem_wait(sems + id) }
+
+    /// Called by the driver after starting every worker: hands out the first
+    /// token and waits until no worker can run any more.
+    public func runToCompletion() {
+        let first = choose(from: -1)
+        if first < 0 { return }
+        current = first
+        sem_post(sems + first)
+        sem_wait(&driverSem)
+        current = -1
+    }
+
+    /// The worker's loop asks before each operation: false once the budget
+    /// is spent or a violation was seen.
+    public func mayStartOperation() -> Bool {
+        noteViolation()
+        if step >= stepBudget { stopping = true }
+        return !stopping && aborted == nil
+    }
+
+    /// The worker finished (its loop ended): hand the token on for good.
+    public func threadEnd(_ id: Int) {
+        state[id] = .finished
+        record(.finished, object: 0, detail: 0)
+        let n = choose(from: id)
+        if n < 0 {
+            current = -1
+            sem_post(&driverSem)
+        } else {
+            current = n
+            sem_post(sems + n)
+        }
+    }
+
+    private func noteViolation() {
+        if violationStep == nil && violationCount() > 0 {
+            violationStep = step
+            stopping = true
+            violationEvents = lastEvents
+            violationHolders = holders()
+        }
+    }
+
+    /// The trace and the lock holders as they were when the first
+    /// violation was seen (what `replay` prints).
+    public private(set) var violationEvents: [ScheduleEvent]?
+    public private(set) var violationHolders: [(lock: Int, owner: Int, readers: Int)]?
+
+    /// Every lock held now: (lock, owner worker or -1, readers).
+    public func holders() -> [(lock: Int, owner: Int, readers: Int)] {
+        (0..<owner.count).compactMap { l in owner[l] >= 0 || readers[l] > 0 ? (l, owner[l], readers[l]) : nil }
+    }
+
+    /// Workers inside a read-side section now, with the step they entered.
+    public func readSideHolders() -> [(worker: Int, since: Int)] {
+        (0..<threads).compactMap { t in rcuDepth[t] > 0 ? (t, rcuEnteredAt[t]) : nil }
+    }
+
+    /// A scheduling point of the current worker.
+    @inline(never)
+    func point() {
+        let me = current
+        guard me >= 0 else { return }
+        step += 1
+        noteViolation()
+        if step >= stepBudget { stopping = true }
+        if step > stepBudget + drainLimit && aborted == nil {
+            abort("livelock: \(step) steps, \(drainLimit) past the step budget, and the operations in flight have not finished")
+        }
+        let n = choose(from: me)
+        if n == me || n < 0 {
+            if n < 0 { deadlock() }
+            return
+        }
+        handOff(from: me, to: n)
+    }
+
+    private func handOff(from me: Int, to n: Int) {
+        current = n
+        sem_post(sems + n)
+        sem_wait(sems + me)
+        // Back: current == me, set by whoever handed the token back.
+    }
+
+    /// No thread can run, yet some have not finished: every waiter is
+    /// stuck for good. Recorded and the run is abandoned (the stuck
+    /// threads stay blocked; the driver leaks them).
+    private func deadlock() {
+        abort("deadlock: no thread can run: " + describeThreads())
+        deadlockExit()
+    }
+
+    private func abort(_ why: String) {
+        if aborted == nil { aborted = why; stopping = true }
+    }
+
+    public func describeThreads() -> String {
+        (0..<threads).map { t -> String in
+            switch state[t] {
+            case .ready: return "worker \(t) runnable" + (rcuDepth[t] > 0 ? " (in a read-side section)" : "")
+            case .finished: return "worker \(t) finished" + (rcuDepth[t] > 0 ? " inside a read-side section" : "")
+            case .parked: return "worker \(t) blocked for good" + (rcuDepth[t] > 0 ? " inside a read-side section" : "")
+            case .waitingLock(let l), .waitingWrite(let l):
+                return "worker \(t) waits for lock #\(l) held by " + (owner[l] >= 0 ? "worker \(owner[l])" : "\(readers[l]) reader(s)")
+            case .waitingRead(let l):
+                return "worker \(t) waits to read lock #\(l) held by worker \(owner[l])"
+            }
+        }.joined(separator: "; ")
+    }
+
+    /// Workers that did not finish (after `runToCompletion`).
+    public var unfinished: [Int] { (0..<threads).filter { state[$0] != .finished } }
+    /// Workers that hold a read-side section or a lock now.
+    public func holds(_ t: Int) -> (rcuDepth: Int, locks: Int) { (rcuDepth[t], held[t]) }
+
+    // MARK: Choosing
+
+    private var rcuIndex: Int { threads }
+
+    private func canRun(_ t: Int) -> Bool {
+        if t == rcuIndex { return readyCallback() != nil }
+        switch state[t] {
+        case .ready: return true
+        case .finished, .parked: return false
+        case .waitingLock(let l), .waitingWrite(let l): return owner[l] < 0 && readers[l] == 0
+        case .waitingRead(let l): return owner[l] < 0
+        }
+    }
+
+    /// The thread to run after `me`'s scheduling point, running the RCU
+    /// thread's callbacks in place whenever it is picked. -1: none can run.
+    private func choose(from me: Int) -> Int {
+        while true {
+            let n = pick(from: me)
+            if n == rcuIndex {
+                runReadyCallbacks()
+                step += 1
+                continue
+            }
+            if n >= 0 { yielding[n] = false }
+            return n
+        }
+    }
+
+    private func pick(from me: Int) -> Int {
+        let total = threads + 1
+        // Default: me if it can run and is not waiting on someone else;
+        // otherwise round robin after me.
+        var fallback = -1
+        var dflt = -1
+        if me >= 0 && canRun(me) && !yielding[me] {
+            dflt = me
+        } else {
+            for k in 1...total {
+                let t = ((me < 0 ? -1 : me) + k + total) % total
+                if canRun(t) && t != me { dflt = t; break }
+            }
+            if dflt < 0 && me >= 0 && canRun(me) { dflt = me }
+        }
+        fallback = dflt
+        if fallback < 0 { return -1 }
+        if stopping || aborted != nil { return fallback }  // draining: default policy only
+        var choice = fallback
+        switch strategy {
+        case .random:
+            var n = 0
+            for t in 0..<total where canRun(t) && !(t == me && yielding[me] && fallback != me) {
+                candidates[n] = t
+                n += 1
+            }
+            if n > 0 { choice = candidates[Int(next() % UInt64(n))] }
+        case .pct:
+            if changesMade < changePoints.count && step >= changePoints[changesMade] && me >= 0 {
+                priority[me] = changePoints.count - changesMade  // below every initial priority
+                changesMade += 1
+            }
+            var best = -1
+            for t in 0..<total where canRun(t) && !(t == me && yielding[me] && fallback != me) {
+                if best < 0 || priority[t] > priority[best] { best = t }
+            }
+            if best >= 0 { choice = best }
+        case .replay:
+            while replayCursor < replaySwitches.count && replaySwitches[replayCursor].step < step { replayCursor += 1 }
+            if replayCursor < replaySwitches.count && replaySwitches[replayCursor].step == step {
+                let s = replaySwitches[replayCursor]
+                let t = s.thread == ScheduleSwitch.rcuThread ? rcuIndex : s.thread
+                replayCursor += 1
+                if t >= 0 && t < total && canRun(t) {
+                    choice = t
+                } else if strict && divergence == nil {
+                    divergence = "step \(step): the schedule runs \(s.thread == ScheduleSwitch.rcuThread ? "the RCU thread" : "worker \(s.thread)"), which cannot run there"
+                }
+            }
+        }
+        if choice != fallback {
+            recorded.append(ScheduleSwitch(step: step, thread: choice == rcuIndex ? ScheduleSwitch.rcuThread : choice))
+        }
+        return choice
+    }
+
+    // MARK: Locks
+
+    private func lockID(_ p: UnsafeMutableRawPointer) -> Int {
+        let a = UInt(bitPattern: p)
+        if let id = lockIDs[a] { return id }
+        let id = owner.count
+        lockIDs[a] = id
+        lockAddress.append(a)
+        owner.append(-1)
+        readers.append(0)
+        return id
+    }
+
+    public func lockAddress(ofID id: Int) -> UInt { id < lockAddress.count ? lockAddress[id] : 0 }
+
+    func lock(_ p: UnsafeMutableRawPointer) {
+        let me = current
+        let l = lockID(p)
+        guard me >= 0 else { owner[l] = -2; return }  // driver: nobody else runs
+        point()
+        if owner[l] >= 0 || readers[l] > 0 {
+            state[me] = .waitingLock(l)
+            record(.blocked, object: UInt(l), detail: 0)
+            point()  // returns once the lock is free and we were picked
+            state[me] = .ready
+        }
+        owner[l] = me
+        held[me] += 1
+        record(.lock, object: UInt(l), detail: 0)
+    }
+
+    func tryLock(_ p: UnsafeMutableRawPointer) -> Bool {
+        let me = current
+        let l = lockID(p)
+        guard me >= 0 else {
+            if owner[l] != -1 || readers[l] > 0 { return false }
+            owner[l] = -2
+            return true
+        }
+        point()
+        if owner[l] >= 0 || owner[l] == -2 || readers[l] > 0 {
+            record(.trylockBusy, object: UInt(l), detail: 0)
+            return false
+        }
+        owner[l] = me
+        held[me] += 1
+        record(.trylockOK, object: UInt(l), detail: 0)
+        return true
+    }
+
+    func unlock(_ p: UnsafeMutableRawPointer) {
+        let me = current
+        let l = lockID(p)
+        guard me >= 0 else {
+            if readers[l] > 0 { readers[l] -= 1 } else { owner[l] = -1 }
+            return
+        }
+        if owner[l] == me {
+            owner[l] = -1
+        } else if readers[l] > 0 {
+            readers[l] -= 1
+        } else {
+            owner[l] = -1  // unlock of a lock not held: pthread's undefined behaviour; model as a release
+        }
+        held[me] = max(0, held[me] - 1)
+        record(.unlock, object: UInt(l), detail: 0)
+        spinsReset()
+        point()
+    }
+
+    func readLock(_ p: UnsafeMutableRawPointer) {
+        let me = current
+        let l = lockID(p)
+        guard me >= 0 else { readers[l] += 1; return }
+        point()
+        if owner[l] >= 0 {
+            state[me] = .waitingRead(l)
+            record(.blocked, object: UInt(l), detail: 1)
+            point()
+            state[me] = .ready
+        }
+        readers[l] += 1
+        held[me] += 1
+        record(.readLock, object: UInt(l), detail: 0)
+    }
+
+    func writeLock(_ p: UnsafeMutableRawPointer) {
+        let me = current
+        let l = lockID(p)
+        guard me >= 0 else { owner[l] = -2; return }
+        point()
+        if owner[l] >= 0 || readers[l] > 0 {
+            state[me] = .waitingWrite(l)
+            record(.blocked, object: UInt(l), detail: 2)
+            point()
+            state[me] = .ready
+        }
+        owner[l] = me
+        held[me] += 1
+        record(.writeLock, object: UInt(l), detail: 0)
+    }
+
+    /// A wait for another thread (page lock, migration entry): the waiter
+    /// yields to any other runnable thread. Waiting with nothing else
+    /// able to run, for long, is a livelock.
+    func relax() {
+        let me = current
+        guard me >= 0 else { return }
+        spins[me] += 1
+        if spins[me] > Self.spinLimit && aborted == nil {
+            abort("livelock: worker \(me) waited \(Self.spinLimit) times in a row for something no other thread changed")
+            deadlockExit()
+        }
+        yielding[me] = true
+        record(.wait, object: 0, detail: UInt64(spins[me]))
+        point()
+    }
+
+    private func deadlockExit() {
+        let me = current
+        current = -1
+        sem_post(&driverSem)
+        if me >= 0 { sem_wait(sems + me) }  // never returns: the run is abandoned
+    }
+
+    private func spinsReset() {
+        for t in 0..<threads { spins[t] = 0 }
+    }
+
+    /// The thread blocks for good (the rcu-reader-stall bug's endless sleep).
+    func park() {
+        let me = current
+        guard me >= 0 else { return }
+        state[me] = .parked
+        record(.parked, object: 0, detail: 0)
+        point()  // never picked again
+    }
+
+    // MARK: RCU
+
+    func rcuEnter() {
+        let me = current
+        guard me >= 0 else { return }
+        point()
+        rcuDepth[me] += 1
+        if rcuDepth[me] == 1 { rcuEnteredAt[me] = step }
+        record(.rcuEnter, object: 0, detail: UInt64(rcuDepth[me]))
+    }
+
+    func rcuExit() {
+        let me = current
+        guard me >= 0 else { return }
+        rcuDepth[me] = max(0, rcuDepth[me] - 1)
+        record(.rcuExit, object: 0, detail: UInt64(rcuDepth[me]))
+        point()
+    }
+
+    func callRCU(_ work: UnsafeMutablePointer<crm_rcu_work>) {
+        callbacks.append((work, step))
+        record(.callRCU, object: UInt(bitPattern: work), detail: 0)
+        point()
+    }
+
+    /// A callback may run once every reader that was inside a read-side
+    /// section when it was queued has left that section.
+    private func isReady(queuedAt q: Int) -> Bool {
+        for t in 0..<threads where rcuDepth[t] > 0 && rcuEnteredAt[t] <= q { return false }
+        return true
+    }
+
+    private func readyCallback() -> Int? {
+        for (i, c) in callbacks.enumerated() where isReady(queuedAt: c.queuedAt) { return i }
+        return nil
+    }
+
+    /// Runs every callback whose grace period has ended, oldest first.
+    private func runReadyCallbacks() {
+        var i = 0
+        var ran = 0
+        while i < callbacks.count {
+            if isReady(queuedAt: callbacks[i].queuedAt) {
+                let w = callbacks.remove(at: i).work
+                w.pointee.fn!(w.pointee.owner, w.pointee.arg)
+                ran += 1
+            } else {
+                i += 1
+            }
+        }
+        callbacksRun += ran
+        spinsReset()
+        record(.callbacksRun, object: 0, detail: UInt64(ran))
+    }
+
+    /// rcu_barrier from the driver (no worker runs): every queued callback
+    /// runs; false, with the unready ones left queued, when a reader still
+    /// holds their grace period (a read-side section never left).
+    @discardableResult
+    public func barrier() -> Bool {
+        var i = 0
+        while i < callbacks.count {
+            if isReady(queuedAt: callbacks[i].queuedAt) {
+                let w = callbacks.remove(at: i).work
+                w.pointee.fn!(w.pointee.owner, w.pointee.arg)
+                callbacksRun += 1
+            } else {
+                i += 1
+            }
+        }
+        return callbacks.isEmpty
+    }
+
+    public var pendingCallbacks: Int { callbacks.count }
+
+    // MARK: Trace
+
+    public func opStart(kind: Int, mm: UInt32, arg: UInt32) {
+        let me = current
+        guard me >= 0 else { return }
+        spins[me] = 0
+        record(.opStart, object: UInt(kind), detail: UInt64(mm) << 32 | UInt64(arg))
+    }
+
+    private func record(_ kind: ScheduleEventKind, object: UInt, detail: UInt64) {
+        trace[traceNext % Self.traceLength] = ScheduleEvent(step: step, thread: current, kind: kind, object: object, detail: detail)
+        traceNext += 1
+    }
+
+    func raceWindowMarked() {
+        guard current >= 0 else { return }
+        record(.raceWindow, object: 0, detail: 0)
+        point()
+    }
+
+    /// The last events, oldest first.
+    public var lastEvents: [ScheduleEvent] {
+        let n = min(traceNext, Self.traceLength)
+        return (0..<n).map { trace[(traceNext - n + $0) % Self.traceLength] }
+    }
+}

@@ -1,0 +1,196 @@
+import ArgumentParser
+import ConcurrentRmap
+import Foundation
+import StressKit
+
+/// Options shared by `explore` and `selftest --explore`: the machine is
+/// the default test size (ControlledSpec.testSettings), the knobs are the
+/// ones that change which interleavings exist.
+struct ControlledOptions: ParsableArguments {
+    @Option(help: "rmap design: \(SchemeKind.allCases.map(\.rawValue).joined(separator: " or ")) (default anongroup).")
+    var scheme: String?
+    @Option(help: "Worker threads, \(Ranges.r(ControlledLimits.threads)) (default 3).")
+    var threads: String?
+    @Option(help: "Scheduling points per execution before workers start no new operation, \(Ranges.r(ControlledLimits.steps)) (default 3000).")
+    var steps: String?
+    @Option(help: "How the next thread is picked: random, or pct:D (PCT with D priority change points, D \(Ranges.r(ControlledLimits.pctDepth))) (default random).")
+    var strategy: String?
+    @Option(help: "Base seed, 0...\(UInt64.max) (default 1): execution i uses operation seed SEED+i and a schedule seed derived from both.")
+    var seed: String?
+    @Option(help: "rmap list protection: rcu, rwlock or mutex (default rcu).")
+    var sync: String?
+    @Option(help: "Operation weights NAME=WEIGHT,... (default: the test mix, every operation).")
+    var mix: String?
+
+    func base(inject: Injection = .none) throws -> (RunSettings, ScheduleStrategy, Int) {
+        let scheme: SchemeKind = try self.scheme.map { try Parse.choice($0, "--scheme", "rmap scheme") } ?? .anongroup
+        let threads = try self.threads.map { try Parse.whole($0, "--threads", ControlledLimits.threads) } ?? 3
+        let seed = try self.seed.map { try Parse.whole($0, "--seed", UInt64.min...UInt64.max) } ?? 1
+        var s = ControlledSpec.testSettings(scheme: scheme, threads: threads, seed: seed, inject: inject)
+        if let v = sync { s.sync = try Parse.choice(v, "--sync", "list protection") }
+        if let m = mix {
+            do { _ = try OperationMix(parsing: m) } catch { throw ValidationError("--mix: \(error)") }
+            s.mix = m
+        }
+        if let own = inject.scheme, own != scheme {
+            throw ValidationError("--inject \(inject.rawValue) is a bug of the \(own.rawValue) scheme, not of \(scheme.rawValue)")
+        }
+        let steps = try self.steps.map { try Parse.whole($0, "--steps", ControlledLimits.steps) } ?? 3000
+        return (s, try Self.strategy(self.strategy), steps)
+    }
+
+    static func strategy(_ text: String?) throws -> ScheduleStrategy {
+        guard let text else { return .random }
+        if text == "random" { return .random }
+        if text.hasPrefix("pct:") {
+            let d = try Parse.whole(String(text.dropFirst(4)), "--strategy pct:D", ControlledLimits.pctDepth)
+            return .pct(depth: d)
+        }
+        throw ValidationError("--strategy must be random or pct:D with D \(Ranges.r(ControlledLimits.pctDepth)) (got '\(text)')")
+    }
+}
+
+struct Explore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run many short controlled executions (one thread at a time, every lock, RCU call and race window a scheduling point) until one violates an invariant; write its schedule.",
+        discussion: """
+            The machine is the default test size (128 frames, 8 processes, 2 VMAs of 8 pages). A failing schedule is \
+            shrunk (fewer threads, steps and switches; --no-shrink to skip) and written to --out; `stress replay FILE` \
+            runs it again to the same violation at the same step. Exit status: 0 no violation in the schedules run, \
+            1 a violation (schedule written), 2 bad usage, 128+N interrupted by signal N.
+            """)
+
+    @OptionGroup var options: ControlledOptions
+    @Option(help: "Executions to run at most, \(Ranges.r(ControlledLimits.schedules)) (default 10000).")
+    var schedules: String?
+    @Option(help: "Plant this bug (see stress run --list-injections).")
+    var inject: String?
+    @Option(help: "Where to write the failing schedule (default schedule.json).")
+    var out: String?
+    @Flag(name: .customLong("no-shrink"), help: "Write the schedule as found, without shrinking it.")
+    var noShrink = false
+    @Flag(help: "No progress lines.")
+    var quiet = false
+
+    func run() throws {
+        let inject: Injection = try self.inject.map { try Parse.choice($0, "--inject", "injection") } ?? .none
+        let (base, strategy, steps) = try options.base(inject: inject)
+        let schedules = try self.schedules.map { try Parse.whole($0, "--schedules", ControlledLimits.schedules) } ?? 10_000
+        let out = self.out ?? "schedule.json"
+        do { try ResultFile.checkWritable(out) } catch { throw ValidationError("cannot write schedule file: \(error)") }
+        print("explore: scheme=\(base.scheme.rawValue) threads=\(base.threads) strategy=\(ScheduleFile.strategyName(strategy)) steps=\(steps) schedules<=\(schedules) seed=\(base.seed) inject=\(inject.rawValue) sync=\(base.sync.rawValue)")
+        let summary = try Explorer.explore(base: base, strategy: strategy, steps: steps, schedules: schedules,
+                                           interrupted: { Signals.pending != 0 },
+                                           progress: quiet ? nil : { n, t in
+                                               FileHandle.standardError.write(Data(String(format: "  %d schedules, %.1f s\n", n, t).utf8))
+                                           })
+        let rate = Double(summary.steps) / max(summary.seconds, 1e-9)
+        guard let found = summary.found else {
+            let sig = Signals.pending
+            print(String(format: "%@: %d schedules, no violation (%.1f s, %.0f steps/s)",
+                         sig != 0 ? "INTERRUPTED" : "CLEAN", summary.schedules, summary.seconds, rate))
+            throw ExitRequest(status: sig != 0 ? 128 + sig : ExitStatus.success)
+        }
+        let v = found.outcome.violation!
+        print(String(format: "FOUND after %d schedules (%.1f s, %.0f steps/s): %@ at step %d",
+                     found.schedules, summary.seconds, rate, v.description, found.outcome.step))
+        var spec = found.spec
+        var outcome = found.outcome
+        var shrunkFrom: ScheduleFile.Size?
+        let original = ScheduleFile.Size(threads: spec.settings.threads, operations: outcome.operations,
+                                         steps: outcome.steps, switches: outcome.switches.count)
+        if !noShrink {
+            let r = try Shrinker.shrink(spec, outcome)
+            spec = r.spec
+            outcome = r.outcome
+            shrunkFrom = original
+            print(ShrinkReport.line(original, ScheduleFile.Size(threads: spec.settings.threads, operations: outcome.operations,
+                                                               steps: outcome.steps, switches: outcome.switches.count), attempts: r.attempts))
+        }
+        var file = ScheduleFile(spec: spec, strategy: strategy, outcome: outcome, explored: found.schedules, shrunkFrom: shrunkFrom)
+        file.strategy = ScheduleFile.strategyName(strategy)
+        try file.write(to: out)
+        print("schedule written to \(out); reproduce with: stress replay \(out)")
+        throw ExitRequest(status: ExitStatus.violation)
+    }
+}
+
+enum ShrinkReport {
+    static func line(_ a: ScheduleFile.Size, _ b: ScheduleFile.Size, attempts: Int) -> String {
+        "shrunk in \(attempts) replays: threads \(a.threads) -> \(b.threads), operations \(a.operations) -> \(b.operations), "
+            + "steps \(a.steps) -> \(b.steps), switches \(a.switches) -> \(b.switches)"
+    }
+}
+
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a schedule file again and show the interleaving around its violation.",
+        discussion: """
+            The file must come from this build (same commit, same binary): another build's scheduling points differ. \
+            Exit status: 1 the run ended in a violation (REPRODUCED when it is the recorded one at the recorded step), \
+            0 it ran clean, 2 bad usage or a file that is unreadable, edited, truncated or from another build.
+            """)
+
+    @Argument(help: "A schedule file written by stress explore or stress shrink.")
+    var file: String
+    @Option(help: "Trace events to print before the end, 0...\(ControlledScheduler.traceLength) (default 40).")
+    var trace: String?
+
+    func run() throws {
+        let count = try trace.map { try Parse.whole($0, "--trace", 0...ControlledScheduler.traceLength) } ?? 40
+        let f: ScheduleFile
+        do { f = try ScheduleFile.load(file) } catch let e as ScheduleFileError { throw ValidationError(e.description) }
+        let spec = try f.spec
+        let o = try ControlledRun.execute(spec, strict: true, keepTrace: true)
+        print("replay: scheme=\(f.settings.scheme.rawValue) threads=\(f.settings.threads) steps=\(f.steps) switches=\(spec.switches.count) seed=\(f.settings.seed) inject=\(f.settings.inject.rawValue)")
+        if count > 0 {
+            print("last \(min(count, o.trace.count)) scheduling events (w = worker):")
+            for line in o.trace.suffix(count) { print("  " + line) }
+        }
+        if let d = o.divergence { print("warning: \(d)") }
+        guard let v = o.violation else {
+            print("NOT REPRODUCED: the schedule ran clean (\(o.steps) steps); the file expected \(f.violation.kind) at step \(f.violation.step)")
+            throw ExitRequest(status: ExitStatus.success)
+        }
+        let same = v.kind.rawValue == f.violation.kind && o.step == f.violation.step && v.description == f.violation.detail
+        print("\(same ? "REPRODUCED" : "DIFFERENT"): \(v.description) at step \(o.step)"
+              + (same ? "" : " (the file recorded \(f.violation.kind) at step \(f.violation.step))"))
+        throw ExitRequest(status: ExitStatus.violation)
+    }
+}
+
+struct Shrink: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Shrink a schedule file: fewer threads, steps and switches, keeping the violation kind.",
+        discussion: "Exit status: 1 a shrunk schedule was written (it still fails), 2 bad usage or bad file.")
+
+    @Argument(help: "A schedule file written by stress explore.")
+    var file: String
+    @Option(help: "Where to write the shrunk schedule (default: FILE with .shrunk before .json).")
+    var out: String?
+    @Option(name: .customLong("max-replays"), help: "Replays to try at most, 1...100000 (default 400).")
+    var maxReplays: String?
+
+    func run() throws {
+        let limit = try maxReplays.map { try Parse.whole($0, "--max-replays", 1...100_000) } ?? 400
+        let f: ScheduleFile
+        do { f = try ScheduleFile.load(file) } catch let e as ScheduleFileError { throw ValidationError(e.description) }
+        let out = self.out ?? (file.hasSuffix(".json") ? String(file.dropLast(5)) + ".shrunk.json" : file + ".shrunk")
+        do { try ResultFile.checkWritable(out) } catch { throw ValidationError("cannot write schedule file: \(error)") }
+        let spec = try f.spec
+        let first = try ControlledRun.execute(spec)
+        guard first.violation != nil else {
+            throw ValidationError("\(file) does not fail when replayed; nothing to shrink")
+        }
+        let r = try Shrinker.shrink(spec, first, maxAttempts: limit)
+        let before = ScheduleFile.Size(threads: spec.settings.threads, operations: first.operations, steps: first.steps, switches: first.switches.count)
+        let after = ScheduleFile.Size(threads: r.spec.settings.threads, operations: r.outcome.operations, steps: r.outcome.steps, switches: r.outcome.switches.count)
+        print(ShrinkReport.line(before, after, attempts: r.attempts))
+        var g = ScheduleFile(spec: r.spec, strategy: .replay, outcome: r.outcome, explored: f.schedulesExplored, shrunkFrom: f.shrunkFrom ?? before)
+        g.strategy = f.strategy
+        try g.write(to: out)
+        print("\(r.outcome.violation!.description) at step \(r.outcome.step)")
+        print("schedule written to \(out); reproduce with: stress replay \(out)")
+        throw ExitRequest(status: ExitStatus.violation)
+    }
+}

@@ -1,0 +1,179 @@
+import ConcurrentRmap
+import Foundation
+import XCTest
+@testable import StressKit
+
+/// Controlled schedules: determinism, exact replay, shrinking, schedule
+/// files, and the controlled platform's model of locks and RCU.
+final class ControlledScheduleTests: XCTestCase {
+    func base(_ scheme: SchemeKind = .anongroup, _ inject: Injection = .none, threads: Int = 3) -> RunSettings {
+        ControlledSpec.testSettings(scheme: scheme, threads: threads, seed: 11, inject: inject)
+    }
+
+    func find(_ scheme: SchemeKind, _ inject: Injection, steps: Int = 3000, budget: Int = 2000) throws -> Explorer.Found {
+        let sum = try Explorer.explore(base: base(scheme, inject), strategy: .random, steps: steps, schedules: budget)
+        return try XCTUnwrap(sum.found, "\(inject.rawValue) not found in \(budget) schedules")
+    }
+
+    /// The same spec twice: the same steps, decisions and operations.
+    func testAnExecutionIsAFunctionOfItsSpec() throws {
+        for scheme in SchemeKind.allCases {
+            for strategy in [ScheduleStrategy.random, .pct(depth: 3)] {
+                let spec = ControlledSpec(settings: base(scheme), strategy: strategy, scheduleSeed: 99, steps: 1500)
+                let a = try ControlledRun.execute(spec)
+                let b = try ControlledRun.execute(spec)
+                XCTAssertNil(a.violation, "\(scheme) \(strategy): \(a.violation?.description ?? "")")
+                XCTAssertEqual(a.steps, b.steps)
+                XCTAssertEqual(a.switches, b.switches)
+                XCTAssertEqual(a.operations, b.operations)
+                XCTAssertGreaterThan(a.operations, 50, "the schedule ran operations")
+                XCTAssertGreaterThan(a.callbacksRun, 0, "the modelled RCU thread ran callbacks")
+                // Replaying its own decisions gives the same execution.
+                var r = spec
+                r.strategy = .replay
+                r.switches = a.switches
+                let c = try ControlledRun.execute(r, strict: true)
+                XCTAssertNil(c.divergence)
+                XCTAssertEqual(c.steps, a.steps)
+                XCTAssertEqual(c.switches, a.switches)
+            }
+        }
+    }
+
+    /// Three bugs (two schemes): each found schedule, replayed 20 times,
+    /// ends in the identical violation at the identical step.
+    func testReplayIsExactForThreeBugs() throws {
+        for (scheme, inject) in [(SchemeKind.anongroup, Injection.mremapNoCopy), (.anongroup, .forkLinkAfterCopy),
+                                 (.anonVma, .anonVmaNoRecheck)] {
+            let f = try find(scheme, inject)
+            var spec = f.spec
+            spec.strategy = .replay
+            spec.switches = f.outcome.switches
+            spec.steps = f.spec.steps
+            let want = try XCTUnwrap(f.outcome.violation)
+            for _ in 0..<20 {
+                let o = try ControlledRun.execute(spec, strict: true)
+                XCTAssertNil(o.divergence)
+                XCTAssertEqual(o.violation?.description, want.description, inject.rawValue)
+                XCTAssertEqual(o.step, f.outcome.step, inject.rawValue)
+            }
+        }
+    }
+
+    /// Shrinking keeps the violation kind, never grows the schedule, and
+    /// its result replays strictly to the same end.
+    func testShrinkKeepsTheKindAndReplaysStrictly() throws {
+        let f = try find(.anongroup, .forkLinkAfterCopy)
+        let r = try Shrinker.shrink(f.spec, f.outcome, maxAttempts: 150)
+        XCTAssertEqual(r.outcome.violation?.kind, f.outcome.violation?.kind)
+        XCTAssertLessThanOrEqual(r.spec.settings.threads, f.spec.settings.threads)
+        XCTAssertLessThanOrEqual(r.outcome.switches.count, f.outcome.switches.count)
+        let again = try ControlledRun.execute(r.spec, strict: true)
+        XCTAssertNil(again.divergence)
+        XCTAssertEqual(again.violation?.description, r.outcome.violation?.description)
+        XCTAssertEqual(again.step, r.outcome.step)
+    }
+
+    /// A reader that never leaves its section and a forgotten unlock both
+    /// end in a stall with a reason, not a hang.
+    func testStuckReadersAreStalls() throws {
+        let parked = try find(.anongroup, .rcuReaderStall, steps: 2000, budget: 50)
+        XCTAssertEqual(parked.outcome.violation?.kind, .stall)
+        XCTAssertNotNil(parked.outcome.abandoned)
+        let open = try find(.anonVma, .rcuUnlockForgotten, steps: 2000, budget: 50)
+        XCTAssertEqual(open.outcome.violation?.kind, .stall)
+        XCTAssertTrue(open.outcome.violation!.detail.contains("read-side section"), open.outcome.violation!.detail)
+    }
+
+    /// The correct model: a few hundred schedules of each scheme and sync
+    /// mode run clean.
+    func testCorrectModelRunsClean() throws {
+        for scheme in SchemeKind.allCases {
+            for sync in [ListSync.rcu, .rwlock, .mutex] {
+                var s = base(scheme)
+                s.sync = sync
+                let sum = try Explorer.explore(base: s, strategy: sync == .rcu ? .random : .pct(depth: 3), steps: 1500, schedules: 60)
+                XCTAssertNil(sum.found, "\(scheme) \(sync): \(sum.found?.outcome.violation?.description ?? "")")
+            }
+        }
+    }
+
+    // MARK: Schedule files
+
+    func tempFile(_ name: String) -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crm-sched-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir.appendingPathComponent(name).path
+    }
+
+    func testScheduleFileRoundTripsAndRefusesBadOrForeignFiles() throws {
+        let f = try find(.anongroup, .mremapNoCopy)
+        let file = ScheduleFile(spec: f.spec, strategy: .random, outcome: f.outcome, explored: f.schedules, shrunkFrom: nil)
+        let path = tempFile("s.json")
+        try file.write(to: path)
+        let back = try ScheduleFile.load(path)
+        XCTAssertEqual(back, file)
+        XCTAssertEqual(try back.spec.switches, f.outcome.switches)
+
+        func refuses(_ text: String, _ needle: String, line: UInt = #line) {
+            let p = tempFile("bad.json")
+            FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
+            XCTAssertThrowsError(try ScheduleFile.load(p), line: line) { e in
+                XCTAssertTrue("\(e)".contains(needle), "\(e)", line: line)
+                XCTAssertFalse("\(e)".contains("\n"), "one line", line: line)
+            }
+        }
+        let json = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+        refuses(String(json.prefix(json.count / 2)), "truncated or edited")
+        refuses(json.replacingOccurrences(of: StressVersion.gitCommit, with: "0123456789ab"), "commit")
+        refuses(json.replacingOccurrences(of: file.build.binary, with: "ffffffffffffffff"), "another build")
+        refuses(json.replacingOccurrences(of: "\"switches\" : \"", with: "\"switches\" : \"x:y "), "STEP:THREAD")
+        refuses(json.replacingOccurrences(of: "\"switches\" : \"", with: "\"switches\" : \"1:9 "), "names thread 9")
+        refuses(json.replacingOccurrences(of: "\"format\" : \"concurrent-rmap-schedule\"", with: "\"format\" : \"other\""), "not a schedule file")
+        refuses("{}", "not a schedule file")
+    }
+
+    func testSwitchesEncodeAndDecode() throws {
+        let s = [ScheduleSwitch(step: 3, thread: 1), ScheduleSwitch(step: 7, thread: ScheduleSwitch.rcuThread), ScheduleSwitch(step: 9, thread: 0)]
+        let text = ScheduleFile.encodeSwitches(s)
+        XCTAssertEqual(text, "3:1 7:r 9:0")
+        XCTAssertEqual(try ScheduleFile.decodeSwitches(text, threads: 2), s)
+        XCTAssertThrowsError(try ScheduleFile.decodeSwitches("5:0 4:1", threads: 2))
+        XCTAssertEqual(try ScheduleFile.decodeSwitches("", threads: 2), [])
+    }
+}
+
+extension CommandLineTests {
+    /// explore → a file; replay → the same violation; hostile input → exit 2.
+    func testExploreReplayShrinkFromTheCommandLine() throws {
+        let dir = tempDir("explore")
+        let file = dir + "/s.json"
+        let e = try run(["explore", "--inject", "mremap-no-copy", "--schedules", "500", "--steps", "2000", "--quiet", "--out", file])
+        XCTAssertEqual(e.status, 1, e.out + e.err)
+        XCTAssertTrue(e.out.contains("FOUND after"), e.out)
+        XCTAssertTrue(e.out.contains("shrunk in"), e.out)
+        let r1 = try run(["replay", file])
+        let r2 = try run(["replay", file, "--trace", "5"])
+        XCTAssertEqual(r1.status, 1)
+        XCTAssertTrue(r1.out.contains("REPRODUCED"), r1.out)
+        XCTAssertTrue(r1.out.contains("locks held"), r1.out)
+        XCTAssertEqual(r1.out.split(separator: "\n").last, r2.out.split(separator: "\n").last)
+        let s = try run(["shrink", file, "--out", dir + "/t.json"])
+        XCTAssertEqual(s.status, 1, s.out + s.err)
+        XCTAssertTrue(s.out.contains("shrunk in"), s.out)
+        XCTAssertEqual(try run(["replay", dir + "/t.json"]).status, 1)
+
+        for bad in [["explore", "--strategy", "pct:0"], ["explore", "--strategy", "dfs"], ["explore", "--steps", "5"],
+                    ["explore", "--threads", "99"], ["explore", "--schedules", "0"],
+                    ["explore", "--scheme", "anon-vma", "--inject", "mremap-no-copy"],
+                    ["replay", dir + "/missing.json"], ["replay", "--trace", "9999", file],
+                    ["selftest", "--schedules", "5"], ["shrink", file, "--max-replays", "0"]] {
+            let r = try run(bad)
+            XCTAssertEqual(r.status, 2, "\(bad): \(r.out) \(r.err)")
+            XCTAssertEqual(r.err.split(separator: "\n").count, 1, "\(bad): one line: \(r.err)")
+        }
+        let clean = try run(["explore", "--schedules", "20", "--steps", "500", "--quiet", "--out", dir + "/c.json"])
+        XCTAssertEqual(clean.status, 0, clean.out)
+        XCTAssertTrue(clean.out.contains("CLEAN: 20 schedules"), clean.out)
+    }
+}
