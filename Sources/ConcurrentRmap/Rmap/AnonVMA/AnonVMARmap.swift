@@ -69,9 +69,12 @@ struct AnonVMAState {
 struct AnonVMAHead: ~Copyable {
     /// First VMA, 0 when empty. Writers under the lock; readers acquire.
     let first = Atomic<UInt32>(0)
-    /// Last VMA and the number listed: writers only.
-    var last: UInt32 = 0
-    var count: Int32 = 0
+    /// Last VMA and the number listed: writers only, under the lock.
+    /// Atomics (relaxed) rather than plain fields: a plain store to a field
+    /// is a modifying access of the whole struct for ThreadSanitizer, which
+    /// then overlaps the walkers' atomic reads of `first`.
+    let last = Atomic<UInt32>(0)
+    let count = Atomic<Int32>(0)
 }
 
 /// A VMA's place on its anon_vma's list: `next` for walkers (release/
@@ -79,8 +82,10 @@ struct AnonVMAHead: ~Copyable {
 /// for writers under the anon_vma's lock.
 struct VMALink: ~Copyable {
     let next = Atomic<UInt32>(0)
-    var prev: UInt32 = 0
-    var on: UInt32 = 0
+    /// Writers only, under the anon_vma's lock; atomics for the same
+    /// reason as `AnonVMAHead.last`.
+    let prev = Atomic<UInt32>(0)
+    let on = Atomic<UInt32>(0)
 }
 
 struct AnonVMARmap: RmapScheme, @unchecked Sendable {
@@ -140,13 +145,13 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
     /// Appends `vma` to `av`'s list. Lock held.
     private func linkTail(_ av: UInt32, _ vma: UInt32) {
         let h = heads[Int(av)]
-        let t = h.pointee.last
+        let t = h.pointee.last.load(ordering: .relaxed)
         links[Int(vma)].next.store(0, ordering: .relaxed)
-        links[Int(vma)].prev = t
-        links[Int(vma)].on = av
+        links[Int(vma)].prev.store(t, ordering: .relaxed)
+        links[Int(vma)].on.store(av, ordering: .relaxed)
         if t == 0 { h.pointee.first.store(vma, ordering: .releasing) } else { links[Int(t)].next.store(vma, ordering: .releasing) }
-        h.pointee.last = vma
-        h.pointee.count += 1
+        h.pointee.last.store(vma, ordering: .relaxed)
+        h.pointee.count.add(1, ordering: .relaxed)
     }
 
     /// Links `vma` into `av` under the lock.
@@ -186,15 +191,15 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
             k.vmaRecord(vma).pointee.ctx.store(av, ordering: .releasing)
             k.raceWindow(cpu)
             heads[Int(av)].pointee.first.store(0, ordering: .relaxed)
-            heads[Int(av)].pointee.last = 0
-            heads[Int(av)].pointee.count = 0
+            heads[Int(av)].pointee.last.store(0, ordering: .relaxed)
+            heads[Int(av)].pointee.count.store(0, ordering: .relaxed)
             slab.publish(av)
             link(k, av, vma)
             return true
         }
         heads[Int(av)].pointee.first.store(0, ordering: .relaxed)
-        heads[Int(av)].pointee.last = 0
-        heads[Int(av)].pointee.count = 0
+        heads[Int(av)].pointee.last.store(0, ordering: .relaxed)
+        heads[Int(av)].pointee.count.store(0, ordering: .relaxed)
         slab.publish(av)
         k.raceWindow(cpu)  // allocated, not yet published: a racing fault may prepare too
         k.ptlLock(mm)
@@ -239,17 +244,16 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
     /// anon_vma_unlink: the VMA leaves its list; the anon_vma dies with its
     /// last VMA, after a grace period (walkers may be on it).
     func vmaUnmapped<P>(_ k: Kernel<Self, P>, vma: UInt32, cpu: CPU) {
-        let av = links[Int(vma)].on
+        let av = links[Int(vma)].on.load(ordering: .relaxed)
         guard av != 0 else { return }
         writeLock(k, av)
         let h = heads[Int(av)]
-        let p = links[Int(vma)].prev
+        let p = links[Int(vma)].prev.load(ordering: .relaxed)
         let n = links[Int(vma)].next.load(ordering: .relaxed)
         if p == 0 { h.pointee.first.store(n, ordering: .releasing) } else { links[Int(p)].next.store(n, ordering: .releasing) }
-        if n == 0 { h.pointee.last = p } else { links[Int(n)].prev = p }
-        h.pointee.count -= 1
-        let empty = h.pointee.count == 0
-        links[Int(vma)].on = 0
+        if n == 0 { h.pointee.last.store(p, ordering: .relaxed) } else { links[Int(n)].prev.store(p, ordering: .relaxed) }
+        let empty = h.pointee.count.subtract(1, ordering: .relaxed).newValue == 0
+        links[Int(vma)].on.store(0, ordering: .relaxed)
         writeUnlock(k, av)
         // `next[vma]` stays: a walker standing on this VMA still finds its successor.
         guard empty else { return }
@@ -415,8 +419,8 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
                     report(Violation(kind: .lifetime, mm: UInt32(m), detail: "VMA \(v) points to anon_vma \(av), which is not live"))
                     continue
                 }
-                if links[Int(v)].on != av {
-                    report(Violation(kind: .groupList, mm: UInt32(m), detail: "VMA \(v) points to anon_vma \(av) but is listed on \(links[Int(v)].on)"))
+                if links[Int(v)].on.load(ordering: .relaxed) != av {
+                    report(Violation(kind: .groupList, mm: UInt32(m), detail: "VMA \(v) points to anon_vma \(av) but is listed on \(links[Int(v)].on.load(ordering: .relaxed))"))
                 }
                 expect[Int(av)] += 1
             }
@@ -435,18 +439,18 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
                 } else if k.vmaCtx(v) != UInt32(av) {
                     report(Violation(kind: .groupList, detail: "anon_vma \(av) lists VMA \(v), which points to anon_vma \(k.vmaCtx(v))"))
                 }
-                if links[Int(v)].prev != last {
+                if links[Int(v)].prev.load(ordering: .relaxed) != last {
                     report(Violation(kind: .groupList, detail: "anon_vma \(av): prev link of VMA \(v) broken"))
                 }
                 last = v
                 count += 1
                 v = links[Int(v)].next.load(ordering: .relaxed)
             }
-            if last != heads[av].pointee.last {
-                report(Violation(kind: .groupList, detail: "anon_vma \(av): tail is \(heads[av].pointee.last), list ends at \(last)"))
+            if last != heads[av].pointee.last.load(ordering: .relaxed) {
+                report(Violation(kind: .groupList, detail: "anon_vma \(av): tail is \(heads[av].pointee.last.load(ordering: .relaxed)), list ends at \(last)"))
             }
-            if count != heads[av].pointee.count || count != expect[av] {
-                report(Violation(kind: .groupList, detail: "anon_vma \(av) lists \(count) VMAs, \(expect[av]) point to it, count says \(heads[av].pointee.count)"))
+            if count != heads[av].pointee.count.load(ordering: .relaxed) || count != expect[av] {
+                report(Violation(kind: .groupList, detail: "anon_vma \(av) lists \(count) VMAs, \(expect[av]) point to it, count says \(heads[av].pointee.count.load(ordering: .relaxed))"))
             }
             if count == 0 {
                 report(Violation(kind: .leak, detail: "anon_vma \(av) is empty but live"))
