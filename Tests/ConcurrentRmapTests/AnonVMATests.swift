@@ -199,9 +199,9 @@ final class AnonVMATests: XCTestCase {
             XCTAssertTrue(m.audit().kinds.contains(.groupList))
             k.rmap.links[Int(pv)].next.store(cv, ordering: .relaxed)
             // The count disagrees.
-            k.rmap.heads[Int(av)].pointee.count += 1
+            k.rmap.heads[Int(av)].pointee.count.add(1, ordering: .relaxed)
             XCTAssertTrue(m.audit().kinds.contains(.groupList))
-            k.rmap.heads[Int(av)].pointee.count -= 1
+            k.rmap.heads[Int(av)].pointee.count.subtract(1, ordering: .relaxed)
             // A VMA points to another anon_vma than the one it is listed on.
             k.vmaRecord(cv).pointee.ctx.store(0, ordering: .relaxed)
             XCTAssertFalse(m.audit().isEmpty)

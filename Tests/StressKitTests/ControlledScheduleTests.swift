@@ -77,9 +77,17 @@ final class ControlledScheduleTests: XCTestCase {
     /// A reader that never leaves its section and a forgotten unlock both
     /// end in a stall with a reason, not a hang.
     func testStuckReadersAreStalls() throws {
-        let parked = try find(.anongroup, .rcuReaderStall, steps: 2000, budget: 50)
-        XCTAssertEqual(parked.outcome.violation?.kind, .stall)
-        XCTAssertNotNil(parked.outcome.abandoned)
+        for scheme in SchemeKind.allCases {
+            let parked = try find(scheme, .rcuReaderStall, steps: 2000, budget: 50)
+            XCTAssertEqual(parked.outcome.violation?.kind, .stall)
+            XCTAssertNotNil(parked.outcome.abandoned)
+            // With one thread nothing else can run: the same verdict.
+            var one = parked.spec
+            one.settings.threads = 1
+            let alone = try ControlledRun.execute(one)
+            XCTAssertEqual(alone.violation?.kind, .stall)
+            XCTAssertTrue(alone.abandoned?.contains("blocked for good") == true, alone.abandoned ?? "")
+        }
         let open = try find(.anonVma, .rcuUnlockForgotten, steps: 2000, budget: 50)
         XCTAssertEqual(open.outcome.violation?.kind, .stall)
         XCTAssertTrue(open.outcome.violation!.detail.contains("read-side section"), open.outcome.violation!.detail)

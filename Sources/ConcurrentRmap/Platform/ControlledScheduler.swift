@@ -200,6 +200,9 @@ public final class ControlledScheduler: @unchecked Sendable {
         record(.finished, object: 0, detail: 0)
         let n = choose(from: id)
         if n < 0 {
+            // Nothing can run: fine when every worker finished; otherwise
+            // the rest wait for something that will never happen.
+            if !unfinished.isEmpty { abort("deadlock: no thread can run: " + describeThreads()) }
             current = -1
             sem_post(&driverSem)
         } else {
