@@ -98,9 +98,9 @@ public enum Injection: String, CaseIterable, Sendable {
         case .swapInStaleIndex:
             "[anongroup] a swap-cache page is mapped by a sharer at an address other than its index, without the copy Hugh Dickins' rmap 11 made (location)."
         case .anonVmaPublishEarly:
-            "[anon-vma] anon_vma_prepare sets vma->anon_vma before the anon_vma is set up and without the lock that orders racing faults: two anon_vmas for one VMA, pages under the one the VMA is not on (location, completeness). Linux anon_vma_prepare's page_table_lock."
+            "[anon-vma] anon_vma_prepare sets vma->anon_vma before the anon_vma is set up and without the lock that orders racing faults: two anon_vmas for one VMA, pages under the one the VMA is not on (location, completeness). Linux d9d332e0 (October 2008: anon_vma_prepare locks even a new anon_vma before publishing it)."
         case .anonVmaNoRecheck:
-            "[anon-vma] the lookup reads page.mapping and locks that anon_vma without re-checking that the page is still mapped; the anon_vma may have been freed meanwhile (lifetime). Linux d9d332e0, October 2008."
+            "[anon-vma] the lookup reads page.mapping and locks that anon_vma without re-checking that the page is still mapped; the anon_vma may have been freed meanwhile (lifetime). Linux page_lock_anon_vma's page_mapped re-check."
         case .anonVmaForkLinkAfterCopy:
             "[anon-vma] fork copies the PTEs before linking the child's VMA into the anon_vma: a walk in between misses the copy (completeness). Linux 2.6.7's anon_vma_link ordering in dup_mmap."
         case .anonVmaSplitUnlinked:

@@ -54,7 +54,7 @@ struct Explore: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run many short controlled executions (one thread at a time, every lock, RCU call and race window a scheduling point) until one violates an invariant; write its schedule.",
         discussion: """
-            The machine is the default test size (128 frames, 8 processes, 2 VMAs of 8 pages). A failing schedule is \
+            The machine is the default test size (64 frames, 256 swap slots, 12 processes of 2 VMAs of 8 pages, 8 started). A failing schedule is \
             shrunk (fewer threads, steps and switches; --no-shrink to skip) and written to --out; `stress replay FILE` \
             runs it again to the same violation at the same step. Exit status: 0 no violation in the schedules run, \
             1 a violation (schedule written), 2 bad usage, 128+N interrupted by signal N.

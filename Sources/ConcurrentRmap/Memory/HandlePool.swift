@@ -11,7 +11,7 @@ protocol HandleSink {
 ///
 /// Backs every slab in the model (mms, anongroups, families, page-table
 /// leaves, swap slots and the global frame list), behind per-CPU caches
-/// (`CPUState`) on the hot paths. Handles are kept in a ring under one
+/// (`CPUCaches`) on the hot paths. Handles are kept in a ring under one
 /// pthread mutex and handed out in one of two orders:
 /// - LIFO for frames, leaves and swap slots: a just-freed handle is still
 ///   warm in the cache;

@@ -3,8 +3,8 @@ import Synchronization
 /// The swap subsystem: slots of swapped-out content and the swap cache.
 ///
 /// A slot holds a copy of a page's content and a count: one per swap PTE
-/// that names it, one for the reclaimer while it converts PTEs, and one for
-/// the swap cache while a page of memory is that slot's copy. At 0 the slot
+/// that names it and one for the swap cache while a page of memory is that
+/// slot's copy (the reclaimer converts PTEs under the cache's reference). At 0 the slot
 /// is poisoned and freed.
 ///
 /// The swap cache: swap-out leaves the page in memory, in the cache

@@ -398,7 +398,8 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
 
 /// An mm's place in its anongroup: the RCU list link (`next`, published
 /// with release, read with acquire), the writers-only back link, and the
-/// group, set before the mm is published and fixed for its life.
+/// group, set (by mmStarted/mmForked) before the mm is reachable by any
+/// walker or pinner, and fixed for its life.
 struct GroupLink: ~Copyable {
     let next = Atomic<UInt32>(0)
     var prev: UInt32 = 0

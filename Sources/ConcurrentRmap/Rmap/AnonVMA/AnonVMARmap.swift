@@ -202,14 +202,21 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
         heads[Int(av)].pointee.count.store(0, ordering: .relaxed)
         slab.publish(av)
         k.raceWindow(cpu)  // allocated, not yet published: a racing fault may prepare too
+        // Linux's order since d9d332e0: the new anon_vma's lock, then the
+        // page-table lock, the same nesting as a walker's (anon_vma lock,
+        // then each mm's ptl), so a stale walker that reached this slot
+        // cannot deadlock with us.
+        writeLock(k, av)
         k.ptlLock(mm)
         if k.vmaCtx(vma) == 0 {
-            link(k, av, vma)
+            linkTail(av, vma)
             k.vmaRecord(vma).pointee.ctx.store(av, ordering: .releasing)
             k.ptlUnlock(mm)
+            writeUnlock(k, av)
             return true
         }
         k.ptlUnlock(mm)
+        writeUnlock(k, av)
         // Another fault prepared it first; nobody has seen ours.
         slab.state[Int(av)].pointee.store(SlotState.free, ordering: .releasing)
         k.cacheFree(.contexts, av, cpu)
