@@ -45,7 +45,7 @@ struct ExitRequest: Error { let status: Int32 }
 struct Stress: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stress",
-        abstract: "Hammer the anon-memory-group rmap model with many threads and check its invariants.",
+        abstract: "Hammer a model of the anonymous-page rmap (anongroup or anon_vma) with many threads and check its invariants.",
         discussion: """
             Exit status: 0 success, 1 a violation or leak, 2 bad usage, 3 a stall, 128+N stopped by signal N \
             (Ctrl-C: 130; a second Ctrl-C exits at once). Every subcommand's statuses are in README.

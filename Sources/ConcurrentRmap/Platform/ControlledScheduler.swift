@@ -312,7 +312,7 @@ public final class ControlledScheduler: @unchecked Sendable {
         while true {
             let n = pick(from: me)
             if n == rcuIndex {
-                runReadyCallbacks()
+                rcuThreadRuns()
                 step += 1
                 continue
             }
@@ -552,8 +552,10 @@ public final class ControlledScheduler: @unchecked Sendable {
         return nil
     }
 
-    /// Runs every callback whose grace period has ended, oldest first.
-    private func runReadyCallbacks() {
+    /// Runs every callback whose grace period has ended, oldest first;
+    /// returns how many ran.
+    @discardableResult
+    private func runReadyCallbacks() -> Int {
         var i = 0
         var ran = 0
         while i < callbacks.count {
@@ -566,6 +568,12 @@ public final class ControlledScheduler: @unchecked Sendable {
             }
         }
         callbacksRun += ran
+        return ran
+    }
+
+    /// The RCU callback thread's turn: its ready callbacks run.
+    private func rcuThreadRuns() {
+        let ran = runReadyCallbacks()
         spinsReset()
         record(.callbacksRun, object: 0, detail: UInt64(ran))
     }
@@ -575,16 +583,7 @@ public final class ControlledScheduler: @unchecked Sendable {
     /// holds their grace period (a read-side section never left).
     @discardableResult
     public func barrier() -> Bool {
-        var i = 0
-        while i < callbacks.count {
-            if isReady(queuedAt: callbacks[i].queuedAt) {
-                let w = callbacks.remove(at: i).work
-                w.pointee.fn!(w.pointee.owner, w.pointee.arg)
-                callbacksRun += 1
-            } else {
-                i += 1
-            }
-        }
+        runReadyCallbacks()
         return callbacks.isEmpty
     }
 
