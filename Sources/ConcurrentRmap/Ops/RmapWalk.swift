@@ -27,12 +27,18 @@ extension Kernel {
     func rmapWalk(_ f: UInt32, trylock: Bool, _ cpu: CPU, _ body: (UInt32, UInt64, Int) -> Bool) -> WalkStats {
         var stats = WalkStats()
         let lockPTL = inject != .walkNoPageTableLock
+        // Hoisted: the scheme's acquire loads between visits would make
+        // every one of these a reload.
+        let perturb = config.perturb
+        let generation = mms.generation
+        let states = mms.state
         stats.visited = rmap.walk(self, frame: f, cpu: cpu) { mm, vpn in
             guard vpn < UInt64(MachineConfig.vpnLimit) else {
                 report(.location, frame: f, mm: mm, vpn: vpn, cpu: cpu, "page.index 0x\(String(vpn, radix: 16)) is no virtual page")
                 return
             }
-            raceWindow(cpu)  // between reading page.mapping/index and locking the mm
+            // Between reading page.mapping/index and locking the mm.
+            if perturb { P.raceWindow(cpu.pointee.random()) } else { P.schedulingPoint() }
             if lockPTL {
                 if trylock {
                     if !ptlTryLock(mm) { stats.trylockFailed += 1; return }
@@ -41,8 +47,8 @@ extension Kernel {
                 }
             }
             defer { if lockPTL { ptlUnlock(mm) } }
-            cpu.pointee.lastGeneration = mms.generation[Int(mm)]  // plain read: see SlotFreeTarget
-            if mms.state[Int(mm)].pointee.load(ordering: .acquiring) == SlotState.free {
+            cpu.pointee.lastGeneration = generation[Int(mm)]  // plain read: see SlotFreeTarget
+            if states[Int(mm)].pointee.load(ordering: .acquiring) == SlotState.free {
                 report(.lifetime, frame: f, mm: mm, vpn: vpn, cpu: cpu, "rmap walk reached a freed mm")
                 return
             }

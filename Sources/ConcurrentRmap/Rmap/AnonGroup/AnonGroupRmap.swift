@@ -296,17 +296,21 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
             k.report(.lifetime, frame: frame, vpn: vpn, cpu: cpu, "page.mapping names freed group \(g)")
         }
         var visited = 0
+        // Loaded once: every acquire load in the loop would make the
+        // compiler reload them (and the bound through the pool object).
+        let slots = k.mms.capacity
+        let links = self.links
         var mm = head[Int(g)].pointee.load(ordering: .acquiring)
         while mm != 0 {
-            guard k.mms.contains(mm) else {
-                k.report(.groupList, frame: frame, cpu: cpu, "group \(g) list links to mm \(mm), outside 1...\(k.mms.capacity)")
+            guard mm >= 1 && Int(mm) <= slots else {
+                k.report(.groupList, frame: frame, cpu: cpu, "group \(g) list links to mm \(mm), outside 1...\(slots)")
                 break
             }
             visited += 1
             if visited == 1 { k.longReaderDelay(cpu) }  // handle in hand, slot not yet touched
             visit(mm, vpn)
             mm = links[Int(mm)].pointee.next.load(ordering: .acquiring)
-            if visited > k.config.mmSlots {
+            if visited > slots {
                 k.report(.groupList, frame: frame, cpu: cpu, "group \(g) list does not end (cycle)")
                 break
             }

@@ -368,15 +368,21 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
                      "rmap walk uses anon_vma \(av), which was \(SlotState.name(stateAtLookup)) when looked up")
         }
         var visited = 0
+        // Loaded once (the acquire loads below would make them reloads).
+        let slots = k.spaces.vmas.capacity
+        let vmaStates = k.spaces.vmas
+        let links = self.links
+        let checked = k.checks != .off
+        let cycle = s.pointee.vmaCapacity
         var vma = heads[Int(av)].pointee.first.load(ordering: .acquiring)
         while vma != 0 {
-            guard k.spaces.vmas.contains(vma) else {
-                k.report(.groupList, frame: frame, cpu: cpu, "anon_vma \(av) list links to VMA \(vma), outside 1...\(k.spaces.vmas.capacity)")
+            guard vma >= 1 && Int(vma) <= slots else {
+                k.report(.groupList, frame: frame, cpu: cpu, "anon_vma \(av) list links to VMA \(vma), outside 1...\(slots)")
                 break
             }
             visited += 1
             if visited == 1 { k.longReaderDelay(cpu) }
-            if k.checks != .off && k.spaces.vmas.load(vma) == SlotState.free {
+            if checked && vmaStates.load(vma) == SlotState.free {
                 k.report(.lifetime, frame: frame, cpu: cpu, "anon_vma \(av) list reaches freed VMA \(vma)")
                 break
             }
@@ -389,7 +395,7 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
                 visit(r.pointee.mm.load(ordering: .relaxed), start + (index - pgoff))
             }
             vma = links[Int(vma)].next.load(ordering: .acquiring)
-            if visited > s.pointee.vmaCapacity {
+            if visited > cycle {
                 k.report(.groupList, frame: frame, cpu: cpu, "anon_vma \(av) list does not end (cycle)")
                 break
             }
