@@ -83,10 +83,7 @@ public struct CPUState: ~Copyable {
         self.cacheSlot = cacheSlot
         self.node = node
         // splitmix64 of (seed, id): every CPU's stream follows from the seed.
-        var z = seed &+ UInt64(id + 1) &* 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        rng = (z ^ (z >> 31)) | 1
+        rng = SplitMix64.finalize(seed &+ UInt64(id + 1) &* SplitMix64.gamma) | 1
         opRng = (rng &* 0xD1B5_4A32_D192_ED03) | 1
         events = CacheLine.allocate(Atomic<UInt64>.self, count: Event.allCases.count)
         for i in 0..<Event.allCases.count { (events + i).initialize(to: Atomic(0)) }

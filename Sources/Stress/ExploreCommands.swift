@@ -107,8 +107,7 @@ struct Explore: ParsableCommand {
             print(ShrinkReport.line(original, ScheduleFile.Size(threads: spec.settings.threads, operations: outcome.operations,
                                                                steps: outcome.steps, switches: outcome.switches.count), attempts: r.attempts))
         }
-        var file = ScheduleFile(spec: spec, strategy: strategy, outcome: outcome, explored: found.schedules, shrunkFrom: shrunkFrom)
-        file.strategy = ScheduleFile.strategyName(strategy)
+        let file = ScheduleFile(spec: spec, strategy: strategy, outcome: outcome, explored: found.schedules, shrunkFrom: shrunkFrom)
         try file.write(to: out)
         print("schedule written to \(out); reproduce with: stress replay \(out)")
         throw ExitRequest(status: ExitStatus.violation)

@@ -1,3 +1,4 @@
+import ConcurrentRmap
 import Foundation
 
 /// Summary of repeated measurements of one figure.
@@ -99,7 +100,7 @@ public enum Bootstrap {
     public static func medianCI(_ v: [Double], resamples: Int = 2000) -> (lo: Double, hi: Double)? {
         let x = v.filter(\.isFinite)
         guard x.count >= 2 else { return nil }
-        var rng = SplitMix(seed: 0x5eed)
+        var rng = SplitMix64(seed: 0x5eed)
         var meds: [Double] = []
         meds.reserveCapacity(resamples)
         for _ in 0..<resamples {
@@ -112,7 +113,7 @@ public enum Bootstrap {
     public static func ratioCI(_ a: [Double], _ b: [Double], resamples: Int = 2000) -> (lo: Double, hi: Double)? {
         let x = a.filter(\.isFinite), y = b.filter(\.isFinite)
         guard x.count >= 2, y.count >= 2 else { return nil }
-        var rng = SplitMix(seed: 0x5eed)
+        var rng = SplitMix64(seed: 0x5eed)
         var rs: [Double] = []
         rs.reserveCapacity(resamples)
         for _ in 0..<resamples {
@@ -126,19 +127,6 @@ public enum Bootstrap {
     static func quantiles(_ v: [Double]) -> (lo: Double, hi: Double) {
         let s = v.sorted()
         return (s[Int(Double(s.count - 1) * 0.025)], s[Int(Double(s.count - 1) * 0.975)])
-    }
-
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
     }
 }
 

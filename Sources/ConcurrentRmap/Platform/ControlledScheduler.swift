@@ -27,7 +27,7 @@ public struct ScheduleSwitch: Sendable, Equatable {
 
 /// What a controlled thread did at a scheduling point (the replay trace).
 public enum ScheduleEventKind: UInt8, Sendable {
-    case opStart, lock, trylockOK, trylockBusy, unlock, readLock, writeLock, rwUnlock,
+    case opStart, lock, trylockOK, trylockBusy, unlock, readLock, writeLock,
          rcuEnter, rcuExit, callRCU, callbacksRun, raceWindow, wait, blocked, finished, parked
 }
 
@@ -83,7 +83,7 @@ public final class ControlledScheduler: @unchecked Sendable {
     public private(set) var aborted: String?
 
     // Decisions
-    private var rng: UInt64
+    private var rng: SplitMix64
     public private(set) var recorded: [ScheduleSwitch] = []
     private var replaySwitches: [ScheduleSwitch] = []
     private var replayCursor = 0
@@ -128,7 +128,7 @@ public final class ControlledScheduler: @unchecked Sendable {
         self.stepBudget = stepBudget
         drainLimit = max(100_000, stepBudget * 20)
         self.strict = strict
-        rng = seed ^ 0x5bd1_e995_0000_0001
+        rng = SplitMix64(seed: seed ^ 0x5bd1_e995_0000_0001)
         state = Array(repeating: .ready, count: threads)
         yielding = Array(repeating: false, count: threads)
         spins = Array(repeating: 0, count: threads)
@@ -161,13 +161,7 @@ public final class ControlledScheduler: @unchecked Sendable {
     /// Where the scheduler reads the machine's violation count.
     public func watchViolations(_ count: @escaping () -> Int) { violationCount = count }
 
-    private func next() -> UInt64 {
-        rng &+= 0x9e37_79b9_7f4a_7c15
-        var z = rng
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
+    private func next() -> UInt64 { rng.next() }
 
     // MARK: Running
 
@@ -202,7 +196,7 @@ public final class ControlledScheduler: @unchecked Sendable {
         if n < 0 {
             // Nothing can run: fine when every worker finished; otherwise
             // the rest wait for something that will never happen.
-            if !unfinished.isEmpty { abort("deadlock: no thread can run: " + describeThreads()) }
+            if !unfinished.isEmpty { abort(deadlockReason) }
             current = -1
             sem_post(&driverSem)
         } else {
@@ -228,11 +222,6 @@ public final class ControlledScheduler: @unchecked Sendable {
     /// Every lock held now: (lock, owner worker or -1, readers).
     public func holders() -> [(lock: Int, owner: Int, readers: Int)] {
         (0..<owner.count).compactMap { l in owner[l] >= 0 || readers[l] > 0 ? (l, owner[l], readers[l]) : nil }
-    }
-
-    /// Workers inside a read-side section now, with the step they entered.
-    public func readSideHolders() -> [(worker: Int, since: Int)] {
-        (0..<threads).compactMap { t in rcuDepth[t] > 0 ? (t, rcuEnteredAt[t]) : nil }
     }
 
     /// A scheduling point of the current worker.
@@ -265,9 +254,11 @@ public final class ControlledScheduler: @unchecked Sendable {
     /// stuck for good. Recorded and the run is abandoned (the stuck
     /// threads stay blocked; the driver leaks them).
     private func deadlock() {
-        abort("deadlock: no thread can run: " + describeThreads())
+        abort(deadlockReason)
         deadlockExit()
     }
+
+    private var deadlockReason: String { "deadlock: no thread can run: " + describeThreads() }
 
     private func abort(_ why: String) {
         if aborted == nil { aborted = why; stopping = true }
@@ -326,17 +317,15 @@ public final class ControlledScheduler: @unchecked Sendable {
         // Default: me if it can run and is not waiting on someone else;
         // otherwise round robin after me.
         var fallback = -1
-        var dflt = -1
         if me >= 0 && canRun(me) && !yielding[me] {
-            dflt = me
+            fallback = me
         } else {
             for k in 1...total {
-                let t = ((me < 0 ? -1 : me) + k + total) % total
-                if canRun(t) && t != me { dflt = t; break }
+                let t = (me + k + total) % total
+                if canRun(t) && t != me { fallback = t; break }
             }
-            if dflt < 0 && me >= 0 && canRun(me) { dflt = me }
+            if fallback < 0 && me >= 0 && canRun(me) { fallback = me }
         }
-        fallback = dflt
         if fallback < 0 { return -1 }
         if stopping || aborted != nil { return fallback }  // draining: default policy only
         var choice = fallback

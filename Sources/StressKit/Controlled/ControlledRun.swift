@@ -187,7 +187,6 @@ public enum ControlledRun {
             case .unlock: what = "unlocks \(lock)"
             case .readLock: what = "read-locks \(lock)"
             case .writeLock: what = "write-locks \(lock)"
-            case .rwUnlock: what = "unlocks \(lock)"
             case .rcuEnter: what = "rcu_read_lock (depth \(e.detail))"
             case .rcuExit: what = "rcu_read_unlock (depth \(e.detail))"
             case .callRCU: what = "call_rcu"

@@ -28,12 +28,7 @@ public enum Explorer {
         return ControlledSpec(settings: s, strategy: strategy, scheduleSeed: mix(base.seed ^ 0x5ced, UInt64(i)), steps: steps)
     }
 
-    static func mix(_ a: UInt64, _ b: UInt64) -> UInt64 {
-        var z = a &+ b &* 0x9e37_79b9_7f4a_7c15
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
+    static func mix(_ a: UInt64, _ b: UInt64) -> UInt64 { SplitMix64.finalize(a &+ b &* SplitMix64.gamma) }
 
     /// Runs up to `schedules` executions; stops at the first violation.
     /// `progress` is called every so often with (done, seconds).
@@ -130,9 +125,8 @@ public enum Shrinker {
             }
             if !removed || chunk > 1 { chunk /= 2 } else { break }
         }
-        // The result must replay strictly to the same end.
-        var final = best
-        final.strategy = .replay
-        return Result(spec: final, outcome: bestOut, attempts: attempts)
+        // best.strategy is .replay and its switches are the decisions it
+        // really made, so it replays strictly to the same end.
+        return Result(spec: best, outcome: bestOut, attempts: attempts)
     }
 }
