@@ -1,3 +1,4 @@
+import ConcurrentRmap
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,12 +23,8 @@ func startThread(_ body: @escaping () -> Void) -> pthread_t {
 
 func joinThread(_ t: pthread_t) { pthread_join(t, nil) }
 
-/// Monotonic nanoseconds.
-@inline(__always) func monotonicNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-}
+/// Monotonic nanoseconds (the real platform's clock).
+@inline(__always) func monotonicNanos() -> UInt64 { RealPlatform.now() }
 
 func sleepNanos(_ ns: UInt64) {
     var ts = timespec(tv_sec: Int(ns / 1_000_000_000), tv_nsec: Int(ns % 1_000_000_000))

@@ -125,7 +125,7 @@ final class ControlledScheduleTests: XCTestCase {
 
         func refuses(_ text: String, _ needle: String, line: UInt = #line) {
             let p = tempFile("bad.json")
-            FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
+            _ = FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
             XCTAssertThrowsError(try ScheduleFile.load(p), line: line) { e in
                 XCTAssertTrue("\(e)".contains(needle), "\(e)", line: line)
                 XCTAssertFalse("\(e)".contains("\n"), "one line", line: line)

@@ -86,12 +86,6 @@ extension Machine {
     public func benchMremap(iterations: Int, cpu: CPU) -> (ns: UInt64, count: Int) { core.bench.benchMremap(iterations: iterations, cpu: cpu) }
 }
 
-@inline(__always) private func benchNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-}
-
 extension KernelMachine {
     // MARK: Building blocks
 
@@ -196,18 +190,18 @@ extension KernelMachine {
         var visited = 0
         switch mode {
         case .listOnly:
-            let t0 = benchNanos()
+            let t0 = RealPlatform.now()
             for _ in 0..<iterations {
                 visited = k.rmap.walk(k, frame: f, cpu: cpu) { _, _ in }
             }
-            return (benchNanos() - t0, visited)
+            return (RealPlatform.now() - t0, visited)
         case .rmapWalk, .reclaimAging:
             let pinned = k.tryPin(f)  // kept out of precondition: -Ounchecked drops its argument
             precondition(pinned)
             k.lockPage(f)
             defer { k.unlockPage(f); k.put(f, cpu) }
             let trylock = mode == .reclaimAging
-            let t0 = benchNanos()
+            let t0 = RealPlatform.now()
             if trylock {
                 for _ in 0..<iterations {
                     visited = k.rmapWalk(f, trylock: true, cpu) { _, _, i in
@@ -232,7 +226,7 @@ extension KernelMachine {
                              "bench walk found \(found) mappings in \(iterations) walks of \(g.members) mms")
                 }
             }
-            return (benchNanos() - t0, visited)
+            return (RealPlatform.now() - t0, visited)
         }
     }
 
@@ -244,13 +238,13 @@ extension KernelMachine {
         for _ in 0..<iterations {
             let target = k.allocFrame(cpu)
             precondition(target != 0, "bench machine out of frames")
-            let t0 = benchNanos()
+            let t0 = RealPlatform.now()
             let f = benchFrame(g, page: page)
             let pinned = f != 0 && k.tryPin(f)  // kept out of precondition (see above)
             precondition(pinned)
             k.lockPage(f)
             k.migrateLocked(f, to: target, cpu)
-            total += benchNanos() - t0
+            total += RealPlatform.now() - t0
         }
         return total
     }
@@ -266,9 +260,9 @@ extension KernelMachine {
             let mm = benchSpawnMM(cpu)
             precondition(mm != 0, "bench machine out of process slots")
             let vpns = benchVPNs(mm)
-            let t0 = benchNanos()
+            let t0 = RealPlatform.now()
             for v in vpns { _ = k.fault(mm, vpn: v, write: true, cpu) }
-            total += benchNanos() - t0
+            total += RealPlatform.now() - t0
             n += vpns.count
             benchExit(mm, cpu)
         }
@@ -286,9 +280,9 @@ extension KernelMachine {
         while n < faults {
             let child = benchFork(parent, cpu)
             precondition(child != 0, "bench fork failed")
-            let t0 = benchNanos()
+            let t0 = RealPlatform.now()
             for v in vpns { _ = k.fault(child, vpn: v, write: true, cpu) }
-            total += benchNanos() - t0
+            total += RealPlatform.now() - t0
             n += vpns.count
             benchExit(child, cpu)
         }
@@ -307,19 +301,19 @@ extension KernelMachine {
         let parent = benchPopulatedMM(cpu)
         var total: UInt64 = 0
         for _ in 0..<iterations {
-            var t0 = benchNanos()
+            var t0 = RealPlatform.now()
             var r = k.fork(parent, cpu)
             if r.result == .outOfMemory {
                 P.rcuBarrier(k.flavor)  // mm slots come back after a grace period
-                t0 = benchNanos()
+                t0 = RealPlatform.now()
                 r = k.fork(parent, cpu)
             }
             precondition(r.result == .ok, "bench fork failed: \(r.result)")
             k.mmPut(r.child, cpu)  // our pin; the table keeps the child
-            total += benchNanos() - t0
-            let t1 = benchNanos()
+            total += RealPlatform.now() - t0
+            let t1 = RealPlatform.now()
             _ = k.exitProcess(slot: r.slot, mm: r.child, cpu)
-            total += benchNanos() - t1
+            total += RealPlatform.now() - t1
         }
         benchExit(parent, cpu)
         return (total, iterations)
@@ -333,12 +327,12 @@ extension KernelMachine {
         var total: UInt64 = 0
         let movesBefore = cpu.pointee.eventCount(.mremapMove) + cpu.pointee.eventCount(.mremapKeep)
         for _ in 0..<iterations {
-            let t0 = benchNanos()
+            let t0 = RealPlatform.now()
             k.mmapWrite(mm)
             let t = (0..<MachineConfig.maxVMAs).first { k.vmaHandle(mm, $0) != 0 }!
             let ok = k.mremapLocked(mm, vma: t, to: k.freeSlotStart(mm, cpu), cpu)
             k.mmapUnlock(mm)
-            total += benchNanos() - t0
+            total += RealPlatform.now() - t0
             precondition(ok, "bench mremap failed")
         }
         let moves = Int(cpu.pointee.eventCount(.mremapMove) + cpu.pointee.eventCount(.mremapKeep) - movesBefore)
@@ -356,24 +350,24 @@ extension Machine {
 
     /// `iterations` RCU read-side sections (lock + unlock), on a registered thread.
     public static func benchRCUReadSection(iterations: Int) -> UInt64 {
-        let t0 = benchNanos()
+        let t0 = RealPlatform.now()
         for _ in 0..<iterations {
             RCU.readLock()
             RCU.readUnlock()
         }
-        return benchNanos() - t0
+        return RealPlatform.now() - t0
     }
 
     /// `iterations` pthread rwlock read lock + unlock pairs on one lock.
     public static func benchRWLockRead(iterations: Int) -> UInt64 {
         let locks = RWLockArray(count: 1)
         defer { locks.destroy() }
-        let t0 = benchNanos()
+        let t0 = RealPlatform.now()
         for _ in 0..<iterations {
             locks.readLock(0)
             locks.unlock(0)
         }
-        return benchNanos() - t0
+        return RealPlatform.now() - t0
     }
 
     /// Convenience for a quick look: builds a group of `groupSize` mms on a

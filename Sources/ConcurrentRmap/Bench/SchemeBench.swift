@@ -118,12 +118,6 @@ extension Machine {
     public var rmapMetadataBytes: (perVMA: Int, perMM: Int) { core.bench.benchMetadataBytes() }
 }
 
-@inline(__always) private func schemeBenchNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-}
-
 extension KernelMachine {
     func benchMetadataBytes() -> (perVMA: Int, perMM: Int) { R.metadataBytes }
 
@@ -214,9 +208,9 @@ extension KernelMachine {
         let first = k.rmapWalk(f, trylock: false, cpu, body)
         let walks = max(8, walkVisits / max(first.visited, 1))
         var last = first
-        let t0 = schemeBenchNanos()
+        let t0 = RealPlatform.now()
         for _ in 0..<walks { last = k.rmapWalk(f, trylock: false, cpu, body) }
-        let ns = schemeBenchNanos() - t0
+        let ns = RealPlatform.now() - t0
         let mapcount = Int(k.frames[Int(f)].mapcount.load(ordering: .relaxed))
         if last.found != mapcount {
             k.report(.incompleteWalk, frame: f, mm: mm, vpn: vpn, cpu: cpu,
@@ -249,17 +243,17 @@ extension KernelMachine {
         for vpn in benchVPNs(parent) { guard k.fault(parent, vpn: vpn, write: true, cpu) == .ok else { return nil } }
         var total: UInt64 = 0
         for _ in 0..<iterations {
-            var t0 = schemeBenchNanos()
+            var t0 = RealPlatform.now()
             var r = k.fork(parent, cpu)
             if r.result == .outOfMemory {
                 P.rcuBarrier(k.flavor)  // mm slots come back after a grace period
-                t0 = schemeBenchNanos()
+                t0 = RealPlatform.now()
                 r = k.fork(parent, cpu)
             }
             guard r.result == .ok else { return nil }
             k.mmPut(r.child, cpu)
             _ = k.exitProcess(slot: r.slot, mm: r.child, cpu)
-            total += schemeBenchNanos() - t0
+            total += RealPlatform.now() - t0
         }
         return (total, iterations)
     }
@@ -284,11 +278,11 @@ extension KernelMachine {
             // becomes exclusive in both processes.
             let (t, start) = benchVMAs(parent)[0]
             for d in shared..<pages { _ = k.fault(child, vpn: start + UInt64(d), write: true, cpu) }
-            let t0 = schemeBenchNanos()
+            let t0 = RealPlatform.now()
             k.mmapWrite(parent)
             let ok = k.mremapLocked(parent, vma: t, to: k.freeSlotStart(parent, cpu), cpu)
             k.mmapUnlock(parent)
-            total += schemeBenchNanos() - t0
+            total += RealPlatform.now() - t0
             _ = k.exitProcess(slot: slot, mm: child, cpu)
             guard ok else { return nil }
         }
@@ -334,10 +328,10 @@ extension KernelMachine {
             guard ok else { return nil }
         }
         let e0 = (cpu.pointee.eventCount(.swapCacheHit), cpu.pointee.eventCount(.swapCacheCopy), cpu.pointee.eventCount(.swapIn))
-        let t0 = schemeBenchNanos()
+        let t0 = RealPlatform.now()
         for d in 0..<UInt64(n) { _ = k.fault(parent, vpn: start + d, write: false, cpu) }
         for d in 0..<UInt64(n) { _ = k.fault(child, vpn: childStart + d, write: false, cpu) }
-        let ns = schemeBenchNanos() - t0
+        let ns = RealPlatform.now() - t0
         var frames = Set<UInt32>()
         for d in 0..<UInt64(n) {
             frames.insert(benchFrameAt(parent, start + d))

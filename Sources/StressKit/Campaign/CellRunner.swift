@@ -223,11 +223,7 @@ func firstErrorLine(_ path: String) -> String? {
     return (lines.first { $0.contains("error") } ?? lines.first).map(String.init)
 }
 
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
+func monotonicSeconds() -> Double { Double(monotonicNanos()) / 1e9 }
 
 func hostName() -> String {
     var buf = [CChar](repeating: 0, count: 256)
