@@ -269,7 +269,7 @@ public enum BenchSuite {
             tids.append(startThread {
                 RCU.registerThread()
                 let cpu = m.makeCPU(id: 10 + t, seed: seed)
-                box.ready.add(1, ordering: .acquiringAndReleasing)
+                box.ready.wrappingAdd(1, ordering: .acquiringAndReleasing)
                 while box.ready.load(ordering: .acquiring) < threads {}
                 let t0 = monotonicNanos()
                 _ = m.benchWalk(g, page: page, iterations: iterations, mode: .listOnly, cpu: cpu)

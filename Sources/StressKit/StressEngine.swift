@@ -105,7 +105,7 @@ public enum StressEngine {
             let pause = UInt64(s.gpProbeIntervalS * 1e9)
             while !control.stopping {
                 RCU.synchronize()
-                control.gracePeriods.add(1, ordering: .releasing)
+                control.gracePeriods.wrappingAdd(1, ordering: .releasing)
                 sleepNanos(pause)
             }
             control.probeExited.store(true, ordering: .releasing)

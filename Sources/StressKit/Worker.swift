@@ -44,7 +44,7 @@ final class RunControl: @unchecked Sendable {
         word.bitwiseAnd(~bit, ordering: .releasing)
         if bit & RunControl.pauseBit != 0 { resume.open() }
     }
-    func nextEpoch() { word.add(1 << 8, ordering: .releasing) }
+    func nextEpoch() { word.wrappingAdd(1 << 8, ordering: .releasing) }
 }
 
 /// One worker thread's results. Counts are atomics written only by the
@@ -166,9 +166,9 @@ enum WorkerLoop {
                     // qsbr: an offline thread does not hold up grace periods.
                     RCU.threadOffline()
                     w.parked.store(true, ordering: .relaxed)
-                    control.parked.add(1, ordering: .releasing)
+                    control.parked.wrappingAdd(1, ordering: .releasing)
                     control.resume.wait()
-                    control.parked.subtract(1, ordering: .relaxed)
+                    control.parked.wrappingSubtract(1, ordering: .relaxed)
                     w.parked.store(false, ordering: .relaxed)
                     RCU.threadOnline()
                     continue
@@ -178,7 +178,7 @@ enum WorkerLoop {
                     w.beginMeasuring()
                 }
                 if limited && epoch > 0 && budget == 0 {
-                    let before = control.opsLeft.subtract(opsChunk, ordering: .relaxed).oldValue
+                    let before = control.opsLeft.wrappingSubtract(opsChunk, ordering: .relaxed).oldValue
                     if before <= 0 { break }
                     budget = min(opsChunk, before)
                 }
@@ -208,10 +208,10 @@ enum WorkerLoop {
             }
         }
         // Return what is left of a claimed chunk, so the budget ends exact.
-        if budget > 0 { control.opsLeft.add(budget, ordering: .relaxed) }
+        if budget > 0 { control.opsLeft.wrappingAdd(budget, ordering: .relaxed) }
         // Finished workers count as parked so a pause never waits for them.
         RCU.threadOffline()
-        control.parked.add(1, ordering: .releasing)
+        control.parked.wrappingAdd(1, ordering: .releasing)
         w.done.store(true, ordering: .releasing)
     }
 }

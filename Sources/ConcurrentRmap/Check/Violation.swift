@@ -105,11 +105,11 @@ final class ViolationLog: @unchecked Sendable {
 
     func record(_ v: Violation) {
         let idx = ViolationKind.allCases.firstIndex(of: v.kind)!
-        perKind[idx].add(1, ordering: .relaxed)
+        perKind[idx].wrappingAdd(1, ordering: .relaxed)
         lock.lock(0)
         if kept.count < keep { kept.append(v) }
         lock.unlock(0)
-        total.add(1, ordering: .releasing)
+        total.wrappingAdd(1, ordering: .releasing)
     }
 
     var all: [Violation] {

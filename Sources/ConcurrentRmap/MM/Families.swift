@@ -51,7 +51,7 @@ extension Kernel {
     func familyJoin(child: UInt32, parent: UInt32) {
         let f = processes.families.familyOf[Int(parent)]
         processes.families.familyOf[Int(child)] = f
-        processes.families.members[Int(f)].pointee.add(1, ordering: .relaxed)
+        processes.families.members[Int(f)].pointee.wrappingAdd(1, ordering: .relaxed)
     }
 
     /// The mm is torn down: it leaves; the last one frees the family.
@@ -59,7 +59,7 @@ extension Kernel {
         let f = processes.families.familyOf[Int(mm)]
         guard f != 0 else { return }
         processes.families.familyOf[Int(mm)] = 0
-        let now = processes.families.members[Int(f)].pointee.subtract(1, ordering: .acquiringAndReleasing).newValue
+        let now = processes.families.members[Int(f)].pointee.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue
         if now == 0 {
             cacheFree(.families, f, cpu)
         } else if now < 0 {

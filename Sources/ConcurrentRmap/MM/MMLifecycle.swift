@@ -80,7 +80,7 @@ extension Kernel {
         if inject == .mmPinNoZeroCheck {
             // The planted bug: mmget where mmget_not_zero was needed. An mm
             // whose last user just left is pinned back to life.
-            users.pointee.add(1, ordering: .acquiring)
+            users.pointee.wrappingAdd(1, ordering: .acquiring)
             return true
         }
         var u = users.pointee.load(ordering: .relaxed)
@@ -94,7 +94,7 @@ extension Kernel {
 
     /// mmput: drop a user; the last one tears the mm down.
     func mmPut(_ mm: UInt32, _ cpu: CPU) {
-        let now = spaces.users[Int(mm)].pointee.subtract(1, ordering: .acquiringAndReleasing).newValue
+        let now = spaces.users[Int(mm)].pointee.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue
         if now == 0 {
             // Exactly one teardown per life: a second "last user" (a pin that
             // resurrected a dying mm) must not zap, unlink or queue its free
@@ -125,12 +125,13 @@ extension Kernel {
         // free_pgtables: every leaf goes, empty or not (a non-empty one
         // holds PTEs outside every VMA: a leak).
         ptlLock(mm)
-        for d in 0..<512 where spaces.pgd[Int(mm) * 512 + d] != 0 {
-            let leaf = spaces.pgd[Int(mm) * 512 + d]
+        let dir = spaces.pgd + Int(mm) * 512  // hoisted: the scan reads 512 entries
+        for d in 0..<512 where dir[d] != 0 {
+            let leaf = dir[d]
             if spaces.leafUsed[Int(leaf)] != 0 {
                 report(.leak, mm: mm, cpu: cpu, "page-table leaf \(leaf) holds \(spaces.leafUsed[Int(leaf)]) PTEs outside every VMA at exit")
             }
-            spaces.pgd[Int(mm) * 512 + d] = 0
+            dir[d] = 0
             cacheFree(.leaves, leaf, cpu)
         }
         ptlUnlock(mm)
@@ -149,20 +150,30 @@ extension Kernel {
         zap(mm, from: vmaStart(v), pages: vmaPages(v), cpu)
     }
 
-    /// zap_pte_range over `pages` pages of `mm` from `first`.
+    /// zap_pte_range over `pages` pages of `mm` from `first`, one leaf at a
+    /// time (each leaf is looked up once).
     func zap(_ mm: UInt32, from first: UInt64, pages: Int, _ cpu: CPU) {
+        let mask = UInt64(MachineConfig.ptesPerLeaf - 1)
+        var vpn = first
+        let end = first + UInt64(pages)
         ptlLock(mm)
-        for vpn in first..<(first + UInt64(pages)) {
-            let i = pteIndex(mm, vpn)
-            guard i >= 0 else { continue }
-            let pte = pte(at: i)
-            if pte.isNone { continue }
-            setPTE(at: i, .none)
-            if pte.isSwap {
-                swapPut(pte.target, cpu)
-            } else if validFrame(pte.target, mm: mm, vpn: vpn, cpu) {
-                mapDec(pte.target, cpu)
-                put(pte.target, cpu)
+        while vpn < end {
+            let leafEnd = min(end, (vpn | mask) + 1)
+            let i0 = pteIndex(mm, vpn)
+            guard i0 >= 0 else { vpn = leafEnd; continue }
+            let base = i0 - Int(vpn & mask)
+            while vpn < leafEnd {
+                defer { vpn += 1 }
+                let i = base + Int(vpn & mask)
+                let pte = pte(at: i)
+                if pte.isNone { continue }
+                setPTE(at: i, .none)
+                if pte.isSwap {
+                    swapPut(pte.target, cpu)
+                } else if validFrame(pte.target, mm: mm, vpn: vpn, cpu) {
+                    mapDec(pte.target, cpu)
+                    put(pte.target, cpu)
+                }
             }
         }
         ptlUnlock(mm)
@@ -203,7 +214,7 @@ extension Kernel {
             var s = slot % n
             for _ in 0..<n {
                 if procs[s].pointee.compareExchange(expected: 0, desired: mm, ordering: .releasing).exchanged {
-                    processes.shareCounts[s % processes.shares].pointee.add(1, ordering: .relaxed)
+                    processes.shareCounts[s % processes.shares].pointee.wrappingAdd(1, ordering: .relaxed)
                     return s
                 }
                 s += pass
@@ -238,7 +249,7 @@ extension Kernel {
         guard processes.procs[slot].pointee.compareExchange(expected: mm, desired: 0, ordering: .acquiringAndReleasing).exchanged else {
             return false
         }
-        processes.shareCounts[slot % processes.shares].pointee.subtract(1, ordering: .relaxed)
+        processes.shareCounts[slot % processes.shares].pointee.wrappingSubtract(1, ordering: .relaxed)
         mmPut(mm, cpu)
         return true
     }

@@ -66,7 +66,7 @@ struct FrameNodes: HandleSink, @unchecked Sendable {
     /// Claims `scan` frames of node `n`'s clock at once; returns the first
     /// offset into the node's stretch.
     @inline(__always) func advanceClock(_ n: Int, by scan: Int) -> UInt32 {
-        s.pointee.clockHands[n].pointee.add(UInt32(truncatingIfNeeded: scan), ordering: .relaxed).oldValue
+        s.pointee.clockHands[n].pointee.wrappingAdd(UInt32(truncatingIfNeeded: scan), ordering: .relaxed).oldValue
     }
 
     /// Free frames in the node pools (the per-CPU caches not counted).

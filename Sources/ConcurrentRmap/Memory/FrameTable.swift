@@ -54,8 +54,14 @@ struct FrameTable {
 }
 
 /// Frames: reference and map counts, the page lock, allocation and free.
+///
+/// Counts change with `wrappingAdd`/`wrappingSubtract` (one `lock xadd`),
+/// as the kernel's atomic_inc does: the checked `add` traps on overflow and
+/// compiles to a compare-exchange loop, several times dearer on every fault,
+/// fork and walk. A count that goes wrong is caught where it matters, by
+/// the "went negative" reports and the audit, with a verdict, not a trap.
 extension Kernel {
-    @inline(__always) func refInc(_ f: UInt32) { frames[Int(f)].refcount.add(1, ordering: .relaxed) }
+    @inline(__always) func refInc(_ f: UInt32) { frames[Int(f)].refcount.wrappingAdd(1, ordering: .relaxed) }
 
     /// get_page_unless_zero: pin a frame that may be freed concurrently.
     @inline(__always) func tryPin(_ f: UInt32) -> Bool {
@@ -82,7 +88,7 @@ extension Kernel {
             raceWindow(cpu)
             plainMapcount(f).pointee = v + 1
         } else {
-            frames[Int(f)].mapcount.add(1, ordering: .relaxed)
+            frames[Int(f)].mapcount.wrappingAdd(1, ordering: .relaxed)
         }
     }
 
@@ -94,7 +100,7 @@ extension Kernel {
             now = v - 1
             plainMapcount(f).pointee = now
         } else {
-            now = frames[Int(f)].mapcount.subtract(1, ordering: .relaxed).newValue
+            now = frames[Int(f)].mapcount.wrappingSubtract(1, ordering: .relaxed).newValue
         }
         if now < 0 && checks != .off {
             report(.mapcount, frame: f, cpu: cpu, "mapcount went negative (\(now))")
@@ -103,7 +109,7 @@ extension Kernel {
 
     /// put_page: drop a pin or a mapping's reference; frees on the last one.
     @inline(__always) func put(_ f: UInt32, _ cpu: CPU) {
-        let now = frames[Int(f)].refcount.subtract(1, ordering: .acquiringAndReleasing).newValue
+        let now = frames[Int(f)].refcount.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue
         if now == 0 {
             freePage(f, cpu)
         } else if now < 0 {
@@ -184,6 +190,26 @@ extension Kernel {
             // The home node first; later attempts go round the others.
             reclaim(cpu, node: (home + attempt - 1) % nodes.count, scan: 256, target: 16, keepCached: false)
         }
+        return handOut(f, cpu)
+    }
+
+    /// A frame from this CPU's own cache, or 0 when it is empty: no pool
+    /// lock, no drain and no reclaim, so it may be called with a ptl held
+    /// (as Linux takes an atomic allocation from the per-cpu lists). The
+    /// fault path tries it first and falls back to dropping the ptl and
+    /// calling `allocFrame`.
+    @inline(__always) func allocFrameCached(_ cpu: CPU) -> UInt32 {
+        let nodes = frameTable.nodes
+        let s = cpu.pointee.cacheSlot
+        caches.lock(s)
+        let f = caches.pop(s, .frames, of: nodes.pool(cpu.pointee.node % nodes.count))
+        caches.unlock(s)
+        return f == 0 ? 0 : handOut(f, cpu)
+    }
+
+    /// The checks and stores every allocated frame gets (see `allocFrame`
+    /// for their order).
+    @inline(__always) private func handOut(_ f: UInt32, _ cpu: CPU) -> UInt32 {
         let fr = frames + Int(f)
         if checks != .off {
             let fl = fr.pointee.flags.load(ordering: .acquiring)

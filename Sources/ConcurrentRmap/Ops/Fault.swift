@@ -11,9 +11,10 @@ public enum FaultResult: Sendable, Equatable {
 ///
 /// Locks: mmap lock (read) -> [rmap's prepare: ptl -> rmap lock] -> ptl ->
 /// page lock (trylock only). A fault never waits for a page lock with the
-/// ptl held and never allocates with it held (allocation may run direct
-/// reclaim, which takes other mms' ptls); it drops the ptl, allocates, and
-/// retries.
+/// ptl held and never runs a full allocation with it held (that may run
+/// direct reclaim, which takes other mms' ptls): under the ptl it only pops
+/// a frame from its own CPU's cache, and when that is empty it drops the
+/// ptl, allocates, and retries.
 extension Kernel {
     /// A read (`write == false`) or write of `vpn` in pinned `mm`. A write
     /// stores a fresh value and records it as the expected content.
@@ -79,10 +80,16 @@ extension Kernel {
             let reuse = write && pte.isPresent && !pte.isWritable && canReuse(pte.target, cpu)
             let needsFrame = pte.isNone || (write && pte.isPresent && !pte.isWritable && !reuse)
             if needsFrame && spare == 0 {
-                ptlUnlock(mm)
-                spare = allocFrame(cpu)
-                if spare == 0 { cpu.pointee.count(.faultOOM); return .outOfMemory }
-                continue
+                // This CPU's cached frames first, under the ptl; only when
+                // there are none, drop the ptl, allocate (it may reclaim) and
+                // look again.
+                spare = allocFrameCached(cpu)
+                if spare == 0 {
+                    ptlUnlock(mm)
+                    spare = allocFrame(cpu)
+                    if spare == 0 { cpu.pointee.count(.faultOOM); return .outOfMemory }
+                    continue
+                }
             }
             if pte.isNone {
                 let f = spare; spare = 0

@@ -49,7 +49,7 @@ extension Kernel {
         }
         // Unreachable but through the rmap until installed: the caller's pin
         // can be added without mmget_not_zero.
-        spaces.users[Int(child)].pointee.add(1, ordering: .relaxed)
+        spaces.users[Int(child)].pointee.wrappingAdd(1, ordering: .relaxed)
         let at = installProcess(child, near: slot ?? cpu.pointee.random(below: config.maxProcesses), stride: stride)
         if at < 0 {
             cpu.pointee.count(.processLimit)
@@ -61,38 +61,53 @@ extension Kernel {
     }
 
     /// copy_pte_range for one VMA: present and migration entries share the
-    /// frame (read-only in both), swap entries share the slot.
+    /// frame (read-only in both), swap entries share the slot. Walks one
+    /// leaf at a time, as copy_pte_range does: each leaf of the parent and
+    /// of the child is looked up once, not once per PTE.
     private func copyRange(_ parent: UInt32, _ child: UInt32, vma pv: UInt32, _ cpu: CPU) -> Bool {
-        let first = vmaStart(pv)
+        var vpn = vmaStart(pv)
+        let end = vpn + UInt64(vmaPages(pv))
         ptlLock(parent)
         ptlLock(child)
         defer { ptlUnlock(child); ptlUnlock(parent) }
-        for vpn in first..<(first + UInt64(vmaPages(pv))) {
-            let pi = pteIndex(parent, vpn)
-            guard pi >= 0 else { continue }
-            var pte = pte(at: pi)
-            if pte.isNone { continue }
-            let ci = pteIndexAlloc(child, vpn, cpu)
-            guard ci >= 0 else { return false }
-            if pte.isSwap {
-                guard swap.contains(pte.target) else {
-                    report(.swapCount, mm: parent, vpn: vpn, cpu: cpu, "swap entry names slot \(pte.target)")
-                    continue
+        while vpn < end {
+            let leafEnd = min(end, (vpn | UInt64(MachineConfig.ptesPerLeaf - 1)) + 1)
+            let parentLeaf = pteIndex(parent, vpn)
+            guard parentLeaf >= 0 else { vpn = leafEnd; continue }
+            let parentBase = parentLeaf - Int(vpn & UInt64(MachineConfig.ptesPerLeaf - 1))
+            var childBase = -1  // the child's leaf, allocated at the first PTE to copy
+            while vpn < leafEnd {
+                defer { vpn += 1 }
+                let off = Int(vpn & UInt64(MachineConfig.ptesPerLeaf - 1))
+                let pi = parentBase + off
+                var pte = pte(at: pi)
+                if pte.isNone { continue }
+                if childBase < 0 {
+                    let ci = pteIndexAlloc(child, vpn, cpu)
+                    guard ci >= 0 else { return false }
+                    childBase = ci - off
                 }
-                swap.count[Int(pte.target)].add(1, ordering: .relaxed)
-            } else {
-                guard validFrame(pte.target, mm: parent, vpn: vpn, cpu) else { continue }
-                refInc(pte.target)
-                mapInc(pte.target, cpu)
-                // Present and migration entries alike become read-only in
-                // both mms: a writable migration entry would come back as
-                // two writable PTEs of one page (copy_nonpresent_pte).
-                pte = pte.readOnly()
-                setPTE(at: pi, pte)
+                if pte.isSwap {
+                    guard swap.contains(pte.target) else {
+                        report(.swapCount, mm: parent, vpn: vpn, cpu: cpu, "swap entry names slot \(pte.target)")
+                        continue
+                    }
+                    swap.count[Int(pte.target)].wrappingAdd(1, ordering: .relaxed)
+                } else {
+                    guard validFrame(pte.target, mm: parent, vpn: vpn, cpu) else { continue }
+                    refInc(pte.target)
+                    mapInc(pte.target, cpu)
+                    // Present and migration entries alike become read-only in
+                    // both mms: a writable migration entry would come back as
+                    // two writable PTEs of one page (copy_nonpresent_pte).
+                    pte = pte.readOnly()
+                    setPTE(at: pi, pte)
+                }
+                let ci = childBase + off
+                expected[ci] = expected[pi]
+                setPTE(at: ci, pte)
+                raceWindow(cpu)
             }
-            expected[ci] = expected[pi]
-            setPTE(at: ci, pte)
-            raceWindow(cpu)
         }
         return true
     }

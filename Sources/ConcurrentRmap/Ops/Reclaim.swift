@@ -160,7 +160,7 @@ extension Kernel {
             // mapping, and then no swap entry names the slot yet) may have
             // written since the copy above.
             swap.content[Int(s)].store(frames[Int(f)].content.load(ordering: .relaxed), ordering: .releasing)
-            swap.count[Int(s)].add(1, ordering: .relaxed)
+            swap.count[Int(s)].wrappingAdd(1, ordering: .relaxed)
             raceWindow(cpu)  // read-to-write window: only the ptl closes it
             setPTE(at: i, .swap(s))  // present -> swap: leaf use count unchanged
             mapDec(f, cpu)

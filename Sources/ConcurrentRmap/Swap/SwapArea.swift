@@ -91,7 +91,7 @@ extension Kernel {
             report(.swapCount, cpu: cpu, "swap entry names slot \(s), outside 1...\(config.swapSlots)")
             return
         }
-        let now = swap.count[Int(s)].subtract(1, ordering: .acquiringAndReleasing).newValue
+        let now = swap.count[Int(s)].wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue
         if now == 0 {
             swap.content[Int(s)].store(Frame.poison, ordering: .relaxed)
             cacheFree(.swapSlots, s, cpu)
@@ -107,7 +107,7 @@ extension Kernel {
         guard swap.cached[Int(s)].compareExchange(expected: 0, desired: f, ordering: .acquiringAndReleasing).exchanged else {
             return false
         }
-        swap.count[Int(s)].add(1, ordering: .relaxed)
+        swap.count[Int(s)].wrappingAdd(1, ordering: .relaxed)
         refInc(f)
         frames[Int(f)].swapSlot.store(s, ordering: .relaxed)
         frames[Int(f)].flags.bitwiseOr(FrameFlags.swapCache, ordering: .releasing)
