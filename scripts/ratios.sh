@@ -7,6 +7,11 @@
 #   t2/ceiling   how much of that the model reaches (target >= 0.9)
 #   full/off     --checks full over --checks off at 2 threads (target >= 0.8)
 #   spread       (max - min) / median of each point's repeats (target <= 10%)
+# Every 2-thread run also records how long a cache line takes to go from
+# CPU 0 to CPU 1 and back (cross_core_round_trip_ns, before and after). On a
+# VM that changes as the hypervisor moves the virtual CPUs, and shared-data
+# runs change with it; a second table splits the 2-thread runs into "near"
+# (every probe within 2x of the fastest probe seen) and "far".
 # Each repeat runs every variant of every workload once, in turn, so slow
 # drift of a shared machine hits them alike.
 #
@@ -46,6 +51,8 @@ def start(args, tag):
     return subprocess.Popen([binary, "run", *args, *common, "--json", path],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), path
 
+probes = {}  # run tag -> cross-core round trips (ns) of that run
+
 def rate(procs):
     total = 0.0
     for p, path in procs:
@@ -54,6 +61,8 @@ def rate(procs):
         if r["verdict"] != "SUCCESS":
             sys.exit(f"ratios: a run ended {r['verdict']} (exit {rc}): {path}")
         total += r["ops_per_s"]
+        if r.get("cross_core_round_trip_ns"):
+            probes[os.path.basename(path)[:-5]] = r["cross_core_round_trip_ns"]
     return total
 
 data = {w: {"t1": [], "t2": [], "off": [], "ceil": []} for w in chosen}
@@ -67,8 +76,10 @@ for rep in range(repeats):
         d["off"].append(rate([start(args + seed + ["--threads", "2", "--checks", "off"], f"{w}-off-{rep}")]))
         d["ceil"].append(rate([start(args + ["--seed", str(2000 + rep), "--threads", "1"], f"{w}-ca-{rep}"),
                                start(args + ["--seed", str(3000 + rep), "--threads", "1"], f"{w}-cb-{rep}")]))
+        x = probes.get(f"{w}-t2-{rep}", [])
         print(f"repeat {rep + 1}/{repeats} {w}: t1 {d['t1'][-1]:,.0f}  t2 {d['t2'][-1]:,.0f}  "
-              f"t2 checks off {d['off'][-1]:,.0f}  ceiling {d['ceil'][-1]:,.0f} ops/s", file=sys.stderr)
+              f"t2 checks off {d['off'][-1]:,.0f}  ceiling {d['ceil'][-1]:,.0f} ops/s  "
+              f"(t2 cross-core {', '.join(f'{v:.0f}' for v in x) or '-'} ns)", file=sys.stderr)
 
 def med(v): return statistics.median(v)
 def spread(v): return (max(v) - min(v)) / med(v) * 100
@@ -84,4 +95,20 @@ for w in chosen:
     held = "" if workloads[w][1] else "  (reported, not held to the targets)"
     print(f"{w:12} {t1:>12,.0f} {t2:>12,.0f} {med(ratios):>7.2f} {med(ceil):>8.2f} {med(of_ceiling):>8.2f} "
           f"{med(checks):>9.2f} {spread(d['t1']):>6.1f}%,{spread(d['t2']):>5.1f}%{held}")
+
+fastest = min((v for x in probes.values() for v in x), default=0)
+if fastest > 0:
+    print(f"\n2-thread runs by cross-core placement (near: every probe <= {2 * fastest:.0f} ns, twice the fastest seen)")
+    print(f"{'workload':12} {'near':>5} {'t2/ceil near':>13} {'far':>4} {'t2/ceil far':>12}")
+    for w in chosen:
+        d = data[w]
+        near, far = [], []
+        for rep in range(repeats):
+            x = probes.get(f"{w}-t2-{rep}")
+            if not x:
+                continue
+            v = d["t2"][rep] / d["ceil"][rep]
+            (near if max(x) <= 2 * fastest else far).append(v)
+        fmt = lambda v: f"{med(v):.2f}" if v else "-"
+        print(f"{w:12} {len(near):>5} {fmt(near):>13} {len(far):>4} {fmt(far):>12}")
 PY

@@ -26,6 +26,8 @@ struct Run {
     var leaks: [String] = []
     var leakCheck = "pending"
     var samples: [IntervalSample] = []
+    /// Cross-core round trips (ns) before the workers started and after they stopped.
+    var crossCore: [Double] = []
 
     /// Events and recent operations read before the CPUs were released.
     private var finalEvents: [[UInt64]]?
@@ -196,6 +198,7 @@ struct Run {
             firstViolationS: first > 0 ? Double(first &- min(first, goAt)) / 1e9 : nil,
             recentOperations: verdict == Verdict.success || verdict == Verdict.running ? nil
                 : (finalRecent ?? workers.map { $0.cpu.pointee.recentOperations() }),
-            stalledWorkers: stuck.isEmpty ? nil : stuck, notes: notes)
+            stalledWorkers: stuck.isEmpty ? nil : stuck,
+            crossCoreRoundTripNs: crossCore.isEmpty ? nil : crossCore, notes: notes)
     }
 }

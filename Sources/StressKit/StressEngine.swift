@@ -82,6 +82,8 @@ public enum StressEngine {
         machine.releaseCPU(boot)
         RCU.unregisterThread()
 
+        if s.threads >= 2, let ns = CrossCoreProbe.roundTripNanos() { run.crossCore.append(ns) }
+
         // Workers, announced while they start (thousands take seconds).
         var threads: [pthread_t] = []
         var lastStatus = monotonicNanos()
@@ -219,6 +221,7 @@ public enum StressEngine {
             return run.result(phase: "stopping", end: run.end, histograms: true)
         }
         for t in threads { joinThread(t) }
+        if !run.crossCore.isEmpty, let ns = CrossCoreProbe.roundTripNanos() { run.crossCore.append(ns) }
         if let probe {
             // The probe leaves its loop after its current synchronize_rcu,
             // which never returns while a reader holds the grace period up

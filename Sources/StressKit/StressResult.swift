@@ -180,6 +180,12 @@ public struct StressResult: Codable, Sendable {
     /// Each worker's last operations, oldest first, when the run did not succeed.
     public var recentOperations: [[String]]?
     public var stalledWorkers: [StalledWorker]?
+    /// Nanoseconds for a cache line to go from CPU 0 to CPU 1 and back, just
+    /// before the workers started and (when they stopped normally) just
+    /// after; only for runs of 2 or more threads on 2 or more CPUs. See
+    /// `CrossCoreProbe`: on a VM it tells the runs whose shared lines moved
+    /// between cores with a common cache from those that did not.
+    public var crossCoreRoundTripNs: [Double]?
     /// Remarks a reader of the figures needs (overrun, unsteady, sampling).
     public var notes: [String]
 

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 // Written by the handler, read by the coordinator thread's poll: a lock-free
@@ -40,4 +41,59 @@ int crm_pin_thread_to_cpu(int cpu) {
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+// The word the two probe threads hand back and forth, alone on its lines,
+// and the partner's report that it runs where it was asked to (1) or not (-1).
+static _Alignas(128) atomic_long probe_word;
+static _Alignas(128) atomic_int probe_ready;
+static long probe_trips;
+
+static void *probe_partner(void *arg) {
+    if (crm_pin_thread_to_cpu((int)(intptr_t)arg) != 0) {
+        atomic_store(&probe_ready, -1);
+        return NULL;
+    }
+    atomic_store(&probe_ready, 1);
+    for (long i = 0; i < probe_trips; i++) {
+        while (atomic_load_explicit(&probe_word, memory_order_acquire) != 2 * i + 1) {}
+        atomic_store_explicit(&probe_word, 2 * i + 2, memory_order_release);
+    }
+    return NULL;
+}
+
+double crm_cross_core_round_trip_ns(int cpu_a, int cpu_b, long trips) {
+    cpu_set_t saved;
+    if (trips < 1 || pthread_getaffinity_np(pthread_self(), sizeof saved, &saved) != 0) return -1;
+    atomic_store(&probe_word, 0);
+    atomic_store(&probe_ready, 0);
+    probe_trips = trips;
+    pthread_t partner;
+    if (pthread_create(&partner, NULL, probe_partner, (void *)(intptr_t)cpu_b) != 0) return -1;
+    int ready;
+    while ((ready = atomic_load(&probe_ready)) == 0) {}
+    if (ready < 0 || crm_pin_thread_to_cpu(cpu_a) != 0) {
+        // The partner is gone, or waits for trips that will not come: hand
+        // it all of them at once so that it finishes.
+        if (ready > 0) {
+            for (long i = 0; i < trips; i++) {
+                atomic_store_explicit(&probe_word, 2 * i + 1, memory_order_release);
+                while (atomic_load_explicit(&probe_word, memory_order_acquire) != 2 * i + 2) {}
+            }
+        }
+        pthread_join(partner, NULL);
+        pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
+        return -1;
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long i = 0; i < trips; i++) {
+        atomic_store_explicit(&probe_word, 2 * i + 1, memory_order_release);
+        while (atomic_load_explicit(&probe_word, memory_order_acquire) != 2 * i + 2) {}
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    pthread_join(partner, NULL);
+    pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
+    double ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+    return ns / (double)trips;
 }

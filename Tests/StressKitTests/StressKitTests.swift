@@ -207,6 +207,22 @@ final class VerdictTests: XCTestCase {
         XCTAssertTrue(r.samples.allSatisfy { $0.processes == 20 }, "\(r.samples.map(\.processes))")
     }
 
+    func testTwoThreadRunsRecordTheCrossCoreRoundTrip() throws {
+        var o = small(2, 0.5)
+        o.mix = "fault=100"
+        let r = try StressEngine.run(o)
+        XCTAssertEqual(r.verdict, Verdict.success)
+        if HostInfo.cpuCount >= 2 {
+            // Before and after the workers; a round trip is two line moves.
+            XCTAssertEqual(r.crossCoreRoundTripNs?.count, 2)
+            XCTAssertTrue(r.crossCoreRoundTripNs?.allSatisfy { $0 > 1 && $0 < 1_000_000 } ?? false, "\(r.crossCoreRoundTripNs ?? [])")
+        } else {
+            XCTAssertNil(r.crossCoreRoundTripNs)
+        }
+        o.threads = 1
+        XCTAssertNil(try StressEngine.run(o).crossCoreRoundTripNs, "a 1-thread run shares no line")
+    }
+
     func testFamiliesStayWithinTheirBound() throws {
         var o = small(2, 1.5)
         o.mix = "fault=40,fork=20,exit=20,mremap=10,migrate=10"

@@ -1,6 +1,7 @@
 // StressShim: process-level services of the stress tool that Swift cannot
 // do safely itself: signal handling (a handler may only touch
-// async-signal-safe state, so it lives in C) and CPU pinning.
+// async-signal-safe state, so it lives in C), CPU pinning, and a probe of
+// the cost of moving a cache line between two CPUs.
 #ifndef CRM_STRESS_SHIM_H
 #define CRM_STRESS_SHIM_H
 
@@ -24,6 +25,15 @@ void crm_signal_clear(void);
 
 /// Binds the calling thread to one CPU. Returns 0, or an errno value.
 int crm_pin_thread_to_cpu(int cpu);
+
+/// Nanoseconds for one round trip of a cache line between CPU `cpu_a` and
+/// CPU `cpu_b` (two threads pinned there take turns writing one word),
+/// averaged over `trips`; -1 when the threads cannot be placed. The calling
+/// thread runs on `cpu_a` meanwhile and gets its former CPU set back.
+/// On a VM the figure can change while a process runs, as the hypervisor
+/// moves the virtual CPUs between cores that share a cache and cores that
+/// do not.
+double crm_cross_core_round_trip_ns(int cpu_a, int cpu_b, long trips);
 
 #ifdef __cplusplus
 }
