@@ -19,10 +19,14 @@ let shimSwift: [SwiftSetting] = tsan ? [.unsafeFlags(["-Xcc", "-DCRM_TSAN=1"])] 
 // hot paths, and 5-15% slower operations (measured with
 // scripts/bench-vs-base.sh). Each specialization keeps its own body.
 //
-// Every function of the model starts on a 64-byte boundary. Without it the
-// single-thread benchmarks moved by 5-12% between builds whose hot code did
-// not change (a loop's position against fetch and cache-line boundaries
-// shifts with unrelated edits), more than the 3-5% a change is judged by.
+// Every function of the model starts on a 64-byte boundary, so that a hot
+// loop's position against fetch and cache-line boundaries does not shift
+// with unrelated edits: one tree built without and with it ran the walk and
+// migration benchmarks 8% and 6% apart. It does not remove all of the
+// variance between builds: two builds whose model code sits at the same
+// addresses still differed by up to 9% on walk and migration (data placement
+// and the driver's code moved), so compare builds with
+// scripts/bench-instructions.sh as well as with scripts/bench-vs-base.sh.
 let modelSwift: [SwiftSetting] = shimSwift + [
     .unsafeFlags(["-Xllvm", "-swiftmergefunc-threshold=0",
                   "-Xllvm", "-align-all-functions=6"],
