@@ -176,6 +176,11 @@ struct Run {
             notes.append("latency percentiles come from the first \(Limits.timedWorkers) workers; the others only count")
         }
         if s.latencySample > 1 { notes.append("latency: one operation in \(s.latencySample) timed") }
+        if crossCore.count == 2, let lo = crossCore.min(), let hi = crossCore.max(), hi > 2 * lo {
+            // See CrossCoreProbe: the machine moved its CPUs during the run.
+            notes.append(String(format: "the cross-core round trip went from %.0f ns to %.0f ns during the run: the figures mix two placements of the CPUs (see cross_core_round_trip_ns)",
+                                crossCore[0], crossCore[1]))
+        }
         let steady = SteadyState.judge(samples)
         if let steady, !steady.steady {
             notes.append(String(format: "not steady: second half against first half: rate %+.1f%%, family size %+.1f%%, frames in use %+.1f%% (limit ±%.0f%%)",
