@@ -60,8 +60,10 @@ struct RunOptions: ParsableArguments {
     var perturb = false
     @Flag(name: .customLong("keep-going"), help: "Count violations instead of stopping at the first.")
     var keepGoing = false
-    @Flag(help: "Bind worker i to CPU i mod (online CPUs).")
+    @Flag(help: "Bind worker i to the i-th CPU this process may use (round robin).")
     var pin = false
+    @Option(name: .customLong("pin-first"), help: "With --pin, the CPU slot of worker 0 (default 0): worker i takes slot (N + i) mod CPUs.")
+    var pinFirst: String?
     @Option(name: .customLong("options-from"), help: "Start from the settings recorded in a result file (--json of an earlier run); options given here override them.")
     var optionsFrom: String?
 
@@ -75,7 +77,7 @@ struct RunOptions: ParsableArguments {
                       vmasPerProcess: vmasPerProcess,
                       auditInterval: auditInterval, stallTimeout: stallTimeout, gpProbeInterval: gpProbeInterval,
                       latencySample: latencySample, sampleInterval: sampleInterval, inject: inject, perturb: perturb,
-                      keepGoing: keepGoing, pin: pin, optionsFrom: optionsFrom)
+                      keepGoing: keepGoing, pin: pin, pinFirst: pinFirst, optionsFrom: optionsFrom)
     }
 }
 
@@ -86,6 +88,7 @@ struct SettingsInput {
     var population, familySize, locality, vmaPages, vmasPerProcess, auditInterval, stallTimeout, gpProbeInterval: String?
     var latencySample, sampleInterval, inject: String?
     var perturb = false, keepGoing = false, pin = false
+    var pinFirst: String? = nil
     var optionsFrom: String?
 
     func settings() throws -> RunSettings {
@@ -133,6 +136,10 @@ struct SettingsInput {
         if perturb { s.perturb = true }
         if keepGoing { s.keepGoing = true }
         if pin { s.pin = true }
+        if let v = pinFirst {
+            guard s.pin else { throw ValidationError("--pin-first needs --pin") }
+            s.pinFirst = try Parse.whole(v, "--pin-first", 0...Limits.threads.upperBound)
+        }
         if let problem = s.validate() { throw ValidationError(problem) }
         return s
     }

@@ -129,7 +129,7 @@ struct ScaleRunOptions: ParsableArguments {
     var latencySample: String?
     @Option(help: "Plant one known bug in every run (see stress run --list-injections); such runs should fail.")
     var inject: String?
-    @Flag(help: "Bind worker i to CPU i mod (online CPUs).")
+    @Flag(help: "Bind worker i to the i-th CPU this process may use (round robin); each ceiling process gets its own.")
     var pin = false
 
     func settings() throws -> RunSettings {

@@ -16,10 +16,10 @@ enum CrossCoreProbe {
     static let trips = 100_000
 
     /// Nanoseconds per round trip, or nil on a one-CPU machine or where
-    /// threads cannot be pinned to CPUs 0 and 1.
+    /// threads cannot be pinned to the first two usable CPUs.
     static func roundTripNanos() -> Double? {
         guard HostInfo.cpuCount >= 2 else { return nil }
-        let ns = crm_cross_core_round_trip_ns(0, 1, trips)
+        let ns = crm_cross_core_round_trip_ns(HostInfo.pinnedCPU(slot: 0), HostInfo.pinnedCPU(slot: 1), trips)
         return ns > 0 ? ns : nil
     }
 }

@@ -81,8 +81,12 @@ public struct RunSettings: Codable, Sendable, Equatable {
     public var latencySample = 8
     /// Seconds between the samples of the steady-state record.
     public var sampleIntervalS: Double = 1
-    /// Bind worker i to CPU i mod (online CPUs).
+    /// Bind worker i to usable CPU (pinFirst + i) mod (usable CPUs).
     public var pin = false
+    /// With `pin`, the usable-CPU slot of worker 0: `scale` gives each of
+    /// its independent ceiling processes its own, so that they do not all
+    /// bind to the first CPU.
+    public var pinFirst = 0
     public var keepGoing = false
     public var inject: Injection = .none
     public var perturb = false
@@ -125,6 +129,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
               "--gp-probe-interval", "\(gpProbeIntervalS)", "--latency-sample", "\(latencySample)",
               "--sample-interval", "\(sampleIntervalS)", "--inject", inject.rawValue]
         if pin { a.append("--pin") }
+        if pin && pinFirst != 0 { a += ["--pin-first", "\(pinFirst)"] }
         if keepGoing { a.append("--keep-going") }
         if perturb { a.append("--perturb") }
         return a
@@ -160,6 +165,9 @@ public struct RunSettings: Codable, Sendable, Equatable {
         if !sampleIntervalS.isFinite || !Limits.sampleInterval.contains(sampleIntervalS) {
             return "sample interval must be \(Limits.sampleInterval.lowerBound)...\(Int(Limits.sampleInterval.upperBound)) seconds (got \(sampleIntervalS))"
         }
+        if pinFirst < 0 || pinFirst > Limits.threads.upperBound {
+            return "pin-first must be 0...\(Limits.threads.upperBound) (got \(pinFirst))"
+        }
         if population < 0 || population > processes {
             return "population must be 0 (half the process table) or 1...\(processes) (got \(population))"
         }
@@ -170,7 +178,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case scheme, threads, durationS, ops, warmupS, seed, mix, rcu, sync, checks, frames, swapSlots, processes, population
         case familySize, locality, vmaPages, vmasPerProcess, auditIntervalS, stallTimeoutS, gpProbeIntervalS, latencySample
-        case sampleIntervalS, pin, keepGoing, inject, perturb
+        case sampleIntervalS, pin, pinFirst, keepGoing, inject, perturb
     }
 
     /// Missing keys keep their defaults, so older result files still load.
@@ -202,6 +210,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         latencySample = try v(.latencySample, d.latencySample)
         sampleIntervalS = try v(.sampleIntervalS, d.sampleIntervalS)
         pin = try v(.pin, d.pin)
+        pinFirst = try v(.pinFirst, d.pinFirst)
         keepGoing = try v(.keepGoing, d.keepGoing)
         inject = try v(.inject, d.inject)
         perturb = try v(.perturb, d.perturb)

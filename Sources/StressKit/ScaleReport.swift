@@ -258,7 +258,7 @@ public enum ScaleReport {
         h += "<table>\n"
         let rows: [(String, String)] = [
             ("commit", meta.gitCommit), ("version", meta.version), ("build", meta.buildConfiguration), ("date", meta.date),
-            ("CPU", meta.cpuModel), ("online CPUs", "\(meta.cpuCount)"),
+            ("CPU", meta.cpuModel), ("usable CPUs", "\(meta.cpuCount)"),
             ("measured parallelism", meta.measuredParallelism.map { String(format: "%.2f× for 2 spinning threads (2.00 = two free cores; lower = the machine is busy with other work, read multi-thread figures against it)", $0) } ?? "not measured"),
             ("kernel", meta.kernel),
             ("command", meta.arguments.joined(separator: " ")), ("seed", "\(meta.seed) (repeat r uses seed+r)"),
@@ -267,7 +267,7 @@ public enum ScaleReport {
         ]
         for (k, v) in rows { h += "<tr><th class=\"l\">\(esc(k))</th><td class=\"l\">\(esc(v))</td></tr>\n" }
         h += "</table>\n"
-        h += "<p class=\"note\">Each point is the median over repeats; error bars span min..max. Dashed lines are perfect scaling (the series' 1-thread median × N, as will-it-scale draws it). Thread counts above the machine's \(cpus) online CPUs are shaded as oversubscribed: there the workers share cores (the engine's coordinator and grace-period probe threads run too), so flat or falling lines are expected and say nothing about the design.</p>\n"
+        h += "<p class=\"note\">Each point is the median over repeats; error bars span min..max. Dashed lines are perfect scaling (the series' 1-thread median × N, as will-it-scale draws it). Thread counts above the \(cpus) CPUs this process may use are shaded as oversubscribed: there the workers share cores (the engine's coordinator and grace-period probe threads run too), so flat or falling lines are expected and say nothing about the design.</p>\n"
 
         if !runs.isEmpty {
             // Summary table

@@ -2,6 +2,7 @@ import ConcurrentRmap
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import StressShim
 #endif
 
 // MARK: List options
@@ -68,7 +69,7 @@ public struct ScaleRun: Codable, Sendable {
     public var threads: Int
     /// 0-based repetition of this point.
     public var repeatIndex: Int
-    /// More workers than online CPUs.
+    /// More workers than usable CPUs.
     public var oversubscribed: Bool
     public var result: StressResult
 
@@ -157,7 +158,17 @@ public struct ScaleMeta: Codable, Sendable {
 }
 
 public enum HostInfo {
-    public static var cpuCount: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+    /// The CPUs this process may run on (its affinity mask at load, as
+    /// `nproc` counts), not the CPUs online: in a container or under
+    /// `taskset` the two differ, and thread counts, pinning and
+    /// "oversubscribed" must follow the first.
+    public static var cpuCount: Int { max(1, Int(crm_usable_cpu_count())) }
+
+    /// The CPU that worker or process `slot` is pinned to: the usable CPUs
+    /// in ascending order, round robin.
+    public static func pinnedCPU(slot: Int) -> Int32 {
+        crm_usable_cpu(Int32(slot % cpuCount))
+    }
 
     public static var cpuModel: String {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
@@ -289,6 +300,22 @@ public struct ScaleConfig: Sendable {
         return out
     }
 
+    /// The `threads` independent 1-thread processes of the machine's ceiling
+    /// in repeat `r`: the first protection and flavor, each process its own
+    /// seed and, under `--pin`, its own CPU (process i where worker i of a
+    /// `threads`-thread run would be).
+    public func ceilingProcesses(threads t: Int, repeat r: Int) -> [RunSettings] {
+        (0..<t).map { i in
+            var x = base
+            x.threads = 1
+            x.sync = syncs[0]
+            x.rcu = rcus[0]
+            x.seed = seed &+ UInt64(r) &* 1000 &+ UInt64(i)
+            x.pinFirst = i
+            return x
+        }
+    }
+
     /// The settings of one point.
     public func settings(_ p: Point) -> RunSettings {
         var o = base
@@ -333,16 +360,9 @@ public enum ScaleSweep {
         func ceilingFor(repeat r: Int) {
             guard c.ceiling else { return }
             for t in c.threads where t > 1 {
-                var one = c.base
-                one.threads = 1
-                one.sync = c.syncs[0]
-                one.rcu = c.rcus[0]
-                let lists = (0..<t).map { i -> [String] in
-                    var x = one
-                    x.seed = c.seed &+ UInt64(r) &* 1000 &+ UInt64(i)
-                    return x.arguments
-                }
-                let outcomes = ChildRun.runAll(lists, deadline: deadline(one), tag: "ceiling-\(t)-\(r)", executable: executable)
+                let procs = c.ceilingProcesses(threads: t, repeat: r)
+                let outcomes = ChildRun.runAll(procs.map(\.arguments), deadline: deadline(procs[0]), tag: "ceiling-\(t)-\(r)",
+                                               executable: executable)
                 if let sig = outcomes.first(where: { $0.interrupted != 0 })?.interrupted { out.interrupted = sig; return }
                 let rates = outcomes.map { $0.result?.opsPerS ?? 0 }
                 let ok = outcomes.allSatisfy { $0.result?.verdict == Verdict.success }

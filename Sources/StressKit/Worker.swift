@@ -150,7 +150,7 @@ enum WorkerLoop {
                     control: RunControl, settings s: RunSettings) {
         RCU.registerThread()
         defer { RCU.unregisterThread() }
-        if s.pin { _ = crm_pin_thread_to_cpu(Int32(w.id % HostInfo.cpuCount)) }
+        if s.pin { _ = crm_pin_thread_to_cpu(HostInfo.pinnedCPU(slot: s.pinFirst + w.id)) }
         let cpu = w.cpu
         control.start.wait()
         let sample = s.latencySample

@@ -43,6 +43,33 @@ int crm_pin_thread_to_cpu(int cpu) {
     return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
+// The process's affinity mask at load, before any worker pins itself: the
+// CPUs it was given (a cgroup cpuset or taskset may give fewer than are
+// online, and need not start at CPU 0).
+static int usable_cpus[CPU_SETSIZE];
+static int usable_cpu_count;
+
+__attribute__((constructor)) static void capture_usable_cpus(void) {
+    cpu_set_t set;
+    usable_cpu_count = 0;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+            if (CPU_ISSET(cpu, &set)) usable_cpus[usable_cpu_count++] = cpu;
+    }
+    if (usable_cpu_count == 0) {
+        long online = sysconf(_SC_NPROCESSORS_ONLN);
+        if (online < 1) online = 1;
+        if (online > CPU_SETSIZE) online = CPU_SETSIZE;
+        for (int cpu = 0; cpu < online; cpu++) usable_cpus[usable_cpu_count++] = cpu;
+    }
+}
+
+int crm_usable_cpu_count(void) { return usable_cpu_count; }
+
+int crm_usable_cpu(int index) {
+    return index >= 0 && index < usable_cpu_count ? usable_cpus[index] : -1;
+}
+
 // The word the two probe threads hand back and forth, alone on its lines,
 // and the partner's report that it runs where it was asked to (1) or not (-1).
 static _Alignas(128) atomic_long probe_word;

@@ -106,7 +106,8 @@ final class CommandLineTests: XCTestCase {
         cases += [["run", "--swap-slots", "0"], ["run", "--processes", "0"], ["run", "--processes", "65537"],
                   ["run", "--vma-pages", "7"], ["run", "--vma-pages", "0"], ["run", "--vma-pages", "1024"],
                   ["run", "--vmas-per-process", "0"], ["run", "--vmas-per-process", "9"],
-                  ["run", "--population", "100000"], ["run", "--family-size", "70000"], ["run", "--sample-interval", "0"]]
+                  ["run", "--population", "100000"], ["run", "--family-size", "70000"], ["run", "--sample-interval", "0"],
+                  ["run", "--pin-first", "1"], ["run", "--pin", "--pin-first", "-1"], ["run", "--pin", "--pin-first", "4097"]]
         for v in ["", "foo=1", "fault=-1", "fault=1,fault=2", "fault=0"] { cases.append(["run", "--mix", v]) }
         cases += [["run", "--scheme", "anon_vma"], ["run", "--scheme", ""], ["run", "--scheme", "anongroup", "--scheme", "anon-vma"],
                   ["run", "--scheme", "anon-vma", "--inject", "mremap-no-copy"], ["run", "--inject", "anon-vma-split-unlinked"],

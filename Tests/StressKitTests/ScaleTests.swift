@@ -239,6 +239,40 @@ final class ScaleTests: XCTestCase {
         XCTAssertEqual(Set(p.map { "\($0.sync)-\($0.threads)-\($0.repeatIndex)" }).count, 12)
     }
 
+    /// Under --pin each ceiling process binds to its own CPU, as the workers
+    /// of one multi-thread run do; all on the first CPU would measure one
+    /// core, not the machine.
+    func testCeilingProcessesArePinnedToDistinctCPUs() throws {
+        var c = ScaleConfig()
+        c.base.pin = true
+        c.syncs = [.rwlock, .rcu]
+        let procs = c.ceilingProcesses(threads: 4, repeat: 2)
+        XCTAssertEqual(procs.map(\.pinFirst), [0, 1, 2, 3])
+        XCTAssertEqual(Set(procs.map(\.seed)).count, 4)
+        XCTAssertTrue(procs.allSatisfy { $0.threads == 1 && $0.sync == .rwlock && $0.pin })
+        // The child's command line carries the slot, and parses back to it.
+        let args = procs[3].arguments
+        let i = try XCTUnwrap(args.firstIndex(of: "--pin-first"))
+        XCTAssertEqual(args[i + 1], "3")
+        XCTAssertFalse(procs[0].arguments.contains("--pin-first"), "slot 0 is the default and is not spelled out")
+        XCTAssertNil(procs[3].validate())
+        var bad = procs[3]
+        bad.pinFirst = -1
+        XCTAssertNotNil(bad.validate())
+    }
+
+    /// The usable CPUs are the process's affinity mask: distinct, ascending,
+    /// as many as `cpuCount`, and the pin slots wrap round them.
+    func testUsableCPUsFollowTheAffinityMask() {
+        let n = HostInfo.cpuCount
+        XCTAssertGreaterThanOrEqual(n, 1)
+        let cpus = (0..<n).map { HostInfo.pinnedCPU(slot: $0) }
+        XCTAssertTrue(cpus.allSatisfy { $0 >= 0 })
+        XCTAssertEqual(cpus, cpus.sorted())
+        XCTAssertEqual(Set(cpus).count, n)
+        XCTAssertEqual(HostInfo.pinnedCPU(slot: n), cpus[0])
+    }
+
     /// A real sweep of child processes, with the ceiling measurement.
     func testSweepRunsChildrenAndMeasuresTheCeiling() throws {
         var c = ScaleConfig()

@@ -26,6 +26,16 @@ void crm_signal_clear(void);
 /// Binds the calling thread to one CPU. Returns 0, or an errno value.
 int crm_pin_thread_to_cpu(int cpu);
 
+/// How many CPUs this process may run on: its affinity mask as it was when
+/// the program was loaded (before any thread pinned itself), as `nproc`
+/// counts them. A container or `taskset` can allow fewer CPUs than are
+/// online, and not CPUs 0..n-1.
+int crm_usable_cpu_count(void);
+
+/// The `index`-th CPU (0-based, ascending) of that mask, or -1 when out of
+/// range.
+int crm_usable_cpu(int index);
+
 /// Nanoseconds for one round trip of a cache line between CPU `cpu_a` and
 /// CPU `cpu_b` (two threads pinned there take turns writing one word),
 /// averaged over `trips`; -1 when the threads cannot be placed. The calling
