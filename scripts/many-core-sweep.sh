@@ -18,6 +18,12 @@
 #   SWEEP_REPEAT    default 3
 #   SWEEP_DURATION  default 5 (seconds per run)
 #   SWEEP_SCHEME    default anongroup
+#   SWEEP_SIZING    weak (default): 4096 frames and 256 processes per thread,
+#                   `scale --per-thread-size`, as will-it-scale gives each
+#                   task its own work; strong: one table of 4096 frames and
+#                   256 processes per CPU for every thread count (then the
+#                   1-thread run's working set is N times each worker's at
+#                   N threads, and the curve can rise above N)
 #
 # Everything it writes is in OUT_DIR: the scale report (report.html,
 # runs.csv, runs.json, ceiling.json, meta.json), host.txt (what the machine
@@ -38,6 +44,11 @@ sync="${SWEEP_SYNC:-rcu,rwlock,mutex}"
 repeat="${SWEEP_REPEAT:-3}"
 duration="${SWEEP_DURATION:-5}"
 scheme="${SWEEP_SCHEME:-anongroup}"
+case "${SWEEP_SIZING:-weak}" in
+    weak) sizing=(--per-thread-size --frames 4096 --processes 256) ;;
+    strong) sizing=(--frames $((4096 * cpus)) --processes $((256 * cpus))) ;;
+    *) echo "many-core-sweep: SWEEP_SIZING must be weak or strong (got '$SWEEP_SIZING')" >&2; exit 2 ;;
+esac
 [ -x "$bin" ] || { echo "many-core-sweep: no executable at $bin (build one with scripts/build-static.sh)" >&2; exit 2; }
 threads=1
 t=2
@@ -56,10 +67,10 @@ mkdir -p "$out"
 } > "$out/host.txt" 2>&1
 nsync=$(( $(tr -cd , <<<"$sync" | wc -c) + 1 ))
 npoints=$(( $(tr -cd , <<<"$threads" | wc -c) + 1 ))
-echo "many-core-sweep: $cpus CPUs, threads $threads, sync $sync, $repeat x ${duration}s, into $out" \
+echo "many-core-sweep: $cpus CPUs, threads $threads, sync $sync, $repeat x ${duration}s, ${SWEEP_SIZING:-weak} scaling, into $out" \
      "(about $(( (npoints * nsync + npoints - 1) * repeat * (duration + 1) + 60 )) s)"
 status=0
 "$bin" scale --scheme "$scheme" --threads "$threads" --sync "$sync" --repeat "$repeat" --duration "$duration" \
-    --warmup 1 --pin --frames $((4096 * cpus)) --processes $((256 * cpus)) --out "$out" || status=$?
+    --warmup 1 --pin "${sizing[@]}" --out "$out" || status=$?
 "$bin" bench --scheme "$scheme" --json "$out/bench.json" > "$out/bench.txt" 2>&1 || true
 exit "$status"

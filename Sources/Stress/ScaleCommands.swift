@@ -27,6 +27,8 @@ struct Scale: ParsableCommand {
     var repeats: String?
     @Flag(inversion: .prefixedNo, help: "Measure the machine's ceiling: N independent 1-thread processes at each thread count N > 1.")
     var ceiling = true
+    @Flag(name: .customLong("per-thread-size"), help: "Weak scaling: --frames, --swap-slots, --processes and --population are per thread; N threads get N times each (the ceiling's processes one thread's worth).")
+    var perThreadSize = false
     @Option(name: .customLong("group-sizes"), help: "Also run the walk-cost sweep over these anongroup sizes, e.g. 1,8,64,512 (each 1...4096).")
     var groupSizes: String?
     @Option(help: "Output folder (created if missing).")
@@ -45,6 +47,7 @@ struct Scale: ParsableCommand {
         }
         c.repeats = try repeats.map { try Parse.whole($0, "--repeat", 1...100) } ?? 5
         c.ceiling = ceiling
+        c.perThreadSize = perThreadSize
         c.base = try runOptions.settings()
         c.seed = c.base.seed
         if let p = c.validate() { throw ValidationError(p) }

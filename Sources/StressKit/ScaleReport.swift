@@ -263,7 +263,8 @@ public enum ScaleReport {
             ("kernel", meta.kernel),
             ("command", meta.arguments.joined(separator: " ")), ("seed", "\(meta.seed) (repeat r uses seed+r)"),
             ("mix", meta.mix), ("duration per run", "\(meta.durationS) s"), ("repeats", "\(meta.repeats)"),
-            ("machine", "frames=\(meta.frames) swap-slots=\(meta.swapSlots) processes=\(meta.maxProcesses) vma-pages=\(meta.vmaPages) checks=\(meta.checks)"),
+            ("machine", "frames=\(meta.frames) swap-slots=\(meta.swapSlots) processes=\(meta.maxProcesses) vma-pages=\(meta.vmaPages) checks=\(meta.checks)"
+                + (meta.perThreadSize == true ? " per thread (weak scaling: N threads get N times each)" : " for every thread count (strong scaling)")),
         ]
         for (k, v) in rows { h += "<tr><th class=\"l\">\(esc(k))</th><td class=\"l\">\(esc(v))</td></tr>\n" }
         h += "</table>\n"

@@ -132,6 +132,8 @@ public struct ScaleMeta: Codable, Sendable {
     public var measuredParallelism: Double?
     /// Every setting of the runs but the swept ones (threads, sync, rcu, seed).
     public var settings: RunSettings?
+    /// Sizes are per thread (weak scaling); absent in older files: false.
+    public var perThreadSize: Bool?
 
     public init(arguments: [String], config: ScaleConfig) {
         self.arguments = arguments
@@ -153,6 +155,7 @@ public struct ScaleMeta: Codable, Sendable {
         vmaPages = config.base.vmaPages
         checks = config.base.checks.rawValue
         settings = config.base
+        perThreadSize = config.perThreadSize
         buildConfiguration = HostInfo.buildConfiguration
     }
 }
@@ -252,6 +255,14 @@ public struct ScaleConfig: Sendable {
     /// Measure the machine's ceiling (independent processes) at each
     /// thread count above 1, in every repeat.
     public var ceiling = true
+    /// Weak scaling: the base's frames, swap slots, processes and population
+    /// are per thread, and a point of N threads gets N times as many, as
+    /// will-it-scale gives each task its own work. With one table for every
+    /// thread count (strong scaling), the 1-thread run works over the whole
+    /// table while each of N threads works over 1/N of it (locality 100), so
+    /// more threads also means a smaller working set per core and the curve
+    /// can rise above N: measured on 16 cores, docs/scale-16.
+    public var perThreadSize = false
     /// Walk-cost sweep group sizes (empty: none).
     public var groupSizes: [Int] = []
     /// Scales the walk-cost sweep's iteration counts (tests use a small one).
@@ -300,6 +311,19 @@ public struct ScaleConfig: Sendable {
         return out
     }
 
+    /// The base with its sizes for `threads` threads: itself, or under
+    /// `perThreadSize` every size times `threads`.
+    public func sized(threads t: Int) -> RunSettings {
+        var o = base
+        if perThreadSize {
+            o.frames = base.frames * t
+            o.swapSlots = base.swapSlots * t
+            o.processes = base.processes * t
+            o.population = base.population * t
+        }
+        return o
+    }
+
     /// The `threads` independent 1-thread processes of the machine's ceiling
     /// in repeat `r`: the first protection and flavor, each process its own
     /// seed and, under `--pin`, its own CPU (process i where worker i of a
@@ -318,7 +342,7 @@ public struct ScaleConfig: Sendable {
 
     /// The settings of one point.
     public func settings(_ p: Point) -> RunSettings {
-        var o = base
+        var o = sized(threads: p.threads)
         o.threads = p.threads
         o.sync = p.sync
         o.rcu = p.rcu
@@ -329,9 +353,12 @@ public struct ScaleConfig: Sendable {
     public func validate() -> String? {
         if threads.isEmpty || syncs.isEmpty || rcus.isEmpty { return "threads, sync and rcu lists must not be empty" }
         if repeats < 1 || repeats > 100 { return "repeat must be 1...100 (got \(repeats))" }
-        var o = base
-        o.threads = threads.max() ?? 1
-        if let p = o.validate() { return p }
+        let most = threads.max() ?? 1
+        var o = sized(threads: most)
+        o.threads = most
+        if let p = o.validate() {
+            return perThreadSize ? "with --per-thread-size at \(most) threads: \(p)" : p
+        }
         for g in groupSizes where g < 1 || g > 4096 { return "group sizes must be 1...4096 (got \(g))" }
         return nil
     }

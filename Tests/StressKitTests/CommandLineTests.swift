@@ -130,7 +130,8 @@ final class CommandLineTests: XCTestCase {
                   ["scale", "--sync", "x"] + out, ["scale", "--rcu", "x"] + out, ["scale", "--repeat", "0"] + out,
                   ["scale", "--repeat", "101"] + out, ["scale", "--audit-interval", "1e308"] + out,
                   ["scale", "--duration", "1e308"] + out, ["scale", "--group-sizes", "0"] + out, ["scale"],
-                  ["scale", "--out", "/proc/crmap-cannot-exist"]]
+                  ["scale", "--out", "/proc/crmap-cannot-exist"],
+                  ["scale", "--per-thread-size", "--threads", "1,4096", "--frames", "8192"] + out]
         // compare
         cases += [["compare"], ["compare", dir + "/missing", dir + "/missing"], ["compare", dir + "/empty.json", dir + "/empty.json"],
                   ["compare", dir + "/bad.json", dir + "/bad.json"]]

@@ -261,6 +261,31 @@ final class ScaleTests: XCTestCase {
         XCTAssertNotNil(bad.validate())
     }
 
+    /// Weak scaling: every size of a point is the base's times its thread
+    /// count, the ceiling's processes keep one thread's worth, and a sweep
+    /// whose largest point would leave the limits is refused up front.
+    func testPerThreadSizeGivesEachThreadItsOwnTable() {
+        var c = ScaleConfig()
+        c.threads = [1, 4]
+        c.base.frames = 4096
+        c.base.swapSlots = 2048
+        c.base.processes = 256
+        c.base.population = 100
+        XCTAssertEqual(c.settings(ScaleConfig.Point(sync: .rcu, rcu: .memb, threads: 4, repeatIndex: 0)).frames, 4096, "strong by default")
+        c.perThreadSize = true
+        let four = c.settings(ScaleConfig.Point(sync: .rcu, rcu: .memb, threads: 4, repeatIndex: 0))
+        XCTAssertEqual([four.frames, four.swapSlots, four.processes, four.population], [16384, 8192, 1024, 400])
+        let one = c.settings(ScaleConfig.Point(sync: .rcu, rcu: .memb, threads: 1, repeatIndex: 0))
+        XCTAssertEqual([one.frames, one.processes], [4096, 256])
+        XCTAssertTrue(c.ceilingProcesses(threads: 4, repeat: 0).allSatisfy { $0.frames == 4096 && $0.processes == 256 })
+        XCTAssertNil(c.validate())
+        XCTAssertEqual(ScaleMeta(arguments: [], config: c).perThreadSize, true)
+        c.threads = [1, 4096]
+        let p = c.validate()
+        XCTAssertNotNil(p)
+        XCTAssertTrue(p?.contains("--per-thread-size") ?? false, p ?? "")
+    }
+
     /// The usable CPUs are the process's affinity mask: distinct, ascending,
     /// as many as `cpuCount`, and the pin slots wrap round them.
     func testUsableCPUsFollowTheAffinityMask() {
