@@ -4,7 +4,8 @@ import Synchronization
 /// table per node, each with its own pool and its own reclaim clock.
 ///
 /// A CPU allocates from its own node first (and from the others only when
-/// its node is dry), and reclaims its own node first, as Linux prefers the
+/// its node is dry and theirs are above their reserve), and reclaims its
+/// own node first, as Linux prefers the
 /// local node and runs a kswapd per node. With the workload's locality a
 /// worker's processes then live in its node's frames, and its reclaim walks
 /// its own processes' page tables instead of pulling the other CPU's cache
@@ -53,6 +54,13 @@ struct FrameNodes: HandleSink, @unchecked Sendable {
     var count: Int { s.pointee.count }
 
     @inline(__always) func pool(_ n: Int) -> HandlePool { s.pointee.pools[n] }
+
+    /// Free frames node `n` keeps for its own CPUs: another node's CPU
+    /// takes from it only above this (Linux uses a remote zone only above
+    /// its low watermark), until reclaim has failed. Without it, two CPUs
+    /// under memory pressure take each other's freshly reclaimed frames
+    /// and each one's reclaim works for the other.
+    @inline(__always) func remoteReserve(_ n: Int) -> Int { s.pointee.pools[n].capacity / 8 }
 
     /// The node frame `f` belongs to.
     @inline(__always) func node(of f: UInt32) -> Int { min(s.pointee.count - 1, (Int(f) - 1) / s.pointee.nodeSize) }

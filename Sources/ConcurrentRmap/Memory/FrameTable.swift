@@ -166,13 +166,20 @@ extension Kernel {
         let home = cpu.pointee.node % nodes.count
         var attempt = 0
         var f: UInt32 = 0
+        // The order is Linux's slow path: the local node, then other nodes
+        // above their reserve, then direct reclaim of the local node; only
+        // when that was not enough the other CPUs' caches are drained
+        // (drain_all_pages), every node's reserve is open and reclaim goes
+        // round the other nodes. Draining or raiding other nodes first
+        // would make every allocation under pressure pull cache lines and
+        // frames from the other CPUs, which Linux avoids.
         while true {
             caches.lock(s)
             f = caches.pop(s, .frames, of: nodes.pool(home))
             if f == 0 {
-                // Refill from the home node first, then from the others.
                 for k in 0..<nodes.count {
                     let n = (home + k) % nodes.count
+                    if k > 0 && attempt < 2 && nodes.pool(n).available <= nodes.remoteReserve(n) { continue }
                     if caches.refill(s, .frames, from: nodes.pool(n)) > 0 {
                         f = caches.pop(s, .frames, of: nodes.pool(n))
                         break
@@ -181,9 +188,9 @@ extension Kernel {
             }
             caches.unlock(s)
             if f != 0 { break }
-            // Free frames may be parked in other CPUs' caches: drain them
-            // before reclaiming (Linux drains the pcp lists likewise).
-            if caches.drainOthers(.frames, except: s, to: nodes) > 0 { continue }
+            // Free frames may be parked in other CPUs' caches: none is
+            // "out of memory" before they are drained.
+            if attempt >= 1 && caches.drainOthers(.frames, except: s, to: nodes) > 0 { continue }
             if attempt == 4 { return 0 }
             attempt += 1
             cpu.pointee.count(.directReclaim)
