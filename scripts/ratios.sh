@@ -42,24 +42,25 @@ binary, repeats, secs = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 sizing = os.environ.get("RATIOS_SIZING", "strong")
 if sizing not in ("strong", "weak"):
     sys.exit(f"ratios: RATIOS_SIZING must be strong or weak (got '{sizing}')")
-# stress run's defaults for the sizes that weak sizing multiplies.
-size_defaults = {"--frames": 4096, "--swap-slots": 65536, "--processes": 256, "--population": 0}
+# The sizes weak sizing multiplies: option, and its key in a run's recorded
+# settings.
+size_keys = {"--frames": "frames", "--swap-slots": "swap_slots", "--processes": "processes", "--population": "population"}
 
-def sized(w, args, k):
-    """The workload's arguments with every size times k (weak sizing only)."""
+def sized(w, args, one, k):
+    """The workload's arguments with every size times k (weak sizing only),
+    taken from `one`, the settings its 1-thread run recorded: so stress's
+    own defaults fill in the sizes the workload leaves out."""
     if sizing == "strong" or k == 1:
         return args
-    out, given = [], {}
-    i = 0
+    out, i = [], 0
     while i < len(args):
-        if args[i] in size_defaults:
-            given[args[i]] = int(args[i + 1])
+        if args[i] in size_keys:
             i += 2
         else:
             out.append(args[i])
             i += 1
-    for name, default in size_defaults.items():
-        v = given.get(name, default)
+    for name, key in size_keys.items():
+        v = one[key]
         out += [name, str(v if name in weak_keeps.get(w, ()) else v * k)]
     return out
 
@@ -87,6 +88,7 @@ def start(args, tag):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), path
 
 probes = {}  # run tag -> cross-core round trips (ns) of that run
+settings_of = {}  # run tag -> the settings that run recorded
 
 def rate(procs):
     total = 0.0
@@ -96,6 +98,7 @@ def rate(procs):
         if r["verdict"] != "SUCCESS":
             sys.exit(f"ratios: a run ended {r['verdict']} (exit {rc}): {path}")
         total += r["ops_per_s"]
+        settings_of[os.path.basename(path)[:-5]] = r["settings"]
         if r.get("cross_core_round_trip_ns"):
             probes[os.path.basename(path)[:-5]] = r["cross_core_round_trip_ns"]
     return total
@@ -107,8 +110,9 @@ for rep in range(repeats):
         seed = ["--seed", str(1000 + rep)]
         d = data[w]
         d["t1"].append(rate([start(args + seed + ["--threads", "1"], f"{w}-t1-{rep}")]))
-        d["t2"].append(rate([start(sized(w, args, 2) + seed + ["--threads", "2"], f"{w}-t2-{rep}")]))
-        d["off"].append(rate([start(sized(w, args, 2) + seed + ["--threads", "2", "--checks", "off"], f"{w}-off-{rep}")]))
+        two = sized(w, args, settings_of[f"{w}-t1-{rep}"], 2)
+        d["t2"].append(rate([start(two + seed + ["--threads", "2"], f"{w}-t2-{rep}")]))
+        d["off"].append(rate([start(two + seed + ["--threads", "2", "--checks", "off"], f"{w}-off-{rep}")]))
         d["ceil"].append(rate([start(args + ["--seed", str(2000 + rep), "--threads", "1"], f"{w}-ca-{rep}"),
                                start(args + ["--seed", str(3000 + rep), "--threads", "1"], f"{w}-cb-{rep}")]))
         x = probes.get(f"{w}-t2-{rep}", [])

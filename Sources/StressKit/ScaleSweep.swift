@@ -2,8 +2,8 @@ import ConcurrentRmap
 import Foundation
 #if canImport(Glibc)
 import Glibc
-import StressShim
 #endif
+import StressShim
 
 // MARK: List options
 
