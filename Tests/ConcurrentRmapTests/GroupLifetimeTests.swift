@@ -22,7 +22,7 @@ final class GroupLifetimeTests: XCTestCase {
             // exec in the parent: a new mm in a new group; the old mm leaves g1.
             let slotP = try XCTUnwrap(k.slot(of: p))
             XCTAssertTrue(k.execProcess(slot: slotP, mm: p, cpu))
-            let p2 = k.processes.procs[slotP].pointee.load(ordering: .acquiring)
+            let p2 = k.processes.entry(slotP).pointee.load(ordering: .acquiring)
             XCTAssertNotEqual(p2, p)
             let g2 = k.group(of: p2)
             XCTAssertNotEqual(g2, g1, "exec starts a new group")

@@ -94,7 +94,7 @@ extension Kernel {
     /// Every (slot, mm) in the process table.
     func table() -> [(slot: Int, mm: UInt32)] {
         (0..<config.maxProcesses).compactMap { s in
-            let mm = processes.procs[s].pointee.load(ordering: .acquiring)
+            let mm = processes.entry(s).pointee.load(ordering: .acquiring)
             return mm == 0 ? nil : (s, mm)
         }
     }

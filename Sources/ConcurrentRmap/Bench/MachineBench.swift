@@ -117,7 +117,7 @@ extension KernelMachine {
     /// the mm is torn down).
     func benchExit(_ mm: UInt32, _ cpu: CPU) {
         let k = kernel
-        for s in 0..<config.maxProcesses where k.processes.procs[s].pointee.load(ordering: .acquiring) == mm {
+        for s in 0..<config.maxProcesses where k.processes.entry(s).pointee.load(ordering: .acquiring) == mm {
             _ = k.exitProcess(slot: s, mm: mm, cpu)
             return
         }

@@ -173,7 +173,7 @@ extension KernelMachine {
                         // it forks never map the root's pages.
                         guard k.execProcess(slot: slot, mm: child, cpu) else { return nil }
                         execed += 1
-                        next.append((k.processes.procs[slot].pointee.load(ordering: .acquiring), false))
+                        next.append((k.processes.entry(slot).pointee.load(ordering: .acquiring), false))
                     } else {
                         if sharing { sharers += 1; deepest = child }
                         next.append((child, sharing))

@@ -185,43 +185,40 @@ extension Kernel {
     /// looking at every `stride`-th slot (a worker's own share of the
     /// table); nil when none of those slots holds a process.
     func pinProcess(near slot: Int, stride: Int = 1, _ cpu: CPU) -> (mm: UInt32, slot: Int)? {
-        let n = config.maxProcesses
-        let procs = processes.procs
         rcuReadLock(cpu)
         defer { rcuReadUnlock(cpu) }
-        // Slots r, r + stride, r + 2*stride, ... below n, from slot onwards.
-        let r = slot % n % stride
-        let count = (n - r + stride - 1) / stride
-        let first = (slot % n) / stride
-        for k in 0..<count {
-            let s = r + ((first + k) % count) * stride
-            let mm = procs[s].pointee.load(ordering: .acquiring)
-            guard mm != 0 && mms.contains(mm) else { continue }
+        var pinned: UInt32 = 0
+        let at = processes.scan(from: slot, stride: stride) { _, e in
+            let mm = e.pointee.load(ordering: .acquiring)
+            guard mm != 0 && mms.contains(mm) else { return false }
             raceWindow(cpu)  // between reading the table and pinning: the process may exit
-            if mmTryGet(mm) { return (mm, s) }
+            guard mmTryGet(mm) else { return false }
+            pinned = mm
+            return true
         }
+        if let at { return (pinned, at) }
         return nil
     }
 
-    /// Places `mm` (holding one user for the table) in a free process slot,
-    /// preferring slot `slot` and every `stride`-th one after it (a worker's
-    /// share of the table), then any; returns the slot, or -1 when the table
-    /// is full.
+    /// Places `mm` (holding one user for the table) in a free process slot:
+    /// the first free one of every `stride`-th slot from `slot` on, wrapping
+    /// within them (a worker's share of the table), then any; returns the
+    /// slot, or -1 when the table is full.
     func installProcess(_ mm: UInt32, near slot: Int, stride: Int = 1) -> Int {
-        let n = config.maxProcesses
-        let procs = processes.procs
-        for pass in (stride > 1 ? [stride, 1] : [1]) {
-            var s = slot % n
-            for _ in 0..<n {
-                if procs[s].pointee.compareExchange(expected: 0, desired: mm, ordering: .releasing).exchanged {
-                    processes.shareCounts[s % processes.shares].pointee.wrappingAdd(1, ordering: .relaxed)
-                    return s
-                }
-                s += pass
-                if s >= n { if pass > 1 { break }; s -= n }
-            }
+        if stride > 1, let s = claimProcessSlot(mm, near: slot, stride: stride) { return s }
+        return claimProcessSlot(mm, near: slot, stride: 1) ?? -1
+    }
+
+    /// One pass of `installProcess`, over the slots `pinProcess` visits.
+    private func claimProcessSlot(_ mm: UInt32, near slot: Int, stride: Int) -> Int? {
+        processes.scan(from: slot, stride: stride) { s, e in
+            // Load first: a failed compare-exchange still takes the line
+            // exclusive, and most slots scanned are taken.
+            guard e.pointee.load(ordering: .relaxed) == 0,
+                  e.pointee.compareExchange(expected: 0, desired: mm, ordering: .releasing).exchanged else { return false }
+            processes.shareCounts[s % processes.shares].pointee.wrappingAdd(1, ordering: .relaxed)
+            return true
         }
-        return -1
     }
 
     /// Starts a new process (a fresh image) in a slot near `slot` (every
@@ -246,7 +243,7 @@ extension Kernel {
     /// exit: remove the process in `slot` if it still runs `mm`, and drop the
     /// table's reference. The caller's own pin keeps the mm until it lets go.
     func exitProcess(slot: Int, mm: UInt32, _ cpu: CPU) -> Bool {
-        guard processes.procs[slot].pointee.compareExchange(expected: mm, desired: 0, ordering: .acquiringAndReleasing).exchanged else {
+        guard processes.entry(slot).pointee.compareExchange(expected: mm, desired: 0, ordering: .acquiringAndReleasing).exchanged else {
             return false
         }
         processes.shareCounts[slot % processes.shares].pointee.wrappingSubtract(1, ordering: .relaxed)
@@ -259,7 +256,7 @@ extension Kernel {
     func execProcess(slot: Int, mm: UInt32, _ cpu: CPU) -> Bool {
         let fresh = newProcessMM(cpu)
         guard fresh != 0 else { return false }
-        guard processes.procs[slot].pointee.compareExchange(expected: mm, desired: fresh, ordering: .acquiringAndReleasing).exchanged else {
+        guard processes.entry(slot).pointee.compareExchange(expected: mm, desired: fresh, ordering: .acquiringAndReleasing).exchanged else {
             mmPut(fresh, cpu)
             return false
         }
@@ -270,7 +267,7 @@ extension Kernel {
     /// Exits every process (teardown at the end of a run).
     func exitAll(_ cpu: CPU) {
         for s in 0..<config.maxProcesses {
-            let mm = processes.procs[s].pointee.load(ordering: .acquiring)
+            let mm = processes.entry(s).pointee.load(ordering: .acquiring)
             if mm != 0 { _ = exitProcess(slot: s, mm: mm, cpu) }
         }
     }
