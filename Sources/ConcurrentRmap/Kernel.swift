@@ -34,7 +34,7 @@ struct KernelState<R: RmapScheme> {
         self.log = log
         rmap = R(config: config, log: log)
         frameTable = FrameTable(count: config.frames, nodes: config.nodes)
-        swap = SwapArea(slots: config.swapSlots)
+        swap = SwapArea(slots: config.swapSlots, nodes: config.nodes)
         spaces = AddressSpaces(config: config, log: log)
         processes = ProcessTable(config: config)
         caches = CPUCaches(slots: config.maxCPUs, frameCache: config.frameCacheSize)

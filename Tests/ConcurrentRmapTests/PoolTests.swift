@@ -11,7 +11,7 @@ final class PoolTests: XCTestCase {
         XCTAssertEqual([lifo.alloc(), lifo.alloc()], [1, 2])
         lifo.free(1)
         XCTAssertEqual(lifo.alloc(), 1, "LIFO hands the warm handle back")
-        let fifo = HandlePool(capacity: 4, order: .fifo, trackOwnership: true)
+        let fifo = NodePool(capacity: 4, nodes: 1, order: .fifo, trackOwnership: true)
         defer { fifo.destroy() }
         XCTAssertEqual([fifo.alloc(), fifo.alloc()], [1, 2])
         XCTAssertTrue(fifo.free(1))
@@ -21,14 +21,65 @@ final class PoolTests: XCTestCase {
     }
 
     func testDoubleFreeAndOutOfRangeAreRefusedNotTrapped() {
-        let p = HandlePool(capacity: 4, order: .fifo, trackOwnership: true)
+        for nodes in [1, 2] {
+            let p = NodePool(capacity: 128, nodes: nodes, order: .fifo, trackOwnership: true)
+            defer { p.destroy() }
+            let h = p.alloc()
+            XCTAssertTrue(p.free(h))
+            XCTAssertFalse(p.free(h), "a double free is refused")
+            XCTAssertFalse(p.free(0))
+            XCTAssertFalse(p.free(129), "a handle out of range is refused")
+            XCTAssertEqual(p.available, 128, "the pool is unharmed")
+            var out = [UInt32](repeating: 0, count: 4)
+            let got = out.withUnsafeMutableBufferPointer { p.take(batch: 4, into: $0.baseAddress!, preferring: 0) }
+            XCTAssertEqual(got, 4)
+            XCTAssertTrue(out.allSatisfy { !p.isAllocated($0) }, "taken into a cache is not yet owned")
+            out.forEach(p.markAllocated)
+            XCTAssertTrue(out.allSatisfy { p.release($0) })
+            XCTAssertFalse(p.release(out[0]), "released twice")
+            XCTAssertTrue(out.withUnsafeBufferPointer { p.put(batch: 4, from: $0.baseAddress!) })
+        }
+    }
+
+    /// Each node's CPUs refill from the node's own stretch of handles, and
+    /// a freed handle goes back to the stretch it came from, so per-handle
+    /// words (many to a cache line) stay with one CPU. Another stretch is
+    /// used only when the home one is empty.
+    func testNodeStretchesKeepHandlesApart() {
+        let p = NodePool(capacity: 256, nodes: 2, order: .fifo, trackOwnership: true)
         defer { p.destroy() }
-        let h = p.alloc()
-        XCTAssertTrue(p.free(h))
-        XCTAssertFalse(p.free(h), "a double free is refused")
-        XCTAssertFalse(p.free(0))
-        XCTAssertFalse(p.free(99), "a handle out of range is refused")
-        XCTAssertEqual(p.available, 4, "the pool is unharmed")
+        XCTAssertEqual(p.nodes, 2)
+        var a = [UInt32](repeating: 0, count: 100), b = a
+        let gotA = a.withUnsafeMutableBufferPointer { p.take(batch: 100, into: $0.baseAddress!, preferring: 0) }
+        let gotB = b.withUnsafeMutableBufferPointer { p.take(batch: 100, into: $0.baseAddress!, preferring: 1) }
+        XCTAssertEqual(gotA, 100)
+        XCTAssertEqual(gotB, 100)
+        XCTAssertTrue(a.allSatisfy { (1...128).contains($0) }, "node 0's stretch")
+        XCTAssertTrue(b.allSatisfy { (129...256).contains($0) }, "node 1's stretch")
+        XCTAssertEqual(p.take(batch: 3, into: &a, preferring: 2), 3, "node 2 wraps to stretch 0")
+        XCTAssertTrue(a.prefix(3).allSatisfy { (1...128).contains($0) })
+        // A mixed batch goes back stretch by stretch.
+        let mixed: [UInt32] = [b[0], a[0], b[1], a[1]]
+        XCTAssertTrue(mixed.withUnsafeBufferPointer { p.put(batch: 4, from: $0.baseAddress!) })
+        // Stretch 1 has 28 + 2 free; taking them all, then more, falls back to stretch 0.
+        var rest = [UInt32](repeating: 0, count: 64)
+        XCTAssertEqual(rest.withUnsafeMutableBufferPointer { p.take(batch: 64, into: $0.baseAddress!, preferring: 1) }, 30)
+        XCTAssertTrue(rest.prefix(30).allSatisfy { (129...256).contains($0) })
+        XCTAssertEqual(Array(rest[28..<30]), [b[0], b[1]], "FIFO within the stretch: the freed ones come last")
+        XCTAssertEqual(rest.withUnsafeMutableBufferPointer { p.take(batch: 64, into: $0.baseAddress!, preferring: 1) }, 27,
+                       "stretch 1 is empty: stretch 0's 25 + 2 free handles")
+        XCTAssertEqual(p.available, 0)
+        XCTAssertEqual(p.alloc(), 0)
+    }
+
+    /// A pool too small for two stretches of 64 keeps one.
+    func testSmallPoolKeepsOneStretch() {
+        let p = NodePool(capacity: 100, nodes: 4)
+        defer { p.destroy() }
+        XCTAssertEqual(p.nodes, 1)
+        var out = [UInt32](repeating: 0, count: 100)
+        XCTAssertEqual(out.withUnsafeMutableBufferPointer { p.take(batch: 100, into: $0.baseAddress!, preferring: 3) }, 100)
+        XCTAssertEqual(Set(out).count, 100)
     }
 
     /// A slot retired twice is a violation; liburcu's queue never sees the

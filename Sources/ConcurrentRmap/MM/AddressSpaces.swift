@@ -61,7 +61,7 @@ struct AddressSpaces {
     let vmaTable: UnsafeMutablePointer<UInt64>
     let vmas: RCUSlab
     let vma: UnsafeMutablePointer<VMARecord>
-    let leafPool: HandlePool
+    let leafPool: NodePool
     let ptes: UnsafeMutablePointer<UInt64>
     let expected: UnsafeMutablePointer<UInt64>
     let leafUsed: UnsafeMutablePointer<Int32>
@@ -74,7 +74,7 @@ struct AddressSpaces {
     init(config: MachineConfig, log: ViolationLog) {
         let nm = config.mmSlots
         mmCount = nm
-        mms = RCUSlab(kind: .mms, capacity: nm, log: log)
+        mms = RCUSlab(kind: .mms, capacity: nm, nodes: config.nodes, log: log)
         users = PaddedArray(count: nm + 1)
         for i in 0...nm { users[i].initialize(to: Atomic(0)) }
         ptl = MutexArray(count: nm + 1)
@@ -84,11 +84,11 @@ struct AddressSpaces {
         vmaTable = CacheLine.allocate(UInt64.self, count: (nm + 1) * AddressSpaces.vmaStride)
         vmaTable.initialize(repeating: 0, count: (nm + 1) * AddressSpaces.vmaStride)
         vmaCount = config.vmaCount
-        vmas = RCUSlab(kind: .vmas, capacity: vmaCount, log: log)
+        vmas = RCUSlab(kind: .vmas, capacity: vmaCount, nodes: config.nodes, log: log)
         vma = .allocate(capacity: vmaCount + 1)
         for i in 0...vmaCount { (vma + i).initialize(to: VMARecord()) }
         leafCount = config.leafCount
-        leafPool = HandlePool(capacity: leafCount, trackOwnership: true)
+        leafPool = NodePool(capacity: leafCount, nodes: config.nodes, trackOwnership: true)
         ptes = .allocate(capacity: (leafCount + 1) * MachineConfig.ptesPerLeaf)
         ptes.initialize(repeating: 0, count: (leafCount + 1) * MachineConfig.ptesPerLeaf)
         expected = .allocate(capacity: (leafCount + 1) * MachineConfig.ptesPerLeaf)

@@ -11,13 +11,13 @@ import Synchronization
 /// `members[f]` is an atomic count (fork and exit of any member write it),
 /// each on lines of its own.
 struct Families: @unchecked Sendable {
-    let pool: HandlePool
+    let pool: NodePool
     let members: PaddedArray<Atomic<Int32>>
     let familyOf: UnsafeMutablePointer<UInt32>
 
-    init(mmSlots: Int) {
+    init(mmSlots: Int, nodes: Int) {
         // An mm belongs to one family, so there are never more families than mms.
-        pool = HandlePool(capacity: mmSlots, trackOwnership: true)
+        pool = NodePool(capacity: mmSlots, nodes: nodes, trackOwnership: true)
         members = PaddedArray(count: mmSlots + 1)
         for i in 0...mmSlots { members[i].initialize(to: Atomic(0)) }
         familyOf = .allocate(capacity: mmSlots + 1)

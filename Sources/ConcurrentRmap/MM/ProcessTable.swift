@@ -32,7 +32,7 @@ struct ProcessTable {
         for i in 0..<perShare * shares { procs[i].initialize(to: Atomic(0)) }
         shareCounts = PaddedArray(count: shares)
         for i in 0..<shares { shareCounts[i].initialize(to: Atomic(0)) }
-        families = Families(mmSlots: config.mmSlots)
+        families = Families(mmSlots: config.mmSlots, nodes: config.nodes)
     }
 
     func destroy() {

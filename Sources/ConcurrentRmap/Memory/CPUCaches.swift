@@ -131,7 +131,7 @@ struct CPUCaches: @unchecked Sendable {
 
     /// Pops a cached handle of slot `s` (its lock held) and marks it owned
     /// in `pool`; 0 when empty.
-    @inline(__always) func pop(_ s: Int, _ kind: CacheKind, of pool: HandlePool) -> UInt32 {
+    @inline(__always) func pop<Source: HandleSource>(_ s: Int, _ kind: CacheKind, of pool: Source) -> UInt32 {
         let c = count(s, kind)
         let n = c.pointee.load(ordering: .relaxed)
         guard n > 0 else { return 0 }
@@ -143,8 +143,8 @@ struct CPUCaches: @unchecked Sendable {
 
     /// Refills slot `s`'s cache (its lock held, cache empty) with half its
     /// capacity from `pool`; returns how many came.
-    func refill(_ s: Int, _ kind: CacheKind, from pool: HandlePool) -> Int {
-        let n = pool.take(batch: max(1, capacity[kind.rawValue] / 2), into: handles(s, kind))
+    func refill<Source: HandleSource>(_ s: Int, _ kind: CacheKind, from pool: Source, node: Int = 0) -> Int {
+        let n = pool.take(batch: max(1, capacity[kind.rawValue] / 2), into: handles(s, kind), preferring: node)
         count(s, kind).pointee.store(n, ordering: .relaxed)
         return n
     }

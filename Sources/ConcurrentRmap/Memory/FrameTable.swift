@@ -278,7 +278,7 @@ extension Kernel {
     }
 
     /// The pool behind a cache kind (frames have their nodes instead).
-    @inline(__always) func pool(for kind: CacheKind) -> HandlePool {
+    @inline(__always) func pool(for kind: CacheKind) -> NodePool {
         switch kind {
         case .frames: preconditionFailure("frames go through allocFrame/freePage and their nodes")
         case .leaves: spaces.leafPool
@@ -298,7 +298,7 @@ extension Kernel {
         let s = cpu.pointee.cacheSlot
         caches.lock(s)
         var h = caches.pop(s, kind, of: pool)
-        if h == 0 && caches.refill(s, kind, from: pool) > 0 { h = caches.pop(s, kind, of: pool) }
+        if h == 0 && caches.refill(s, kind, from: pool, node: cpu.pointee.node) > 0 { h = caches.pop(s, kind, of: pool) }
         caches.unlock(s)
         if h == 0 && caches.drainOthers(kind, except: s, to: pool) > 0 { h = pool.alloc() }
         return h

@@ -7,11 +7,18 @@ protocol HandleSink {
     @discardableResult func put(batch n: Int, from src: UnsafePointer<UInt32>) -> Bool
 }
 
+/// Where a per-CPU cache refills from: a pool (which ignores `node`), or a
+/// `NodePool`, which prefers that node's stretch.
+protocol HandleSource {
+    func take(batch n: Int, into out: UnsafeMutablePointer<UInt32>, preferring node: Int) -> Int
+    func markAllocated(_ h: UInt32)
+}
+
 /// A fixed pool of integer handles base+1...base+capacity (0 means "none").
 ///
-/// Backs every slab in the model (mms, anongroups, families, page-table
-/// leaves, swap slots and the global frame list), behind per-CPU caches
-/// (`CPUCaches`) on the hot paths. Handles are kept in a ring under one
+/// Each memory node's frames have one (`FrameNodes`), and each node stretch
+/// of every other slab (`NodePool`), behind per-CPU caches (`CPUCaches`) on
+/// the hot paths. Handles are kept in a ring under one
 /// pthread mutex and handed out in one of two orders:
 /// - LIFO for frames, leaves and swap slots: a just-freed handle is still
 ///   warm in the cache;
@@ -22,21 +29,16 @@ protocol HandleSink {
 ///   be reported as something else. KASAN's quarantine does the same.
 ///
 /// Ownership: the pool owns its storage; `destroy()` frees it. A handle is
-/// owned by whoever allocated it until freed exactly once. With
-/// `trackOwnership`, each handle carries an allocated bit and a free of a
-/// handle that is not allocated (a double free, or a handle out of range) is
-/// refused and returned as false for the caller to report: the model's
-/// corruption becomes a violation, not a trap.
-struct HandlePool: HandleSink, @unchecked Sendable {
+/// owned by whoever allocated it until freed exactly once. The pool does
+/// not track which handles are out: `NodePool` does, for the slabs whose
+/// double frees must become violations rather than a corrupted ring.
+struct HandlePool: HandleSink, HandleSource, @unchecked Sendable {
     enum Order { case lifo, fifo }
 
     private let ring: UnsafeMutablePointer<UInt32>
     /// head: next handle to pop (FIFO); count: handles in the ring.
     private let state: UnsafeMutablePointer<(head: Int, count: Int)>
     private let lock: MutexArray
-    /// 1 while a handle is owned by a user (not while it sits in the pool or
-    /// in a per-CPU cache). Only with `trackOwnership`.
-    private let allocated: UnsafeMutablePointer<Atomic<UInt8>>?
     let capacity: Int
     /// Handles are base+1...base+capacity (a frame node's stretch).
     let base: Int
@@ -44,7 +46,7 @@ struct HandlePool: HandleSink, @unchecked Sendable {
     /// Readable without the lock (statistics, watermarks).
     private let freeCount: UnsafeMutablePointer<Atomic<Int>>
 
-    init(capacity: Int, base: Int = 0, order: Order = .lifo, trackOwnership: Bool = false) {
+    init(capacity: Int, base: Int = 0, order: Order = .lifo) {
         self.capacity = capacity
         self.base = base
         self.order = order
@@ -53,12 +55,6 @@ struct HandlePool: HandleSink, @unchecked Sendable {
         freeCount = .allocate(capacity: 1)
         freeCount.initialize(to: Atomic(capacity))
         lock = MutexArray(count: 1)
-        if trackOwnership {
-            allocated = .allocate(capacity: capacity + 1)
-            for i in 0...capacity { (allocated! + i).initialize(to: Atomic(0)) }
-        } else {
-            allocated = nil
-        }
         // Pop order 1, 2, 3... in both orders: LIFO pops from the end.
         switch order {
         case .lifo: for i in 0..<capacity { ring[i] = UInt32(base + capacity - i) }
@@ -72,10 +68,6 @@ struct HandlePool: HandleSink, @unchecked Sendable {
         state.deallocate()
         freeCount.deinitialize(count: 1)
         freeCount.deallocate()
-        if let allocated {
-            allocated.deinitialize(count: capacity + 1)
-            allocated.deallocate()
-        }
         lock.destroy()
     }
 
@@ -100,20 +92,10 @@ struct HandlePool: HandleSink, @unchecked Sendable {
         state.pointee.count = s.count + 1
     }
 
-    /// Marks `h` as owned by a user (a handle taken from a per-CPU cache).
-    @inline(__always) func markAllocated(_ h: UInt32) {
-        allocated?[Int(h) - base].store(1, ordering: .relaxed)
-    }
+    /// Nothing to mark: this pool does not track ownership (`NodePool` does).
+    @inline(__always) func markAllocated(_ h: UInt32) {}
 
     @inline(__always) func contains(_ h: UInt32) -> Bool { Int(h) > base && Int(h) <= base + capacity }
-
-    /// Claims `h` back from its owner: false when it is out of range or not
-    /// allocated (already freed).
-    @inline(__always) func release(_ h: UInt32) -> Bool {
-        guard contains(h) else { return false }
-        guard let allocated else { return true }
-        return allocated[Int(h) - base].exchange(0, ordering: .relaxed) == 1
-    }
 
     /// Pops a handle, or returns 0 when the pool is empty.
     func alloc() -> UInt32 {
@@ -121,7 +103,6 @@ struct HandlePool: HandleSink, @unchecked Sendable {
         defer { lock.unlock(0) }
         guard state.pointee.count > 0 else { return 0 }
         let h = pop()
-        markAllocated(h)
         freeCount.pointee.store(state.pointee.count, ordering: .relaxed)
         return h
     }
@@ -137,16 +118,21 @@ struct HandlePool: HandleSink, @unchecked Sendable {
         return k
     }
 
+    @inline(__always)
+    func take(batch n: Int, into out: UnsafeMutablePointer<UInt32>, preferring node: Int) -> Int {
+        take(batch: n, into: out)
+    }
+
     /// Returns `h` to the pool. False (and nothing changes) when `h` is out
-    /// of range or not allocated: the caller reports the double free.
+    /// of range or the pool is already full.
     @discardableResult
     func free(_ h: UInt32) -> Bool {
-        guard release(h) else { return false }
+        guard contains(h) else { return false }
         return put(h)
     }
 
-    /// Returns a handle already claimed with `release` (the per-CPU caches
-    /// claim on free and push to the pool later, in batches).
+    /// Returns a handle to the pool (the per-CPU caches push theirs later,
+    /// in batches).
     @discardableResult
     func put(_ h: UInt32) -> Bool {
         lock.lock(0)
@@ -157,9 +143,8 @@ struct HandlePool: HandleSink, @unchecked Sendable {
         return true
     }
 
-    /// Returns `n` claimed handles from `src` (a per-CPU cache spilling or
-    /// draining). False when that would overflow the pool (a double free
-    /// that ownership tracking was not on to catch).
+    /// Returns `n` handles from `src` (a per-CPU cache spilling or
+    /// draining). False when that would overflow the pool (a double free).
     @discardableResult
     func put(batch n: Int, from src: UnsafePointer<UInt32>) -> Bool {
         lock.lock(0)
@@ -168,12 +153,6 @@ struct HandlePool: HandleSink, @unchecked Sendable {
         for i in 0..<n { push(src[i]) }
         freeCount.pointee.store(state.pointee.count, ordering: .relaxed)
         return true
-    }
-
-    /// Whether `h` is allocated (only meaningful with ownership tracking).
-    func isAllocated(_ h: UInt32) -> Bool {
-        guard contains(h) else { return false }
-        return allocated.map { $0[Int(h) - base].load(ordering: .relaxed) == 1 } ?? true
     }
 
     var available: Int { freeCount.pointee.load(ordering: .relaxed) }

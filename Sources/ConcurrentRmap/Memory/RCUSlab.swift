@@ -31,7 +31,7 @@ enum SlotState {
 
 /// What an RCU callback needs to return a slot to its pool.
 struct SlotFreeTarget {
-    let pool: HandlePool
+    let pool: NodePool
     let states: PaddedArray<Atomic<UInt32>>
     /// Bumped with a plain write when the slot is freed, and read with a
     /// plain read by every walker that visits the slot. The values mean
@@ -49,11 +49,22 @@ struct SlotFreeTarget {
 let freeSlotAfterGracePeriod: crm_rcu_fn = { owner, arg in
     let target = owner!.assumingMemoryBound(to: SlotFreeTarget.self)
     let h = UInt32(truncatingIfNeeded: arg)
-    target.pointee.generation[Int(arg)] &+= 1
-    target.pointee.states[Int(arg)].pointee.store(SlotState.free, ordering: .releasing)
-    if !target.pointee.pool.free(h) {
-        target.pointee.log.record(Violation(kind: .lifetime, detail: "\(target.pointee.kind.name) \(h) freed twice"))
+    if markFreeAfterGracePeriod(target, h) && !target.pointee.pool.put(h) {
+        target.pointee.log.record(Violation(kind: .lifetime, detail: "\(target.pointee.kind.name) pool overflow freeing \(h)"))
     }
+}
+
+/// A slot's free, short of returning it to the pool: generation bump, state
+/// `free`, ownership released. False (reported) when it was not allocated.
+@inline(__always)
+private func markFreeAfterGracePeriod(_ target: UnsafeMutablePointer<SlotFreeTarget>, _ h: UInt32) -> Bool {
+    target.pointee.generation[Int(h)] &+= 1
+    target.pointee.states[Int(h)].pointee.store(SlotState.free, ordering: .releasing)
+    guard target.pointee.pool.release(h) else {
+        target.pointee.log.record(Violation(kind: .lifetime, detail: "\(target.pointee.kind.name) \(h) freed twice"))
+        return false
+    }
+    return true
 }
 
 /// A slab of slots freed through RCU: the one type behind mms, VMAs,
@@ -68,7 +79,7 @@ let freeSlotAfterGracePeriod: crm_rcu_fn = { owner, arg in
 /// queued twice would be freed twice and handed to two owners.
 struct RCUSlab: @unchecked Sendable {
     let kind: CacheKind
-    let pool: HandlePool
+    let pool: NodePool
     /// Padded: walkers read a slot's state while another CPU allocates or
     /// retires its neighbour.
     let state: PaddedArray<Atomic<UInt32>>
@@ -76,9 +87,9 @@ struct RCUSlab: @unchecked Sendable {
     private let target: UnsafeMutablePointer<SlotFreeTarget>
     var capacity: Int { pool.capacity }
 
-    init(kind: CacheKind, capacity: Int, log: ViolationLog) {
+    init(kind: CacheKind, capacity: Int, nodes: Int, log: ViolationLog) {
         self.kind = kind
-        pool = HandlePool(capacity: capacity, order: .fifo, trackOwnership: true)
+        pool = NodePool(capacity: capacity, nodes: nodes, order: .fifo, trackOwnership: true)
         state = PaddedArray(count: capacity + 1)
         for i in 0...capacity { state[i].initialize(to: Atomic(SlotState.free)) }
         generation = .allocate(capacity: capacity + 1)
@@ -154,11 +165,26 @@ struct RetireBatch {
 
 /// Runs on liburcu's call_rcu thread after a grace period: frees every slot
 /// of the batch, then the batch.
+/// Each run of one slab's slots goes back to its pool with one `put(batch:)`
+/// (a lock per node stretch, not per slot).
 let freeBatchAfterGracePeriod: crm_rcu_fn = { owner, _ in
     let b = owner!.assumingMemoryBound(to: RetireBatch.self)
-    for i in 0..<b.pointee.count {
-        let item = b.pointee.items[i]
-        freeSlotAfterGracePeriod(item.target, UInt64(item.handle))
+    let n = b.pointee.count
+    withUnsafeTemporaryAllocation(of: UInt32.self, capacity: max(n, 1)) { run in
+        var i = 0
+        while i < n {
+            let raw = b.pointee.items[i].target
+            let target = raw.assumingMemoryBound(to: SlotFreeTarget.self)
+            var k = 0
+            while i < n && b.pointee.items[i].target == raw {
+                let h = b.pointee.items[i].handle
+                if markFreeAfterGracePeriod(target, h) { run[k] = h; k += 1 }
+                i += 1
+            }
+            if k > 0 && !target.pointee.pool.put(batch: k, from: run.baseAddress!) {
+                target.pointee.log.record(Violation(kind: .lifetime, detail: "\(target.pointee.kind.name) pool overflow freeing a batch"))
+            }
+        }
     }
     b.pointee.items.deallocate()
     b.deinitialize(count: 1)

@@ -39,7 +39,7 @@ protocol RmapScheme: Sendable {
     /// Live rmap contexts (anongroups or anon_vmas), for statistics.
     var contextsInUse: Int { get }
     /// The pool of the scheme's context slots (fronted by per-CPU caches).
-    var slotPool: HandlePool { get }
+    var slotPool: NodePool { get }
     /// Bytes of rmap metadata the scheme adds per VMA and per mm (the 2004
     /// thread's "24 bytes per VMA").
     static var metadataBytes: (perVMA: Int, perMM: Int) { get }

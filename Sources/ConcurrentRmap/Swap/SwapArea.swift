@@ -22,10 +22,10 @@ struct SwapArea {
     let count: UnsafeMutablePointer<Atomic<Int32>>
     /// The frame in the swap cache for each slot, 0 if none.
     let cached: UnsafeMutablePointer<Atomic<UInt32>>
-    let pool: HandlePool
+    let pool: NodePool
     let slots: Int
 
-    init(slots: Int) {
+    init(slots: Int, nodes: Int) {
         self.slots = slots
         content = .allocate(capacity: slots + 1)
         count = .allocate(capacity: slots + 1)
@@ -35,7 +35,7 @@ struct SwapArea {
             (count + i).initialize(to: Atomic(0))
             (cached + i).initialize(to: Atomic(0))
         }
-        pool = HandlePool(capacity: slots, trackOwnership: true)
+        pool = NodePool(capacity: slots, nodes: nodes, trackOwnership: true)
     }
 
     func destroy() {

@@ -54,7 +54,7 @@ struct AnonGroupState {
         let ng = config.mmSlots
         let nm = config.mmSlots
         sync = config.sync
-        slab = RCUSlab(kind: .contexts, capacity: ng, log: log)
+        slab = RCUSlab(kind: .contexts, capacity: ng, nodes: config.nodes, log: log)
         refcount = PaddedArray(count: ng + 1)
         head = PaddedArray(count: ng + 1)
         for i in 0...ng {
@@ -86,7 +86,7 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     @inline(__always) var sync: ListSync { s.pointee.sync }
     @inline(__always) var links: PaddedArray<GroupLink> { s.pointee.links }
     var state: PaddedArray<Atomic<UInt32>> { slab.state }
-    var slotPool: HandlePool { slab.pool }
+    var slotPool: NodePool { slab.pool }
     var capacity: Int { slab.capacity }
 
     static var kind: SchemeKind { .anongroup }

@@ -55,7 +55,7 @@ struct AnonVMAState {
         let n = config.vmaCount
         vmaCapacity = n
         sync = config.sync
-        slab = RCUSlab(kind: .contexts, capacity: n, log: log)
+        slab = RCUSlab(kind: .contexts, capacity: n, nodes: config.nodes, log: log)
         heads = PaddedArray(count: n + 1)
         for i in 0...n { heads[i].initialize(to: AnonVMAHead()) }
         lock = MutexArray(count: n + 1)
@@ -95,7 +95,7 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
     @inline(__always) var heads: PaddedArray<AnonVMAHead> { s.pointee.heads }
     @inline(__always) var links: UnsafeMutablePointer<VMALink> { s.pointee.links }
     @inline(__always) var sync: ListSync { s.pointee.sync }
-    var slotPool: HandlePool { slab.pool }
+    var slotPool: NodePool { slab.pool }
 
     static var kind: SchemeKind { .anonVma }
     /// Per VMA: the anon_vma pointer and the list node (next, prev) of 2004,
