@@ -16,58 +16,45 @@ struct FrameNodes: HandleSink, @unchecked Sendable {
     private let s: UnsafeMutablePointer<Storage>
 
     private struct Storage {
-        let count: Int
-        let nodeSize: Int
-        let frames: Int
-        let pools: UnsafeMutablePointer<HandlePool>
+        /// One stretch of the frame table per node, each with its own pool.
+        let stretches: NodePool
         /// Each node's clock hand, on lines of their own.
         let clockHands: PaddedArray<Atomic<UInt32>>
     }
 
     init(frames: Int, nodes: Int) {
-        let n = max(1, min(nodes, frames))
-        let size = frames / n
-        let pools = UnsafeMutablePointer<HandlePool>.allocate(capacity: n)
-        let hands = PaddedArray<Atomic<UInt32>>(count: n)
-        for i in 0..<n {
-            let lo = i * size
-            let hi = i == n - 1 ? frames : (i + 1) * size
-            (pools + i).initialize(to: HandlePool(capacity: hi - lo, base: lo))
-            hands[i].initialize(to: Atomic(0))
-        }
+        let stretches = NodePool(capacity: frames, nodes: max(1, min(nodes, frames)), minStretch: 1)
+        let hands = PaddedArray<Atomic<UInt32>>(count: stretches.nodes)
+        for i in 0..<stretches.nodes { hands[i].initialize(to: Atomic(0)) }
         s = .allocate(capacity: 1)
-        s.initialize(to: Storage(count: n, nodeSize: size, frames: frames, pools: pools, clockHands: hands))
+        s.initialize(to: Storage(stretches: stretches, clockHands: hands))
     }
 
     func destroy() {
-        for i in 0..<count {
-            s.pointee.pools[i].destroy()
-            s.pointee.clockHands[i].deinitialize(count: 1)
-        }
-        s.pointee.pools.deinitialize(count: count)
-        s.pointee.pools.deallocate()
+        for i in 0..<count { s.pointee.clockHands[i].deinitialize(count: 1) }
+        s.pointee.stretches.destroy()
         s.pointee.clockHands.deallocate()
         s.deinitialize(count: 1)
         s.deallocate()
     }
 
-    var count: Int { s.pointee.count }
+    var count: Int { s.pointee.stretches.nodes }
 
-    @inline(__always) func pool(_ n: Int) -> HandlePool { s.pointee.pools[n] }
+    @inline(__always) func pool(_ n: Int) -> HandlePool { s.pointee.stretches.part(n) }
 
     /// Free frames node `n` keeps for its own CPUs: another node's CPU
     /// takes from it only above this (Linux uses a remote zone only above
     /// its low watermark), until reclaim has failed. Without it, two CPUs
     /// under memory pressure take each other's freshly reclaimed frames
     /// and each one's reclaim works for the other.
-    @inline(__always) func remoteReserve(_ n: Int) -> Int { s.pointee.pools[n].capacity / 8 }
+    @inline(__always) func remoteReserve(_ n: Int) -> Int { pool(n).capacity / 8 }
 
     /// The node frame `f` belongs to.
-    @inline(__always) func node(of f: UInt32) -> Int { min(s.pointee.count - 1, (Int(f) - 1) / s.pointee.nodeSize) }
+    @inline(__always) func node(of f: UInt32) -> Int { s.pointee.stretches.node(of: f) }
 
     /// The frames of node `n`: first frame and how many.
     @inline(__always) func stretch(_ n: Int) -> (first: UInt32, count: Int) {
-        let p = s.pointee.pools[n]
+        let p = pool(n)
         return (UInt32(p.base + 1), p.capacity)
     }
 
@@ -78,29 +65,14 @@ struct FrameNodes: HandleSink, @unchecked Sendable {
     }
 
     /// Free frames in the node pools (the per-CPU caches not counted).
-    var available: Int {
-        var n = 0
-        for i in 0..<count { n += s.pointee.pools[i].available }
-        return n
-    }
+    var available: Int { s.pointee.stretches.available }
 
-    var inUse: Int { s.pointee.frames - available }
+    var inUse: Int { s.pointee.stretches.inUse }
 
     @discardableResult
-    func put(_ h: UInt32) -> Bool { pool(node(of: h)).put(h) }
+    func put(_ h: UInt32) -> Bool { s.pointee.stretches.put(h) }
 
     /// Returns frames to their nodes' pools, a run of one node at a time.
     @discardableResult
-    func put(batch n: Int, from src: UnsafePointer<UInt32>) -> Bool {
-        var ok = true
-        var i = 0
-        while i < n {
-            let node = node(of: src[i])
-            var j = i + 1
-            while j < n && self.node(of: src[j]) == node { j += 1 }
-            ok = pool(node).put(batch: j - i, from: src + i) && ok
-            i = j
-        }
-        return ok
-    }
+    func put(batch n: Int, from src: UnsafePointer<UInt32>) -> Bool { s.pointee.stretches.put(batch: n, from: src) }
 }

@@ -33,11 +33,11 @@ struct NodePool: HandleSink, HandleSource, @unchecked Sendable {
     let nodes: Int
     private let stretch: Int
 
-    /// `nodes` is capped so that each stretch holds at least 64 handles
-    /// (a few per-CPU refills).
-    init(capacity: Int, nodes: Int, order: HandlePool.Order = .lifo, trackOwnership: Bool = false) {
+    /// `nodes` is capped so that each stretch holds at least `minStretch`
+    /// handles (by default 64: a few per-CPU refills).
+    init(capacity: Int, nodes: Int, order: HandlePool.Order = .lifo, trackOwnership: Bool = false, minStretch: Int = 64) {
         self.capacity = capacity
-        let n = max(1, min(nodes, capacity / 64))
+        let n = max(1, min(nodes, capacity / max(1, minStretch)))
         self.nodes = n
         stretch = max(1, capacity / n)
         parts = .allocate(capacity: n)
@@ -66,7 +66,10 @@ struct NodePool: HandleSink, HandleSource, @unchecked Sendable {
     }
 
     /// The stretch handle `h` (in range) belongs to.
-    @inline(__always) private func node(of h: UInt32) -> Int { min(nodes - 1, (Int(h) - 1) / stretch) }
+    @inline(__always) func node(of h: UInt32) -> Int { min(nodes - 1, (Int(h) - 1) / stretch) }
+
+    /// Stretch `n`'s own pool (its handles are `base+1...base+capacity`).
+    @inline(__always) func part(_ n: Int) -> HandlePool { parts[n] }
 
     @inline(__always) func contains(_ h: UInt32) -> Bool { h >= 1 && Int(h) <= capacity }
 
