@@ -196,8 +196,7 @@ extension Kernel {
             pinned = mm
             return true
         }
-        if let at { return (pinned, at) }
-        return nil
+        return at.map { (pinned, $0) }
     }
 
     /// Places `mm` (holding one user for the table) in a free process slot:

@@ -164,9 +164,8 @@ struct RetireBatch {
 }
 
 /// Runs on liburcu's call_rcu thread after a grace period: frees every slot
-/// of the batch, then the batch.
-/// Each run of one slab's slots goes back to its pool with one `put(batch:)`
-/// (a lock per node stretch, not per slot).
+/// of the batch, then the batch. Each run of one slab's slots goes back to
+/// its pool with one `put(batch:)` (a lock per node stretch, not per slot).
 let freeBatchAfterGracePeriod: crm_rcu_fn = { owner, _ in
     let b = owner!.assumingMemoryBound(to: RetireBatch.self)
     let n = b.pointee.count
