@@ -17,6 +17,9 @@ public enum Event: Int, CaseIterable, Sendable {
     case reclaimScanned, reclaimReferenced, swapOut, swapFull
     case migrated, migrateSkipped
     case forkFailed, processLimit, pagesFreed, directReclaim, forkExec
+    /// Grace periods a worker waited for itself, and the retired batches
+    /// it freed after them (see `Kernel.completeGracePeriod`).
+    case gracePeriodWait, retireBatchFreed
 
     /// snake_case, as in results files: `first_touch`, `fault_oom`.
     public var name: String {
@@ -70,6 +73,13 @@ public struct CPUState: ~Copyable {
     /// Slots this CPU retired that wait to be queued for a grace period
     /// together (see `RetireBatch`). Owner only.
     var retireBatch: UnsafeMutablePointer<RetireBatch>?
+    /// Queued batches that wait for this CPU's next grace period, newest
+    /// first, and the operations left before the CPU waits for it.
+    var awaitingGracePeriod: UnsafeMutablePointer<RetireBatch>?
+    var gracePeriodCountdown = 0
+    /// True while the CPU waits in synchronize_rcu for its queued batches:
+    /// a stall report names such a CPU as a waiter, not as the culprit.
+    public let waitingForGracePeriod = Atomic<Bool>(false)
     /// RCU read-side nesting depth, and the value of `progress` when the
     /// outermost section was entered: the watchdog reads both to name a CPU
     /// that holds a grace period up.
@@ -143,6 +153,13 @@ public struct CPUState: ~Copyable {
 
     @inline(__always) public func finished() {
         progress.store(progress.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+    }
+
+    /// What the CPU is doing, for a stall report: its last operation, or
+    /// the grace period it waits for after it.
+    public func currentActivity() -> String {
+        let last = recentOperations().last ?? "none"
+        return waitingForGracePeriod.load(ordering: .relaxed) ? "synchronize_rcu after \(last)" : last
     }
 
     /// The last operations, oldest first, as "op(mm=…, arg=…)" strings.

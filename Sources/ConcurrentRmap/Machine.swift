@@ -173,8 +173,8 @@ public final class Machine: @unchecked Sendable {
     public var framesInUse: Int { config.frames - core.freeFrames }
     /// Free frames, the per-CPU caches' included.
     public var freeFrames: Int { core.freeFrames }
-    /// Whether fewer than `n` frames of the CPU's memory node are free
-    /// (cheap: kswapd's check).
+    /// Whether fewer than `n` frames of the CPU's memory node are free in
+    /// its pool and the CPU's own cache (cheap: kswapd's check).
     public func freeFramesBelow(_ n: Int, cpu: CPU) -> Bool { core.freeFramesBelow(n, cpu: cpu) }
 
     /// Frames of one memory node (kswapd's watermarks are per node).
@@ -312,33 +312,69 @@ extension KernelMachine {
         return PinnedProcess(mm: mm, slot: s)
     }
 
-    @inline(__always) func unpin(_ p: PinnedProcess, cpu: CPU) { kernel.mmPut(p.mm, cpu) }
-    func spawnProcess(cpu: CPU, near slot: Int?, stride: Int) -> Bool { kernel.spawn(cpu, near: slot, stride: stride) }
+    @inline(__always) func unpin(_ p: PinnedProcess, cpu: CPU) {
+        kernel.mmPut(p.mm, cpu)
+        kernel.betweenOperations(cpu)
+    }
+
+    func spawnProcess(cpu: CPU, near slot: Int?, stride: Int) -> Bool {
+        defer { kernel.betweenOperations(cpu) }
+        return kernel.spawn(cpu, near: slot, stride: stride)
+    }
     var processCount: Int { kernel.processCount }
     @inline(__always) func processCount(inShareOf slot: Int) -> Int { kernel.processCount(inShareOf: slot) }
     @inline(__always) func fault(_ p: PinnedProcess, write: Bool, cpu: CPU) -> Bool {
-        kernel.faultAnywhere(p.mm, write: write, cpu).0 == .ok
+        defer { kernel.betweenOperations(cpu) }
+        return kernel.faultAnywhere(p.mm, write: write, cpu).0 == .ok
     }
 
     func fork(_ p: PinnedProcess, cpu: CPU, near slot: Int?, stride: Int) -> PinnedProcess? {
+        defer { kernel.betweenOperations(cpu) }
         let r = kernel.fork(p.mm, cpu, near: slot, stride: stride)
         guard r.result == .ok else { return nil }
         return PinnedProcess(mm: r.child, slot: r.slot)
     }
 
-    func exit(_ p: PinnedProcess, cpu: CPU) -> Bool { kernel.exitProcess(slot: p.slot, mm: p.mm, cpu) }
-    func exec(_ p: PinnedProcess, cpu: CPU) -> Bool { kernel.execProcess(slot: p.slot, mm: p.mm, cpu) }
-    func mremap(_ p: PinnedProcess, cpu: CPU) -> Bool { kernel.mremap(p.mm, cpu) }
-    func munmap(_ p: PinnedProcess, cpu: CPU) -> Bool { kernel.munmap(p.mm, cpu) }
-    func split(_ p: PinnedProcess, cpu: CPU) -> Bool { kernel.split(p.mm, cpu) }
+    func exit(_ p: PinnedProcess, cpu: CPU) -> Bool {
+        defer { kernel.betweenOperations(cpu) }
+        return kernel.exitProcess(slot: p.slot, mm: p.mm, cpu)
+    }
+
+    func exec(_ p: PinnedProcess, cpu: CPU) -> Bool {
+        defer { kernel.betweenOperations(cpu) }
+        return kernel.execProcess(slot: p.slot, mm: p.mm, cpu)
+    }
+
+    func mremap(_ p: PinnedProcess, cpu: CPU) -> Bool {
+        defer { kernel.betweenOperations(cpu) }
+        return kernel.mremap(p.mm, cpu)
+    }
+
+    func munmap(_ p: PinnedProcess, cpu: CPU) -> Bool {
+        defer { kernel.betweenOperations(cpu) }
+        return kernel.munmap(p.mm, cpu)
+    }
+
+    func split(_ p: PinnedProcess, cpu: CPU) -> Bool {
+        defer { kernel.betweenOperations(cpu) }
+        return kernel.split(p.mm, cpu)
+    }
     func familySize(_ p: PinnedProcess) -> Int { kernel.processes.families.size(of: p.mm) }
 
     func reclaim(cpu: CPU, node: Int, scan: Int, target: Int, keepCached: Bool) -> Int {
-        kernel.reclaim(cpu, node: node, scan: scan, target: target, keepCached: keepCached)
+        defer { kernel.betweenOperations(cpu) }
+        return kernel.reclaim(cpu, node: node, scan: scan, target: target, keepCached: keepCached)
     }
 
-    func migrate(cpu: CPU) -> Bool { kernel.migrate(cpu) }
-    func migrate(in p: PinnedProcess, cpu: CPU) -> Bool { kernel.migrate(in: p.mm, cpu) }
+    func migrate(cpu: CPU) -> Bool {
+        defer { kernel.betweenOperations(cpu) }
+        return kernel.migrate(cpu)
+    }
+
+    func migrate(in p: PinnedProcess, cpu: CPU) -> Bool {
+        defer { kernel.betweenOperations(cpu) }
+        return kernel.migrate(in: p.mm, cpu)
+    }
 
     func audit(_ report: (Violation) -> Void) { kernel.audit(report) }
 
@@ -351,7 +387,7 @@ extension KernelMachine {
     }
 
     var freeFrames: Int { kernel.freeFrames }
-    func freeFramesBelow(_ n: Int, cpu: CPU) -> Bool { kernel.freeFramesBelow(n, node: cpu.pointee.node) }
+    func freeFramesBelow(_ n: Int, cpu: CPU) -> Bool { kernel.freeFramesBelow(n, cpu: cpu) }
     var swapSlotsInUse: Int { kernel.swap.pool.inUse - kernel.caches.cachedCount(.swapSlots) }
     var swapCachePages: Int {
         var n = 0

@@ -71,7 +71,7 @@ struct Watchdog {
         for (i, w) in workers.enumerated() where !w.done.load(ordering: .acquiring) {
             let age = now &- lastProgressAt[i]
             guard age >= minimumNs else { continue }
-            out.append(StalledWorker(worker: w.id, operation: w.cpu.pointee.recentOperations().last ?? "none",
+            out.append(StalledWorker(worker: w.id, operation: w.cpu.pointee.currentActivity(),
                                      stuckForS: Double(age) / 1e9))
         }
         return out
@@ -85,7 +85,7 @@ struct Watchdog {
         readerSeen.enumerated().compactMap { i, r -> StalledWorker? in
             guard let r, !workers[i].done.load(ordering: .acquiring) else { return nil }
             return StalledWorker(worker: workers[i].id,
-                                 operation: workers[i].cpu.pointee.recentOperations().last ?? "none",
+                                 operation: workers[i].cpu.pointee.currentActivity(),
                                  stuckForS: Double(now &- min(r.since, lastProgressAt[i])) / 1e9)
         }
     }

@@ -70,11 +70,12 @@ final class FlavorTests: XCTestCase {
             XCTAssertTrue(RCU.select(flavor), "select \(flavor)")
             XCTAssertEqual(RCU.flavor, flavor)
             for sync in ListSync.allCases {
-                let queued = RCU.callbacksQueued
+                let gracePeriods = RCU.synchronizeCount
                 try withMachine(.small(vmaPages: 16, vmasPerProcess: 2, sync: sync)) { m, cpu in
                     try Self.scenario(m, cpu)
+                    XCTAssertGreaterThan(cpu.pointee.eventCount(.retireBatchFreed), 0, "\(flavor)/\(sync) freed after its own grace periods")
                 }
-                XCTAssertGreaterThan(RCU.callbacksQueued, queued, "\(flavor)/\(sync) freed through call_rcu")
+                XCTAssertGreaterThan(RCU.synchronizeCount, gracePeriods, "\(flavor)/\(sync) waited for grace periods")
                 XCTAssertEqual(RCU.callbacksRun, RCU.callbacksQueued, "\(flavor)/\(sync): barrier drained every callback")
             }
         }

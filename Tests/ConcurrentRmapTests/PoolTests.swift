@@ -82,8 +82,8 @@ final class PoolTests: XCTestCase {
         XCTAssertEqual(Set(out).count, 100)
     }
 
-    /// A slot retired twice is a violation; liburcu's queue never sees the
-    /// second call_rcu.
+    /// A slot retired twice is a violation; the CPU's queue of batches
+    /// waiting for a grace period never sees the second retire.
     func testRCUSlabRetiresOnce() throws {
         try withMachine(.small(), expectNoViolations: false) { m, cpu in
             let k = m.kernel
@@ -93,12 +93,42 @@ final class PoolTests: XCTestCase {
             let queued = RCU.callbacksQueued
             XCTAssertFalse(k.retire(k.mms, p, from: SlotState.dying, cpu), "the slot is no longer dying")
             k.flushRetired(cpu)
-            XCTAssertEqual(RCU.callbacksQueued, queued + 1, "one call_rcu: the batch with the first retire")
+            let b = try XCTUnwrap(cpu.pointee.awaitingGracePeriod, "the batch waits for the CPU's grace period")
+            XCTAssertNil(b.pointee.next, "one batch")
+            let mmTarget = k.mms.freeTarget
+            let retiredMMs = (0..<b.pointee.count).filter { b.pointee.items[$0].target == mmTarget && b.pointee.items[$0].handle == p }
+            XCTAssertEqual(retiredMMs.count, 1, "only the first retire of the mm")
+            XCTAssertEqual(RCU.callbacksQueued, queued, "nothing went to call_rcu")
             // A second "last user": reported, not torn down again.
             k.spaces.users[Int(p)].pointee.store(1, ordering: .relaxed)
             k.mmPut(p, cpu)
             XCTAssertEqual(m.violations.map(\.kind), [.lifetime])
             XCTAssertTrue(m.violations[0].detail.contains("lost its last user again"), m.violations[0].detail)
+        }
+    }
+
+    /// kswapd's check counts the node's pool and the CPU's own cache, not
+    /// frames parked in other CPUs' caches (Linux leaves its per-CPU lists
+    /// out of the watermarks too), so it never reads their cache lines.
+    func testWatermarkCountsOwnCacheNotOthers() throws {
+        var c = MachineConfig.small(frames: 256)
+        c.expectedCPUs = 1  // one node, big caches
+        try withMachine(c) { m, cpu in
+            let k = m.kernel
+            let other = m.makeCPU(id: 10, seed: 1)
+            defer { m.releaseCPU(other) }
+            k.put(k.allocFrame(other), other)
+            let parked = k.caches.count(other.pointee.cacheSlot, .frames).pointee.load(ordering: .relaxed)
+            XCTAssertGreaterThan(parked, 1)
+            XCTAssertEqual(m.freeFrames, 256, "parked frames are free")
+            XCTAssertTrue(k.freeFramesBelow(256 - parked + 1, cpu: cpu), "another CPU's cache does not count")
+            XCTAssertFalse(k.freeFramesBelow(256 - parked, cpu: cpu))
+            k.put(k.allocFrame(cpu), cpu)
+            let own = k.caches.count(cpu.pointee.cacheSlot, .frames).pointee.load(ordering: .relaxed)
+            XCTAssertGreaterThan(own, 1)
+            XCTAssertFalse(k.freeFramesBelow(256 - parked, cpu: cpu), "the CPU's own cache counts")
+            XCTAssertTrue(k.freeFramesBelow(256 - parked + 1, cpu: cpu))
+            XCTAssertTrue(k.freeFramesBelow(256, cpu: other), "the other CPU sees it the other way round")
         }
     }
 

@@ -117,13 +117,6 @@ extension Kernel {
         return r.child
     }
 
-    /// Queues this CPU's retired slots and waits for every RCU callback:
-    /// afterwards every slot retired so far is free.
-    func quiesce(_ cpu: CPU) {
-        flushRetired(cpu)
-        RCU.barrier(flavor)
-    }
-
     func content(_ f: UInt32) -> UInt64 { frames[Int(f)].content.load(ordering: .relaxed) }
     func mapcount(_ f: UInt32) -> Int32 { frames[Int(f)].mapcount.load(ordering: .relaxed) }
     func refcount(_ f: UInt32) -> Int32 { frames[Int(f)].refcount.load(ordering: .relaxed) }

@@ -100,7 +100,7 @@ extension KernelMachine {
                 k.mmPut(mm, cpu)
                 return 0
             }
-            if attempt == 0 { P.rcuBarrier(k.flavor) }
+            if attempt == 0 { k.quiesce(cpu) }
         }
         return 0
     }
@@ -151,7 +151,7 @@ extension KernelMachine {
     func benchFork(_ parent: UInt32, _ cpu: CPU) -> UInt32 {
         let k = kernel
         var r = k.fork(parent, cpu)
-        if r.result == .outOfMemory { P.rcuBarrier(k.flavor); r = k.fork(parent, cpu) }
+        if r.result == .outOfMemory { k.quiesce(cpu); r = k.fork(parent, cpu) }
         guard r.result == .ok else { return 0 }
         k.mmPut(r.child, cpu)  // the table keeps it
         return r.child
@@ -304,7 +304,7 @@ extension KernelMachine {
             var t0 = RealPlatform.now()
             var r = k.fork(parent, cpu)
             if r.result == .outOfMemory {
-                P.rcuBarrier(k.flavor)  // mm slots come back after a grace period
+                k.quiesce(cpu)  // mm slots come back after a grace period
                 t0 = RealPlatform.now()
                 r = k.fork(parent, cpu)
             }

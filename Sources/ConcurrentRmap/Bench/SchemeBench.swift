@@ -126,7 +126,7 @@ extension KernelMachine {
     func benchForkSlot(_ parent: UInt32, _ cpu: CPU) -> (mm: UInt32, slot: Int)? {
         let k = kernel
         var r = k.fork(parent, cpu)
-        if r.result == .outOfMemory { P.rcuBarrier(k.flavor); r = k.fork(parent, cpu) }
+        if r.result == .outOfMemory { k.quiesce(cpu); r = k.fork(parent, cpu) }
         guard r.result == .ok else { return nil }
         k.mmPut(r.child, cpu)
         return (r.child, r.slot)
@@ -246,7 +246,7 @@ extension KernelMachine {
             var t0 = RealPlatform.now()
             var r = k.fork(parent, cpu)
             if r.result == .outOfMemory {
-                P.rcuBarrier(k.flavor)  // mm slots come back after a grace period
+                k.quiesce(cpu)  // mm slots come back after a grace period
                 t0 = RealPlatform.now()
                 r = k.fork(parent, cpu)
             }

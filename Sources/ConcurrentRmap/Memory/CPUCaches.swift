@@ -6,6 +6,10 @@ enum CacheKind: Int, CaseIterable {
     /// scheme's contexts (anongroups or anon_vmas) and fork families.
     case frames, leaves, swapSlots, mms, vmas, contexts, families
 
+    /// Slots that RCU readers reach (`RCUSlab`): freed only after a grace
+    /// period.
+    var freedAfterGracePeriod: Bool { self == .mms || self == .vmas || self == .contexts }
+
     var name: String {
         switch self {
         case .frames: "frame"
@@ -188,11 +192,6 @@ struct CPUCaches: @unchecked Sendable {
             unlock(s)
         }
         return got
-    }
-
-    /// An upper bound of `cachedCount` that reads no CPU's cache line.
-    @inline(__always) func mostCached(_ kind: CacheKind) -> Int {
-        high.pointee.load(ordering: .relaxed) * capacity[kind.rawValue]
     }
 
     /// Handles of `kind` parked in all CPUs' caches (racy, for statistics

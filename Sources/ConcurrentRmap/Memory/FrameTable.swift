@@ -236,17 +236,15 @@ extension Kernel {
     /// Free frames: in the node pools or parked in a CPU's cache.
     var freeFrames: Int { frameTable.nodes.available + caches.cachedCount(.frames) }
 
-    /// Whether fewer than `n` frames of node `node` are free (kswapd's
-    /// check). Decided from the node's pool alone when the caches cannot
-    /// change the answer, so the frequent check does not read every CPU's
-    /// cache line (each written by its owner on every allocation); when they
-    /// can, every cached frame is counted as the node's (an over-count when
-    /// there are several nodes, which only makes kswapd lazier).
-    @inline(__always) func freeFramesBelow(_ n: Int, node: Int) -> Bool {
-        let pool = frameTable.nodes.pool(node % frameTable.nodes.count).available
+    /// Whether fewer than `n` frames of the CPU's node are free (kswapd's
+    /// check): the node's pool and the CPU's own cache. Other CPUs' caches
+    /// are left out, as Linux's watermarks leave out the per-CPU page
+    /// lists: reading them would pull every CPU's cache line (written by
+    /// its owner on every allocation) into every check.
+    @inline(__always) func freeFramesBelow(_ n: Int, cpu: CPU) -> Bool {
+        let pool = frameTable.nodes.pool(cpu.pointee.node % frameTable.nodes.count).available
         if pool >= n { return false }
-        if pool + caches.mostCached(.frames) < n { return true }
-        return pool + caches.cachedCount(.frames) < n
+        return pool + caches.count(cpu.pointee.cacheSlot, .frames).pointee.load(ordering: .relaxed) < n
     }
 
     // MARK: The page lock
@@ -270,6 +268,7 @@ extension Kernel {
     /// retired slots (before the CPU goes away, and before a leak check).
     func drain(_ cpu: CPU) {
         flushRetired(cpu)
+        completeGracePeriod(cpu)
         let s = cpu.pointee.cacheSlot
         caches.lock(s)
         caches.spillAll(s, .frames, to: frameTable.nodes)
@@ -301,6 +300,7 @@ extension Kernel {
         if h == 0 && caches.refill(s, kind, from: pool, node: cpu.pointee.node) > 0 { h = caches.pop(s, kind, of: pool) }
         caches.unlock(s)
         if h == 0 && caches.drainOthers(kind, except: s, to: pool) > 0 { h = pool.alloc() }
+        if h == 0 && kind.freedAfterGracePeriod { expediteGracePeriod(cpu) }
         return h
     }
 

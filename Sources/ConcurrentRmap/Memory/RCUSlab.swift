@@ -154,6 +154,9 @@ struct RetireBatch {
     var count = 0
     /// The CPU's `progress` when the first slot went in.
     var openedAt: UInt64 = 0
+    /// The next batch waiting for its CPU's own grace period (worker-run
+    /// callbacks only; see `Kernel.flushRetired`).
+    var next: UnsafeMutablePointer<RetireBatch>?
     let items: UnsafeMutablePointer<(target: UnsafeMutableRawPointer, handle: UInt32)>
 
     static func make(capacity: Int) -> UnsafeMutablePointer<RetireBatch> {
@@ -220,10 +223,20 @@ extension Kernel {
         return true
     }
 
-    /// Queues the CPU's open batch, if any.
+    /// Queues the CPU's open batch, if any: on the CPU's own list, which it
+    /// empties after a grace period it waits for between operations
+    /// (`completeGracePeriod`), or on liburcu's call_rcu thread.
     func flushRetired(_ cpu: CPU) {
         guard let b = cpu.pointee.retireBatch else { return }
         cpu.pointee.retireBatch = nil
+        if P.waitsForGracePeriodsOnWorkers {
+            if cpu.pointee.awaitingGracePeriod == nil {
+                cpu.pointee.gracePeriodCountdown = RetireBatch.maxWait
+            }
+            b.pointee.next = cpu.pointee.awaitingGracePeriod
+            cpu.pointee.awaitingGracePeriod = b
+            return
+        }
         b.pointee.work.fn = freeBatchAfterGracePeriod
         b.pointee.work.owner = UnsafeMutableRawPointer(b)
         b.pointee.work.arg = 0
@@ -231,7 +244,57 @@ extension Kernel {
     }
 }
 
+extension Kernel {
+    /// Called after every operation: counts down to the grace period of the
+    /// CPU's oldest queued batch.
+    @inline(__always) func betweenOperations(_ cpu: CPU) {
+        guard cpu.pointee.awaitingGracePeriod != nil else { return }
+        cpu.pointee.gracePeriodCountdown -= 1
+        if cpu.pointee.gracePeriodCountdown <= 0 { completeGracePeriod(cpu) }
+    }
+
+    /// Frees every slot this CPU has retired so far: queues its open batch,
+    /// waits for its grace period, then for every call_rcu callback.
+    /// Between operations only (see `completeGracePeriod`).
+    func quiesce(_ cpu: CPU) {
+        flushRetired(cpu)
+        completeGracePeriod(cpu)
+        P.rcuBarrier(flavor)
+    }
+
+    /// Out of slots: the CPU's retired ones are freed after its next
+    /// operation rather than thousands later (the operation that ran out
+    /// holds locks, so it cannot wait for a grace period itself).
+    func expediteGracePeriod(_ cpu: CPU) {
+        guard P.waitsForGracePeriodsOnWorkers else { return }
+        flushRetired(cpu)
+        if cpu.pointee.awaitingGracePeriod != nil { cpu.pointee.gracePeriodCountdown = 1 }
+    }
+
+    /// Waits for a grace period and frees every batch the CPU queued before
+    /// it. Only between operations: the caller holds no lock and is in no
+    /// read-side section, or it would wait for itself.
+    func completeGracePeriod(_ cpu: CPU) {
+        guard var b = cpu.pointee.awaitingGracePeriod else { return }
+        cpu.pointee.awaitingGracePeriod = nil
+        cpu.pointee.waitingForGracePeriod.store(true, ordering: .relaxed)
+        P.synchronizeRCU()
+        cpu.pointee.waitingForGracePeriod.store(false, ordering: .relaxed)
+        cpu.pointee.count(.gracePeriodWait)
+        while true {
+            let next = b.pointee.next
+            freeBatchAfterGracePeriod(UnsafeMutableRawPointer(b), 0)
+            cpu.pointee.count(.retireBatchFreed)
+            guard let n = next else { break }
+            b = n
+        }
+    }
+}
+
 extension RetireBatch {
     /// Operations of its CPU after which an open batch is queued anyway.
     static let maxAge: UInt64 = 4096
+    /// Operations of its CPU after which a queued batch's grace period is
+    /// waited for.
+    static let maxWait = 4096
 }

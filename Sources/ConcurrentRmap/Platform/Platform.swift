@@ -34,6 +34,12 @@ public protocol Platform {
     static func rcuReadUnlock()
     /// Queues `work` for after a grace period.
     static func callRCU(_ work: UnsafeMutablePointer<crm_rcu_work>)
+    /// True when workers wait for their own grace periods between
+    /// operations (`synchronizeRCU`) and free their retired slots
+    /// themselves; false when every free goes through `callRCU`.
+    static var waitsForGracePeriodsOnWorkers: Bool { get }
+    /// synchronize_rcu (only where `waitsForGracePeriodsOnWorkers`).
+    static func synchronizeRCU()
     /// Waits for every callback queued on `flavor`.
     static func rcuBarrier(_ flavor: RCUFlavor)
 
@@ -68,6 +74,8 @@ public enum RealPlatform: Platform {
     @inline(__always) public static func rcuReadLock() { crm_rcu_read_lock() }
     @inline(__always) public static func rcuReadUnlock() { crm_rcu_read_unlock() }
     @inline(__always) public static func callRCU(_ work: UnsafeMutablePointer<crm_rcu_work>) { crm_rcu_call(work) }
+    public static var waitsForGracePeriodsOnWorkers: Bool { @inline(__always) get { true } }
+    public static func synchronizeRCU() { crm_rcu_synchronize() }
     public static func rcuBarrier(_ flavor: RCUFlavor) { RCU.barrier(flavor) }
 
     /// Sometimes yield, sometimes spin a little (like KCSAN's delays), so
@@ -120,6 +128,9 @@ public enum ControlledPlatform: Platform {
     public static func rcuReadLock() { scheduler.rcuEnter() }
     public static func rcuReadUnlock() { scheduler.rcuExit() }
     public static func callRCU(_ work: UnsafeMutablePointer<crm_rcu_work>) { scheduler.callRCU(work) }
+    /// The scheduler models call_rcu's callbacks; it has no synchronize_rcu.
+    public static var waitsForGracePeriodsOnWorkers: Bool { false }
+    public static func synchronizeRCU() { preconditionFailure("controlled runs free through callRCU") }
     public static func rcuBarrier(_ flavor: RCUFlavor) { ControlledScheduler.active?.barrier() }
     public static func raceWindow(_ r: UInt64) { scheduler.raceWindowMarked() }
     public static func schedulingPoint() { scheduler.raceWindowMarked() }
