@@ -21,21 +21,14 @@ work=${2:-0.05}
 for tool in valgrind callgrind_annotate strip python3 swift; do
     command -v "$tool" >/dev/null || { echo "bench-instructions: $tool is needed (apt-get install -y valgrind binutils python3)" >&2; exit 2; }
 done
-base_sha=$(git rev-parse --verify "$base_ref^{commit}") || { echo "bench-instructions: unknown ref '$base_ref'" >&2; exit 2; }
-src=.build-base/src
-if [ -d "$src" ]; then
-    git -C "$src" checkout -q --detach "$base_sha"
-else
-    mkdir -p .build-base
-    git worktree add -q --detach "$src" "$base_sha"
-fi
-echo "building base $(git rev-parse --short "$base_sha") and the working tree (release)..." >&2
-(cd "$src" && swift build -c release --scratch-path ../build >/dev/null)
+base_sha=$(git rev-parse --verify --quiet "$base_ref^{commit}") || { echo "bench-instructions: unknown ref '$base_ref'" >&2; exit 2; }
+base_bin=$(scripts/build-base.sh "$base_sha")
+echo "building the working tree (release)..." >&2
 swift build -c release >/dev/null
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-cp .build-base/build/release/stress "$out/base"
+cp "$base_bin" "$out/base"
 cp .build/release/stress "$out/new"
 strip --strip-debug "$out/base" "$out/new"
 for side in base new; do

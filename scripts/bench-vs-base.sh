@@ -21,18 +21,10 @@ case "$rounds" in ''|*[!0-9]*) echo "bench-vs-base: ROUNDS must be a whole numbe
 [ "$rounds" -ge 1 ] || { echo "bench-vs-base: ROUNDS must be at least 1" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "bench-vs-base: python3 is needed to compare the JSON results" >&2; exit 2; }
 
-base_sha=$(git rev-parse --verify "$base_ref^{commit}") || { echo "bench-vs-base: unknown ref '$base_ref'" >&2; exit 2; }
-src=.build-base/src
-if [ -d "$src" ]; then
-    git -C "$src" checkout -q --detach "$base_sha"
-else
-    mkdir -p .build-base
-    git worktree add -q --detach "$src" "$base_sha"
-fi
-echo "building base $(git rev-parse --short "$base_sha") and the working tree (release)..." >&2
-(cd "$src" && swift build -c release --scratch-path ../build >/dev/null)
+base_sha=$(git rev-parse --verify --quiet "$base_ref^{commit}") || { echo "bench-vs-base: unknown ref '$base_ref'" >&2; exit 2; }
+base_bin=$(scripts/build-base.sh "$base_sha")
+echo "building the working tree (release)..." >&2
 swift build -c release >/dev/null
-base_bin=.build-base/build/release/stress
 new_bin=.build/release/stress
 
 out=$(mktemp -d)

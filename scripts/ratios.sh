@@ -25,6 +25,9 @@
 #   scripts/ratios.sh [repeats] [seconds] [workload ...]
 #   (defaults: 5 repeats of 4 s after 1 s of warm-up; all workloads)
 #   STRESS_BIN=path uses that binary instead of building the release one.
+#   RATIOS_BASE=REF also builds commit REF (scripts/build-base.sh) and runs
+#   its 1- and 2-thread points in every repeat, beside the new ones and
+#   against the same ceiling: a before/after that drift cannot fake.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repeats="${1:-5}"
@@ -35,10 +38,15 @@ if [ -z "${STRESS_BIN:-}" ]; then
     swift build -c release --product stress >&2
     STRESS_BIN=.build/release/stress
 fi
+if [ -n "${RATIOS_BASE:-}" ]; then
+    RATIOS_BASE_BIN=$(scripts/build-base.sh "$RATIOS_BASE")
+    export RATIOS_BASE_BIN
+fi
 exec python3 - "$STRESS_BIN" "$repeats" "$secs" "$@" <<'PY'
 import json, os, statistics, subprocess, sys, tempfile
 
 binary, repeats, secs = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+base_binary = os.environ.get("RATIOS_BASE_BIN")
 sizing = os.environ.get("RATIOS_SIZING", "strong")
 if sizing not in ("strong", "weak"):
     sys.exit(f"ratios: RATIOS_SIZING must be strong or weak (got '{sizing}')")
@@ -82,9 +90,9 @@ for w in chosen:
 tmp = tempfile.mkdtemp(prefix="crmap-ratios-")
 common = ["--quiet", "--duration", secs, "--warmup", "1", "--gp-probe-interval", "1", "--latency-sample", "16", "--locality", "100"]
 
-def start(args, tag):
+def start(args, tag, exe=None):
     path = os.path.join(tmp, tag + ".json")
-    return subprocess.Popen([binary, "run", *args, *common, "--json", path],
+    return subprocess.Popen([exe or binary, "run", *args, *common, "--json", path],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), path
 
 probes = {}  # run tag -> cross-core round trips (ns) of that run
@@ -103,7 +111,7 @@ def rate(procs):
             probes[os.path.basename(path)[:-5]] = r["cross_core_round_trip_ns"]
     return total
 
-data = {w: {"t1": [], "t2": [], "off": [], "ceil": []} for w in chosen}
+data = {w: {"t1": [], "t2": [], "off": [], "ceil": [], "bt1": [], "bt2": []} for w in chosen}
 for rep in range(repeats):
     for w in chosen:
         args, _ = workloads[w]
@@ -113,6 +121,9 @@ for rep in range(repeats):
         two = sized(w, args, settings_of[f"{w}-t1-{rep}"], 2)
         d["t2"].append(rate([start(two + seed + ["--threads", "2"], f"{w}-t2-{rep}")]))
         d["off"].append(rate([start(two + seed + ["--threads", "2", "--checks", "off"], f"{w}-off-{rep}")]))
+        if base_binary:
+            d["bt1"].append(rate([start(args + seed + ["--threads", "1"], f"{w}-bt1-{rep}", base_binary)]))
+            d["bt2"].append(rate([start(two + seed + ["--threads", "2"], f"{w}-bt2-{rep}", base_binary)]))
         d["ceil"].append(rate([start(args + ["--seed", str(2000 + rep), "--threads", "1"], f"{w}-ca-{rep}"),
                                start(args + ["--seed", str(3000 + rep), "--threads", "1"], f"{w}-cb-{rep}")]))
         x = probes.get(f"{w}-t2-{rep}", [])
@@ -134,6 +145,19 @@ for w in chosen:
     held = "" if workloads[w][1] else "  (reported, not held to the targets)"
     print(f"{w:12} {t1:>12,.0f} {t2:>12,.0f} {med(ratios):>7.2f} {med(ceil):>8.2f} {med(of_ceiling):>8.2f} "
           f"{med(checks):>9.2f} {spread(d['t1']):>6.1f}%,{spread(d['t2']):>5.1f}%{held}")
+
+if base_binary:
+    print(f"\nbase {os.environ.get('RATIOS_BASE')} in the same repeats, against the same ceiling")
+    print(f"{'workload':12} {'t1 ops/s':>12} {'t2 ops/s':>12} {'t2/t1':>7} {'t2/ceil':>8} {'spread t1,t2':>14} {'new/base t2/ceil':>17}")
+    for w in chosen:
+        d = data[w]
+        # Each side's t2/t1 over the machine's ceiling (ceiling runs over the new t1).
+        ceiling = [c / a for a, c in zip(d["t1"], d["ceil"])]
+        of_ceiling = lambda t1, t2: [b / a / x for a, b, x in zip(t1, t2, ceiling)]
+        new, old = of_ceiling(d["t1"], d["t2"]), of_ceiling(d["bt1"], d["bt2"])
+        ratios = [b / a for a, b in zip(d["bt1"], d["bt2"])]
+        print(f"{w:12} {med(d['bt1']):>12,.0f} {med(d['bt2']):>12,.0f} {med(ratios):>7.2f} {med(old):>8.2f} "
+              f"{spread(d['bt1']):>6.1f}%,{spread(d['bt2']):>5.1f}% {med(new) / med(old):>17.2f}")
 
 fastest = min((v for x in probes.values() for v in x), default=0)
 if fastest > 0:
