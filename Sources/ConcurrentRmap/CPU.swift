@@ -17,9 +17,10 @@ public enum Event: Int, CaseIterable, Sendable {
     case reclaimScanned, reclaimReferenced, swapOut, swapFull
     case migrated, migrateSkipped
     case forkFailed, processLimit, pagesFreed, directReclaim, forkExec
-    /// Grace periods a worker waited for itself, and the retired batches
-    /// it freed after them (see `Kernel.completeGracePeriod`).
-    case gracePeriodWait, retireBatchFreed
+    /// Grace periods a worker waited for itself, expiries that found
+    /// batches whose grace period another thread's had already covered, and
+    /// the retired batches freed either way (see `Kernel.gracePeriodDue`).
+    case gracePeriodWait, gracePeriodShared, retireBatchFreed
 
     /// snake_case, as in results files: `first_touch`, `fault_oom`.
     public var name: String {
@@ -77,6 +78,9 @@ public struct CPUState: ~Copyable {
     /// first, and the operations left before the CPU waits for it.
     var awaitingGracePeriod: UnsafeMutablePointer<RetireBatch>?
     var gracePeriodCountdown = 0
+    /// Set when the CPU ran out of slots: its next expiry waits for a grace
+    /// period of its own rather than settle for a shared one.
+    var gracePeriodExpedited = false
     /// True while the CPU waits in synchronize_rcu for its queued batches:
     /// a stall report names such a CPU as a waiter, not as the culprit.
     public let waitingForGracePeriod = Atomic<Bool>(false)

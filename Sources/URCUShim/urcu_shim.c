@@ -19,6 +19,9 @@ char crm_rcu_gp_token;
 
 static atomic_int registered_threads;
 static atomic_ullong synchronize_count;
+// crm_rcu_synchronize calls begun, and the highest of them that returned.
+static atomic_ullong gp_begun;
+static atomic_ullong gp_returned;
 static atomic_ullong callbacks_queued;
 static atomic_ullong callbacks_run;
 
@@ -66,6 +69,9 @@ void crm_rcu_unregister_thread(void) {
 }
 
 void crm_rcu_synchronize(void) {
+    // Taken before the grace period starts: every snapshot taken before
+    // this increment is covered by this grace period.
+    uint64_t ticket = atomic_fetch_add(&gp_begun, 1) + 1;
     switch (crm_rcu_flavor_selected) {
     case CRM_RCU_QSBR: urcu_qsbr_synchronize_rcu(); break;
     case CRM_RCU_MB: urcu_mb_synchronize_rcu(); break;
@@ -75,7 +81,19 @@ void crm_rcu_synchronize(void) {
 #ifdef CRM_TSAN
     __tsan_acquire(&crm_rcu_gp_token);
 #endif
+    uint64_t seen = atomic_load(&gp_returned);
+    while (seen < ticket && !atomic_compare_exchange_weak(&gp_returned, &seen, ticket)) {}
     atomic_fetch_add_explicit(&synchronize_count, 1, memory_order_relaxed);
+}
+
+uint64_t crm_rcu_gp_snapshot(void) { return atomic_load(&gp_begun); }
+
+int crm_rcu_gp_elapsed(uint64_t snapshot) {
+    if (atomic_load(&gp_returned) <= snapshot) return 0;
+#ifdef CRM_TSAN
+    __tsan_acquire(&crm_rcu_gp_token);
+#endif
+    return 1;
 }
 
 void crm_rcu_barrier(void) { crm_rcu_barrier_flavor(crm_rcu_flavor_selected); }

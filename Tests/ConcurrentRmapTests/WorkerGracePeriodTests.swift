@@ -100,3 +100,58 @@ final class WorkerGracePeriodTests: XCTestCase {
         }
     }
 }
+
+extension WorkerGracePeriodTests {
+    /// A grace period that another CPU waited for, begun after a batch was
+    /// queued, frees that batch without a synchronize_rcu of its own; a
+    /// batch queued after it still waits.
+    func testAnotherCPUsGracePeriodIsShared() throws {
+        try withMachine(.small(vmaPages: 16, vmasPerProcess: 1)) { m, cpu in
+            let k = m.kernel
+            let other = m.makeCPU(id: 10, seed: 1)
+            defer { m.releaseCPU(other) }
+            let p = try k.startProcess(cpu)
+            let q = try k.startProcess(other)
+            let r = try k.startProcess(cpu)
+            XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: p)), mm: p, cpu))
+            k.flushRetired(cpu)
+            XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: q)), mm: q, other))
+            k.quiesce(other)  // the other CPU's own grace period
+            XCTAssertEqual(other.pointee.eventCount(.gracePeriodWait), 1)
+            XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: r)), mm: r, cpu))
+            k.flushRetired(cpu)
+            let synchronized = RCU.synchronizeCount
+            for _ in 0..<RetireBatch.maxWait { k.betweenOperations(cpu) }
+            XCTAssertEqual(RCU.synchronizeCount, synchronized, "no grace period of its own")
+            XCTAssertEqual(cpu.pointee.eventCount(.gracePeriodShared), 1)
+            XCTAssertEqual(k.mms.load(p), SlotState.free, "covered by the other CPU's grace period")
+            XCTAssertEqual(k.mms.load(r), SlotState.rcuPending, "queued after it began")
+            XCTAssertNotNil(cpu.pointee.awaitingGracePeriod)
+            // Nothing else covers r: the next expiry waits for its own.
+            for _ in 0..<RetireBatch.maxWait { k.betweenOperations(cpu) }
+            XCTAssertEqual(cpu.pointee.eventCount(.gracePeriodWait), 1)
+            XCTAssertEqual(k.mms.load(r), SlotState.free)
+            XCTAssertNil(cpu.pointee.awaitingGracePeriod)
+        }
+    }
+
+    /// A CPU out of mm slots waits for its own grace period after the
+    /// operation, even when a shared one freed part of its batches.
+    func testExpeditedGracePeriodIsNotPutOff() throws {
+        try withMachine(.small(vmaPages: 16, vmasPerProcess: 1)) { m, cpu in
+            let k = m.kernel
+            let p = try k.startProcess(cpu)
+            let q = try k.startProcess(cpu)
+            XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: p)), mm: p, cpu))
+            k.flushRetired(cpu)
+            RCU.synchronize()  // covers p's batch only
+            XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: q)), mm: q, cpu))
+            k.expediteGracePeriod(cpu)
+            k.betweenOperations(cpu)
+            XCTAssertEqual(cpu.pointee.eventCount(.gracePeriodShared), 1)
+            XCTAssertEqual(cpu.pointee.eventCount(.gracePeriodWait), 1)
+            XCTAssertEqual(k.mms.load(p), SlotState.free)
+            XCTAssertEqual(k.mms.load(q), SlotState.free)
+        }
+    }
+}

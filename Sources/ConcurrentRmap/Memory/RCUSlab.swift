@@ -154,9 +154,11 @@ struct RetireBatch {
     var count = 0
     /// The CPU's `progress` when the first slot went in.
     var openedAt: UInt64 = 0
-    /// The next batch waiting for its CPU's own grace period (worker-run
-    /// callbacks only; see `Kernel.flushRetired`).
+    /// The next (older) batch waiting for a grace period on its CPU's list,
+    /// and the grace-period snapshot taken when this one was queued
+    /// (worker-run frees only; see `Kernel.flushRetired`).
     var next: UnsafeMutablePointer<RetireBatch>?
+    var gracePeriodSnapshot: UInt64 = 0
     let items: UnsafeMutablePointer<(target: UnsafeMutableRawPointer, handle: UInt32)>
 
     static func make(capacity: Int) -> UnsafeMutablePointer<RetireBatch> {
@@ -223,9 +225,10 @@ extension Kernel {
         return true
     }
 
-    /// Queues the CPU's open batch, if any: on the CPU's own list, which it
-    /// empties after a grace period it waits for between operations
-    /// (`completeGracePeriod`), or on liburcu's call_rcu thread.
+    /// Queues the CPU's open batch, if any: on the CPU's own list, with a
+    /// grace-period snapshot taken after its slots were unlinked (the CPU
+    /// frees it between operations, see `betweenOperations`), or on
+    /// liburcu's call_rcu thread.
     func flushRetired(_ cpu: CPU) {
         guard let b = cpu.pointee.retireBatch else { return }
         cpu.pointee.retireBatch = nil
@@ -233,6 +236,7 @@ extension Kernel {
             if cpu.pointee.awaitingGracePeriod == nil {
                 cpu.pointee.gracePeriodCountdown = RetireBatch.maxWait
             }
+            b.pointee.gracePeriodSnapshot = P.gracePeriodSnapshot()
             b.pointee.next = cpu.pointee.awaitingGracePeriod
             cpu.pointee.awaitingGracePeriod = b
             return
@@ -245,12 +249,43 @@ extension Kernel {
 }
 
 extension Kernel {
-    /// Called after every operation: counts down to the grace period of the
-    /// CPU's oldest queued batch.
+    /// Called after every operation: counts down from the CPU's oldest
+    /// queued batch (`RetireBatch.maxWait` operations).
     @inline(__always) func betweenOperations(_ cpu: CPU) {
         guard cpu.pointee.awaitingGracePeriod != nil else { return }
         cpu.pointee.gracePeriodCountdown -= 1
-        if cpu.pointee.gracePeriodCountdown <= 0 { completeGracePeriod(cpu) }
+        if cpu.pointee.gracePeriodCountdown <= 0 { gracePeriodDue(cpu) }
+    }
+
+    /// The countdown ran out. Batches whose grace period has already
+    /// elapsed (another CPU's synchronize_rcu, or the probe's, begun after
+    /// they were queued) are freed at once; if that freed some and the rest
+    /// can wait, the countdown starts again, so that with many CPUs one
+    /// grace period frees the batches of all. Otherwise the CPU waits for a
+    /// grace period of its own: every expiry frees something.
+    func gracePeriodDue(_ cpu: CPU) {
+        var newer: UnsafeMutablePointer<RetireBatch>? = nil
+        var b = cpu.pointee.awaitingGracePeriod
+        // Newest first, snapshots never increase along the list: the
+        // elapsed batches are a tail.
+        while let x = b, !P.gracePeriodElapsed(since: x.pointee.gracePeriodSnapshot) {
+            newer = x
+            b = x.pointee.next
+        }
+        if let elapsed = b {
+            if let newer { newer.pointee.next = nil } else { cpu.pointee.awaitingGracePeriod = nil }
+            cpu.pointee.count(.gracePeriodShared)
+            freeBatches(elapsed, cpu)
+        }
+        guard cpu.pointee.awaitingGracePeriod != nil else {
+            cpu.pointee.gracePeriodExpedited = false
+            return
+        }
+        if b != nil && !cpu.pointee.gracePeriodExpedited {
+            cpu.pointee.gracePeriodCountdown = RetireBatch.maxWait
+        } else {
+            completeGracePeriod(cpu)
+        }
     }
 
     /// Frees every slot this CPU has retired so far: queues its open batch,
@@ -268,19 +303,29 @@ extension Kernel {
     func expediteGracePeriod(_ cpu: CPU) {
         guard P.waitsForGracePeriodsOnWorkers else { return }
         flushRetired(cpu)
-        if cpu.pointee.awaitingGracePeriod != nil { cpu.pointee.gracePeriodCountdown = 1 }
+        if cpu.pointee.awaitingGracePeriod != nil {
+            cpu.pointee.gracePeriodCountdown = 1
+            cpu.pointee.gracePeriodExpedited = true
+        }
     }
 
     /// Waits for a grace period and frees every batch the CPU queued before
     /// it. Only between operations: the caller holds no lock and is in no
     /// read-side section, or it would wait for itself.
     func completeGracePeriod(_ cpu: CPU) {
-        guard var b = cpu.pointee.awaitingGracePeriod else { return }
+        guard let b = cpu.pointee.awaitingGracePeriod else { return }
         cpu.pointee.awaitingGracePeriod = nil
+        cpu.pointee.gracePeriodExpedited = false
         cpu.pointee.waitingForGracePeriod.store(true, ordering: .relaxed)
         P.synchronizeRCU()
         cpu.pointee.waitingForGracePeriod.store(false, ordering: .relaxed)
         cpu.pointee.count(.gracePeriodWait)
+        freeBatches(b, cpu)
+    }
+
+    /// Frees `first` and every batch after it on its list.
+    private func freeBatches(_ first: UnsafeMutablePointer<RetireBatch>, _ cpu: CPU) {
+        var b = first
         while true {
             let next = b.pointee.next
             freeBatchAfterGracePeriod(UnsafeMutableRawPointer(b), 0)

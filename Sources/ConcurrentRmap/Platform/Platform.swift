@@ -40,6 +40,11 @@ public protocol Platform {
     static var waitsForGracePeriodsOnWorkers: Bool { get }
     /// synchronize_rcu (only where `waitsForGracePeriodsOnWorkers`).
     static func synchronizeRCU()
+    /// Polled grace periods (only where `waitsForGracePeriodsOnWorkers`):
+    /// a snapshot, and whether a synchronize_rcu begun after it has
+    /// returned (see `crm_rcu_gp_snapshot`).
+    static func gracePeriodSnapshot() -> UInt64
+    static func gracePeriodElapsed(since snapshot: UInt64) -> Bool
     /// Waits for every callback queued on `flavor`.
     static func rcuBarrier(_ flavor: RCUFlavor)
 
@@ -76,6 +81,8 @@ public enum RealPlatform: Platform {
     @inline(__always) public static func callRCU(_ work: UnsafeMutablePointer<crm_rcu_work>) { crm_rcu_call(work) }
     public static var waitsForGracePeriodsOnWorkers: Bool { @inline(__always) get { true } }
     public static func synchronizeRCU() { crm_rcu_synchronize() }
+    public static func gracePeriodSnapshot() -> UInt64 { crm_rcu_gp_snapshot() }
+    public static func gracePeriodElapsed(since snapshot: UInt64) -> Bool { crm_rcu_gp_elapsed(snapshot) != 0 }
     public static func rcuBarrier(_ flavor: RCUFlavor) { RCU.barrier(flavor) }
 
     /// Sometimes yield, sometimes spin a little (like KCSAN's delays), so
@@ -131,6 +138,8 @@ public enum ControlledPlatform: Platform {
     /// The scheduler models call_rcu's callbacks; it has no synchronize_rcu.
     public static var waitsForGracePeriodsOnWorkers: Bool { false }
     public static func synchronizeRCU() { preconditionFailure("controlled runs free through callRCU") }
+    public static func gracePeriodSnapshot() -> UInt64 { preconditionFailure("controlled runs free through callRCU") }
+    public static func gracePeriodElapsed(since snapshot: UInt64) -> Bool { preconditionFailure("controlled runs free through callRCU") }
     public static func rcuBarrier(_ flavor: RCUFlavor) { ControlledScheduler.active?.barrier() }
     public static func raceWindow(_ r: UInt64) { scheduler.raceWindowMarked() }
     public static func schedulingPoint() { scheduler.raceWindowMarked() }

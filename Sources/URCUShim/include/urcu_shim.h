@@ -82,6 +82,16 @@ void crm_rcu_barrier(void);
 void crm_rcu_barrier_flavor(int flavor);
 /// Grace periods completed by crm_rcu_synchronize calls in this process.
 uint64_t crm_rcu_synchronize_count(void);
+/// Polled grace periods, as Linux's get_state_synchronize_rcu() and
+/// poll_state_synchronize_rcu(): take a snapshot after unlinking an object;
+/// once `crm_rcu_gp_elapsed(snapshot)` is true, a crm_rcu_synchronize that
+/// began after the snapshot has returned, whoever called it, and the object
+/// may be freed without a grace period of one's own. The snapshot counts
+/// crm_rcu_synchronize calls begun; elapsed compares it with the highest
+/// call that has returned (and, under TSan, acquires the grace-period token
+/// as a return from crm_rcu_synchronize does).
+uint64_t crm_rcu_gp_snapshot(void);
+int crm_rcu_gp_elapsed(uint64_t snapshot);
 /// Callbacks queued and run through crm_rcu_call.
 uint64_t crm_rcu_callbacks_queued(void);
 uint64_t crm_rcu_callbacks_run(void);
