@@ -339,7 +339,12 @@ extension Kernel {
 extension RetireBatch {
     /// Operations of its CPU after which an open batch is queued anyway.
     static let maxAge: UInt64 = 4096
-    /// Operations of its CPU after which a queued batch's grace period is
-    /// waited for.
-    static let maxWait = 4096
+    /// Operations of its CPU from its oldest queued batch to the expiry
+    /// that frees it (`Kernel.gracePeriodDue`). About 10-20 ms at the
+    /// 0.5-1.5 M operations per second a CPU does here, the cadence of
+    /// liburcu's call_rcu thread: at 4096, four workers on 2 cores ran
+    /// 400 grace periods a second, and memb's waits on preempted readers
+    /// made rcu 0.8x of mutex; at 16384, 0.96x. Running out of slots does
+    /// not wait for it (`expediteGracePeriod`).
+    static let maxWait = 16384
 }
