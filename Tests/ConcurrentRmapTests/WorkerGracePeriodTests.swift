@@ -13,11 +13,11 @@ final class WorkerGracePeriodTests: XCTestCase {
             let k = m.kernel
             let p = try k.startProcess(cpu)
             let q = try k.startProcess(cpu)
-            XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: p)), mm: p, cpu))
+            try k.exit(p, cpu)
             k.flushRetired(cpu)
             XCTAssertNotNil(cpu.pointee.awaitingGracePeriod)
             for _ in 0..<10 { k.betweenOperations(cpu) }
-            XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: q)), mm: q, cpu))
+            try k.exit(q, cpu)
             k.flushRetired(cpu)
             XCTAssertNotNil(cpu.pointee.awaitingGracePeriod?.pointee.next, "two batches wait")
             for _ in 10..<(RetireBatch.maxWait - 1) { k.betweenOperations(cpu) }
@@ -56,7 +56,7 @@ final class WorkerGracePeriodTests: XCTestCase {
             }
             reader.start()
             inside.wait()
-            XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: p)), mm: p, cpu))
+            try k.exit(p, cpu)
             k.flushRetired(cpu)
             nonisolated(unsafe) let waiting = cpu  // this thread leaves it alone until the waiter is done
             let waiter = Thread {
@@ -82,7 +82,7 @@ final class WorkerGracePeriodTests: XCTestCase {
         try withMachine(.small(vmaPages: 16, vmasPerProcess: 1)) { m, cpu in
             let k = m.kernel
             let p = try k.startProcess(cpu)
-            XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: p)), mm: p, cpu))
+            try k.exit(p, cpu)
             k.flushRetired(cpu)
             XCTAssertTrue(m.spawnProcess(cpu: cpu))
             let pinned = try XCTUnwrap(m.pinProcess(near: 0, cpu: cpu))
@@ -113,12 +113,12 @@ extension WorkerGracePeriodTests {
             let p = try k.startProcess(cpu)
             let q = try k.startProcess(other)
             let r = try k.startProcess(cpu)
-            XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: p)), mm: p, cpu))
+            try k.exit(p, cpu)
             k.flushRetired(cpu)
-            XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: q)), mm: q, other))
+            try k.exit(q, other)
             k.quiesce(other)  // the other CPU's own grace period
             XCTAssertEqual(other.pointee.eventCount(.gracePeriodWait), 1)
-            XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: r)), mm: r, cpu))
+            try k.exit(r, cpu)
             k.flushRetired(cpu)
             let synchronized = RCU.synchronizeCount
             for _ in 0..<RetireBatch.maxWait { k.betweenOperations(cpu) }
@@ -142,10 +142,10 @@ extension WorkerGracePeriodTests {
             let k = m.kernel
             let p = try k.startProcess(cpu)
             let q = try k.startProcess(cpu)
-            XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: p)), mm: p, cpu))
+            try k.exit(p, cpu)
             k.flushRetired(cpu)
             RCU.synchronize()  // covers p's batch only
-            XCTAssertTrue(k.exitProcess(slot: try XCTUnwrap(k.slot(of: q)), mm: q, cpu))
+            try k.exit(q, cpu)
             k.expediteGracePeriod(cpu)
             k.betweenOperations(cpu)
             XCTAssertEqual(cpu.pointee.eventCount(.gracePeriodShared), 1)
@@ -153,5 +153,12 @@ extension WorkerGracePeriodTests {
             XCTAssertEqual(k.mms.load(p), SlotState.free)
             XCTAssertEqual(k.mms.load(q), SlotState.free)
         }
+    }
+}
+
+private extension Kernel {
+    /// exit of the process running `mm`, which must succeed.
+    func exit(_ mm: UInt32, _ cpu: CPU, file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertTrue(exitProcess(slot: try XCTUnwrap(slot(of: mm), file: file, line: line), mm: mm, cpu), file: file, line: line)
     }
 }
