@@ -81,6 +81,8 @@ public struct CPUState: ~Copyable {
     /// Set when the CPU ran out of slots: its next expiry waits for a grace
     /// period of its own rather than settle for a shared one.
     var gracePeriodExpedited = false
+    /// `P.now()` when the countdown started (`MachineConfig.retireMaxWaitNs`).
+    var gracePeriodQueuedAt: UInt64 = 0
     /// True while the CPU waits in synchronize_rcu for its queued batches:
     /// a stall report names such a CPU as a waiter, not as the culprit.
     public let waitingForGracePeriod = Atomic<Bool>(false)

@@ -62,6 +62,10 @@ public struct MachineConfig: Sendable {
     /// A controlled machine may only be built, used and freed while
     /// `ControlledScheduler.active` is set.
     public var controlled = false
+    /// How long a CPU's queued retire batches may wait for their grace
+    /// period when it is too slow to reach `RetireBatch.maxWait`
+    /// operations soon (real platform).
+    public var retireMaxWaitNs: UInt64 = 20_000_000
 
     public init() {}
 

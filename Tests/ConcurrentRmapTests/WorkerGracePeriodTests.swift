@@ -6,10 +6,36 @@ import XCTest
 /// between operations, after a grace period it waits for itself
 /// (`Kernel.betweenOperations`, `Kernel.completeGracePeriod`).
 final class WorkerGracePeriodTests: XCTestCase {
+    /// No time bound: expiries come from the operation count alone, so the
+    /// tests do not depend on how fast they run.
+    static var countdownOnly: MachineConfig {
+        var c = MachineConfig.small(vmaPages: 16, vmasPerProcess: 1)
+        c.retireMaxWaitNs = .max
+        return c
+    }
+
+    /// A CPU too slow to reach the operation count frees its batches once
+    /// they are older than `retireMaxWaitNs`, checked every 256 operations.
+    func testSlowCPUIsBoundedInTime() throws {
+        var c = MachineConfig.small(vmaPages: 16, vmasPerProcess: 1)
+        c.retireMaxWaitNs = 1
+        try withMachine(c) { m, cpu in
+            let k = m.kernel
+            let p = try k.startProcess(cpu)
+            try k.exit(p, cpu)
+            k.flushRetired(cpu)
+            for _ in 0..<255 { k.betweenOperations(cpu) }
+            XCTAssertEqual(k.mms.load(p), SlotState.rcuPending, "the clock is read every 256 operations")
+            k.betweenOperations(cpu)
+            XCTAssertEqual(k.mms.load(p), SlotState.free)
+            XCTAssertEqual(cpu.pointee.eventCount(.gracePeriodWait), 1)
+        }
+    }
+
     /// The oldest queued batch waits `RetireBatch.maxWait` operations; a
     /// later batch does not push its grace period back.
     func testQueuedBatchIsFreedAfterItsCountdown() throws {
-        try withMachine(.small(vmaPages: 16, vmasPerProcess: 1)) { m, cpu in
+        try withMachine(Self.countdownOnly) { m, cpu in
             let k = m.kernel
             let p = try k.startProcess(cpu)
             let q = try k.startProcess(cpu)
@@ -40,7 +66,7 @@ final class WorkerGracePeriodTests: XCTestCase {
     /// slot stays pending while the reader is inside its section, and the
     /// waiting CPU says what it waits for.
     func testGracePeriodWaitsForAReaderOnAnotherThread() throws {
-        try withMachine(.small(vmaPages: 16, vmasPerProcess: 1)) { m, cpu in
+        try withMachine(Self.countdownOnly) { m, cpu in
             let k = m.kernel
             let p = try k.startProcess(cpu)
             let inside = DispatchSemaphore(value: 0), leave = DispatchSemaphore(value: 0)
@@ -79,7 +105,7 @@ final class WorkerGracePeriodTests: XCTestCase {
     /// Every operation of the machine's API is a point where the countdown
     /// runs, so a caller that only calls operations frees its slots.
     func testMachineOperationsRunTheCountdown() throws {
-        try withMachine(.small(vmaPages: 16, vmasPerProcess: 1)) { m, cpu in
+        try withMachine(Self.countdownOnly) { m, cpu in
             let k = m.kernel
             let p = try k.startProcess(cpu)
             try k.exit(p, cpu)
@@ -106,7 +132,7 @@ extension WorkerGracePeriodTests {
     /// queued, frees that batch without a synchronize_rcu of its own; a
     /// batch queued after it still waits.
     func testAnotherCPUsGracePeriodIsShared() throws {
-        try withMachine(.small(vmaPages: 16, vmasPerProcess: 1)) { m, cpu in
+        try withMachine(Self.countdownOnly) { m, cpu in
             let k = m.kernel
             let other = m.makeCPU(id: 10, seed: 1)
             defer { m.releaseCPU(other) }
@@ -138,7 +164,7 @@ extension WorkerGracePeriodTests {
     /// A CPU out of mm slots waits for its own grace period after the
     /// operation, even when a shared one freed part of its batches.
     func testExpeditedGracePeriodIsNotPutOff() throws {
-        try withMachine(.small(vmaPages: 16, vmasPerProcess: 1)) { m, cpu in
+        try withMachine(Self.countdownOnly) { m, cpu in
             let k = m.kernel
             let p = try k.startProcess(cpu)
             let q = try k.startProcess(cpu)

@@ -235,6 +235,7 @@ extension Kernel {
         if P.waitsForGracePeriodsOnWorkers {
             if cpu.pointee.awaitingGracePeriod == nil {
                 cpu.pointee.gracePeriodCountdown = RetireBatch.maxWait
+                cpu.pointee.gracePeriodQueuedAt = P.now()
             }
             b.pointee.gracePeriodSnapshot = P.gracePeriodSnapshot()
             b.pointee.next = cpu.pointee.awaitingGracePeriod
@@ -250,11 +251,15 @@ extension Kernel {
 
 extension Kernel {
     /// Called after every operation: counts down from the CPU's oldest
-    /// queued batch (`RetireBatch.maxWait` operations).
+    /// queued batch (`RetireBatch.maxWait` operations, or
+    /// `MachineConfig.retireMaxWaitNs` on a slow CPU, checked every 256).
     @inline(__always) func betweenOperations(_ cpu: CPU) {
         guard cpu.pointee.awaitingGracePeriod != nil else { return }
         cpu.pointee.gracePeriodCountdown -= 1
-        if cpu.pointee.gracePeriodCountdown <= 0 { gracePeriodDue(cpu) }
+        let left = cpu.pointee.gracePeriodCountdown
+        if left <= 0 || (left & 255 == 0 && P.now() &- cpu.pointee.gracePeriodQueuedAt > config.retireMaxWaitNs) {
+            gracePeriodDue(cpu)
+        }
     }
 
     /// The countdown ran out. Batches whose grace period has already
@@ -283,6 +288,7 @@ extension Kernel {
         }
         if b != nil && !cpu.pointee.gracePeriodExpedited {
             cpu.pointee.gracePeriodCountdown = RetireBatch.maxWait
+            cpu.pointee.gracePeriodQueuedAt = P.now()
         } else {
             completeGracePeriod(cpu)
         }
@@ -346,5 +352,9 @@ extension RetireBatch {
     /// 400 grace periods a second, and memb's waits on preempted readers
     /// made rcu 0.8x of mutex; at 16384, 0.96x. Running out of slots does
     /// not wait for it (`expediteGracePeriod`).
+    /// A CPU too slow to reach it soon (ThreadSanitizer builds, many
+    /// threads per core) is bounded by `MachineConfig.retireMaxWaitNs`
+    /// instead: without it, its slots would be freed only at teardown, and
+    /// a run would never exercise frees racing with walkers.
     static let maxWait = 16384
 }
