@@ -74,8 +74,8 @@ public struct CPUState: ~Copyable {
     /// Slots this CPU retired that wait to be queued for a grace period
     /// together (see `RetireBatch`). Owner only.
     var retireBatch: UnsafeMutablePointer<RetireBatch>?
-    /// Queued batches that wait for this CPU's next grace period, newest
-    /// first, and the operations left before the CPU waits for it.
+    /// Queued batches that wait for a grace period, newest first, and the
+    /// `betweenOperations` calls left before their expiry.
     var awaitingGracePeriod: UnsafeMutablePointer<RetireBatch>?
     var gracePeriodCountdown = 0
     /// Set when the CPU ran out of slots: its next expiry waits for a grace

@@ -44,16 +44,6 @@ struct SlotFreeTarget {
     let kind: CacheKind
 }
 
-/// Runs on liburcu's call_rcu thread after a grace period: the slot is
-/// unreachable by every reader that could have seen it, so it may be reused.
-let freeSlotAfterGracePeriod: crm_rcu_fn = { owner, arg in
-    let target = owner!.assumingMemoryBound(to: SlotFreeTarget.self)
-    let h = UInt32(truncatingIfNeeded: arg)
-    if markFreeAfterGracePeriod(target, h) && !target.pointee.pool.put(h) {
-        target.pointee.log.record(Violation(kind: .lifetime, detail: "\(target.pointee.kind.name) pool overflow freeing \(h)"))
-    }
-}
-
 /// A slot's free, short of returning it to the pool: generation bump, state
 /// `free`, ownership released. False (reported) when it was not allocated.
 @inline(__always)
@@ -132,7 +122,9 @@ struct RCUSlab: @unchecked Sendable {
     /// slot was not in `from`.
     func freeNow(_ h: UInt32, from: UInt32) -> Bool {
         guard transition(h, from: from, to: SlotState.rcuPending) else { return false }
-        freeSlotAfterGracePeriod(UnsafeMutableRawPointer(target), UInt64(h))
+        if markFreeAfterGracePeriod(target, h) && !pool.put(h) {
+            target.pointee.log.record(Violation(kind: .lifetime, detail: "\(kind.name) pool overflow freeing \(h)"))
+        }
         return true
     }
 }
@@ -168,8 +160,9 @@ struct RetireBatch {
     }
 }
 
-/// Runs on liburcu's call_rcu thread after a grace period: frees every slot
-/// of the batch, then the batch. Each run of one slab's slots goes back to
+/// Runs after a grace period, on the CPU that queued the batch
+/// (`Kernel.freeBatches`) or, in controlled runs, as a call_rcu callback:
+/// frees every slot of the batch, then the batch. Each run of one slab's slots goes back to
 /// its pool with one `put(batch:)` (a lock per node stretch, not per slot).
 let freeBatchAfterGracePeriod: crm_rcu_fn = { owner, _ in
     let b = owner!.assumingMemoryBound(to: RetireBatch.self)
@@ -250,8 +243,9 @@ extension Kernel {
 }
 
 extension Kernel {
-    /// Called after every operation: counts down from the CPU's oldest
-    /// queued batch (`RetireBatch.maxWait` operations, or
+    /// Called at the end of every `Machine` operation and unpin (so a
+    /// worker's operation on a pinned process counts twice): counts down
+    /// from the CPU's oldest queued batch (`RetireBatch.maxWait` calls, or
     /// `MachineConfig.retireMaxWaitNs` on a slow CPU, checked every 256).
     @inline(__always) func betweenOperations(_ cpu: CPU) {
         guard cpu.pointee.awaitingGracePeriod != nil else { return }
@@ -345,10 +339,10 @@ extension Kernel {
 extension RetireBatch {
     /// Operations of its CPU after which an open batch is queued anyway.
     static let maxAge: UInt64 = 4096
-    /// Operations of its CPU from its oldest queued batch to the expiry
-    /// that frees it (`Kernel.gracePeriodDue`). About 10-20 ms at the
-    /// 0.5-1.5 M operations per second a CPU does here, the cadence of
-    /// liburcu's call_rcu thread: at 4096, four workers on 2 cores ran
+    /// `betweenOperations` calls of its CPU from its oldest queued batch to
+    /// the expiry that frees it (`Kernel.gracePeriodDue`): 8192-16384 worker
+    /// operations, about 5-30 ms at the 0.5-1.5 M operations per second a
+    /// CPU does here, near the cadence of liburcu's call_rcu thread: at 4096, four workers on 2 cores ran
     /// 400 grace periods a second, and memb's waits on preempted readers
     /// made rcu 0.8x of mutex; at 16384, 0.96x. Running out of slots does
     /// not wait for it (`expediteGracePeriod`).
