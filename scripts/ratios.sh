@@ -6,7 +6,10 @@
 #                the scaling this machine allows a workload that shares nothing
 #   t2/ceiling   how much of that the model reaches (target >= 0.9)
 #   full/off     --checks full over --checks off at 2 threads (target >= 0.8)
-#   spread       (max - min) / median of each point's repeats (target <= 10%)
+#   spread       (max - min) / median of each point's repeats (target <= 10%);
+#                then of t2/t1 taken repeat by repeat (adjacent runs: a slow
+#                phase of the machine lowers both), and of the ceiling, which
+#                shares nothing and so is the machine's own noise
 # Every 2-thread run also records how long a cache line takes to go from
 # CPU 0 to CPU 1 and back (cross_core_round_trip_ns, before and after). On a
 # VM that changes as the hypervisor moves the virtual CPUs, and shared-data
@@ -134,7 +137,7 @@ for rep in range(repeats):
 def med(v): return statistics.median(v)
 def spread(v): return (max(v) - min(v)) / med(v) * 100
 print(f"{'workload':12} {'t1 ops/s':>12} {'t2 ops/s':>12} {'t2/t1':>7} {'ceiling':>8} {'t2/ceil':>8} {'full/off':>9} "
-      f"{'spread t1,t2':>14}   (medians of {repeats} interleaved repeats of {secs} s, {sizing} sizing)")
+      f"{'spread t1,t2':>14} {'t2/t1':>6} {'ceiling':>8}   (medians of {repeats} interleaved repeats of {secs} s, {sizing} sizing)")
 for w in chosen:
     d = data[w]
     t1, t2 = med(d["t1"]), med(d["t2"])
@@ -144,7 +147,7 @@ for w in chosen:
     checks = [a / b for a, b in zip(d["t2"], d["off"])]
     held = "" if workloads[w][1] else "  (reported, not held to the targets)"
     print(f"{w:12} {t1:>12,.0f} {t2:>12,.0f} {med(ratios):>7.2f} {med(ceil):>8.2f} {med(of_ceiling):>8.2f} "
-          f"{med(checks):>9.2f} {spread(d['t1']):>6.1f}%,{spread(d['t2']):>5.1f}%{held}")
+          f"{med(checks):>9.2f} {spread(d['t1']):>6.1f}%,{spread(d['t2']):>5.1f}% {spread(ratios):>5.1f}% {spread(d['ceil']):>7.1f}%{held}")
 
 if base_binary:
     print(f"\nbase {os.environ.get('RATIOS_BASE')} in the same repeats, against the same ceiling")

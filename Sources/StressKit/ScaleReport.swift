@@ -207,7 +207,9 @@ public enum ScaleReport {
                 }
                 out.append(line)
             }
+            out += pairedScalingLines(t, k)
         }
+        out += machineNoiseLines(ceiling)
         for (a, b) in [("rcu", "rwlock"), ("rcu", "mutex")] {
             for rcu in Set(t.series.map(\.rcu)).sorted() {
                 let ka = ScaleTable.SeriesKey(sync: a, rcu: rcu), kb = ScaleTable.SeriesKey(sync: b, rcu: rcu)
@@ -223,9 +225,45 @@ public enum ScaleReport {
         return out
     }
 
+    /// Scaling of a series repeat by repeat: each N-thread run over the
+    /// 1-thread run of the same repeat. The two ran minutes apart at most
+    /// (repeats are interleaved), so a slow phase of a shared machine
+    /// lowers both and the ratio keeps steadier than either point.
+    static func pairedScalingLines(_ t: ScaleTable, _ k: ScaleTable.SeriesKey) -> [String] {
+        let one = Dictionary(t.runs.filter { $0.sync == k.sync && $0.rcu == k.rcu && $0.threads == 1 }
+                                .map { ($0.repeatIndex, $0.result.opsPerS) }, uniquingKeysWith: { a, _ in a })
+        var out: [String] = []
+        for th in t.threads where th > 1 {
+            let r = t.runs.filter { $0.sync == k.sync && $0.rcu == k.rcu && $0.threads == th }
+                .compactMap { run in one[run.repeatIndex].flatMap { $0 > 0 ? run.result.opsPerS / $0 : nil } }
+            guard r.count >= 2 else { continue }
+            let sp = Spread(r)
+            out.append(String(format: "%@ threads=%d over threads=1, repeat by repeat: median %.2fx, spread %.1f%% over %d repeats",
+                              t.name(k), th, sp.median, (sp.max - sp.min) / sp.median * 100, sp.n))
+        }
+        return out
+    }
+
+    /// The machine's own noise, from the ceiling's runs: N independent
+    /// 1-thread processes share nothing, so however they spread is the
+    /// machine (other tenants, the hypervisor moving virtual CPUs), not
+    /// the model. A point of the model cannot be expected to spread less.
+    static func machineNoiseLines(_ ceiling: [CeilingRun]) -> [String] {
+        var out: [String] = []
+        for th in Set(ceiling.map(\.threads)).sorted() {
+            let runs = ceiling.filter { $0.threads == th && $0.verdict == "SUCCESS" }
+            guard runs.count >= 2 else { continue }
+            let total = Spread(runs.map(\.opsPerS)), single = Spread(runs.flatMap(\.perProcess))
+            out.append(String(format: "machine noise at %d threads: the ceiling (independent processes that share nothing) spread %.1f%% over %d repeats, its single processes %.1f%% over %d",
+                              th, (total.max - total.min) / total.median * 100, total.n,
+                              (single.max - single.min) / single.median * 100, single.n))
+        }
+        return out
+    }
+
     static func measurementSection(_ t: ScaleTable, ceiling: [CeilingRun]) -> String {
         var h = "<h2>How sure: medians, 95% intervals, the machine's ceiling</h2>\n"
-        h += "<p class=\"note\">Repeats of the points are interleaved in time. Intervals are bootstrap 95% intervals of the median (and of the ratio of two medians). The ceiling is N independent 1-thread <code>stress run</code> processes at once, measured in the same sweep: the scaling this machine allows a workload that shares nothing. Two sync modes are told apart only when the interval of their ratio excludes 1.</p>\n<ul>\n"
+        h += "<p class=\"note\">Repeats of the points are interleaved in time. Intervals are bootstrap 95% intervals of the median (and of the ratio of two medians). The ceiling is N independent 1-thread <code>stress run</code> processes at once, measured in the same sweep: the scaling this machine allows a workload that shares nothing. Its spread, and that of its single processes, is the machine's own noise: a point of the model cannot be expected to spread less. Scaling is also given repeat by repeat (each N-thread run over the 1-thread run of its repeat), which a slow phase of the machine moves less than either point. Two sync modes are told apart only when the interval of their ratio excludes 1.</p>\n<ul>\n"
         for l in measurementLines(t, ceiling: ceiling) { h += "<li>\(esc(l))</li>\n" }
         return h + "</ul>\n"
     }

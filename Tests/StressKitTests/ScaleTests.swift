@@ -227,6 +227,27 @@ final class ScaleTests: XCTestCase {
         XCTAssertNil(Separation([1], over: [2]))
     }
 
+    /// The machine's noise comes from the ceiling's runs, and scaling is
+    /// also paired repeat by repeat: a slow repeat that lowers both of its
+    /// points leaves its ratio alone.
+    func testMachineNoiseAndPairedScaling() throws {
+        let runs = [try run("rcu", 1, 100, repeatIndex: 0), try run("rcu", 2, 190, repeatIndex: 0),
+                    try run("rcu", 1, 80, repeatIndex: 1), try run("rcu", 2, 152, repeatIndex: 1),
+                    try run("rcu", 1, 90, repeatIndex: 2), try run("rcu", 2, 180, repeatIndex: 2)]
+        let ceiling = [CeilingRun(threads: 2, repeatIndex: 0, opsPerS: 200, perProcess: [100, 100], verdict: "SUCCESS"),
+                       CeilingRun(threads: 2, repeatIndex: 1, opsPerS: 160, perProcess: [70, 90], verdict: "SUCCESS"),
+                       CeilingRun(threads: 2, repeatIndex: 2, opsPerS: 180, perProcess: [90, 90], verdict: "SUCCESS")]
+        let lines = ScaleReport.measurementLines(ScaleTable(runs), ceiling: ceiling)
+        // Points spread 22.2% (t1: 80..100 over 90) and 21.1% (t2); the
+        // ratios 1.90, 1.90, 2.00 only 5.3%.
+        XCTAssertTrue(lines.contains("rcu threads=2 over threads=1, repeat by repeat: median 1.90x, spread 5.3% over 3 repeats"), "\(lines)")
+        // Ceiling totals 160..200 over 180; single processes 70..100 over 90.
+        XCTAssertTrue(lines.contains("machine noise at 2 threads: the ceiling (independent processes that share nothing) spread 22.2% over 3 repeats, its single processes 33.3% over 6"), "\(lines)")
+        // One repeat gives no spread to report.
+        XCTAssertFalse(ScaleReport.measurementLines(ScaleTable(Array(runs.prefix(2))), ceiling: [ceiling[0]])
+            .contains { $0.contains("repeat by repeat") || $0.contains("machine noise") })
+    }
+
     func testPointsAreInterleavedAcrossRepeats() {
         var c = ScaleConfig()
         c.threads = [1, 2]
