@@ -95,19 +95,28 @@ public struct MachineConfig: Sendable {
     /// so the pool's lock is taken rarely.
     var frameCacheSize: Int { min(512, max(4, frames / (max(expectedCPUs, 1) * 8))) & ~1 }
 
+    /// `betweenOperations` calls from a CPU's oldest queued retire batch to
+    /// the grace period that frees it (see `RetireBatch.maxWait`).
+    var retireCountdown: Int { controlled ? RetireBatch.controlledWait : RetireBatch.maxWait }
+    /// Operations of a CPU after which its open retire batch is queued even
+    /// if not full.
+    var retireMaxAge: UInt64 { controlled ? UInt64(RetireBatch.controlledWait) : RetireBatch.maxAge }
+
     /// Slots a CPU gathers before queueing them for one grace period: at
     /// most an eighth of the mm slots over all CPUs, since gathered slots
     /// cannot be reused yet.
-    var retireBatchSize: Int { min(64, max(1, mmSlots / (8 * max(expectedCPUs, 1)))) }
+    /// A controlled run queues every slot at once, and frees it after the
+    /// next grace period (see `RetireBatch.controlledWait`).
+    var retireBatchSize: Int { controlled ? 1 : min(64, max(1, mmSlots / (8 * max(expectedCPUs, 1)))) }
 
     /// mm slots: live processes plus mms pinned, dying or waiting for a
-    /// grace period (call_rcu runs callbacks in batches some milliseconds
-    /// late, and tens of thousands of exits a second pass through).
+    /// grace period (a CPU frees its retired slots some milliseconds late,
+    /// and tens of thousands of exits a second pass through).
     ///
     /// The fixed slack of each pool is for objects waiting for a grace
-    /// period, which a real run's call_rcu thread may leave queued for a
-    /// while; a controlled run (a few thousand steps, callbacks run by its
-    /// scheduler) needs little, and its machine is rebuilt for every
+    /// period, which a real run's CPUs may keep queued for a while; a
+    /// controlled run (a few thousand steps, each slot freed right after
+    /// the operation that retired it) needs little, and its machine is rebuilt for every
     /// schedule, so it gets a small slack (set-up cost dominated otherwise).
     var mmSlots: Int { maxProcesses * 4 + (controlled ? 64 : 1024) }
     /// Page-table leaves: a live mm uses at most one per VMA (VMAs are

@@ -24,7 +24,7 @@ struct KernelState<R: RmapScheme> {
     let spaces: AddressSpaces
     let processes: ProcessTable
     let caches: CPUCaches
-    /// The liburcu flavor this machine's callbacks are queued on.
+    /// The liburcu flavor this machine's readers and grace periods use.
     let flavor: RCUFlavor
 
     init(config: MachineConfig, log: ViolationLog) {
@@ -56,7 +56,7 @@ struct KernelState<R: RmapScheme> {
 /// specialized calls.
 ///
 /// Ownership: `Machine` creates it and calls `destroy()` after every worker
-/// stopped and the RCU callbacks ran. Nothing else frees its memory.
+/// stopped and every CPU was drained. Nothing else frees its memory.
 struct Kernel<R: RmapScheme, P: Platform>: @unchecked Sendable {
     let s: UnsafeMutablePointer<KernelState<R>>
 

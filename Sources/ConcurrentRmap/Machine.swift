@@ -148,8 +148,9 @@ public final class Machine: @unchecked Sendable {
         return found
     }
 
-    /// Ends the run: exits every process, empties the swap cache, waits for
-    /// RCU callbacks, returns the CPU's cached frames, and checks that
+    /// Ends the run: exits every process, empties the swap cache, frees
+    /// what the CPU retired after a grace period, returns the CPU's cached
+    /// frames, and checks that
     /// nothing is left. `cpu` must be a CPU of a thread registered with RCU;
     /// every other CPU must already be released and every worker stopped.
     public func teardown(cpu: CPU) -> [Violation] {
@@ -237,8 +238,8 @@ protocol MachineDriver: AnyObject, Sendable {
 /// gets witnesses specialized for its own (scheme, platform) pair.
 ///
 /// Ownership: the kernel's tables live until the class's `deinit`, which
-/// calls `destroyKernel()`: it first waits for the RCU callbacks queued for
-/// them (on the flavor they were queued on).
+/// calls `destroyKernel()`. Every CPU was released (drained) before, so no
+/// retired slot still waits for a grace period.
 protocol KernelMachine: MachineDriver, MachineBenchDriver {
     associatedtype R: RmapScheme
     associatedtype P: Platform
@@ -288,7 +289,6 @@ final class AnonVMAControlledMachine: KernelMachine, @unchecked Sendable {
 
 extension KernelMachine {
     func destroyKernel() {
-        P.rcuBarrier(kernel.flavor)
         kernel.destroy()
     }
 
@@ -382,7 +382,6 @@ extension KernelMachine {
         kernel.exitAll(cpu)
         kernel.dropSwapCache(cpu)
         kernel.drain(cpu)
-        P.rcuBarrier(kernel.flavor)
         kernel.leakCheck(report)
     }
 

@@ -76,7 +76,7 @@ final class Reporter: @unchecked Sendable {
         if let st = r.steadyState {
             line("steady state   \(st.steady ? "yes" : "NO"): rate \(sign(st.rateDriftPercent)), family size \(sign(st.familySizeDriftPercent)), frames \(sign(st.framesDriftPercent)) (second half against first, over \(st.samples) samples; limit ±\(fmt(st.limitPercent, 0))%)")
         }
-        line("rcu            \(r.rcuStats.gracePeriods) grace periods (probe and workers), \(r.rcuStats.callbacksQueued) callbacks queued, \(r.rcuStats.callbacksRun) run; workers waited for \(r.event(.gracePeriodWait)), found \(r.event(.gracePeriodShared)) times that another had done, and freed \(r.event(.retireBatchFreed)) batches")
+        line("rcu            \(r.rcuStats.gracePeriods) grace periods (probe and workers); workers waited for \(r.event(.gracePeriodWait)), found \(r.event(.gracePeriodShared)) times that another had done, and freed \(r.event(.retireBatchFreed)) batches")
         line("audits         \(r.audits) (the last one with all workers stopped)")
         line("leak check     \(r.leakCheck)")
         for l in r.leaks.prefix(10) { line("  leak: \(l)") }

@@ -247,8 +247,8 @@ public enum StressEngine {
             : failed ? "skipped: the run failed, so the model's state cannot be trusted to tear down" : nil
         if let why = skipTeardown {
             run.leakCheck = why
-            // Leaked on purpose: its deinit waits for RCU callbacks, which a
-            // corrupted model may never let finish.
+            // Leaked on purpose: its deinit frees tables that a corrupted
+            // model, or a worker stuck in a read-side section, may still use.
             _ = Unmanaged.passRetained(machine)
             return run.result(phase: "done", end: run.end, histograms: true)
         }

@@ -44,6 +44,9 @@ public struct WalkStats: Codable, Sendable, Equatable {
     public var trylockFailures: UInt64
 }
 
+/// liburcu's counters over the run. The model queues nothing on call_rcu
+/// (its CPUs free their own retired slots), so the callback counts stay 0
+/// unless something else in the process does.
 public struct RCUStats: Codable, Sendable, Equatable {
     public var gracePeriods: UInt64
     public var callbacksQueued: UInt64

@@ -27,7 +27,8 @@ final class ControlledScheduleTests: XCTestCase {
                 XCTAssertEqual(a.switches, b.switches)
                 XCTAssertEqual(a.operations, b.operations)
                 XCTAssertGreaterThan(a.operations, 50, "the schedule ran operations")
-                XCTAssertGreaterThan(a.callbacksRun, 0, "the modelled RCU thread ran callbacks")
+                XCTAssertGreaterThan(a.gracePeriods, 0, "workers waited for grace periods and freed their slots")
+                XCTAssertEqual(a.gracePeriods, b.gracePeriods)
                 // Replaying its own decisions gives the same execution.
                 var r = spec
                 r.strategy = .replay
@@ -93,6 +94,75 @@ final class ControlledScheduleTests: XCTestCase {
         XCTAssertTrue(open.outcome.violation!.detail.contains("read-side section"), open.outcome.violation!.detail)
     }
 
+    /// synchronize_rcu in the scheduler: it returns only after every reader
+    /// that was inside a read-side section when it began has left; readers
+    /// that enter later do not hold it.
+    func testSynchronizeWaitsForEarlierReadersOnly() throws {
+        var waited = 0
+        for seed in UInt64(0)..<40 {
+            let s = ControlledScheduler(threads: 2, strategy: .random, seed: seed, stepBudget: 1000)
+            ControlledScheduler.active = s
+            defer { ControlledScheduler.active = nil }
+            let reader = startThread {
+                s.threadBegin(0)
+                ControlledPlatform.rcuReadLock()
+                for _ in 0..<5 { ControlledPlatform.schedulingPoint() }
+                ControlledPlatform.rcuReadUnlock()
+                s.threadEnd(0)
+            }
+            let updater = startThread {
+                s.threadBegin(1)
+                ControlledPlatform.synchronizeRCU()
+                s.threadEnd(1)
+            }
+            s.runToCompletion()
+            joinThread(reader)
+            joinThread(updater)
+            XCTAssertNil(s.aborted)
+            // Positions in the trace, which is in the order things happened
+            // (several events can share a step).
+            let e = s.lastEvents
+            let enter = try XCTUnwrap(e.firstIndex { $0.kind == .rcuEnter })
+            let exit = try XCTUnwrap(e.firstIndex { $0.kind == .rcuExit })
+            let begin = try XCTUnwrap(e.firstIndex { $0.kind == .gracePeriodBegin })
+            let end = try XCTUnwrap(e.firstIndex { $0.kind == .gracePeriodEnd })
+            if enter < begin && exit > begin {
+                XCTAssertGreaterThanOrEqual(end, exit, "seed \(seed): the grace period ended inside a reader it must wait for")
+                waited += 1
+            }
+            // Polled form: a snapshot taken now has not elapsed; the one
+            // before the grace period has.
+            XCTAssertTrue(ControlledPlatform.gracePeriodElapsed(since: 0))
+            XCTAssertFalse(ControlledPlatform.gracePeriodElapsed(since: ControlledPlatform.gracePeriodSnapshot()))
+        }
+        XCTAssertGreaterThan(waited, 0, "some schedule had the grace period begin inside the read-side section")
+    }
+
+    /// A grace period that waits for a reader blocked for good is a
+    /// deadlock with its reason, not a hang.
+    func testSynchronizeOnAStuckReaderIsADeadlock() {
+        // Default policy: worker 0 enters and blocks, then worker 1 waits.
+        let s = ControlledScheduler(threads: 2, strategy: .replay, seed: 0, stepBudget: 1000)
+        ControlledScheduler.active = s
+        defer { ControlledScheduler.active = nil }
+        _ = Unmanaged.passRetained(s)  // its two threads stay blocked on it
+        for id in 0..<2 {
+            pthread_detach(startThread {
+                s.threadBegin(id)
+                if id == 0 {
+                    ControlledPlatform.rcuReadLock()
+                    ControlledPlatform.park()
+                }
+                ControlledPlatform.synchronizeRCU()
+                s.threadEnd(id)
+            })
+        }
+        s.runToCompletion()
+        let why = s.aborted ?? ""
+        XCTAssertTrue(why.contains("worker 1 waits in synchronize_rcu"), why)
+        XCTAssertTrue(why.contains("for the read-side section of worker 0"), why)
+    }
+
     /// The correct model: a few hundred schedules of each scheme and sync
     /// mode run clean.
     func testCorrectModelRunsClean() throws {
@@ -142,11 +212,13 @@ final class ControlledScheduleTests: XCTestCase {
     }
 
     func testSwitchesEncodeAndDecode() throws {
-        let s = [ScheduleSwitch(step: 3, thread: 1), ScheduleSwitch(step: 7, thread: ScheduleSwitch.rcuThread), ScheduleSwitch(step: 9, thread: 0)]
+        let s = [ScheduleSwitch(step: 3, thread: 1), ScheduleSwitch(step: 7, thread: 2), ScheduleSwitch(step: 9, thread: 0)]
         let text = ScheduleFile.encodeSwitches(s)
-        XCTAssertEqual(text, "3:1 7:r 9:0")
-        XCTAssertEqual(try ScheduleFile.decodeSwitches(text, threads: 2), s)
+        XCTAssertEqual(text, "3:1 7:2 9:0")
+        XCTAssertEqual(try ScheduleFile.decodeSwitches(text, threads: 3), s)
         XCTAssertThrowsError(try ScheduleFile.decodeSwitches("5:0 4:1", threads: 2))
+        // Version 1's modelled call_rcu thread is gone.
+        XCTAssertThrowsError(try ScheduleFile.decodeSwitches("3:1 7:r", threads: 2))
         XCTAssertEqual(try ScheduleFile.decodeSwitches("", threads: 2), [])
     }
 }

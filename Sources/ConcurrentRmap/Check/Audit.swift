@@ -153,8 +153,9 @@ extension Kernel {
         }
     }
 
-    /// After every process exited, the swap cache emptied, RCU callbacks
-    /// drained and every CPU's cache returned: nothing may remain allocated.
+    /// After every process exited, the swap cache emptied, every retired
+    /// slot freed and every CPU's cache returned: nothing may remain
+    /// allocated.
     func leakCheck(_ report: (Violation) -> Void) {
         frameTable.leakCheck(report)
         swap.leakCheck(report)

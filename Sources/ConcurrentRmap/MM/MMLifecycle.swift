@@ -12,7 +12,7 @@ import URCUShim
 /// leaves its rmap context and its slot is freed after a grace period.
 ///
 ///     free --allocMM--> (unpublished) --publish--> live --last mmPut--> dying
-///          --teardown--> waiting for a grace period --call_rcu--> free
+///          --teardown--> waiting for a grace period --its CPU's retire batch--> free
 extension Kernel {
     // MARK: Creation, pinning, release
 

@@ -8,7 +8,7 @@ import URCUShim
 ///     group:    free --alloc--> live --last reference------------------> rcuPending
 ///     anon_vma: free --alloc--> live --last VMA unlinked---------------> rcuPending
 ///     VMA:      free --alloc--> live --unmapped, unlinked--------------> rcuPending
-///     all:      rcuPending --grace period (call_rcu)--> free
+///     all:      rcuPending --grace period (its CPU's batch)--> free
 ///
 /// A walker that reaches a slot under RCU may see any state but `free`;
 /// seeing `free` is a lifetime violation.
@@ -29,7 +29,7 @@ enum SlotState {
     }
 }
 
-/// What an RCU callback needs to return a slot to its pool.
+/// What freeing a slot after its grace period needs to return it to its pool.
 struct SlotFreeTarget {
     let pool: NodePool
     let states: PaddedArray<Atomic<UInt32>>
@@ -129,20 +129,19 @@ struct RCUSlab: @unchecked Sendable {
     }
 }
 
-/// A CPU's slots waiting to be queued for a grace period together.
+/// A CPU's slots waiting for a grace period together.
 ///
-/// liburcu's call_rcu thread runs one grace period per batch it finds, back
-/// to back while callbacks keep coming: with a call_rcu per freed mm and
-/// group, tens of thousands of grace periods a second, each a membarrier
-/// that interrupts every CPU running the process. Linux batches callbacks
-/// per CPU for a grace period of milliseconds; so do we: a CPU gathers the
-/// slots it retires and queues them with one call_rcu when the batch is
-/// full or old (see `Kernel.retire`), and when the CPU is drained.
+/// One grace period per freed mm or group would be tens of thousands a
+/// second, each a membarrier that interrupts every CPU running the
+/// process. Linux batches callbacks per CPU for a grace period of
+/// milliseconds; so do we: a CPU gathers the slots it retires into a batch,
+/// queues the batch on its own list when it is full or old (see
+/// `Kernel.retire`), and frees the list between operations after a grace
+/// period (`Kernel.betweenOperations`), or when the CPU is drained.
 ///
-/// Ownership: the CPU owns its open batch; once queued, the batch belongs
-/// to the callback, which frees every slot in it and then the batch.
+/// Ownership: the CPU, from the first slot until `freeRetireBatch` frees
+/// every slot in it and then the batch.
 struct RetireBatch {
-    var work = crm_rcu_work()
     var count = 0
     /// The CPU's `progress` when the first slot went in.
     var openedAt: UInt64 = 0
@@ -161,11 +160,10 @@ struct RetireBatch {
 }
 
 /// Runs after a grace period, on the CPU that queued the batch
-/// (`Kernel.freeBatches`) or, in controlled runs, as a call_rcu callback:
-/// frees every slot of the batch, then the batch. Each run of one slab's slots goes back to
-/// its pool with one `put(batch:)` (a lock per node stretch, not per slot).
-let freeBatchAfterGracePeriod: crm_rcu_fn = { owner, _ in
-    let b = owner!.assumingMemoryBound(to: RetireBatch.self)
+/// (`Kernel.freeBatches`): frees every slot of the batch, then the batch.
+/// Each run of one slab's slots goes back to its pool with one
+/// `put(batch:)` (a lock per node stretch, not per slot).
+func freeRetireBatch(_ b: UnsafeMutablePointer<RetireBatch>) {
     let n = b.pointee.count
     withUnsafeTemporaryAllocation(of: UInt32.self, capacity: max(n, 1)) { run in
         var i = 0
@@ -212,40 +210,32 @@ extension Kernel {
         b.pointee.items[b.pointee.count] = (slab.freeTarget, h)
         b.pointee.count += 1
         if b.pointee.count == size
-            || cpu.pointee.progress.load(ordering: .relaxed) &- b.pointee.openedAt > RetireBatch.maxAge {
+            || cpu.pointee.progress.load(ordering: .relaxed) &- b.pointee.openedAt > config.retireMaxAge {
             flushRetired(cpu)
         }
         return true
     }
 
-    /// Queues the CPU's open batch, if any: on the CPU's own list, with a
+    /// Queues the CPU's open batch, if any, on the CPU's own list, with a
     /// grace-period snapshot taken after its slots were unlinked (the CPU
-    /// frees it between operations, see `betweenOperations`), or on
-    /// liburcu's call_rcu thread.
+    /// frees it between operations, see `betweenOperations`).
     func flushRetired(_ cpu: CPU) {
         guard let b = cpu.pointee.retireBatch else { return }
         cpu.pointee.retireBatch = nil
-        if P.waitsForGracePeriodsOnWorkers {
-            if cpu.pointee.awaitingGracePeriod == nil {
-                cpu.pointee.gracePeriodCountdown = RetireBatch.maxWait
-                cpu.pointee.gracePeriodQueuedAt = P.now()
-            }
-            b.pointee.gracePeriodSnapshot = P.gracePeriodSnapshot()
-            b.pointee.next = cpu.pointee.awaitingGracePeriod
-            cpu.pointee.awaitingGracePeriod = b
-            return
+        if cpu.pointee.awaitingGracePeriod == nil {
+            cpu.pointee.gracePeriodCountdown = config.retireCountdown
+            cpu.pointee.gracePeriodQueuedAt = P.now()
         }
-        b.pointee.work.fn = freeBatchAfterGracePeriod
-        b.pointee.work.owner = UnsafeMutableRawPointer(b)
-        b.pointee.work.arg = 0
-        withUnsafeMutablePointer(to: &b.pointee.work) { P.callRCU($0) }
+        b.pointee.gracePeriodSnapshot = P.gracePeriodSnapshot()
+        b.pointee.next = cpu.pointee.awaitingGracePeriod
+        cpu.pointee.awaitingGracePeriod = b
     }
 }
 
 extension Kernel {
     /// Called at the end of every `Machine` operation and unpin (so a
     /// worker's operation on a pinned process counts twice): counts down
-    /// from the CPU's oldest queued batch (`RetireBatch.maxWait` calls, or
+    /// from the CPU's oldest queued batch (`config.retireCountdown` calls, or
     /// `MachineConfig.retireMaxWaitNs` on a slow CPU, checked every 256).
     @inline(__always) func betweenOperations(_ cpu: CPU) {
         guard cpu.pointee.awaitingGracePeriod != nil else { return }
@@ -281,27 +271,25 @@ extension Kernel {
             return
         }
         if b != nil && !cpu.pointee.gracePeriodExpedited {
-            cpu.pointee.gracePeriodCountdown = RetireBatch.maxWait
+            cpu.pointee.gracePeriodCountdown = config.retireCountdown
             cpu.pointee.gracePeriodQueuedAt = P.now()
         } else {
             completeGracePeriod(cpu)
         }
     }
 
-    /// Frees every slot this CPU has retired so far: queues its open batch,
-    /// waits for its grace period, then for every call_rcu callback.
-    /// Between operations only (see `completeGracePeriod`).
+    /// Frees every slot this CPU has retired so far: queues its open batch
+    /// and waits for its grace period. Between operations only (see
+    /// `completeGracePeriod`).
     func quiesce(_ cpu: CPU) {
         flushRetired(cpu)
         completeGracePeriod(cpu)
-        P.rcuBarrier(flavor)
     }
 
     /// Out of slots: the CPU's retired ones are freed after its next
     /// operation rather than thousands later (the operation that ran out
     /// holds locks, so it cannot wait for a grace period itself).
     func expediteGracePeriod(_ cpu: CPU) {
-        guard P.waitsForGracePeriodsOnWorkers else { return }
         flushRetired(cpu)
         if cpu.pointee.awaitingGracePeriod != nil {
             cpu.pointee.gracePeriodCountdown = 1
@@ -328,7 +316,7 @@ extension Kernel {
         var b = first
         while true {
             let next = b.pointee.next
-            freeBatchAfterGracePeriod(UnsafeMutableRawPointer(b), 0)
+            freeRetireBatch(b)
             cpu.pointee.count(.retireBatchFreed)
             guard let n = next else { break }
             b = n
@@ -337,13 +325,15 @@ extension Kernel {
 }
 
 extension RetireBatch {
-    /// Operations of its CPU after which an open batch is queued anyway.
+    /// Operations of its CPU after which an open batch is queued anyway
+    /// (a controlled run's: `controlledWait`).
     static let maxAge: UInt64 = 4096
     /// `betweenOperations` calls of its CPU from its oldest queued batch to
     /// the expiry that frees it (`Kernel.gracePeriodDue`): 8192-16384 worker
     /// operations, about 5-30 ms at the 0.5-1.5 M operations per second a
-    /// CPU does here, near the cadence of liburcu's call_rcu thread: at 4096, four workers on 2 cores ran
-    /// 400 grace periods a second, and memb's waits on preempted readers
+    /// CPU does here, near the cadence of liburcu's call_rcu thread (which
+    /// the model no longer uses, see ARCHITECTURE.md section 2): at 4096,
+    /// four workers on 2 cores ran 400 grace periods a second, and memb's waits on preempted readers
     /// made rcu 0.8x of mutex; at 16384, 0.96x. Running out of slots does
     /// not wait for it (`expediteGracePeriod`).
     /// A CPU too slow to reach it soon (ThreadSanitizer builds, many
@@ -351,4 +341,10 @@ extension RetireBatch {
     /// instead: without it, its slots would be freed only at teardown, and
     /// a run would never exercise frees racing with walkers.
     static let maxWait = 16384
+    /// The countdown of a controlled run (`stress explore`, `replay`),
+    /// whose batches hold one slot: a slot is freed right after the
+    /// operation that retired it, after a grace period, as early as RCU
+    /// allows, so the free races with every walk still in flight (a few
+    /// hundred operations make a whole run).
+    static let controlledWait = 1
 }

@@ -16,19 +16,18 @@ public enum ScheduleStrategy: Sendable, Equatable {
 }
 
 /// One decision that differs from the default policy: at `step`, `thread`
-/// runs (a worker number, or `rcuThread` for the modelled call_rcu thread).
+/// runs (a worker number).
 public struct ScheduleSwitch: Sendable, Equatable {
     public var step: Int
     public var thread: Int
     public init(step: Int, thread: Int) { self.step = step; self.thread = thread }
-    /// The modelled RCU callback thread's number in a schedule.
-    public static let rcuThread = -1
 }
 
 /// What a controlled thread did at a scheduling point (the replay trace).
 public enum ScheduleEventKind: UInt8, Sendable {
     case opStart, lock, trylockOK, trylockBusy, unlock, readLock, writeLock,
-         rcuEnter, rcuExit, callRCU, callbacksRun, raceWindow, wait, blocked, finished, parked
+         rcuEnter, rcuExit, raceWindow, wait, blocked, finished, parked,
+         gracePeriodBegin, gracePeriodEnd
 }
 
 public struct ScheduleEvent: Sendable {
@@ -44,15 +43,16 @@ public struct ScheduleEvent: Sendable {
 /// runs at a time. Every `ControlledPlatform` call is a scheduling point
 /// where the scheduler picks who runs next (by strategy, or from a
 /// schedule), hands its token over through per-thread semaphores, and
-/// waits for it to come back. Locks, RCU readers, grace periods and
-/// call_rcu callbacks are modelled here instead of in pthread and liburcu,
-/// so the run is a function of (options, seed, schedule) alone.
+/// waits for it to come back. Locks, RCU readers and grace periods
+/// (synchronize_rcu and its polled form) are modelled here instead of in
+/// pthread and liburcu, so the run is a function of (options, seed,
+/// schedule) alone.
 ///
 /// The default policy, used wherever a schedule says nothing: keep running
 /// the current thread while it can; when it blocks, waits or finishes, the
-/// next runnable thread after it in round-robin order (workers, then the
-/// RCU callback thread). A schedule is the list of steps where the choice
-/// differed from that policy, so a non-preemptive run has an empty one.
+/// next runnable worker after it in round-robin order. A schedule is the
+/// list of steps where the choice differed from that policy, so a
+/// non-preemptive run has an empty one.
 ///
 /// Concurrency: all fields are touched only by the thread holding the token
 /// (or by the driver while no worker runs); the semaphore hand-over orders
@@ -69,7 +69,8 @@ public final class ControlledScheduler: @unchecked Sendable {
     static let spinLimit = 20_000
 
     // Threads
-    private enum State: Equatable { case ready, waitingLock(Int), waitingRead(Int), waitingWrite(Int), finished, parked }
+    /// `waitingGracePeriod(s)`: in synchronize_rcu, begun at step `s`.
+    private enum State: Equatable { case ready, waitingLock(Int), waitingRead(Int), waitingWrite(Int), waitingGracePeriod(Int), finished, parked }
     private var state: [State]
     private var yielding: [Bool]
     private var spins: [Int]
@@ -105,8 +106,14 @@ public final class ControlledScheduler: @unchecked Sendable {
     // RCU
     private var rcuDepth: [Int]
     private var rcuEnteredAt: [Int]
-    private var callbacks: [(work: UnsafeMutablePointer<crm_rcu_work>, queuedAt: Int)] = []
-    public private(set) var callbacksRun = 0
+    /// synchronize_rcu calls begun, and the latest of them to have returned
+    /// (as the shim's `gp_begun`/`gp_returned`: polled grace periods).
+    private var gracePeriodsBegun: UInt64 = 0
+    private var gracePeriodsReturned: UInt64 = 0
+    public private(set) var gracePeriodsCompleted = 0
+    /// synchronize_rcu calls of the driver that could not complete: a
+    /// worker stopped inside a read-side section.
+    public private(set) var stuckGracePeriods = 0
 
     // Violation watch
     private var violationCount: () -> Int = { 0 }
@@ -133,7 +140,7 @@ public final class ControlledScheduler: @unchecked Sendable {
         yielding = Array(repeating: false, count: threads)
         spins = Array(repeating: 0, count: threads)
         held = Array(repeating: 0, count: threads)
-        candidates = Array(repeating: 0, count: threads + 1)
+        candidates = Array(repeating: 0, count: threads)
         rcuDepth = Array(repeating: 0, count: threads)
         rcuEnteredAt = Array(repeating: 0, count: threads)
         sems = .allocate(capacity: threads)
@@ -143,9 +150,9 @@ public final class ControlledScheduler: @unchecked Sendable {
                       count: Self.traceLength)
         replaySwitches = switches
         if case .pct(let d) = strategy {
-            // Priorities d ..< d + threads + 1 (the RCU thread included),
-            // shuffled; change points in 1 ..< budget.
-            var p = Array(d..<(d + threads + 1))
+            // Priorities d ..< d + threads, shuffled; change points in
+            // 1 ..< budget.
+            var p = Array(d..<(d + threads))
             for i in stride(from: p.count - 1, to: 0, by: -1) { p.swapAt(i, Int(next() % UInt64(i + 1))) }
             priority = p
             changePoints = (0..<max(0, d - 1)).map { _ in 1 + Int(next() % UInt64(max(1, stepBudget - 1))) }.sorted()
@@ -274,6 +281,10 @@ public final class ControlledScheduler: @unchecked Sendable {
                 return "worker \(t) waits for lock #\(l) held by " + (owner[l] >= 0 ? "worker \(owner[l])" : "\(readers[l]) reader(s)")
             case .waitingRead(let l):
                 return "worker \(t) waits to read lock #\(l) held by worker \(owner[l])"
+            case .waitingGracePeriod(let s):
+                let holders = (0..<threads).filter { rcuDepth[$0] > 0 && rcuEnteredAt[$0] <= s }
+                return "worker \(t) waits in synchronize_rcu (begun at step \(s)) for the read-side section of "
+                    + holders.map { "worker \($0)" }.joined(separator: ", ")
             }
         }.joined(separator: "; ")
     }
@@ -285,35 +296,25 @@ public final class ControlledScheduler: @unchecked Sendable {
 
     // MARK: Choosing
 
-    private var rcuIndex: Int { threads }
-
     private func canRun(_ t: Int) -> Bool {
-        if t == rcuIndex { return readyCallback() != nil }
         switch state[t] {
         case .ready: return true
         case .finished, .parked: return false
         case .waitingLock(let l), .waitingWrite(let l): return owner[l] < 0 && readers[l] == 0
         case .waitingRead(let l): return owner[l] < 0
+        case .waitingGracePeriod(let s): return gracePeriodEnded(begunAt: s)
         }
     }
 
-    /// The thread to run after `me`'s scheduling point, running the RCU
-    /// thread's callbacks in place whenever it is picked. -1: none can run.
+    /// The thread to run after `me`'s scheduling point. -1: none can run.
     private func choose(from me: Int) -> Int {
-        while true {
-            let n = pick(from: me)
-            if n == rcuIndex {
-                rcuThreadRuns()
-                step += 1
-                continue
-            }
-            if n >= 0 { yielding[n] = false }
-            return n
-        }
+        let n = pick(from: me)
+        if n >= 0 { yielding[n] = false }
+        return n
     }
 
     private func pick(from me: Int) -> Int {
-        let total = threads + 1
+        let total = threads
         // Default: me if it can run and is not waiting on someone else;
         // otherwise round robin after me.
         var fallback = -1
@@ -351,17 +352,17 @@ public final class ControlledScheduler: @unchecked Sendable {
             while replayCursor < replaySwitches.count && replaySwitches[replayCursor].step < step { replayCursor += 1 }
             if replayCursor < replaySwitches.count && replaySwitches[replayCursor].step == step {
                 let s = replaySwitches[replayCursor]
-                let t = s.thread == ScheduleSwitch.rcuThread ? rcuIndex : s.thread
+                let t = s.thread
                 replayCursor += 1
                 if t >= 0 && t < total && canRun(t) {
                     choice = t
                 } else if strict && divergence == nil {
-                    divergence = "step \(step): the schedule runs \(s.thread == ScheduleSwitch.rcuThread ? "the RCU thread" : "worker \(s.thread)"), which cannot run there"
+                    divergence = "step \(step): the schedule runs worker \(s.thread), which cannot run there"
                 }
             }
         }
         if choice != fallback {
-            recorded.append(ScheduleSwitch(step: step, thread: choice == rcuIndex ? ScheduleSwitch.rcuThread : choice))
+            recorded.append(ScheduleSwitch(step: step, thread: choice))
         }
         return choice
     }
@@ -523,60 +524,53 @@ public final class ControlledScheduler: @unchecked Sendable {
         point()
     }
 
-    func callRCU(_ work: UnsafeMutablePointer<crm_rcu_work>) {
-        callbacks.append((work, step))
-        record(.callRCU, object: UInt(bitPattern: work), detail: 0)
+    /// synchronize_rcu: the worker waits until every reader that was inside
+    /// a read-side section when it began has left it; other threads run
+    /// meanwhile. A worker that calls it inside a section of its own waits
+    /// for itself, as in liburcu: a deadlock. From the driver (no worker
+    /// runs) it returns at once, and counts as stuck if a worker stopped
+    /// inside a section.
+    func synchronize() {
+        gracePeriodsBegun += 1
+        let ticket = gracePeriodsBegun
+        let me = current
+        if me < 0 {
+            if gracePeriodEnded(begunAt: step) { gracePeriodReturned(ticket) } else { stuckGracePeriods += 1 }
+            return
+        }
         point()
+        let begun = step
+        record(.gracePeriodBegin, object: 0, detail: ticket)
+        if !gracePeriodEnded(begunAt: begun) {
+            state[me] = .waitingGracePeriod(begun)
+            point()  // returns once the grace period has ended and we were picked
+            state[me] = .ready
+        }
+        gracePeriodReturned(ticket)
+        record(.gracePeriodEnd, object: 0, detail: ticket)
     }
 
-    /// A callback may run once every reader that was inside a read-side
-    /// section when it was queued has left that section.
-    private func isReady(queuedAt q: Int) -> Bool {
+    /// The caller frees what it retired next, which may end another
+    /// thread's wait: not a livelock.
+    private func gracePeriodReturned(_ ticket: UInt64) {
+        gracePeriodsReturned = max(gracePeriodsReturned, ticket)
+        gracePeriodsCompleted += 1
+        spinsReset()
+    }
+
+    /// Polled grace periods, as the shim's `crm_rcu_gp_snapshot` and
+    /// `crm_rcu_gp_elapsed`: not scheduling points (two atomic loads).
+    func gracePeriodSnapshot() -> UInt64 { gracePeriodsBegun }
+    func gracePeriodElapsed(since snapshot: UInt64) -> Bool { gracePeriodsReturned > snapshot }
+
+    /// A grace period begun at step `q` ends once every reader that was
+    /// inside a read-side section then has left that section. (Several
+    /// events share a step; a reader entering at step `q` after the grace
+    /// period began is waited for too: more waiting, never less.)
+    private func gracePeriodEnded(begunAt q: Int) -> Bool {
         for t in 0..<threads where rcuDepth[t] > 0 && rcuEnteredAt[t] <= q { return false }
         return true
     }
-
-    private func readyCallback() -> Int? {
-        for (i, c) in callbacks.enumerated() where isReady(queuedAt: c.queuedAt) { return i }
-        return nil
-    }
-
-    /// Runs every callback whose grace period has ended, oldest first;
-    /// returns how many ran.
-    @discardableResult
-    private func runReadyCallbacks() -> Int {
-        var i = 0
-        var ran = 0
-        while i < callbacks.count {
-            if isReady(queuedAt: callbacks[i].queuedAt) {
-                let w = callbacks.remove(at: i).work
-                w.pointee.fn!(w.pointee.owner, w.pointee.arg)
-                ran += 1
-            } else {
-                i += 1
-            }
-        }
-        callbacksRun += ran
-        return ran
-    }
-
-    /// The RCU callback thread's turn: its ready callbacks run.
-    private func rcuThreadRuns() {
-        let ran = runReadyCallbacks()
-        spinsReset()
-        record(.callbacksRun, object: 0, detail: UInt64(ran))
-    }
-
-    /// rcu_barrier from the driver (no worker runs): every queued callback
-    /// runs; false, with the unready ones left queued, when a reader still
-    /// holds their grace period (a read-side section never left).
-    @discardableResult
-    public func barrier() -> Bool {
-        runReadyCallbacks()
-        return callbacks.isEmpty
-    }
-
-    public var pendingCallbacks: Int { callbacks.count }
 
     // MARK: Trace
 

@@ -32,21 +32,14 @@ public protocol Platform {
 
     static func rcuReadLock()
     static func rcuReadUnlock()
-    /// Queues `work` for after a grace period.
-    static func callRCU(_ work: UnsafeMutablePointer<crm_rcu_work>)
-    /// True when workers wait for their own grace periods between
-    /// operations (`synchronizeRCU`) and free their retired slots
-    /// themselves; false when every free goes through `callRCU`.
-    static var waitsForGracePeriodsOnWorkers: Bool { get }
-    /// synchronize_rcu (only where `waitsForGracePeriodsOnWorkers`).
+    /// synchronize_rcu. Workers call it between operations, to free the
+    /// slots they retired (`Kernel.completeGracePeriod`): the model
+    /// queues nothing on call_rcu.
     static func synchronizeRCU()
-    /// Polled grace periods (only where `waitsForGracePeriodsOnWorkers`):
-    /// a snapshot, and whether a synchronize_rcu begun after it has
-    /// returned (see `crm_rcu_gp_snapshot`).
+    /// Polled grace periods: a snapshot, and whether a synchronize_rcu
+    /// begun after it has returned (see `crm_rcu_gp_snapshot`).
     static func gracePeriodSnapshot() -> UInt64
     static func gracePeriodElapsed(since snapshot: UInt64) -> Bool
-    /// Waits for every callback queued on `flavor`.
-    static func rcuBarrier(_ flavor: RCUFlavor)
 
     /// A marked race window (`Kernel.raceWindow`) with perturbation on; `r`
     /// is the CPU's next random number.
@@ -78,12 +71,9 @@ public enum RealPlatform: Platform {
 
     @inline(__always) public static func rcuReadLock() { crm_rcu_read_lock() }
     @inline(__always) public static func rcuReadUnlock() { crm_rcu_read_unlock() }
-    @inline(__always) public static func callRCU(_ work: UnsafeMutablePointer<crm_rcu_work>) { crm_rcu_call(work) }
-    public static var waitsForGracePeriodsOnWorkers: Bool { @inline(__always) get { true } }
     public static func synchronizeRCU() { crm_rcu_synchronize() }
     public static func gracePeriodSnapshot() -> UInt64 { crm_rcu_gp_snapshot() }
     public static func gracePeriodElapsed(since snapshot: UInt64) -> Bool { crm_rcu_gp_elapsed(snapshot) != 0 }
-    public static func rcuBarrier(_ flavor: RCUFlavor) { RCU.barrier(flavor) }
 
     /// Sometimes yield, sometimes spin a little (like KCSAN's delays), so
     /// rare interleavings happen often.
@@ -134,13 +124,9 @@ public enum ControlledPlatform: Platform {
     public static func relax() { scheduler.relax() }
     public static func rcuReadLock() { scheduler.rcuEnter() }
     public static func rcuReadUnlock() { scheduler.rcuExit() }
-    public static func callRCU(_ work: UnsafeMutablePointer<crm_rcu_work>) { scheduler.callRCU(work) }
-    /// The scheduler models call_rcu's callbacks; it has no synchronize_rcu.
-    public static var waitsForGracePeriodsOnWorkers: Bool { false }
-    public static func synchronizeRCU() { preconditionFailure("controlled runs free through callRCU") }
-    public static func gracePeriodSnapshot() -> UInt64 { preconditionFailure("controlled runs free through callRCU") }
-    public static func gracePeriodElapsed(since snapshot: UInt64) -> Bool { preconditionFailure("controlled runs free through callRCU") }
-    public static func rcuBarrier(_ flavor: RCUFlavor) { ControlledScheduler.active?.barrier() }
+    public static func synchronizeRCU() { scheduler.synchronize() }
+    public static func gracePeriodSnapshot() -> UInt64 { scheduler.gracePeriodSnapshot() }
+    public static func gracePeriodElapsed(since snapshot: UInt64) -> Bool { scheduler.gracePeriodElapsed(since: snapshot) }
     public static func raceWindow(_ r: UInt64) { scheduler.raceWindowMarked() }
     public static func schedulingPoint() { scheduler.raceWindowMarked() }
     /// A long reader is a reader that other threads overtake: the

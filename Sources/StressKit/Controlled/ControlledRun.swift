@@ -65,7 +65,8 @@ public struct ControlledOutcome: Sendable {
     public var divergence: String?
     /// The scheduler's last events, oldest first, with names.
     public var trace: [String]
-    public var callbacksRun: Int
+    /// synchronize_rcu calls that returned (the workers' own grace periods).
+    public var gracePeriods: Int
 
     public var signature: String? { violation.map { $0.kind.rawValue } }
 }
@@ -149,7 +150,8 @@ public enum ControlledRun {
             let first = machine.violations.first ?? v
             return ControlledOutcome(violation: first, step: sched.violationStep ?? sched.step, steps: sched.step,
                                      operations: operations, switches: sched.recorded, abandoned: why,
-                                     divergence: sched.divergence, trace: describe(sched, machine, cpus.map { $0.pointee.recentOperations() }), callbacksRun: sched.callbacksRun)
+                                     divergence: sched.divergence, trace: describe(sched, machine, cpus.map { $0.pointee.recentOperations() }),
+                                     gracePeriods: sched.gracePeriodsCompleted)
         }
         for t in threads { joinThread(t) }
         _ = machine.audit()
@@ -157,15 +159,15 @@ public enum ControlledRun {
         for c in cpus { machine.releaseCPU(c) }
         _ = machine.teardown(cpu: boot)  // leaks go to the log too
         machine.releaseCPU(boot)
-        if sched.pendingCallbacks > 0 {
-            machine.record(Violation(kind: .stall, detail: "\(sched.pendingCallbacks) RCU callback(s) never ran: a read-side section was never left"))
+        if sched.stuckGracePeriods > 0 {
+            machine.record(Violation(kind: .stall, detail: "\(sched.stuckGracePeriods) synchronize_rcu call(s) at teardown could not end: a read-side section was never left"))
         }
         let failed = machine.violationCount > 0
         return ControlledOutcome(violation: machine.violations.first, step: sched.violationStep ?? sched.step,
                                  steps: sched.step, operations: operations, switches: sched.recorded, abandoned: nil,
                                  divergence: sched.divergence,
                                  trace: keepTrace || failed ? describe(sched, machine, recent) : [],
-                                 callbacksRun: sched.callbacksRun)
+                                 gracePeriods: sched.gracePeriodsCompleted)
     }
 
     /// The scheduler's events up to the first violation (or the last
@@ -189,13 +191,13 @@ public enum ControlledRun {
             case .writeLock: what = "write-locks \(lock)"
             case .rcuEnter: what = "rcu_read_lock (depth \(e.detail))"
             case .rcuExit: what = "rcu_read_unlock (depth \(e.detail))"
-            case .callRCU: what = "call_rcu"
-            case .callbacksRun: what = "RCU thread runs \(e.detail) callback(s)"
             case .raceWindow: what = "race window"
             case .wait: what = "waits (spin \(e.detail))"
             case .blocked: what = "blocks on \(lock)"
             case .finished: what = "finishes"
             case .parked: what = "blocks for good"
+            case .gracePeriodBegin: what = "synchronize_rcu #\(e.detail) begins"
+            case .gracePeriodEnd: what = "synchronize_rcu #\(e.detail) returns"
             }
             return "step \(e.step) \(who): \(what)"
         }

@@ -9,7 +9,9 @@ import Foundation
 /// dirty tree or binary is refused rather than mis-replayed.
 public struct ScheduleFile: Codable, Sendable, Equatable {
     public static let format = "concurrent-rmap-schedule"
-    public static let currentVersion = 1
+    /// 2: switches name workers only (version 1 could name the modelled
+    /// call_rcu thread, "r", which the model no longer has).
+    public static let currentVersion = 2
 
     public struct Build: Codable, Sendable, Equatable {
         public var commit: String
@@ -59,7 +61,7 @@ public struct ScheduleFile: Codable, Sendable, Equatable {
     }
 
     public static func encodeSwitches(_ s: [ScheduleSwitch]) -> String {
-        s.map { "\($0.step):\($0.thread == ScheduleSwitch.rcuThread ? "r" : String($0.thread))" }.joined(separator: " ")
+        s.map { "\($0.step):\($0.thread)" }.joined(separator: " ")
     }
 
     public static func decodeSwitches(_ text: String, threads: Int) throws -> [ScheduleSwitch] {
@@ -70,12 +72,8 @@ public struct ScheduleFile: Codable, Sendable, Equatable {
             guard parts.count == 2, let step = Int(parts[0]), step > last else {
                 throw ScheduleFileError.bad("switch '\(item)' is not STEP:THREAD with steps increasing")
             }
-            let thread: Int
-            if parts[1] == "r" { thread = ScheduleSwitch.rcuThread } else {
-                guard let t = Int(parts[1]), t >= 0, t < threads else {
-                    throw ScheduleFileError.bad("switch '\(item)' names thread \(parts[1]); the schedule has \(threads) workers")
-                }
-                thread = t
+            guard let thread = Int(parts[1]), thread >= 0, thread < threads else {
+                throw ScheduleFileError.bad("switch '\(item)' names thread \(parts[1]); the schedule has \(threads) workers")
             }
             out.append(ScheduleSwitch(step: step, thread: thread))
             last = step
