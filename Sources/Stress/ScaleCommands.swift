@@ -75,7 +75,7 @@ struct Scale: ParsableCommand {
             }
         }
         try ScaleFiles.write(dir: out, runs: sweep.runs, ceiling: sweep.ceiling, walkCost: walk, meta: meta)
-        for l in ScaleReport.measurementLines(ScaleTable(sweep.runs), ceiling: sweep.ceiling) { print(l) }
+        for l in ScaleReport.measurementLines(ScaleTable(sweep.runs), ceiling: sweep.ceiling, cpuCount: meta.cpuCount) { print(l) }
         let failed = sweep.runs.filter { $0.result.verdict != Verdict.success }.count + walk.filter { $0.verdict != Verdict.success }.count
             + sweep.lost.count + sweep.ceiling.filter { $0.verdict != Verdict.success }.count
         print("wrote \(out)/report.html, runs.csv, runs.json, meta.json\(sweep.ceiling.isEmpty ? "" : ", ceiling.json")\(walk.isEmpty ? "" : ", walkcost.csv, walkcost.json")")

@@ -188,7 +188,7 @@ public enum ScaleReport {
     /// median with its 95% interval and the spread of the repeats; the
     /// ceiling and the series' ratio to it; and whether each pair of sync
     /// modes can be told apart.
-    public static func measurementLines(_ t: ScaleTable, ceiling: [CeilingRun]) -> [String] {
+    public static func measurementLines(_ t: ScaleTable, ceiling: [CeilingRun], cpuCount: Int = .max) -> [String] {
         var out: [String] = []
         for k in t.series {
             for th in t.threads {
@@ -209,7 +209,7 @@ public enum ScaleReport {
             }
             out += pairedScalingLines(t, k)
         }
-        out += machineNoiseLines(ceiling)
+        out += machineNoiseLines(ceiling, cpuCount: cpuCount)
         for (a, b) in [("rcu", "rwlock"), ("rcu", "mutex")] {
             for rcu in Set(t.series.map(\.rcu)).sorted() {
                 let ka = ScaleTable.SeriesKey(sync: a, rcu: rcu), kb = ScaleTable.SeriesKey(sync: b, rcu: rcu)
@@ -248,23 +248,28 @@ public enum ScaleReport {
     /// 1-thread processes share nothing, so however they spread is the
     /// machine (other tenants, the hypervisor moving virtual CPUs), not
     /// the model. A point of the model cannot be expected to spread less.
-    static func machineNoiseLines(_ ceiling: [CeilingRun]) -> [String] {
+    /// With more processes than CPUs the single processes' shares differ
+    /// by the OS scheduler's choices, not by noise: only the total is given.
+    static func machineNoiseLines(_ ceiling: [CeilingRun], cpuCount: Int) -> [String] {
         var out: [String] = []
         for th in Set(ceiling.map(\.threads)).sorted() {
             let runs = ceiling.filter { $0.threads == th && $0.verdict == "SUCCESS" }
             guard runs.count >= 2 else { continue }
             let total = Spread(runs.map(\.opsPerS)), single = Spread(runs.flatMap(\.perProcess))
-            out.append(String(format: "machine noise at %d threads: the ceiling (independent processes that share nothing) spread %.1f%% over %d repeats, its single processes %.1f%% over %d",
-                              th, (total.max - total.min) / total.median * 100, total.n,
-                              (single.max - single.min) / single.median * 100, single.n))
+            var line = String(format: "machine noise at %d threads: the ceiling (independent processes that share nothing) spread %.1f%% over %d repeats",
+                              th, (total.max - total.min) / total.median * 100, total.n)
+            line += th <= cpuCount
+                ? String(format: ", its single processes %.1f%% over %d", (single.max - single.min) / single.median * 100, single.n)
+                : " (oversubscribed: single processes not compared)"
+            out.append(line)
         }
         return out
     }
 
-    static func measurementSection(_ t: ScaleTable, ceiling: [CeilingRun]) -> String {
+    static func measurementSection(_ t: ScaleTable, ceiling: [CeilingRun], cpuCount: Int) -> String {
         var h = "<h2>How sure: medians, 95% intervals, the machine's ceiling</h2>\n"
         h += "<p class=\"note\">Repeats of the points are interleaved in time. Intervals are bootstrap 95% intervals of the median (and of the ratio of two medians). The ceiling is N independent 1-thread <code>stress run</code> processes at once, measured in the same sweep: the scaling this machine allows a workload that shares nothing. Its spread, and that of its single processes, is the machine's own noise: a point of the model cannot be expected to spread less. Scaling is also given repeat by repeat (each N-thread run over the 1-thread run of its repeat), which a slow phase of the machine moves less than either point. Two sync modes are told apart only when the interval of their ratio excludes 1.</p>\n<ul>\n"
-        for l in measurementLines(t, ceiling: ceiling) { h += "<li>\(esc(l))</li>\n" }
+        for l in measurementLines(t, ceiling: ceiling, cpuCount: cpuCount) { h += "<li>\(esc(l))</li>\n" }
         return h + "</ul>\n"
     }
 
@@ -334,7 +339,7 @@ public enum ScaleReport {
             }
             h += "</table>\n"
 
-            h += measurementSection(t, ceiling: ceiling)
+            h += measurementSection(t, ceiling: ceiling, cpuCount: cpus)
             h += "<h2>(a) Total throughput against threads</h2>\n<div class=\"charts\">\(throughputChart(t, ceiling: ceiling, cpuCount: cpus).svg())</div>\n"
             h += "<h2>(b) Per-operation throughput</h2>\n<div class=\"charts\">\n"
             for c in perOpCharts(t, cpuCount: cpus) { h += c.svg() }

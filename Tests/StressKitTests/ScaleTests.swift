@@ -244,6 +244,9 @@ final class ScaleTests: XCTestCase {
         // Ceiling totals 160..200 over 180; single processes 70..100 over 90.
         XCTAssertTrue(lines.contains("machine noise at 2 threads: the ceiling (independent processes that share nothing) spread 22.2% over 3 repeats, its single processes 33.3% over 6"), "\(lines)")
         // One repeat gives no spread to report.
+        // On one CPU the two processes only share it: no single-process figure.
+        XCTAssertTrue(ScaleReport.measurementLines(ScaleTable(runs), ceiling: ceiling, cpuCount: 1)
+            .contains("machine noise at 2 threads: the ceiling (independent processes that share nothing) spread 22.2% over 3 repeats (oversubscribed: single processes not compared)"))
         XCTAssertFalse(ScaleReport.measurementLines(ScaleTable(Array(runs.prefix(2))), ceiling: [ceiling[0]])
             .contains { $0.contains("repeat by repeat") || $0.contains("machine noise") })
     }
