@@ -8,8 +8,9 @@
 #   full/off     --checks full over --checks off at 2 threads (target >= 0.8)
 #   spread       (max - min) / median of each point's repeats (target <= 10%);
 #                then of t2/t1 taken repeat by repeat (adjacent runs: a slow
-#                phase of the machine lowers both), and of the ceiling, which
-#                shares nothing and so is the machine's own noise
+#                drift of the machine cancels out, swings within seconds do
+#                not), and of the ceiling, which shares nothing and so is the
+#                machine's own noise
 # Every 2-thread run also records how long a cache line takes to go from
 # CPU 0 to CPU 1 and back (cross_core_round_trip_ns, before and after). On a
 # VM that changes as the hypervisor moves the virtual CPUs, and shared-data

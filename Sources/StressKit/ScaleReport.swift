@@ -226,9 +226,10 @@ public enum ScaleReport {
     }
 
     /// Scaling of a series repeat by repeat: each N-thread run over the
-    /// 1-thread run of the same repeat. The two ran minutes apart at most
-    /// (repeats are interleaved), so a slow phase of a shared machine
-    /// lowers both and the ratio keeps steadier than either point.
+    /// 1-thread run of the same repeat. The two ran close in time (repeats
+    /// are interleaved), so a drift of a shared machine slower than the
+    /// pair lowers both and cancels out of the ratio; swings within seconds
+    /// do not (on the 2-core VM they are as large as the drift).
     static func pairedScalingLines(_ t: ScaleTable, _ k: ScaleTable.SeriesKey) -> [String] {
         let one = Dictionary(t.runs.filter { $0.sync == k.sync && $0.rcu == k.rcu && $0.threads == 1 }
                                 .map { ($0.repeatIndex, $0.result.opsPerS) }, uniquingKeysWith: { a, _ in a })
@@ -268,7 +269,7 @@ public enum ScaleReport {
 
     static func measurementSection(_ t: ScaleTable, ceiling: [CeilingRun], cpuCount: Int) -> String {
         var h = "<h2>How sure: medians, 95% intervals, the machine's ceiling</h2>\n"
-        h += "<p class=\"note\">Repeats of the points are interleaved in time. Intervals are bootstrap 95% intervals of the median (and of the ratio of two medians). The ceiling is N independent 1-thread <code>stress run</code> processes at once, measured in the same sweep: the scaling this machine allows a workload that shares nothing. Its spread, and that of its single processes, is the machine's own noise: a point of the model cannot be expected to spread less. Scaling is also given repeat by repeat (each N-thread run over the 1-thread run of its repeat), which a slow phase of the machine moves less than either point. Two sync modes are told apart only when the interval of their ratio excludes 1.</p>\n<ul>\n"
+        h += "<p class=\"note\">Repeats of the points are interleaved in time. Intervals are bootstrap 95% intervals of the median (and of the ratio of two medians). The ceiling is N independent 1-thread <code>stress run</code> processes at once, measured in the same sweep: the scaling this machine allows a workload that shares nothing. Its spread, and that of its single processes, is the machine's own noise: a point of the model cannot be expected to spread less. Scaling is also given repeat by repeat (each N-thread run over the 1-thread run of its repeat): a drift of the machine slower than a pair of runs cancels out of it, faster swings do not. Two sync modes are told apart only when the interval of their ratio excludes 1.</p>\n<ul>\n"
         for l in measurementLines(t, ceiling: ceiling, cpuCount: cpuCount) { h += "<li>\(esc(l))</li>\n" }
         return h + "</ul>\n"
     }
