@@ -116,8 +116,9 @@ public struct MachineConfig: Sendable {
     /// The fixed slack of each pool is for objects waiting for a grace
     /// period, which a real run's CPUs may keep queued for a while; a
     /// controlled run (a few thousand steps, each slot freed right after
-    /// the operation that retired it) needs little, and its machine is rebuilt for every
-    /// schedule, so it gets a small slack (set-up cost dominated otherwise).
+    /// the operation that retired it) needs little, and its machine is
+    /// rebuilt for every schedule, so it gets a small slack (set-up cost
+    /// dominated otherwise).
     var mmSlots: Int { maxProcesses * 4 + (controlled ? 64 : 1024) }
     /// Page-table leaves: a live mm uses at most one per VMA (VMAs are
     /// aligned and no larger than a leaf) plus one during an mremap; dying

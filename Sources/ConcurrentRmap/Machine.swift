@@ -150,8 +150,7 @@ public final class Machine: @unchecked Sendable {
 
     /// Ends the run: exits every process, empties the swap cache, frees
     /// what the CPU retired after a grace period, returns the CPU's cached
-    /// frames, and checks that
-    /// nothing is left. `cpu` must be a CPU of a thread registered with RCU;
+    /// frames, and checks that nothing is left. `cpu` must be a CPU of a thread registered with RCU;
     /// every other CPU must already be released and every worker stopped.
     public func teardown(cpu: CPU) -> [Violation] {
         var found: [Violation] = []

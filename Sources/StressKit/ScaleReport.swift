@@ -198,7 +198,7 @@ public enum ScaleReport {
                 let ci = Bootstrap.medianCI(v)
                 var line = "\(t.name(k)) threads=\(th): median \(LineChart.short(sp.median)) ops/s"
                 if let ci { line += " (95% CI \(LineChart.short(ci.lo))..\(LineChart.short(ci.hi)))" }
-                line += String(format: ", spread (max-min)/median %.1f%% over %d repeats", sp.median > 0 ? (sp.max - sp.min) / sp.median * 100 : 0, sp.n)
+                line += String(format: ", spread (max-min)/median %.1f%% over %d repeats", sp.rangePercent, sp.n)
                 let c = ceiling.filter { $0.threads == th }.map(\.opsPerS)
                 if th > 1, !c.isEmpty, let one = t.spread(k, threads: 1, { $0.result.opsPerS }) {
                     let cm = Spread(c).median
@@ -231,16 +231,15 @@ public enum ScaleReport {
     /// pair lowers both and cancels out of the ratio; swings within seconds
     /// do not (on the 2-core VM they are as large as the drift).
     static func pairedScalingLines(_ t: ScaleTable, _ k: ScaleTable.SeriesKey) -> [String] {
-        let one = Dictionary(t.runs.filter { $0.sync == k.sync && $0.rcu == k.rcu && $0.threads == 1 }
-                                .map { ($0.repeatIndex, $0.result.opsPerS) }, uniquingKeysWith: { a, _ in a })
+        let one = Dictionary(t.runs(k, threads: 1).map { ($0.repeatIndex, $0.result.opsPerS) }, uniquingKeysWith: { a, _ in a })
         var out: [String] = []
         for th in t.threads where th > 1 {
-            let r = t.runs.filter { $0.sync == k.sync && $0.rcu == k.rcu && $0.threads == th }
+            let r = t.runs(k, threads: th)
                 .compactMap { run in one[run.repeatIndex].flatMap { $0 > 0 ? run.result.opsPerS / $0 : nil } }
             guard r.count >= 2 else { continue }
             let sp = Spread(r)
             out.append(String(format: "%@ threads=%d over threads=1, repeat by repeat: median %.2fx, spread %.1f%% over %d repeats",
-                              t.name(k), th, sp.median, (sp.max - sp.min) / sp.median * 100, sp.n))
+                              t.name(k), th, sp.median, sp.rangePercent, sp.n))
         }
         return out
     }
@@ -258,9 +257,9 @@ public enum ScaleReport {
             guard runs.count >= 2 else { continue }
             let total = Spread(runs.map(\.opsPerS)), single = Spread(runs.flatMap(\.perProcess))
             var line = String(format: "machine noise at %d threads: the ceiling (independent processes that share nothing) spread %.1f%% over %d repeats",
-                              th, (total.max - total.min) / total.median * 100, total.n)
+                              th, total.rangePercent, total.n)
             line += th <= cpuCount
-                ? String(format: ", its single processes %.1f%% over %d", (single.max - single.min) / single.median * 100, single.n)
+                ? String(format: ", its single processes %.1f%% over %d", single.rangePercent, single.n)
                 : " (oversubscribed: single processes not compared)"
             out.append(line)
         }

@@ -27,6 +27,8 @@ public struct Spread: Sendable, Equatable, Codable {
 
     /// Standard deviation as a percentage of the mean.
     public var stddevPercent: Double { mean != 0 ? stddev / abs(mean) * 100 : 0 }
+    /// (max - min) / median as a percentage: the spread the reports quote.
+    public var rangePercent: Double { median > 0 ? (max - min) / median * 100 : 0 }
 }
 
 /// Change from `base` to `new` in percent (+10 means 10% more).
@@ -65,8 +67,12 @@ public struct ScaleTable: Sendable {
 
     public func name(_ k: SeriesKey) -> String { multipleRCU ? "\(k.sync)/\(k.rcu)" : k.sync }
 
+    public func runs(_ k: SeriesKey, threads t: Int) -> [ScaleRun] {
+        runs.filter { $0.sync == k.sync && $0.rcu == k.rcu && $0.threads == t }
+    }
+
     public func values(_ k: SeriesKey, threads t: Int, _ metric: (ScaleRun) -> Double?) -> [Double] {
-        runs.filter { $0.sync == k.sync && $0.rcu == k.rcu && $0.threads == t }.compactMap(metric)
+        runs(k, threads: t).compactMap(metric)
     }
 
     public func spread(_ k: SeriesKey, threads t: Int, _ metric: (ScaleRun) -> Double?) -> Spread? {

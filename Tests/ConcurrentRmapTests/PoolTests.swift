@@ -183,6 +183,6 @@ final class PoolTests: XCTestCase {
         RCU.unregisterThread()
         XCTAssertTrue(RCU.select(.qsbr))
         XCTAssertEqual(RCU.callbacksRun, RCU.callbacksQueued, "memb's callbacks ran before the switch")
-        _ = m  // the machine barriers its own flavor (memb) when it goes
+        _ = m  // released (drained) above: nothing of memb's is pending
     }
 }

@@ -222,10 +222,7 @@ extension Kernel {
     func flushRetired(_ cpu: CPU) {
         guard let b = cpu.pointee.retireBatch else { return }
         cpu.pointee.retireBatch = nil
-        if cpu.pointee.awaitingGracePeriod == nil {
-            cpu.pointee.gracePeriodCountdown = config.retireCountdown
-            cpu.pointee.gracePeriodQueuedAt = P.now()
-        }
+        if cpu.pointee.awaitingGracePeriod == nil { startGracePeriodCountdown(cpu) }
         b.pointee.gracePeriodSnapshot = P.gracePeriodSnapshot()
         b.pointee.next = cpu.pointee.awaitingGracePeriod
         cpu.pointee.awaitingGracePeriod = b
@@ -233,6 +230,13 @@ extension Kernel {
 }
 
 extension Kernel {
+    /// The countdown to the expiry of the CPU's oldest queued batch, in
+    /// calls and (for a slow CPU) in time.
+    private func startGracePeriodCountdown(_ cpu: CPU) {
+        cpu.pointee.gracePeriodCountdown = config.retireCountdown
+        cpu.pointee.gracePeriodQueuedAt = P.now()
+    }
+
     /// Called at the end of every `Machine` operation and unpin (so a
     /// worker's operation on a pinned process counts twice): counts down
     /// from the CPU's oldest queued batch (`config.retireCountdown` calls, or
@@ -271,8 +275,7 @@ extension Kernel {
             return
         }
         if b != nil && !cpu.pointee.gracePeriodExpedited {
-            cpu.pointee.gracePeriodCountdown = config.retireCountdown
-            cpu.pointee.gracePeriodQueuedAt = P.now()
+            startGracePeriodCountdown(cpu)
         } else {
             completeGracePeriod(cpu)
         }

@@ -19,7 +19,8 @@ public enum RCUFlavor: String, CaseIterable, Sendable {
 /// Rules the model relies on (see ARCHITECTURE.md, "RCU"):
 /// - every thread that reads RCU-protected state registers first;
 /// - `synchronize()` is never called inside a read-side section or while
-///   holding a lock a reader may wait for; the model frees through `call`;
+///   holding a lock a reader may wait for; the model's workers call it
+///   between operations to free what they retired (nothing uses call_rcu);
 /// - qsbr threads announce quiescent states between operations and go
 ///   offline while parked for an audit or when they finish (both calls are
 ///   no-ops for other flavors). Lock waits inside operations stay online:
@@ -58,9 +59,6 @@ public enum RCU {
     @inline(__always) public static func threadOnline() { crm_rcu_thread_online() }
 
     public static func synchronize() { crm_rcu_synchronize() }
-    public static func barrier() { crm_rcu_barrier() }
-    /// Waits for the callbacks queued on `flavor`, whichever is selected now.
-    public static func barrier(_ flavor: RCUFlavor) { crm_rcu_barrier_flavor(flavor.shimValue) }
 
     public static var synchronizeCount: UInt64 { crm_rcu_synchronize_count() }
     public static var callbacksQueued: UInt64 { crm_rcu_callbacks_queued() }
