@@ -35,6 +35,8 @@ public enum Injection: String, CaseIterable, Sendable {
     case anonVmaMremapPgoff = "anon-vma-mremap-pgoff"
     /// an anon_vma whose list empties is freed without a grace period.
     case anonVmaFreeNoGrace = "anon-vma-free-no-grace"
+    /// anon_vma_prepare takes the ptl before the anon_vma lock.
+    case prepareLockInversion = "prepare-lock-inversion"
 
     // Bugs of the shared machinery (every scheme).
     /// an exiting mm's slot is freed without waiting for a grace period.
@@ -57,7 +59,7 @@ public enum Injection: String, CaseIterable, Sendable {
              .groupFreedWhilePages, .swapInStaleIndex:
             .anongroup
         case .anonVmaPublishEarly, .anonVmaNoRecheck, .anonVmaForkLinkAfterCopy, .anonVmaSplitUnlinked,
-             .anonVmaMremapPgoff, .anonVmaFreeNoGrace:
+             .anonVmaMremapPgoff, .anonVmaFreeNoGrace, .prepareLockInversion:
             .anonVma
         case .none, .mmFreeNoGrace, .walkNoPageTableLock, .racyMapcount, .rcuReaderStall, .rcuUnlockForgotten,
              .mmPinNoZeroCheck:
@@ -69,6 +71,34 @@ public enum Injection: String, CaseIterable, Sendable {
     public static func catalogue(for scheme: SchemeKind) -> [Injection] {
         allCases.filter { $0 != .none && ($0.scheme == nil || $0.scheme == scheme) }
     }
+
+    /// The violation classes that may catch this bug: a run that fails with
+    /// another class has found something, but not this bug's signature, and
+    /// selftest counts it as imprecise.
+    public var caughtBy: Set<ViolationKind> {
+        switch self {
+        case .none: []
+        case .mremapNoCopy: [.location, .incompleteWalk]
+        case .mremapNoPageLock: [.incompleteWalk, .location, .mapcount]
+        case .forkLinkAfterCopy, .forkLinkAtHead, .anonVmaForkLinkAfterCopy: [.incompleteWalk, .mapcount]
+        case .walkOutsideRCU: [.lifetime, .incompleteWalk, .groupList]
+        case .groupFreedWhilePages: [.groupList, .lifetime, .location]
+        case .swapInStaleIndex, .anonVmaMremapPgoff: [.location, .incompleteWalk]
+        case .anonVmaPublishEarly: [.location, .groupList, .incompleteWalk, .mapcount]
+        case .anonVmaNoRecheck, .anonVmaFreeNoGrace: [.lifetime, .groupList, .incompleteWalk]
+        case .anonVmaSplitUnlinked: [.groupList, .incompleteWalk, .mapcount]
+        case .prepareLockInversion: [.lockOrder]
+        case .mmFreeNoGrace, .mmPinNoZeroCheck: [.lifetime, .incompleteWalk, .groupList]
+        case .walkNoPageTableLock: [.lockNotHeld, .mapcount, .refcount, .content, .incompleteWalk, .freedWhileMapped, .location]
+        case .racyMapcount: [.mapcount, .refcount, .freedWhileMapped]
+        case .rcuReaderStall, .rcuUnlockForgotten: [.stall]
+        }
+    }
+
+    /// Caught only by a controlled run: the lock-order check lives in the
+    /// controlled scheduler, and a real run deadlocks on an inversion only
+    /// when two threads meet on one lock pair.
+    public var needsControlledRun: Bool { caughtBy == [.lockOrder] }
 
     /// Found by ThreadSanitizer (a data race) rather than only by the
     /// model's own checks.
@@ -109,6 +139,8 @@ public enum Injection: String, CaseIterable, Sendable {
             "[anon-vma] mremap gives the moved VMA a fresh vm_pgoff instead of keeping it: page.index no longer names the PTE (location). copy_vma's pgoff in Linux 2.6.7."
         case .anonVmaFreeNoGrace:
             "[anon-vma] an anon_vma whose last VMA left is reused at once, not after a grace period: a walker that read page.mapping lands in another anon_vma (lifetime). SLAB_DESTROY_BY_RCU for anon_vma (2.6.11)."
+        case .prepareLockInversion:
+            "[anon-vma] anon_vma_prepare takes the mm's ptl and then the anon_vma lock, the order its old comments gave: a walker holds the anon_vma lock and waits for the ptl, so the two can deadlock under --sync mutex|rwlock (lock-order, found by controlled runs whether or not a schedule deadlocks). Linux d9d332e0 (2008) fixed this order."
         case .mmFreeNoGrace:
             "an exiting mm slot is recycled at once: a walker still on it lands in another mm (lifetime). The reason SLAB_DESTROY_BY_RCU exists for anon_vma."
         case .walkNoPageTableLock:

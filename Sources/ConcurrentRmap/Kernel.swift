@@ -127,11 +127,25 @@ struct Kernel<R: RmapScheme, P: Platform>: @unchecked Sendable {
 
     // MARK: Locks and RCU, through the platform
 
-    @inline(__always) func ptlLock(_ mm: UInt32) { P.lock(spaces.ptl.locks[Int(mm)]) }
-    @inline(__always) func ptlTryLock(_ mm: UInt32) -> Bool { P.tryLock(spaces.ptl.locks[Int(mm)]) }
+    // Each names its class (`LockClass`) and its caller's line, for the
+    // controlled platform's lock-order check.
+    @inline(__always) func ptlLock(_ mm: UInt32, nested: Bool = false, file: StaticString = #fileID, line: UInt = #line) {
+        P.lock(spaces.ptl.locks[Int(mm)], nested ? .ptlNested : .ptl, LockSite(file, line))
+    }
+    @inline(__always) func ptlTryLock(_ mm: UInt32, file: StaticString = #fileID, line: UInt = #line) -> Bool {
+        P.tryLock(spaces.ptl.locks[Int(mm)], .ptl, LockSite(file, line))
+    }
     @inline(__always) func ptlUnlock(_ mm: UInt32) { P.unlock(spaces.ptl.locks[Int(mm)]) }
-    @inline(__always) func mmapRead(_ mm: UInt32) { P.readLock(spaces.mmapLock.locks[Int(mm)]) }
-    @inline(__always) func mmapWrite(_ mm: UInt32) { P.writeLock(spaces.mmapLock.locks[Int(mm)]) }
+    /// lockdep_assert_held(ptl): PTE stores and clears need their mm's ptl.
+    @inline(__always) func assertPTLHeld(_ mm: UInt32, file: StaticString = #fileID, line: UInt = #line) {
+        P.assertHeld(.ptl, key: UInt(bitPattern: spaces.ptl.locks[Int(mm)]), LockSite(file, line))
+    }
+    @inline(__always) func mmapRead(_ mm: UInt32, file: StaticString = #fileID, line: UInt = #line) {
+        P.readLock(spaces.mmapLock.locks[Int(mm)], .mmapLock, LockSite(file, line))
+    }
+    @inline(__always) func mmapWrite(_ mm: UInt32, file: StaticString = #fileID, line: UInt = #line) {
+        P.writeLock(spaces.mmapLock.locks[Int(mm)], .mmapLock, LockSite(file, line))
+    }
     @inline(__always) func mmapUnlock(_ mm: UInt32) { P.unlock(spaces.mmapLock.locks[Int(mm)]) }
 
     /// rcu_read_lock, with the CPU's nesting depth kept for the watchdog: a

@@ -1,12 +1,26 @@
 import ConcurrentRmap
 
 /// How `stress selftest` scores one child run: a planted bug must end in a
-/// verdict. A child that dies by a signal or hangs past its deadline is a
-/// failure of the tool, reported as such and never as a detection, and
-/// distinct from a bug that ran clean (MISSED).
+/// verdict with one of the violation classes it declares
+/// (`Injection.caughtBy`). A failure of another class is reported as
+/// "detected (other class: X)": the run found something, not this bug's
+/// signature, and the check's precision failed. A child that dies by a
+/// signal or hangs past its deadline is a failure of the tool, reported as
+/// such and never as a detection, and distinct from a bug that ran clean
+/// (MISSED).
 public enum SelftestScore {
+    public static let detected = "detected"
+    public static let otherClass = "other class"
+
+    /// Whether a failure whose first violation is `kind` (nil: a stall
+    /// verdict or a leak with no violation) is one `inj` declares.
+    public static func matches(_ inj: Injection, kind: String?) -> Bool {
+        inj.caughtBy.contains { $0.rawValue == (kind ?? ViolationKind.stall.rawValue) }
+    }
+
     /// (status, time to detection, what) for the run of `inj`. Status:
-    /// clean, NOT CLEAN, detected, MISSED, crashed, hung, interrupted, no result.
+    /// clean, NOT CLEAN, detected, other class, MISSED, crashed, hung,
+    /// interrupted, no result.
     public static func score(_ inj: Injection, _ out: ChildRun.Outcome) -> (status: String, when: String, what: String) {
         let r = out.result
         let progress = r.map { " (its last snapshot: \($0.verdict), phase \($0.phase), \(f1($0.elapsedS)) s measured, \($0.violations.count) violations)" }
@@ -26,7 +40,15 @@ public enum SelftestScore {
         }
         if r.verdict == Verdict.success { return ("MISSED", "-", "ran \(f1(r.elapsedS)) s without a violation") }
         let t = r.firstViolationS.map { String(format: "%.2fs", $0) } ?? (r.verdict == Verdict.stall ? "stall" : "-")
-        return ("detected", t, describe(r))
+        let kind = r.violations.first?.kind ?? (r.verdict == Verdict.stall ? ViolationKind.stall.rawValue : "leak")
+        guard matches(inj, kind: kind) else {
+            return (otherClass, t, "other class: \(kind), expected one of \(expected(inj)): \(describe(r))")
+        }
+        return (detected, t, describe(r))
+    }
+
+    public static func expected(_ inj: Injection) -> String {
+        inj.caughtBy.map(\.rawValue).sorted().joined(separator: "|")
     }
 
     public static func describe(_ r: StressResult) -> String {

@@ -52,6 +52,12 @@ public enum ViolationKind: String, CaseIterable, Sendable, Codable {
     case leak
     /// 7. A worker or a grace period stopped making progress.
     case stall
+    /// 8. A lock was taken against the order of `LockClass` (controlled
+    /// runs check every acquisition), whether or not it deadlocked.
+    case lockOrder = "lock-order"
+    /// 8. Code that requires a lock (a PTE store, a list change) ran
+    /// without it (controlled runs; lockdep_assert_held).
+    case lockNotHeld = "lock-not-held"
 }
 
 /// A broken invariant, as a value: what, where, during which operation.

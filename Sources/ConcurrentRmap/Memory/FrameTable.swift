@@ -249,16 +249,28 @@ extension Kernel {
 
     // MARK: The page lock
 
-    @inline(__always) func tryLockPage(_ f: UInt32) -> Bool {
-        frames[Int(f)].flags.bitwiseOr(FrameFlags.locked, ordering: .acquiring).oldValue & FrameFlags.locked == 0
+    /// The page lock's key for lock-order bookkeeping: the frame number,
+    /// tagged so that it never equals a pthread lock's address.
+    @inline(__always) static func pageLockKey(_ f: UInt32) -> UInt { UInt(f) | (1 << (UInt.bitWidth - 1)) }
+
+    @inline(__always) func tryLockPage(_ f: UInt32, file: StaticString = #fileID, line: UInt = #line) -> Bool {
+        let ok = frames[Int(f)].flags.bitwiseOr(FrameFlags.locked, ordering: .acquiring).oldValue & FrameFlags.locked == 0
+        if ok { P.acquired(.pageLock, key: Self.pageLockKey(f), trylock: true, LockSite(file, line)) }
+        return ok
     }
 
     /// lock_page: waits (through the platform) until the page lock is free.
-    func lockPage(_ f: UInt32) {
-        while !tryLockPage(f) { P.relax() }
+    /// `nested`: migration's new page, locked while holding the old one.
+    func lockPage(_ f: UInt32, nested: Bool = false, file: StaticString = #fileID, line: UInt = #line) {
+        // Checked before the wait, as a pthread lock is.
+        P.acquired(nested ? .pageLockNested : .pageLock, key: Self.pageLockKey(f), trylock: false, LockSite(file, line))
+        while frames[Int(f)].flags.bitwiseOr(FrameFlags.locked, ordering: .acquiring).oldValue & FrameFlags.locked != 0 {
+            P.relax()
+        }
     }
 
     @inline(__always) func unlockPage(_ f: UInt32) {
+        P.released(.pageLock, key: Self.pageLockKey(f))
         frames[Int(f)].flags.bitwiseAnd(~FrameFlags.locked, ordering: .releasing)
     }
 

@@ -9,11 +9,10 @@ public enum FaultResult: Sendable, Equatable {
 /// handle_mm_fault: first touch, copy-on-write, swap-in (through the swap
 /// cache), and the checks that ride on every access.
 ///
-/// Locks: mmap lock (read) -> [rmap's prepare: ptl -> rmap lock] -> ptl ->
-/// page lock (trylock only). A fault never waits for a page lock with the
-/// ptl held and never runs a full allocation with it held (that may run
-/// direct reclaim, which takes other mms' ptls): under the ptl it only pops
-/// a frame from its own CPU's cache, and when that is empty it drops the
+/// Locks (order: `LockClass`): mmapLock (read), the scheme's prepare
+/// (rmapList, then ptl), ptl, and page locks by trylock only under the ptl.
+/// A full allocation may run direct reclaim, so under the ptl a fault only
+/// pops a frame from its own CPU's cache; when that is empty it drops the
 /// ptl, allocates, and retries.
 extension Kernel {
     /// A read (`write == false`) or write of `vpn` in pinned `mm`. A write

@@ -1,10 +1,9 @@
 /// fork (dup_mmap + copy_page_range).
 ///
-/// Locks: parent's mmap lock (write), then briefly the rmap's list lock
-/// (inside the scheme, released before any ptl), then parent ptl -> child
-/// ptl. The child is unreachable except through the rmap, and walkers hold
-/// one ptl at a time, so parent -> child is the only two-ptl order and
-/// cannot deadlock.
+/// Locks (order: `LockClass`): the parent's mmapLock (write), briefly the
+/// scheme's rmapList (released before any ptl), then the parent's ptl and
+/// the child's as ptlNested: walkers hold one ptl at a time, so this is the
+/// only place two are held.
 ///
 /// Order matters: the child (anongroup: its mm; anon_vma: each VMA) joins
 /// the rmap *before* its PTEs are copied, as the scheme's `forkLinkPhase`
@@ -68,7 +67,7 @@ extension Kernel {
         var vpn = vmaStart(pv)
         let end = vpn + UInt64(vmaPages(pv))
         ptlLock(parent)
-        ptlLock(child)
+        ptlLock(child, nested: true)
         defer { ptlUnlock(child); ptlUnlock(parent) }
         while vpn < end {
             let leafEnd = min(end, (vpn | UInt64(MachineConfig.ptesPerLeaf - 1)) + 1)

@@ -70,7 +70,7 @@ extension Kernel {
         // A reclaim or migration scan that read this frame's flags in its
         // previous life may still pin and trylock it for a moment; it lets
         // go once it sees the frame is not (yet) anonymous, so wait for it.
-        lockPage(target)
+        lockPage(target, nested: true)
         frames[Int(target)].content.store(frames[Int(f)].content.load(ordering: .relaxed), ordering: .relaxed)
         rmap.pageCloned(self, from: f, to: target)
         // A page in the swap cache hands its place there to the new one.

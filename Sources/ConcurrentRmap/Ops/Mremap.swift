@@ -13,8 +13,8 @@
 /// Walkers hold the page lock for the whole walk, so each sees the old
 /// (index, PTE) pair or the new one, never a mix.
 ///
-/// Locks: mmap lock (write) -> page lock -> ptl. The ptl is never held while
-/// waiting for the page lock.
+/// Locks (order: `LockClass`): mmapLock (write), pageLock, ptl; the ptl is
+/// dropped before waiting for the page lock.
 extension Kernel {
     /// Moves one VMA of pinned `mm` to a free place.
     func mremap(_ mm: UInt32, _ cpu: CPU) -> Bool {

@@ -1,9 +1,10 @@
 /// Page reclaim: a clock scan over the frame table, young-bit aging through
 /// the rmap, and swap-out.
 ///
-/// Locks: page lock (trylock: reclaim never waits for one) -> RCU read side
-/// -> ptl (trylock). A failed trylock leaves the page mapped there; that is
-/// not a bug, so completeness is only checked for walks without failures.
+/// Locks (order: `LockClass`): pageLock and each ptl by trylock only, the
+/// scheme's walk protection between them. A failed trylock leaves the page
+/// mapped there; that is not a bug, so completeness is only checked for
+/// walks without failures.
 ///
 /// Swap-out: the page goes into the swap cache (a new slot gets a copy of
 /// its content; a page already cached keeps its slot: it was never written

@@ -52,6 +52,7 @@ extension Kernel {
                 report(.lifetime, frame: f, mm: mm, vpn: vpn, cpu: cpu, "rmap walk reached a freed mm")
                 return
             }
+            assertPTLHeld(mm)  // the PTE is read, and rewritten by `body`, under it
             let i = pteIndex(mm, vpn)
             guard i >= 0 else { return }
             if body(mm, vpn, i) { stats.found += 1 }

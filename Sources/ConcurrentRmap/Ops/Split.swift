@@ -11,7 +11,8 @@
 /// upper half later in the list. The tail munmap zaps the PTEs first, then
 /// shrinks the VMA.
 ///
-/// Locks: mmap lock (write) -> [rmap's list lock] ; zap takes the ptl.
+/// Locks (order: `LockClass`): mmapLock (write), then the scheme's rmapList
+/// or, for the zap, the ptl; never both.
 extension Kernel {
     /// Splits, or shrinks, a random VMA of pinned `mm` of at least two
     /// pages at a random page boundary. False when it has none.

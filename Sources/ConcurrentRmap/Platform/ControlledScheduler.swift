@@ -101,7 +101,15 @@ public final class ControlledScheduler: @unchecked Sendable {
     private var lockAddress: [UInt] = []
     private var owner: [Int] = []          // mutex owner or rwlock writer, -1 none
     private var readers: [Int] = []        // rwlock readers
-    private var held: [Int]                // locks held per thread
+
+    // Lockdep: the locks each thread holds, in the order taken, checked
+    // against `LockClass` at every acquisition.
+    private struct HeldLock { var key: UInt; var cls: LockClass; var site: LockSite }
+    private var held: [[HeldLock]]
+    /// (held class, wanted class) pairs already reported: one report each.
+    private var reportedOrders: Set<Int> = []
+    private var reportedUnheld: Set<String> = []
+    private var recordViolation: (Violation) -> Void = { _ in }
 
     // RCU
     private var rcuDepth: [Int]
@@ -139,7 +147,7 @@ public final class ControlledScheduler: @unchecked Sendable {
         state = Array(repeating: .ready, count: threads)
         yielding = Array(repeating: false, count: threads)
         spins = Array(repeating: 0, count: threads)
-        held = Array(repeating: 0, count: threads)
+        held = Array(repeating: [], count: threads)
         candidates = Array(repeating: 0, count: threads)
         rcuDepth = Array(repeating: 0, count: threads)
         rcuEnteredAt = Array(repeating: 0, count: threads)
@@ -165,8 +173,13 @@ public final class ControlledScheduler: @unchecked Sendable {
         sem_destroy(&driverSem)
     }
 
-    /// Where the scheduler reads the machine's violation count.
-    public func watchViolations(_ count: @escaping () -> Int) { violationCount = count }
+    /// Where the scheduler reads the machine's violation count, and where
+    /// it records the violations it finds itself (lock order, locks not
+    /// held).
+    public func watchViolations(_ count: @escaping () -> Int, record: @escaping (Violation) -> Void) {
+        violationCount = count
+        recordViolation = record
+    }
 
     private func next() -> UInt64 { rng.next() }
 
@@ -292,7 +305,7 @@ public final class ControlledScheduler: @unchecked Sendable {
     /// Workers that did not finish (after `runToCompletion`).
     public var unfinished: [Int] { (0..<threads).filter { state[$0] != .finished } }
     /// Workers that hold a read-side section or a lock now.
-    public func holds(_ t: Int) -> (rcuDepth: Int, locks: Int) { (rcuDepth[t], held[t]) }
+    public func holds(_ t: Int) -> (rcuDepth: Int, locks: Int) { (rcuDepth[t], held[t].count) }
 
     // MARK: Choosing
 
@@ -382,10 +395,11 @@ public final class ControlledScheduler: @unchecked Sendable {
 
     public func lockAddress(ofID id: Int) -> UInt { id < lockAddress.count ? lockAddress[id] : 0 }
 
-    func lock(_ p: UnsafeMutableRawPointer) {
+    func lock(_ p: UnsafeMutableRawPointer, _ c: LockClass, _ at: LockSite) {
         let me = current
         let l = lockID(p)
         guard me >= 0 else { owner[l] = -2; return }  // driver: nobody else runs
+        checkOrder(me, c, at)
         point()
         if owner[l] >= 0 || readers[l] > 0 {
             state[me] = .waitingLock(l)
@@ -394,11 +408,11 @@ public final class ControlledScheduler: @unchecked Sendable {
             state[me] = .ready
         }
         owner[l] = me
-        held[me] += 1
+        held[me].append(HeldLock(key: UInt(bitPattern: p), cls: c, site: at))
         record(.lock, object: UInt(l), detail: 0)
     }
 
-    func tryLock(_ p: UnsafeMutableRawPointer) -> Bool {
+    func tryLock(_ p: UnsafeMutableRawPointer, _ c: LockClass, _ at: LockSite) -> Bool {
         let me = current
         let l = lockID(p)
         guard me >= 0 else {
@@ -412,7 +426,7 @@ public final class ControlledScheduler: @unchecked Sendable {
             return false
         }
         owner[l] = me
-        held[me] += 1
+        held[me].append(HeldLock(key: UInt(bitPattern: p), cls: c, site: at))
         record(.trylockOK, object: UInt(l), detail: 0)
         return true
     }
@@ -431,16 +445,17 @@ public final class ControlledScheduler: @unchecked Sendable {
         } else {
             owner[l] = -1  // unlock of a lock not held: pthread's undefined behaviour; model as a release
         }
-        held[me] = max(0, held[me] - 1)
+        dropHeld(me, key: UInt(bitPattern: p))
         record(.unlock, object: UInt(l), detail: 0)
         spinsReset()
         point()
     }
 
-    func readLock(_ p: UnsafeMutableRawPointer) {
+    func readLock(_ p: UnsafeMutableRawPointer, _ c: LockClass, _ at: LockSite) {
         let me = current
         let l = lockID(p)
         guard me >= 0 else { readers[l] += 1; return }
+        checkOrder(me, c, at)
         point()
         if owner[l] >= 0 {
             state[me] = .waitingRead(l)
@@ -449,14 +464,15 @@ public final class ControlledScheduler: @unchecked Sendable {
             state[me] = .ready
         }
         readers[l] += 1
-        held[me] += 1
+        held[me].append(HeldLock(key: UInt(bitPattern: p), cls: c, site: at))
         record(.readLock, object: UInt(l), detail: 0)
     }
 
-    func writeLock(_ p: UnsafeMutableRawPointer) {
+    func writeLock(_ p: UnsafeMutableRawPointer, _ c: LockClass, _ at: LockSite) {
         let me = current
         let l = lockID(p)
         guard me >= 0 else { owner[l] = -2; return }
+        checkOrder(me, c, at)
         point()
         if owner[l] >= 0 || readers[l] > 0 {
             state[me] = .waitingWrite(l)
@@ -465,8 +481,53 @@ public final class ControlledScheduler: @unchecked Sendable {
             state[me] = .ready
         }
         owner[l] = me
-        held[me] += 1
+        held[me].append(HeldLock(key: UInt(bitPattern: p), cls: c, site: at))
         record(.writeLock, object: UInt(l), detail: 0)
+    }
+
+    // MARK: Lockdep
+
+    /// A blocking acquisition of class `c` by worker `me`: every lock it
+    /// holds must rank below `c` (`LockClass`). Checked before the wait,
+    /// so an inversion is reported whether or not this schedule deadlocks.
+    private func checkOrder(_ me: Int, _ c: LockClass, _ at: LockSite) {
+        for h in held[me] where !c.mayNest(under: h.cls) {
+            let pair = h.cls.rank << 8 | c.rank
+            guard reportedOrders.insert(pair).inserted else { continue }
+            let what = h.cls == c
+                ? "takes a second \(c.name) at \(at) while holding one taken at \(h.site), with no nesting annotation"
+                : "takes \(c.name) at \(at) while holding \(h.cls.name) taken at \(h.site); LockClass orders \(c.name) before \(h.cls.name)"
+            recordViolation(Violation(kind: .lockOrder, cpu: me, detail: "worker \(me) " + what))
+        }
+    }
+
+    private func dropHeld(_ me: Int, key: UInt) {
+        if let i = held[me].lastIndex(where: { $0.key == key }) { held[me].remove(at: i) }
+    }
+
+    /// The model's own locks (the page lock): bookkeeping only, the wait
+    /// itself goes through `relax`.
+    func lockdepAcquire(key: UInt, _ c: LockClass, trylock: Bool, _ at: LockSite) {
+        let me = current
+        guard me >= 0 else { return }
+        if !trylock { checkOrder(me, c, at) }
+        held[me].append(HeldLock(key: key, cls: c, site: at))
+    }
+
+    func lockdepRelease(key: UInt) {
+        let me = current
+        guard me >= 0 else { return }
+        dropHeld(me, key: key)
+    }
+
+    /// lockdep_assert_held: reports a caller that needs lock `key` (of
+    /// class `c`) and does not hold it, once per (class, site line).
+    func assertHeld(key: UInt, _ c: LockClass, _ at: LockSite) {
+        let me = current
+        guard me >= 0, !held[me].contains(where: { $0.key == key }) else { return }
+        guard reportedUnheld.insert("\(c.name) \(at)").inserted else { return }
+        recordViolation(Violation(kind: .lockNotHeld, cpu: me,
+                                  detail: "worker \(me) at \(at) needs the \(c.name) it works under and does not hold it"))
     }
 
     /// A wait for another thread (page lock, migration entry): the waiter

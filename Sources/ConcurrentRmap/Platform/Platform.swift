@@ -19,12 +19,24 @@ import Glibc
 /// locks, the violation log) are not platform calls: with one thread
 /// running at a time they cannot be contended.
 public protocol Platform {
-    static func lock(_ m: UnsafeMutablePointer<pthread_mutex_t>)
-    static func tryLock(_ m: UnsafeMutablePointer<pthread_mutex_t>) -> Bool
+    /// Each acquisition names its lock class and call site (`LockClass`):
+    /// the controlled platform checks the lock order, the real one ignores
+    /// both.
+    static func lock(_ m: UnsafeMutablePointer<pthread_mutex_t>, _ c: LockClass, _ at: LockSite)
+    static func tryLock(_ m: UnsafeMutablePointer<pthread_mutex_t>, _ c: LockClass, _ at: LockSite) -> Bool
     static func unlock(_ m: UnsafeMutablePointer<pthread_mutex_t>)
-    static func readLock(_ l: UnsafeMutablePointer<pthread_rwlock_t>)
-    static func writeLock(_ l: UnsafeMutablePointer<pthread_rwlock_t>)
+    static func readLock(_ l: UnsafeMutablePointer<pthread_rwlock_t>, _ c: LockClass, _ at: LockSite)
+    static func writeLock(_ l: UnsafeMutablePointer<pthread_rwlock_t>, _ c: LockClass, _ at: LockSite)
     static func unlock(_ l: UnsafeMutablePointer<pthread_rwlock_t>)
+
+    /// A lock the model implements itself (the page lock, a bit in
+    /// page.flags) was taken or dropped: lock-order bookkeeping only.
+    /// `key` tells two locks of one class apart.
+    static func acquired(_ c: LockClass, key: UInt, trylock: Bool, _ at: LockSite)
+    static func released(_ c: LockClass, key: UInt)
+    /// lockdep_assert_held: the caller requires a lock of class `c` keyed
+    /// `key` (a pthread lock's address, or the model's own key).
+    static func assertHeld(_ c: LockClass, key: UInt, _ at: LockSite)
 
     /// A wait for something only another thread can change (a page lock, a
     /// migration entry): the caller loops until it sees the change.
@@ -58,12 +70,15 @@ public protocol Platform {
 
 /// pthread and liburcu: what every real run uses.
 public enum RealPlatform: Platform {
-    @inline(__always) public static func lock(_ m: UnsafeMutablePointer<pthread_mutex_t>) { pthread_mutex_lock(m) }
-    @inline(__always) public static func tryLock(_ m: UnsafeMutablePointer<pthread_mutex_t>) -> Bool { pthread_mutex_trylock(m) == 0 }
+    @inline(__always) public static func lock(_ m: UnsafeMutablePointer<pthread_mutex_t>, _ c: LockClass, _ at: LockSite) { pthread_mutex_lock(m) }
+    @inline(__always) public static func tryLock(_ m: UnsafeMutablePointer<pthread_mutex_t>, _ c: LockClass, _ at: LockSite) -> Bool { pthread_mutex_trylock(m) == 0 }
     @inline(__always) public static func unlock(_ m: UnsafeMutablePointer<pthread_mutex_t>) { pthread_mutex_unlock(m) }
-    @inline(__always) public static func readLock(_ l: UnsafeMutablePointer<pthread_rwlock_t>) { pthread_rwlock_rdlock(l) }
-    @inline(__always) public static func writeLock(_ l: UnsafeMutablePointer<pthread_rwlock_t>) { pthread_rwlock_wrlock(l) }
+    @inline(__always) public static func readLock(_ l: UnsafeMutablePointer<pthread_rwlock_t>, _ c: LockClass, _ at: LockSite) { pthread_rwlock_rdlock(l) }
+    @inline(__always) public static func writeLock(_ l: UnsafeMutablePointer<pthread_rwlock_t>, _ c: LockClass, _ at: LockSite) { pthread_rwlock_wrlock(l) }
     @inline(__always) public static func unlock(_ l: UnsafeMutablePointer<pthread_rwlock_t>) { pthread_rwlock_unlock(l) }
+    @inline(__always) public static func acquired(_ c: LockClass, key: UInt, trylock: Bool, _ at: LockSite) {}
+    @inline(__always) public static func released(_ c: LockClass, key: UInt) {}
+    @inline(__always) public static func assertHeld(_ c: LockClass, key: UInt, _ at: LockSite) {}
 
     /// A yield keeps a waiting thread from burning the core that the lock
     /// holder needs on a small machine.
@@ -115,12 +130,15 @@ public enum RealPlatform: Platform {
 /// machine is only built while one is installed.
 public enum ControlledPlatform: Platform {
     @inline(__always) static var scheduler: ControlledScheduler { ControlledScheduler.active.unsafelyUnwrapped }
-    public static func lock(_ m: UnsafeMutablePointer<pthread_mutex_t>) { scheduler.lock(UnsafeMutableRawPointer(m)) }
-    public static func tryLock(_ m: UnsafeMutablePointer<pthread_mutex_t>) -> Bool { scheduler.tryLock(UnsafeMutableRawPointer(m)) }
+    public static func lock(_ m: UnsafeMutablePointer<pthread_mutex_t>, _ c: LockClass, _ at: LockSite) { scheduler.lock(UnsafeMutableRawPointer(m), c, at) }
+    public static func tryLock(_ m: UnsafeMutablePointer<pthread_mutex_t>, _ c: LockClass, _ at: LockSite) -> Bool { scheduler.tryLock(UnsafeMutableRawPointer(m), c, at) }
     public static func unlock(_ m: UnsafeMutablePointer<pthread_mutex_t>) { scheduler.unlock(UnsafeMutableRawPointer(m)) }
-    public static func readLock(_ l: UnsafeMutablePointer<pthread_rwlock_t>) { scheduler.readLock(UnsafeMutableRawPointer(l)) }
-    public static func writeLock(_ l: UnsafeMutablePointer<pthread_rwlock_t>) { scheduler.writeLock(UnsafeMutableRawPointer(l)) }
+    public static func readLock(_ l: UnsafeMutablePointer<pthread_rwlock_t>, _ c: LockClass, _ at: LockSite) { scheduler.readLock(UnsafeMutableRawPointer(l), c, at) }
+    public static func writeLock(_ l: UnsafeMutablePointer<pthread_rwlock_t>, _ c: LockClass, _ at: LockSite) { scheduler.writeLock(UnsafeMutableRawPointer(l), c, at) }
     public static func unlock(_ l: UnsafeMutablePointer<pthread_rwlock_t>) { scheduler.unlock(UnsafeMutableRawPointer(l)) }
+    public static func acquired(_ c: LockClass, key: UInt, trylock: Bool, _ at: LockSite) { scheduler.lockdepAcquire(key: key, c, trylock: trylock, at) }
+    public static func released(_ c: LockClass, key: UInt) { scheduler.lockdepRelease(key: key) }
+    public static func assertHeld(_ c: LockClass, key: UInt, _ at: LockSite) { scheduler.assertHeld(key: key, c, at) }
     public static func relax() { scheduler.relax() }
     public static func rcuReadLock() { scheduler.rcuEnter() }
     public static func rcuReadUnlock() { scheduler.rcuExit() }

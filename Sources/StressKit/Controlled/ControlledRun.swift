@@ -109,7 +109,8 @@ public enum ControlledRun {
         defer { ControlledScheduler.active = nil }
 
         let machine = try Machine(config: config)
-        sched.watchViolations { [unowned machine] in machine.violationCount }
+        sched.watchViolations({ [unowned machine] in machine.violationCount },
+                              record: { [unowned machine] v in machine.record(v) })
         let boot = machine.makeCPU(id: s.threads, seed: s.seed)
         _ = workload.populate(machine, cpu: boot)
         var cpus: [CPU] = []

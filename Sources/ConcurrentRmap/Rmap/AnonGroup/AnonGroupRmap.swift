@@ -127,9 +127,10 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
 
     // MARK: Writers (group lock held)
 
-    @inline(__always) private func writeLock<P>(_ k: Kernel<Self, P>, _ g: UInt32) {
-        P.lock(lock.locks[Int(g)])
-        if sync == .rwlock { P.writeLock(rwlock.locks[Int(g)]) }
+    @inline(__always) private func writeLock<P>(_ k: Kernel<Self, P>, _ g: UInt32,
+                                                file: StaticString = #fileID, line: UInt = #line) {
+        P.lock(lock.locks[Int(g)], .rmapList, LockSite(file, line))
+        if sync == .rwlock { P.writeLock(rwlock.locks[Int(g)], .rmapListRW, LockSite(file, line)) }
     }
 
     @inline(__always) private func writeUnlock<P>(_ k: Kernel<Self, P>, _ g: UInt32) {
@@ -291,8 +292,8 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         if protect {
             switch sync {
             case .rcu: k.walkReadLock(cpu)
-            case .rwlock: P.readLock(rwlock.locks[Int(g)])
-            case .mutex: P.lock(lock.locks[Int(g)])
+            case .rwlock: P.readLock(rwlock.locks[Int(g)], .rmapListRW, LockSite(#fileID, #line))
+            case .mutex: P.lock(lock.locks[Int(g)], .rmapList, LockSite(#fileID, #line))
             }
         }
         cpu.pointee.lastGeneration = slab.generation[Int(g)]  // plain read: see SlotFreeTarget

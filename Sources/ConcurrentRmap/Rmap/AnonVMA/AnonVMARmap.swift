@@ -13,12 +13,12 @@ import Glibc
 /// (`vma.pgoff + (vpn - vma.start)`), which fork, split and mremap keep, so
 /// mremap moves PTEs and touches no page.
 ///
-/// Lock order: mmap lock -> (anon_vma_prepare:) ptl -> anon_vma lock.
-/// Writers of a list (prepare, fork, split, mremap, unmap) hold the
-/// anon_vma's mutex (and its rwlock for writing under `--sync rwlock`).
-/// Walkers: `--sync rcu`, a read-side section around the lookup and the
-/// whole list walk; `rwlock`/`mutex`, the anon_vma's lock for reading or
-/// the mutex. Walkers take each mm's ptl inside (rmapWalk).
+/// Locks (classes and order: `LockClass`): `rmapList` (the anon_vma's
+/// mutex, held by list writers: prepare, fork, split, mremap, unmap) and
+/// `rmapListRW` (its rwlock under `--sync rwlock`); prepare also takes the
+/// `ptl` inside them. Walkers: `--sync rcu`, a read-side section around the
+/// lookup and the whole list walk; `rwlock`/`mutex`, the anon_vma's lock
+/// for reading or the mutex.
 ///
 /// The walk protocol (page_lock_anon_vma): read `page.mapping` inside the
 /// read-side section, lock the anon_vma (lock modes), then re-check that the
@@ -132,9 +132,10 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
 
     // MARK: Writers
 
-    @inline(__always) private func writeLock<P>(_ k: Kernel<Self, P>, _ av: UInt32) {
-        P.lock(s.pointee.lock.locks[Int(av)])
-        if sync == .rwlock { P.writeLock(s.pointee.rwlock.locks[Int(av)]) }
+    @inline(__always) private func writeLock<P>(_ k: Kernel<Self, P>, _ av: UInt32,
+                                                file: StaticString = #fileID, line: UInt = #line) {
+        P.lock(s.pointee.lock.locks[Int(av)], .rmapList, LockSite(file, line))
+        if sync == .rwlock { P.writeLock(s.pointee.rwlock.locks[Int(av)], .rmapListRW, LockSite(file, line)) }
     }
 
     @inline(__always) private func writeUnlock<P>(_ k: Kernel<Self, P>, _ av: UInt32) {
@@ -206,8 +207,13 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
         // page-table lock, the same nesting as a walker's (anon_vma lock,
         // then each mm's ptl), so a stale walker that reached this slot
         // cannot deadlock with us.
-        writeLock(k, av)
-        k.ptlLock(mm)
+        if k.inject == .prepareLockInversion {
+            k.ptlLock(mm)  // the planted bug: the walkers' nesting, reversed
+            writeLock(k, av)
+        } else {
+            writeLock(k, av)
+            k.ptlLock(mm)
+        }
         if k.vmaCtx(vma) == 0 {
             linkTail(av, vma)
             k.vmaRecord(vma).pointee.ctx.store(av, ordering: .releasing)
@@ -347,8 +353,8 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
         k.raceWindow(cpu)  // between reading page.mapping and locking the anon_vma
         switch sync {
         case .rcu: break
-        case .rwlock: P.readLock(s.pointee.rwlock.locks[Int(av)])
-        case .mutex: P.lock(s.pointee.lock.locks[Int(av)])
+        case .rwlock: P.readLock(s.pointee.rwlock.locks[Int(av)], .rmapListRW, LockSite(#fileID, #line))
+        case .mutex: P.lock(s.pointee.lock.locks[Int(av)], .rmapList, LockSite(#fileID, #line))
         }
         defer {
             switch sync {

@@ -1,0 +1,83 @@
+/// The model's lock classes and their order: the single source of the lock
+/// order. Everything else (ARCHITECTURE.md, the headers of the files that
+/// take locks) points here. Controlled runs (`stress explore`, `replay`,
+/// `shrink`) check every acquisition against this table, as lockdep does,
+/// and report an out-of-order one as a `lock-order` violation naming both
+/// locks and both call sites, whether or not that schedule deadlocks.
+///
+/// Order, outermost first: a lock may be taken while holding only locks of
+/// a lower rank. Two locks of one class are never held at once, except
+/// through the `Nested` classes, which stand for lockdep's nesting
+/// annotations and name the only places that do it.
+///
+///     mmapLock         one mm's mmap lock (fork: the parent's only)
+///       pageLock         a page lock (bit in page.flags)
+///         pageLockNested   migration's new page, taken holding the old one
+///           rmapList         the scheme's list lock: an anongroup's group
+///                            mutex or an anon_vma's mutex (writers; walkers
+///                            under --sync mutex)
+///             rmapListRW       its rwlock under --sync rwlock (writers
+///                              after the mutex, walkers alone for reading)
+///               ptl              one mm's page-table lock
+///                 ptlNested        fork: the child's ptl under the parent's
+///
+/// Trylocks cannot deadlock, so a trylock is not checked against the locks
+/// held; once taken it is held like any other, and later blocking
+/// acquisitions are checked against it (fault trylocks page locks under the
+/// ptl; reclaim trylocks the page lock and each ptl).
+///
+/// Rules the order alone does not say, and why:
+/// - No ptl is held while *waiting* for a page lock: a page-lock holder
+///   (reclaim, migration) waits for ptls. Under a ptl a page lock is only
+///   tried (fault's swap-cache lookup and reuse).
+/// - List writers (fork, exit, split, mremap, unmap) hold no ptl and no page
+///   lock, except anon_vma_prepare, which takes the new anon_vma's lock and
+///   then the ptl: the walkers' nesting (Linux since d9d332e0, 2008).
+/// - No full frame allocation runs under a ptl: direct reclaim takes page
+///   locks and other mms' ptls. Under a ptl a fault only pops its CPU's
+///   frame cache, whose lock is a leaf lock.
+/// - Leaf locks (pool mutexes, per-CPU cache locks, the violation log) are
+///   never held across a platform call, so they are not platform locks and
+///   not in this table: under the controlled scheduler one held across a
+///   scheduling point would spin forever.
+/// - synchronize_rcu runs only between operations, with nothing held and
+///   outside every read-side section: a reader may wait for any lock an
+///   operation holds.
+public enum LockClass: UInt8, CaseIterable, Sendable {
+    case mmapLock
+    case pageLock
+    case pageLockNested
+    case rmapList
+    case rmapListRW
+    case ptl
+    case ptlNested
+
+    /// Position in the order: a lock may be taken holding only lower ranks.
+    @inline(__always) public var rank: Int { Int(rawValue) }
+
+    public var name: String {
+        switch self {
+        case .mmapLock: "mmap_lock"
+        case .pageLock: "page_lock"
+        case .pageLockNested: "page_lock/nested"
+        case .rmapList: "rmap_list_lock"
+        case .rmapListRW: "rmap_list_rwsem"
+        case .ptl: "ptl"
+        case .ptlNested: "ptl/nested"
+        }
+    }
+
+    /// Whether holding `held` and then waiting for `self` keeps the order.
+    @inline(__always) public func mayNest(under held: LockClass) -> Bool { held.rank < rank }
+}
+
+/// Where a lock was taken: the caller's file and line (`#fileID`,
+/// `#line`), carried to the controlled platform for lock-order reports.
+/// The real platform ignores it, and with its calls inlined the constants
+/// are never materialized.
+public struct LockSite: Sendable, CustomStringConvertible {
+    public let file: StaticString
+    public let line: UInt
+    @inline(__always) public init(_ file: StaticString, _ line: UInt) { self.file = file; self.line = line }
+    public var description: String { "\(file):\(line)" }
+}
