@@ -84,13 +84,19 @@ public enum Injection: String, CaseIterable, Sendable {
         case .walkOutsideRCU: [.lifetime, .incompleteWalk, .groupList]
         case .groupFreedWhilePages: [.groupList, .lifetime, .location]
         case .swapInStaleIndex, .anonVmaMremapPgoff: [.location, .incompleteWalk]
-        case .anonVmaPublishEarly: [.location, .groupList, .incompleteWalk, .mapcount]
+        // Two anon_vmas for one VMA: the one it is not on empties and is
+        // freed while pages still name it.
+        case .anonVmaPublishEarly: [.location, .groupList, .incompleteWalk, .mapcount, .lifetime]
         case .anonVmaNoRecheck, .anonVmaFreeNoGrace: [.lifetime, .groupList, .incompleteWalk]
         case .anonVmaSplitUnlinked: [.groupList, .incompleteWalk, .mapcount]
         case .prepareLockInversion: [.lockOrder]
         case .mmFreeNoGrace, .mmPinNoZeroCheck: [.lifetime, .incompleteWalk, .groupList]
-        case .walkNoPageTableLock: [.lockNotHeld, .mapcount, .refcount, .content, .incompleteWalk, .freedWhileMapped, .location]
-        case .racyMapcount: [.mapcount, .refcount, .freedWhileMapped]
+        // Racing PTE stores lose one: counts, contents, leaf use counts
+        // (a leaf left holding PTEs at exit is a leak).
+        case .walkNoPageTableLock: [.lockNotHeld, .mapcount, .refcount, .content, .incompleteWalk, .freedWhileMapped, .location, .leak]
+        // A lost update leaves a mapcount that migration's check reads as
+        // a mapping no walk found.
+        case .racyMapcount: [.mapcount, .refcount, .freedWhileMapped, .incompleteWalk]
         case .rcuReaderStall, .rcuUnlockForgotten: [.stall]
         }
     }
@@ -150,7 +156,7 @@ public enum Injection: String, CaseIterable, Sendable {
         case .rcuReaderStall:
             "worker 0's first rmap walk blocks inside its read-side section, as a reader that sleeps on something that waits for a grace period would: no grace period ends and the worker stops (stall, exit 3). rcutorture's RCU CPU stall warnings."
         case .rcuUnlockForgotten:
-            "worker 0 forgets one rcu_read_unlock after a walk and goes on working: its read-side section never ends, so no grace period completes and no call_rcu callback runs (the watchdog names the worker: no grace period, exit 3). Under qsbr a read-side lock is only a marker and the bug is invisible. rcutorture's forgotten-unlock and RCU CPU stall warnings."
+            "worker 0 forgets one rcu_read_unlock after a walk and goes on working: its read-side section never ends, so no grace period completes and no retired slot is freed (the watchdog names the worker: no grace period, exit 3). Under qsbr a read-side lock is only a marker and the bug is invisible. rcutorture's forgotten-unlock and RCU CPU stall warnings."
         case .mmPinNoZeroCheck:
             "a worker pins an mm with a plain increment (mmget) instead of mmget_not_zero: an mm whose last user has gone is brought back, and its last user leaves twice (lifetime: torn down twice). Linux's mmget_not_zero fixes (2017-2019)."
         }

@@ -12,7 +12,7 @@ struct Run {
     let machine: Machine
     let control: RunControl
     let wallStart: UInt64
-    let rcuBefore: (UInt64, UInt64, UInt64)
+    let rcuBefore: UInt64
     var workers: [WorkerState] = []
     var startupS = 0.0
     /// When the workers were let go.
@@ -38,7 +38,7 @@ struct Run {
     private var lastSampleVisited: UInt64 = 0
 
     init(settings: RunSettings, machine: Machine, control: RunControl, wallStart: UInt64,
-         rcuBefore: (UInt64, UInt64, UInt64)) {
+         rcuBefore: UInt64) {
         self.settings = settings
         self.machine = machine
         self.control = control
@@ -196,8 +196,7 @@ struct Run {
                              wastedPerWalk: walks > 0 ? Double(event(.walkWasted)) / Double(walks) : 0,
                              trylockFailures: event(.walkTrylockFail)),
             events: events,
-            rcuStats: RCUStats(gracePeriods: RCU.synchronizeCount - rcuBefore.0, callbacksQueued: RCU.callbacksQueued - rcuBefore.1,
-                               callbacksRun: RCU.callbacksRun - rcuBefore.2),
+            rcuStats: RCUStats(gracePeriods: RCU.synchronizeCount - rcuBefore),
             audits: audits, samples: samples, steadyState: steady, violations: violations, violationsByKind: byKind,
             leaks: leaks, leakCheck: leakCheck,
             firstViolationS: first > 0 ? Double(first &- min(first, goAt)) / 1e9 : nil,

@@ -59,7 +59,7 @@ public struct EngineHooks: Sendable {
 ///    hangs or crashes;
 /// 5. teardown and leak check, on a thread of their own under a deadline,
 ///    and only when the run has not failed: a failed model cannot be
-///    trusted to tear down (a corrupted callback queue hangs rcu_barrier).
+///    trusted to tear down (a corrupted slab or list can hang it).
 public enum StressEngine {
     public static func run(_ s: RunSettings, hooks: EngineHooks = EngineHooks()) throws -> StressResult {
         if let problem = s.validate() { throw Machine.ConfigError.invalid(problem) }
@@ -72,7 +72,7 @@ public enum StressEngine {
         let control = RunControl()
         let table = mix.table()
         let wallStart = monotonicNanos()
-        let rcuBefore = (RCU.synchronizeCount, RCU.callbacksQueued, RCU.callbacksRun)
+        let rcuBefore = RCU.synchronizeCount
         var run = Run(settings: s, machine: machine, control: control, wallStart: wallStart, rcuBefore: rcuBefore)
 
         // The population, on this thread.
@@ -271,7 +271,7 @@ public enum StressEngine {
         guard teardownDone.load(ordering: .acquiring) else {
             pthread_detach(closerThread)
             _ = Unmanaged.passRetained(machine)
-            let v = Violation(kind: .stall, detail: "teardown (exit of every process, rcu_barrier, leak check) did not finish within \(Int(max(10, s.stallTimeoutS))) s")
+            let v = Violation(kind: .stall, detail: "teardown (exit of every process, the last grace periods, leak check) did not finish within \(Int(max(10, s.stallTimeoutS))) s")
             machine.record(v)
             run.stall = v
             run.leakCheck = "not finished: teardown stalled"
@@ -288,6 +288,8 @@ public enum StressEngine {
     /// Asks every worker to park between operations; true once all did.
     static func pauseAll(_ control: RunControl, workers: Int, timeoutNs: UInt64) -> Bool {
         control.set(RunControl.pauseBit)
+        // Pairs with the worker's fence after it leaves `parked` (Worker.swift).
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
         let t0 = monotonicNanos()
         while control.parked.load(ordering: .acquiring) < workers {
             if monotonicNanos() - t0 > timeoutNs { return false }

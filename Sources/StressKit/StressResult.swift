@@ -44,13 +44,10 @@ public struct WalkStats: Codable, Sendable, Equatable {
     public var trylockFailures: UInt64
 }
 
-/// liburcu's counters over the run. The model queues nothing on call_rcu
-/// (its CPUs free their own retired slots), so the callback counts stay 0
-/// unless something else in the process does.
+/// liburcu's counters over the run: synchronize_rcu calls completed (the
+/// workers' own and the probe's; the model queues nothing on call_rcu).
 public struct RCUStats: Codable, Sendable, Equatable {
     public var gracePeriods: UInt64
-    public var callbacksQueued: UInt64
-    public var callbacksRun: UInt64
 }
 
 /// One interval of a run, for the steady-state check and for plots.

@@ -169,6 +169,14 @@ enum WorkerLoop {
                     control.parked.wrappingAdd(1, ordering: .releasing)
                     control.resume.wait()
                     control.parked.wrappingSubtract(1, ordering: .relaxed)
+                    // Store-buffering with pauseAll (it sets the pause bit,
+                    // then reads `parked`; we drop `parked`, then read the
+                    // bit): with a seq_cst fence on each side, C11 forbids
+                    // both reading the old value, so either it waits for us
+                    // or we see the next pause. Without them, a weakly
+                    // ordered CPU (aarch64) could run an operation during
+                    // an audit. Off the per-operation path.
+                    atomicMemoryFence(ordering: .sequentiallyConsistent)
                     w.parked.store(false, ordering: .relaxed)
                     RCU.threadOnline()
                     continue

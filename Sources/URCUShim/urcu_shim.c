@@ -1,18 +1,7 @@
-// Out-of-line half of URCUShim: registration, grace periods and call_rcu.
+// Out-of-line half of URCUShim: registration and grace periods.
 // See include/urcu_shim.h for the flavor and ThreadSanitizer rules.
 #include "urcu_shim.h"
 #include <stdatomic.h>
-
-// urcu/call-rcu.h declares call_rcu and rcu_barrier through the name map of
-// whichever flavor header came first, so the other flavors' exported entry
-// points are declared here by hand (liburcu 0.13 exports all of them).
-#define CRM_DECLARE_FLAVOR(f)                                                  \
-    void urcu_##f##_call_rcu(struct rcu_head *, void (*)(struct rcu_head *)); \
-    void urcu_##f##_barrier(void);
-CRM_DECLARE_FLAVOR(memb)
-CRM_DECLARE_FLAVOR(qsbr)
-CRM_DECLARE_FLAVOR(mb)
-CRM_DECLARE_FLAVOR(bp)
 
 int crm_rcu_flavor_selected = CRM_RCU_MEMB;
 char crm_rcu_gp_token;
@@ -20,10 +9,8 @@ char crm_rcu_gp_token;
 static atomic_int registered_threads;
 static atomic_ullong synchronize_count;
 // crm_rcu_synchronize calls begun, and the highest of them that returned.
-static atomic_ullong gp_begun;
-static atomic_ullong gp_returned;
-static atomic_ullong callbacks_queued;
-static atomic_ullong callbacks_run;
+static _Atomic uint64_t gp_begun;
+static _Atomic uint64_t gp_returned;
 
 int crm_rcu_tsan_build(void) {
 #ifdef CRM_TSAN
@@ -37,13 +24,6 @@ int crm_rcu_select_flavor(int flavor) {
     if (flavor < CRM_RCU_MEMB || flavor > CRM_RCU_BP) return -1;
     if (flavor == crm_rcu_flavor_selected) return 0;
     if (atomic_load(&registered_threads) != 0) return -1;
-    // Callbacks queued on the old flavor run on its own call_rcu thread and
-    // only that flavor's barrier waits for them: drain them before the
-    // switch, or a later barrier (of the new flavor) returns while they can
-    // still run on memory their owner has freed.
-    if (atomic_load(&callbacks_queued) != atomic_load(&callbacks_run)) {
-        crm_rcu_barrier_flavor(crm_rcu_flavor_selected);
-    }
     crm_rcu_flavor_selected = flavor;
     return 0;
 }
@@ -86,7 +66,16 @@ void crm_rcu_synchronize(void) {
     atomic_fetch_add_explicit(&synchronize_count, 1, memory_order_relaxed);
 }
 
-uint64_t crm_rcu_gp_snapshot(void) { return atomic_load(&gp_begun); }
+uint64_t crm_rcu_gp_snapshot(void) {
+    // The caller's unlink stores must be visible before gp_begun is read
+    // (Linux's get_state_synchronize_rcu starts with smp_mb()): otherwise a
+    // grace period could begin after this load yet before the unlink is
+    // visible, and a reader entering then would still find the object when
+    // that grace period ends. A seq_cst load alone does not order an earlier
+    // store (x86's store buffer, aarch64's ldar after str).
+    atomic_thread_fence(memory_order_seq_cst);
+    return atomic_load(&gp_begun);
+}
 
 int crm_rcu_gp_elapsed(uint64_t snapshot) {
     if (atomic_load(&gp_returned) <= snapshot) return 0;
@@ -96,44 +85,5 @@ int crm_rcu_gp_elapsed(uint64_t snapshot) {
     return 1;
 }
 
-void crm_rcu_barrier(void) { crm_rcu_barrier_flavor(crm_rcu_flavor_selected); }
-
-void crm_rcu_barrier_flavor(int flavor) {
-    switch (flavor) {
-    case CRM_RCU_QSBR: urcu_qsbr_barrier(); break;
-    case CRM_RCU_MB: urcu_mb_barrier(); break;
-    case CRM_RCU_BP: urcu_bp_barrier(); break;
-    default: urcu_memb_barrier(); break;
-    }
-}
-
 uint64_t crm_rcu_synchronize_count(void) { return atomic_load(&synchronize_count); }
-uint64_t crm_rcu_callbacks_queued(void) { return atomic_load(&callbacks_queued); }
-uint64_t crm_rcu_callbacks_run(void) { return atomic_load(&callbacks_run); }
-
-static void crm_rcu_trampoline(struct rcu_head *head) {
-    struct crm_rcu_work *work = caa_container_of(head, struct crm_rcu_work, head);
-#ifdef CRM_TSAN
-    // The queue hand-off (wfcqueue) is invisible to TSan: pair with the
-    // release in crm_rcu_call, then with every reader's unlock.
-    __tsan_acquire(work);
-    __tsan_acquire(&crm_rcu_gp_token);
-#endif
-    atomic_fetch_add_explicit(&callbacks_run, 1, memory_order_relaxed);
-    work->fn(work->owner, work->arg);
-}
-
-void crm_rcu_call(struct crm_rcu_work *work) {
-    atomic_fetch_add_explicit(&callbacks_queued, 1, memory_order_relaxed);
-#ifdef CRM_TSAN
-    __tsan_release(work);
-#endif
-    switch (crm_rcu_flavor_selected) {
-    case CRM_RCU_QSBR: urcu_qsbr_call_rcu(&work->head, crm_rcu_trampoline); break;
-    case CRM_RCU_MB: urcu_mb_call_rcu(&work->head, crm_rcu_trampoline); break;
-    case CRM_RCU_BP: urcu_bp_call_rcu(&work->head, crm_rcu_trampoline); break;
-    default: urcu_memb_call_rcu(&work->head, crm_rcu_trampoline); break;
-    }
-}
-
 int crm_rcu_get_flavor(void) { return crm_rcu_flavor_selected; }

@@ -76,7 +76,6 @@ final class FlavorTests: XCTestCase {
                     XCTAssertGreaterThan(cpu.pointee.eventCount(.retireBatchFreed), 0, "\(flavor)/\(sync) freed after its own grace periods")
                 }
                 XCTAssertGreaterThan(RCU.synchronizeCount, gracePeriods, "\(flavor)/\(sync) waited for grace periods")
-                XCTAssertEqual(RCU.callbacksRun, RCU.callbacksQueued, "\(flavor)/\(sync): nothing left queued on call_rcu")
             }
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import ConcurrentRmap
 #if canImport(Glibc)
@@ -66,7 +67,16 @@ final class GroupLifetimeTests: XCTestCase {
             k.put(pinned, cpu)
             XCTAssertTrue(k.isFree(pinned))
             XCTAssertEqual(k.groupState(g1), SlotState.rcuPending)
-            usleep(50_000)  // call_rcu callbacks run within ~10 ms once a grace period ends
+            // Queue the batch, and let another thread start a grace period:
+            // it cannot end while we are inside our section, so the polled
+            // free path must find nothing elapsed.
+            k.flushRetired(cpu)
+            let snapshot = RealPlatform.gracePeriodSnapshot()
+            let waiter = Thread { RCU.synchronize() }
+            waiter.start()
+            usleep(50_000)  // the waiter is inside synchronize_rcu by now
+            XCTAssertFalse(RealPlatform.gracePeriodElapsed(since: snapshot),
+                           "a grace period ended while a reader was still inside its section")
             XCTAssertEqual(k.groupState(g1), SlotState.rcuPending,
                            "freed before the grace period ended: a reader could still be looking")
             XCTAssertEqual(m.contextsInUse, 2)

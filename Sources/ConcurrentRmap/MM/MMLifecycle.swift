@@ -97,8 +97,8 @@ extension Kernel {
         let now = spaces.users[Int(mm)].pointee.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue
         if now == 0 {
             // Exactly one teardown per life: a second "last user" (a pin that
-            // resurrected a dying mm) must not zap, unlink or queue its free
-            // again, or liburcu's callback queue is corrupted.
+            // resurrected a dying mm) must not zap, unlink or retire its slot
+            // again, or the slot is freed twice.
             guard mms.transition(mm, from: SlotState.live, to: SlotState.dying) else {
                 report(.lifetime, mm: mm, cpu: cpu,
                        "mm \(mm) lost its last user again while \(SlotState.name(mms.load(mm))): a pin took a user count that was already 0")

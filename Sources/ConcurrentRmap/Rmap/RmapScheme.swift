@@ -117,6 +117,6 @@ protocol RmapScheme: Sendable {
 
     /// Full audit of the scheme's own objects (all operations paused).
     func audit<P>(_ k: Kernel<Self, P>, report: (Violation) -> Void)
-    /// After every process exited and RCU callbacks drained: nothing left.
+    /// After every process exited and every retired slot was freed: nothing left.
     func leakCheck<P>(_ k: Kernel<Self, P>, report: (Violation) -> Void)
 }

@@ -27,7 +27,7 @@ public enum RCUFlavor: String, CaseIterable, Sendable {
 ///   no lock holder ever waits for a grace period.
 public enum RCU {
     /// Selects the flavor for the process. Fails if threads of another flavor
-    /// are registered; waits first for callbacks queued on the old flavor.
+    /// are registered.
     public static func select(_ flavor: RCUFlavor) -> Bool {
         crm_rcu_select_flavor(flavor.shimValue) == 0
     }
@@ -61,8 +61,6 @@ public enum RCU {
     public static func synchronize() { crm_rcu_synchronize() }
 
     public static var synchronizeCount: UInt64 { crm_rcu_synchronize_count() }
-    public static var callbacksQueued: UInt64 { crm_rcu_callbacks_queued() }
-    public static var callbacksRun: UInt64 { crm_rcu_callbacks_run() }
 
     /// Runs `body` on this thread registered with RCU.
     public static func withRegisteredThread<T>(_ body: () throws -> T) rethrows -> T {

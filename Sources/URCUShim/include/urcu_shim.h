@@ -11,9 +11,9 @@
 // futexes and membarrier, none of which TSan sees. When the C side is built
 // with -fsanitize=thread we call the exported (uninstrumented) functions
 // instead of the inlines and add explicit happens-before edges:
-//   * read-unlock releases the grace-period token; synchronize and every
-//     call_rcu callback acquire it afterwards. So whatever a reader did
-//     before unlocking happens-before the reclaimer frees the object.
+//   * read-unlock releases the grace-period token; synchronize and a polled
+//     grace period found elapsed acquire it afterwards. So whatever a reader
+//     did before unlocking happens-before the reclaimer frees the object.
 //   * crm_rcu_publish() releases on the published address and
 //     crm_rcu_deref_acquire() acquires on it, for pointers published by C.
 // Swift Synchronization.Atomic release/acquire pairs are understood by TSan
@@ -67,7 +67,8 @@ int crm_rcu_get_flavor(void);
 
 /// Selects the flavor for the whole process. Returns 0, or -1 when threads of
 /// another flavor are still registered (the choice cannot change then).
-/// Callbacks still queued on the old flavor are waited for first.
+/// Nothing is ever queued on call_rcu: the model frees through polled grace
+/// periods (below), so no callback can outlive a flavor switch.
 int crm_rcu_select_flavor(int flavor);
 
 void crm_rcu_register_thread(void);
@@ -75,11 +76,6 @@ void crm_rcu_unregister_thread(void);
 /// Must not be called inside a read-side critical section or with a lock that
 /// a reader may wait for: readers would never finish and this never returns.
 void crm_rcu_synchronize(void);
-/// Waits until every callback queued before it has run (selected flavor).
-void crm_rcu_barrier(void);
-/// The same for one flavor: an object that queued callbacks on a flavor
-/// waits on that flavor, whatever is selected now.
-void crm_rcu_barrier_flavor(int flavor);
 /// Grace periods completed by crm_rcu_synchronize calls in this process.
 uint64_t crm_rcu_synchronize_count(void);
 /// Polled grace periods, as Linux's get_state_synchronize_rcu() and
@@ -92,23 +88,6 @@ uint64_t crm_rcu_synchronize_count(void);
 /// as a return from crm_rcu_synchronize does).
 uint64_t crm_rcu_gp_snapshot(void);
 int crm_rcu_gp_elapsed(uint64_t snapshot);
-/// Callbacks queued and run through crm_rcu_call.
-uint64_t crm_rcu_callbacks_queued(void);
-uint64_t crm_rcu_callbacks_run(void);
-
-/// A deferred free: embedded once per object slot, reused each life.
-/// `fn(owner, arg)` runs on liburcu's call_rcu thread after a grace period.
-typedef void (*crm_rcu_fn)(void *owner, uint64_t arg);
-struct crm_rcu_work {
-    struct rcu_head head;
-    crm_rcu_fn fn;
-    void *owner;
-    uint64_t arg;
-};
-/// Queues `work` (whose fn/owner/arg the caller filled in) for after the
-/// next grace period. The caller must not touch `work` again until fn ran.
-void crm_rcu_call(struct crm_rcu_work *work);
-
 /// 1 when the header was compiled for ThreadSanitizer in the including
 /// module; Swift code compares it with crm_rcu_tsan_build() at start-up.
 static inline int crm_rcu_tsan_header(void) {

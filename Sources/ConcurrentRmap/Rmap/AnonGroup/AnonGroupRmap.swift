@@ -16,9 +16,9 @@ import Glibc
 /// continues; the mm slot is recycled only after a grace period.
 ///
 /// References on a group: one per member mm and one per page whose mapping
-/// names it (as in Hugh Dickins' anonmm). The last put defers the free
-/// through call_rcu: a walker that read `page.mapping` under RCU may still
-/// hold the handle.
+/// names it (as in Hugh Dickins' anonmm). The last put retires the slot,
+/// freed only after a grace period: a walker that read `page.mapping` under
+/// RCU may still hold the handle.
 ///
 /// Walk order: fork appends the child at the tail, after its parent, and
 /// before copying any PTE. A walker that passed the parent before fork copied

@@ -29,7 +29,7 @@ import Glibc
 /// after the lookup pins its anon_vma for the rest of the section.
 ///
 /// Life cycle: free --prepare (first fault of a VMA)--> live --last VMA
-/// unlinked--> waiting for a grace period --call_rcu--> free. Removal
+/// unlinked--> waiting for a grace period --retired batch freed--> free. Removal
 /// splices the predecessor past the VMA and leaves the VMA's own `next`
 /// intact, so a walker standing on it continues; VMAs too are freed only
 /// after a grace period.
@@ -202,7 +202,7 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
         heads[Int(av)].pointee.last.store(0, ordering: .relaxed)
         heads[Int(av)].pointee.count.store(0, ordering: .relaxed)
         slab.publish(av)
-        k.raceWindow(cpu)  // allocated, not yet published: a racing fault may prepare too
+        k.raceWindow(cpu)  // set up, not yet on the VMA: a racing fault may prepare too
         // Linux's order since d9d332e0: the new anon_vma's lock, then the
         // page-table lock, the same nesting as a walker's (anon_vma lock,
         // then each mm's ptl), so a stale walker that reached this slot
