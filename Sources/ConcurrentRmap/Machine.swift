@@ -122,6 +122,39 @@ public final class Machine: @unchecked Sendable {
     /// mms in the process's fork family.
     public func familySize(_ p: PinnedProcess) -> Int { core.familySize(p) }
 
+    // MARK: Operations on a named VMA (trace replay; see Ops/TargetedOps.swift)
+
+    /// Starts a new process and returns it pinned (unpin it); nil when the
+    /// table or the mm slots are full.
+    public func spawnPinned(cpu: CPU) -> PinnedProcess? { core.spawnPinned(cpu: cpu) }
+
+    /// Pins the process at table slot `slot` exactly (after an exec, its new
+    /// mm); nil when the slot is empty.
+    public func pinProcess(atSlot slot: Int, cpu: CPU) -> PinnedProcess? {
+        core.pinProcess(near: slot, stride: config.maxProcesses, cpu: cpu)
+    }
+
+    /// mmap of an anonymous private VMA of `pages` pages (clamped to
+    /// 1...vmaPages); its handle, 0 when the process's table (16 VMAs) is full.
+    public func mapVMA(_ p: PinnedProcess, pages: Int, cpu: CPU) -> UInt32 { core.mapVMA(p, pages: pages, cpu: cpu) }
+    /// munmap of VMA `vma`; false when it is not one of the process's.
+    public func unmapVMA(_ p: PinnedProcess, vma: UInt32, cpu: CPU) -> Bool { core.unmapVMA(p, vma: vma, cpu: cpu) }
+    /// mremap of VMA `vma` to a new place; the moved VMA's handle, or 0.
+    public func moveVMA(_ p: PinnedProcess, vma: UInt32, cpu: CPU) -> UInt32 { core.moveVMA(p, vma: vma, cpu: cpu) }
+    /// A read or write of one page of VMA `vma`; false when it did not complete.
+    public func touch(_ p: PinnedProcess, vma: UInt32, page: Int, write: Bool, cpu: CPU) -> Bool {
+        core.touch(p, vma: vma, page: page, write: write, cpu: cpu)
+    }
+    /// madvise(MADV_DONTNEED) of `count` pages of VMA `vma` from `first`.
+    public func dropPages(_ p: PinnedProcess, vma: UInt32, first: Int, count: Int, cpu: CPU) -> Bool {
+        core.dropPages(p, vma: vma, first: first, count: count, cpu: cpu)
+    }
+    /// The process's VMA table: entry `t` holds a handle or 0; fork copies
+    /// entry `t` of the parent to entry `t` of the child.
+    public func vmaTable(_ p: PinnedProcess) -> [UInt32] { core.vmaTable(p) }
+    /// Pages of VMA `vma` (0 when it is not a live VMA).
+    public func vmaPages(_ vma: UInt32) -> Int { core.vmaPages(vma) }
+
     // MARK: Memory-level operations
 
     /// Reclaim (kswapd, or a test): scan up to `scan` frames of the CPU's
@@ -210,6 +243,14 @@ protocol MachineDriver: AnyObject, Sendable {
     func munmap(_ p: PinnedProcess, cpu: CPU) -> Bool
     func split(_ p: PinnedProcess, cpu: CPU) -> Bool
     func familySize(_ p: PinnedProcess) -> Int
+    func spawnPinned(cpu: CPU) -> PinnedProcess?
+    func mapVMA(_ p: PinnedProcess, pages: Int, cpu: CPU) -> UInt32
+    func unmapVMA(_ p: PinnedProcess, vma: UInt32, cpu: CPU) -> Bool
+    func moveVMA(_ p: PinnedProcess, vma: UInt32, cpu: CPU) -> UInt32
+    func touch(_ p: PinnedProcess, vma: UInt32, page: Int, write: Bool, cpu: CPU) -> Bool
+    func dropPages(_ p: PinnedProcess, vma: UInt32, first: Int, count: Int, cpu: CPU) -> Bool
+    func vmaTable(_ p: PinnedProcess) -> [UInt32]
+    func vmaPages(_ vma: UInt32) -> Int
     func reclaim(cpu: CPU, node: Int, scan: Int, target: Int, keepCached: Bool) -> Int
     func migrate(cpu: CPU) -> Bool
     func migrate(in p: PinnedProcess, cpu: CPU) -> Bool
@@ -359,6 +400,37 @@ extension KernelMachine {
         return kernel.split(p.mm, cpu)
     }
     func familySize(_ p: PinnedProcess) -> Int { kernel.processes.families.size(of: p.mm) }
+
+    func spawnPinned(cpu: CPU) -> PinnedProcess? {
+        defer { kernel.betweenOperations(cpu) }
+        return kernel.spawnPinned(cpu).map { PinnedProcess(mm: $0.mm, slot: $0.slot) }
+    }
+    func mapVMA(_ p: PinnedProcess, pages: Int, cpu: CPU) -> UInt32 {
+        defer { kernel.betweenOperations(cpu) }
+        return kernel.mapVMA(p.mm, pages: pages, cpu)
+    }
+    func unmapVMA(_ p: PinnedProcess, vma: UInt32, cpu: CPU) -> Bool {
+        defer { kernel.betweenOperations(cpu) }
+        return kernel.unmapVMA(p.mm, vma: vma, cpu)
+    }
+    func moveVMA(_ p: PinnedProcess, vma: UInt32, cpu: CPU) -> UInt32 {
+        defer { kernel.betweenOperations(cpu) }
+        return kernel.moveVMA(p.mm, vma: vma, cpu)
+    }
+    func touch(_ p: PinnedProcess, vma: UInt32, page: Int, write: Bool, cpu: CPU) -> Bool {
+        defer { kernel.betweenOperations(cpu) }
+        return kernel.touch(p.mm, vma: vma, page: page, write: write, cpu) == .ok
+    }
+    func dropPages(_ p: PinnedProcess, vma: UInt32, first: Int, count: Int, cpu: CPU) -> Bool {
+        defer { kernel.betweenOperations(cpu) }
+        return kernel.dropPages(p.mm, vma: vma, first: first, count: count, cpu)
+    }
+    func vmaTable(_ p: PinnedProcess) -> [UInt32] { kernel.vmaTable(p.mm) }
+    func vmaPages(_ vma: UInt32) -> Int {
+        guard vma >= 1 && Int(vma) <= kernel.spaces.vmas.capacity,
+              kernel.spaces.vmas.load(vma) == SlotState.live else { return 0 }
+        return kernel.vmaPages(vma)
+    }
 
     func reclaim(cpu: CPU, node: Int, scan: Int, target: Int, keepCached: Bool) -> Int {
         defer { kernel.betweenOperations(cpu) }

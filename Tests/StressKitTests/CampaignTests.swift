@@ -47,7 +47,7 @@ final class CampaignTests: XCTestCase {
     func write(_ text: String, _ name: String, executable: Bool = false) -> String {
         let path = dir + "/" + name
         try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: executable ? [.posixPermissions: 0o755] : nil)
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: executable ? [.posixPermissions: 0o755] : nil)
         return path
     }
 
@@ -234,7 +234,7 @@ final class CampaignTests: XCTestCase {
 
         let path = NSTemporaryDirectory() + "crmap-campaign-garbage-\(getpid()).json"
         defer { unlink(path) }
-        FileManager.default.createFile(atPath: path, contents: Data("[1, 2".utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data("[1, 2".utf8))
         XCTAssertNil(CellResult.load(path: path))
         XCTAssertNil(CellResult.load(path: path + ".missing"))
     }

@@ -15,6 +15,29 @@ final class ControlledScheduleTests: XCTestCase {
         return try XCTUnwrap(sum.found, "\(inject.rawValue) not found in \(budget) schedules")
     }
 
+    /// Lockdep for the model: a planted inversion is reported as lock-order,
+    /// naming both classes and both call sites, in a schedule that need not
+    /// deadlock; a walk without its ptl as lock-not-held.
+    func testLockOrderAndLockHeldChecks() throws {
+        let f = try find(.anonVma, .prepareLockInversion, budget: 50)
+        let v = try XCTUnwrap(f.outcome.violation)
+        XCTAssertEqual(v.kind, .lockOrder, v.description)
+        XCTAssertTrue(v.detail.contains("rmap_list_lock") && v.detail.contains("ptl"), v.detail)
+        XCTAssertEqual(v.detail.components(separatedBy: "AnonVMARmap.swift:").count, 3, "both call sites: \(v.detail)")
+        XCTAssertNil(f.outcome.abandoned, "reported without a deadlock")
+        let g = try find(.anongroup, .walkNoPageTableLock, budget: 50)
+        XCTAssertEqual(g.outcome.violation?.kind, .lockNotHeld, g.outcome.violation?.description ?? "")
+        // The correct model under the locking modes that take list locks.
+        for scheme in SchemeKind.allCases {
+            for sync in [ListSync.mutex, .rwlock] {
+                var s = base(scheme)
+                s.sync = sync
+                let sum = try Explorer.explore(base: s, strategy: .random, steps: 3000, schedules: 30)
+                XCTAssertNil(sum.found, "\(scheme)/\(sync): \(sum.found?.outcome.violation?.description ?? "")")
+            }
+        }
+    }
+
     /// The same spec twice: the same steps, decisions and operations.
     func testAnExecutionIsAFunctionOfItsSpec() throws {
         for scheme in SchemeKind.allCases {

@@ -117,7 +117,9 @@ final class OptionValidationTests: XCTestCase {
     func testInjectionNamesParse() {
         for i in Injection.allCases { XCTAssertEqual(Injection(rawValue: i.rawValue), i) }
         XCTAssertNil(Injection(rawValue: "no-such-bug"))
-        XCTAssertEqual(Injection.allCases.count, 20)
+        XCTAssertEqual(Injection.allCases.count, 21)
+        // Every planted bug says what may catch it.
+        for i in Injection.allCases where i != .none { XCTAssertFalse(i.caughtBy.isEmpty, i.rawValue) }
         // Each scheme's catalogue: its own bugs and the shared ones, no other scheme's.
         for scheme in SchemeKind.allCases {
             let list = Injection.catalogue(for: scheme)
@@ -126,7 +128,7 @@ final class OptionValidationTests: XCTestCase {
             XCTAssertEqual(list.count, Injection.allCases.filter { $0 != .none && ($0.scheme ?? scheme) == scheme }.count)
         }
         XCTAssertEqual(Injection.catalogue(for: .anongroup).count, 13)
-        XCTAssertEqual(Injection.catalogue(for: .anonVma).count, 12)
+        XCTAssertEqual(Injection.catalogue(for: .anonVma).count, 13)
     }
 
     func testEventNamesAreSnakeCase() {

@@ -232,6 +232,21 @@ extension Kernel {
         return true
     }
 
+    /// spawn, returning the new process pinned (the caller's user added
+    /// before it is installed, as fork's child): (mm, slot), or nil.
+    func spawnPinned(_ cpu: CPU) -> (mm: UInt32, slot: Int)? {
+        let mm = newProcessMM(cpu)
+        guard mm != 0 else { return nil }
+        spaces.users[Int(mm)].pointee.wrappingAdd(1, ordering: .relaxed)
+        let at = installProcess(mm, near: cpu.pointee.random(below: config.maxProcesses))
+        if at < 0 {
+            mmPut(mm, cpu)
+            mmPut(mm, cpu)
+            return nil
+        }
+        return (mm, at)
+    }
+
     var processCount: Int { processes.count }
 
     /// Processes in the share of slot `slot`.
