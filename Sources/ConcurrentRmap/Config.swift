@@ -22,6 +22,22 @@ public enum ListSync: String, CaseIterable, Sendable {
     case mutex
 }
 
+/// When retired slots (mms, groups, anon_vmas, VMAs) are freed and reused.
+/// Both free only after a grace period; they differ in how long after.
+public enum Recycling: String, CaseIterable, Sendable {
+    /// The race hunter's: a few slots per batch, queued after a few
+    /// operations and freed after the next grace period; a freed slot goes
+    /// on top of its CPU's cache (a stack) and is the next one that CPU
+    /// allocates, so a reader that should have been waited for lands in a
+    /// slot that already holds another object (the reverse of KASAN's
+    /// quarantine). `stress run`, `selftest` and the controlled runs use it.
+    case hunt
+    /// The throughput runs': large batches that wait thousands of
+    /// operations, so one grace period frees many slots (`scale`, `bench`,
+    /// `schemes`).
+    case throughput
+}
+
 /// Which always-on checks run on each access (audits and the leak check
 /// always run).
 public enum CheckLevel: String, CaseIterable, Sendable {
@@ -66,6 +82,9 @@ public struct MachineConfig: Sendable {
     /// period when it is too slow to reach `RetireBatch.maxWait`
     /// operations soon (real platform).
     public var retireMaxWaitNs: UInt64 = 20_000_000
+    /// How soon retired slots are freed and reused. Controlled runs always
+    /// hunt.
+    public var recycling: Recycling = .hunt
 
     public init() {}
 
@@ -97,17 +116,21 @@ public struct MachineConfig: Sendable {
 
     /// `betweenOperations` calls from a CPU's oldest queued retire batch to
     /// the grace period that frees it (see `RetireBatch.maxWait`).
-    var retireCountdown: Int { controlled ? RetireBatch.controlledWait : RetireBatch.maxWait }
+    var retireCountdown: Int { hunting ? RetireBatch.huntWait : RetireBatch.maxWait }
     /// Operations of a CPU after which its open retire batch is queued even
     /// if not full.
-    var retireMaxAge: UInt64 { controlled ? UInt64(RetireBatch.controlledWait) : RetireBatch.maxAge }
+    var retireMaxAge: UInt64 { hunting ? RetireBatch.huntAge : RetireBatch.maxAge }
+    /// Controlled runs hunt whatever was asked: the same free path as a
+    /// real race-hunting run, only the waiting modelled.
+    var hunting: Bool { controlled || recycling == .hunt }
 
     /// Slots a CPU gathers before queueing them for one grace period: at
     /// most an eighth of the mm slots over all CPUs, since gathered slots
     /// cannot be reused yet.
-    /// A controlled run queues every slot at once, and frees it after the
-    /// next grace period (see `RetireBatch.controlledWait`).
-    var retireBatchSize: Int { controlled ? 1 : min(64, max(1, mmSlots / (8 * max(expectedCPUs, 1)))) }
+    /// A hunting run keeps batches short (`RetireBatch.huntBatch`).
+    var retireBatchSize: Int {
+        min(hunting ? RetireBatch.huntBatch : 64, max(1, mmSlots / (8 * max(expectedCPUs, 1))))
+    }
 
     /// mm slots: live processes plus mms pinned, dying or waiting for a
     /// grace period (a CPU frees its retired slots some milliseconds late,

@@ -51,6 +51,8 @@ public enum Injection: String, CaseIterable, Sendable {
     case rcuUnlockForgotten = "rcu-unlock-forgotten"
     /// mms are pinned with a plain increment instead of increment-if-not-zero.
     case mmPinNoZeroCheck = "mm-pin-no-zero-check"
+    /// the shim's polled grace period counts one begun before the snapshot.
+    case gpPollEarly = "gp-poll-early"
 
     /// The scheme this bug belongs to; nil for bugs of the shared machinery.
     public var scheme: SchemeKind? {
@@ -62,7 +64,7 @@ public enum Injection: String, CaseIterable, Sendable {
              .anonVmaMremapPgoff, .anonVmaFreeNoGrace, .prepareLockInversion:
             .anonVma
         case .none, .mmFreeNoGrace, .walkNoPageTableLock, .racyMapcount, .rcuReaderStall, .rcuUnlockForgotten,
-             .mmPinNoZeroCheck:
+             .mmPinNoZeroCheck, .gpPollEarly:
             nil
         }
     }
@@ -90,7 +92,7 @@ public enum Injection: String, CaseIterable, Sendable {
         case .anonVmaNoRecheck, .anonVmaFreeNoGrace: [.lifetime, .groupList, .incompleteWalk]
         case .anonVmaSplitUnlinked: [.groupList, .incompleteWalk, .mapcount]
         case .prepareLockInversion: [.lockOrder]
-        case .mmFreeNoGrace, .mmPinNoZeroCheck: [.lifetime, .incompleteWalk, .groupList]
+        case .mmFreeNoGrace, .mmPinNoZeroCheck, .gpPollEarly: [.lifetime, .incompleteWalk, .groupList]
         // Racing PTE stores lose one: counts, contents, leaf use counts
         // (a leaf left holding PTEs at exit is a leak).
         case .walkNoPageTableLock: [.lockNotHeld, .mapcount, .refcount, .content, .incompleteWalk, .freedWhileMapped, .location, .leak]
@@ -157,6 +159,8 @@ public enum Injection: String, CaseIterable, Sendable {
             "worker 0's first rmap walk blocks inside its read-side section, as a reader that sleeps on something that waits for a grace period would: no grace period ends and the worker stops (stall, exit 3). rcutorture's RCU CPU stall warnings."
         case .rcuUnlockForgotten:
             "worker 0 forgets one rcu_read_unlock after a walk and goes on working: its read-side section never ends, so no grace period completes and no retired slot is freed (the watchdog names the worker: no grace period, exit 3). Under qsbr a read-side lock is only a marker and the bug is invisible. rcutorture's forgotten-unlock and RCU CPU stall warnings."
+        case .gpPollEarly:
+            "the shim's poll_state_synchronize_rcu (crm_rcu_gp_elapsed) is off by one: the grace period the snapshot names, begun before the snapshot and perhaps before the unlink was visible, counts as covering it, so a retired slot is freed while a reader that found it may still hold it (lifetime). Controlled runs poll through the same shim code. The class of Linux's get_state/poll_state ordering fixes."
         case .mmPinNoZeroCheck:
             "a worker pins an mm with a plain increment (mmget) instead of mmget_not_zero: an mm whose last user has gone is brought back, and its last user leaves twice (lifetime: torn down twice). Linux's mmget_not_zero fixes (2017-2019)."
         }

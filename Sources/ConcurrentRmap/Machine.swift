@@ -1,3 +1,4 @@
+import URCUShim
 import Synchronization
 
 /// A process pinned by a worker: its mm (one user held) and its slot in
@@ -32,6 +33,9 @@ public final class Machine: @unchecked Sendable {
     public init(config: MachineConfig) throws {
         if let problem = config.validate() { throw ConfigError.invalid(problem) }
         _ = RCU.tsanAnnotated  // traps on a half-annotated build
+        // The shim's planted bug is process-wide: set by each machine built
+        // (one runs at a time), cleared by every other.
+        crm_rcu_set_inject_poll_early(config.injection == .gpPollEarly ? 1 : 0)
         self.config = config
         log = ViolationLog()
         if config.controlled {

@@ -48,10 +48,23 @@ void crm_rcu_unregister_thread(void) {
     atomic_fetch_sub(&registered_threads, 1);
 }
 
-void crm_rcu_synchronize(void) {
+uint64_t crm_rcu_gp_begin(void) {
     // Taken before the grace period starts: every snapshot taken before
     // this increment is covered by this grace period.
-    uint64_t ticket = atomic_fetch_add(&gp_begun, 1) + 1;
+    return atomic_fetch_add(&gp_begun, 1) + 1;
+}
+
+void crm_rcu_gp_end(uint64_t ticket) {
+    uint64_t seen = atomic_load(&gp_returned);
+    while (seen < ticket && !atomic_compare_exchange_weak(&gp_returned, &seen, ticket)) {}
+    atomic_fetch_add_explicit(&synchronize_count, 1, memory_order_relaxed);
+}
+
+static atomic_int crm_rcu_inject_poll_early;
+void crm_rcu_set_inject_poll_early(int on) { atomic_store(&crm_rcu_inject_poll_early, on); }
+
+void crm_rcu_synchronize(void) {
+    uint64_t ticket = crm_rcu_gp_begin();
     switch (crm_rcu_flavor_selected) {
     case CRM_RCU_QSBR: urcu_qsbr_synchronize_rcu(); break;
     case CRM_RCU_MB: urcu_mb_synchronize_rcu(); break;
@@ -61,9 +74,7 @@ void crm_rcu_synchronize(void) {
 #ifdef CRM_TSAN
     __tsan_acquire(&crm_rcu_gp_token);
 #endif
-    uint64_t seen = atomic_load(&gp_returned);
-    while (seen < ticket && !atomic_compare_exchange_weak(&gp_returned, &seen, ticket)) {}
-    atomic_fetch_add_explicit(&synchronize_count, 1, memory_order_relaxed);
+    crm_rcu_gp_end(ticket);
 }
 
 uint64_t crm_rcu_gp_snapshot(void) {
@@ -78,7 +89,10 @@ uint64_t crm_rcu_gp_snapshot(void) {
 }
 
 int crm_rcu_gp_elapsed(uint64_t snapshot) {
-    if (atomic_load(&gp_returned) <= snapshot) return 0;
+    // The planted bug gp-poll-early: the grace period whose ticket the
+    // snapshot read, begun before the snapshot and so perhaps before the
+    // caller's unlink was visible, counts as covering it.
+    if (atomic_load(&gp_returned) + (atomic_load_explicit(&crm_rcu_inject_poll_early, memory_order_relaxed) ? 1 : 0) <= snapshot) return 0;
 #ifdef CRM_TSAN
     __tsan_acquire(&crm_rcu_gp_token);
 #endif

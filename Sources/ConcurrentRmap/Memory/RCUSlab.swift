@@ -329,7 +329,7 @@ extension Kernel {
 
 extension RetireBatch {
     /// Operations of its CPU after which an open batch is queued anyway
-    /// (a controlled run's: `controlledWait`).
+    /// (a hunting run's: `huntAge`).
     static let maxAge: UInt64 = 4096
     /// `betweenOperations` calls of its CPU from its oldest queued batch to
     /// the expiry that frees it (`Kernel.gracePeriodDue`): 8192-16384 worker
@@ -344,10 +344,13 @@ extension RetireBatch {
     /// instead: without it, its slots would be freed only at teardown, and
     /// a run would never exercise frees racing with walkers.
     static let maxWait = 16384
-    /// The countdown of a controlled run (`stress explore`, `replay`),
-    /// whose batches hold one slot: a slot is freed right after the
-    /// operation that retired it, after a grace period, as early as RCU
-    /// allows, so the free races with every walk still in flight (a few
-    /// hundred operations make a whole run).
-    static let controlledWait = 1
+    /// The race hunter's batches (`Recycling.hunt`, and every controlled
+    /// run): a few slots, queued after a few operations, freed after the
+    /// expiry that follows a few more, so a free lands while the walks that
+    /// began before the unlink may still be running elsewhere, and a batch
+    /// of several slots still goes through the same queue, polling and
+    /// expiry code as a throughput run's.
+    static let huntBatch = 4
+    static let huntAge: UInt64 = 8
+    static let huntWait = 8
 }

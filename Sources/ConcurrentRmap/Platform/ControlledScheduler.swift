@@ -114,10 +114,10 @@ public final class ControlledScheduler: @unchecked Sendable {
     // RCU
     private var rcuDepth: [Int]
     private var rcuEnteredAt: [Int]
-    /// synchronize_rcu calls begun, and the latest of them to have returned
-    /// (as the shim's `gp_begun`/`gp_returned`: polled grace periods).
-    private var gracePeriodsBegun: UInt64 = 0
-    private var gracePeriodsReturned: UInt64 = 0
+    /// Grace periods are numbered and polled by the shim itself
+    /// (`crm_rcu_gp_begin`/`end`, `crm_rcu_gp_snapshot`/`elapsed`): only
+    /// the wait is modelled here, so a controlled run exercises the same
+    /// polling code as a real one.
     public private(set) var gracePeriodsCompleted = 0
     /// synchronize_rcu calls of the driver that could not complete: a
     /// worker stopped inside a read-side section.
@@ -592,8 +592,7 @@ public final class ControlledScheduler: @unchecked Sendable {
     /// runs) it returns at once, and counts as stuck if a worker stopped
     /// inside a section.
     func synchronize() {
-        gracePeriodsBegun += 1
-        let ticket = gracePeriodsBegun
+        let ticket = crm_rcu_gp_begin()
         let me = current
         if me < 0 {
             if gracePeriodEnded(begunAt: step) { gracePeriodReturned(ticket) } else { stuckGracePeriods += 1 }
@@ -614,15 +613,15 @@ public final class ControlledScheduler: @unchecked Sendable {
     /// The caller frees what it retired next, which may end another
     /// thread's wait: not a livelock.
     private func gracePeriodReturned(_ ticket: UInt64) {
-        gracePeriodsReturned = max(gracePeriodsReturned, ticket)
+        crm_rcu_gp_end(ticket)
         gracePeriodsCompleted += 1
         spinsReset()
     }
 
-    /// Polled grace periods, as the shim's `crm_rcu_gp_snapshot` and
-    /// `crm_rcu_gp_elapsed`: not scheduling points (two atomic loads).
-    func gracePeriodSnapshot() -> UInt64 { gracePeriodsBegun }
-    func gracePeriodElapsed(since snapshot: UInt64) -> Bool { gracePeriodsReturned > snapshot }
+    /// Polled grace periods: the shim's own functions, not scheduling
+    /// points (two atomic loads).
+    func gracePeriodSnapshot() -> UInt64 { crm_rcu_gp_snapshot() }
+    func gracePeriodElapsed(since snapshot: UInt64) -> Bool { crm_rcu_gp_elapsed(snapshot) != 0 }
 
     /// A grace period begun at step `q` ends once every reader that was
     /// inside a read-side section then has left that section. (Several

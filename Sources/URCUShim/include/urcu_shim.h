@@ -88,6 +88,15 @@ uint64_t crm_rcu_synchronize_count(void);
 /// as a return from crm_rcu_synchronize does).
 uint64_t crm_rcu_gp_snapshot(void);
 int crm_rcu_gp_elapsed(uint64_t snapshot);
+/// The two halves of crm_rcu_synchronize's bookkeeping around the wait:
+/// begin takes a ticket (before the grace period starts), end records that
+/// the ticket's grace period returned. A controlled run calls them around
+/// its modelled wait, so explore runs the same polling code as real runs.
+uint64_t crm_rcu_gp_begin(void);
+void crm_rcu_gp_end(uint64_t ticket);
+/// Nonzero plants the gp-poll-early bug in crm_rcu_gp_elapsed (an
+/// off-by-one that frees one grace period too early). Set per machine.
+void crm_rcu_set_inject_poll_early(int on);
 /// 1 when the header was compiled for ThreadSanitizer in the including
 /// module; Swift code compares it with crm_rcu_tsan_build() at start-up.
 static inline int crm_rcu_tsan_header(void) {
