@@ -1,7 +1,7 @@
 import ArgumentParser
 import ConcurrentRmap
 import Foundation
-import StressKit
+import RunEngine
 
 /// The settings of one stress run, as options. Every option is optional:
 /// what is not given comes from `--options-from FILE` (a result file of an

@@ -1,6 +1,8 @@
 import ArgumentParser
+import Campaigns
 import Foundation
-import StressKit
+import RunEngine
+import StressSupport
 
 /// `stress campaign`: a matrix of `stress run` cells from a plan file, run
 /// on this machine or as a Slurm job array, merged into one verdict.

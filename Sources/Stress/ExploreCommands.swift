@@ -1,7 +1,9 @@
 import ArgumentParser
 import ConcurrentRmap
+import Exploration
 import Foundation
-import StressKit
+import RunEngine
+import StressSupport
 
 /// Options shared by `explore` and `selftest --explore`: the machine is
 /// the default test size (ControlledSpec.testSettings), the knobs are the
@@ -77,7 +79,7 @@ struct Explore: ParsableCommand {
         let (base, strategy, steps) = try options.base(inject: inject)
         let schedules = try self.schedules.map { try Parse.whole($0, "--schedules", ControlledLimits.schedules) } ?? 10_000
         let out = self.out ?? "schedule.json"
-        do { try ResultFile.checkWritable(out) } catch { throw ValidationError("cannot write schedule file: \(error)") }
+        do { try AtomicFile.checkWritable(out) } catch { throw ValidationError("cannot write schedule file: \(error)") }
         print("explore: scheme=\(base.scheme.rawValue) threads=\(base.threads) strategy=\(ScheduleFile.strategyName(strategy)) steps=\(steps) schedules<=\(schedules) seed=\(base.seed) inject=\(inject.rawValue) sync=\(base.sync.rawValue)")
         let summary = try Explorer.explore(base: base, strategy: strategy, steps: steps, schedules: schedules,
                                            interrupted: { Signals.pending != 0 },
@@ -175,7 +177,7 @@ struct Shrink: ParsableCommand {
         let f: ScheduleFile
         do { f = try ScheduleFile.load(file) } catch let e as ScheduleFileError { throw ValidationError(e.description) }
         let out = self.out ?? (file.hasSuffix(".json") ? String(file.dropLast(5)) + ".shrunk.json" : file + ".shrunk")
-        do { try ResultFile.checkWritable(out) } catch { throw ValidationError("cannot write schedule file: \(error)") }
+        do { try AtomicFile.checkWritable(out) } catch { throw ValidationError("cannot write schedule file: \(error)") }
         let spec = try f.spec
         let first = try ControlledRun.execute(spec)
         guard first.violation != nil else {

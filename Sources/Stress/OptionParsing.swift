@@ -1,6 +1,6 @@
 import ArgumentParser
 import ConcurrentRmap
-import StressKit
+import RunEngine
 
 /// Strict parsing of option values: every number is checked against its
 /// range (stated in the message and in --help), and only plain decimal

@@ -1,7 +1,9 @@
 import ArgumentParser
 import ConcurrentRmap
 import Foundation
-import StressKit
+import Measurement
+import RunEngine
+import StressSupport
 
 /// `stress scale`: a scalability sweep written to a folder with a report.
 struct Scale: ParsableCommand {
@@ -228,7 +230,7 @@ struct Bench: ParsableCommand {
         if let v = work { o.work = try Parse.decimal(v, "--work", BenchOptions.workRange) }
         if let p = o.validate() { throw ValidationError(p) }
         if let json {
-            do { try ResultFile.checkWritable(json) } catch { throw ValidationError("cannot write JSON file: \(error)") }
+            do { try AtomicFile.checkWritable(json) } catch { throw ValidationError("cannot write JSON file: \(error)") }
         }
         let report = try BenchSuite.run(o) { name in
             FileHandle.standardError.write(Data("  running \(name)...\n".utf8))

@@ -1,7 +1,9 @@
 import ArgumentParser
 import ConcurrentRmap
 import Foundation
-import StressKit
+import Measurement
+import RunEngine
+import StressSupport
 
 /// `stress schemes`: the same workloads on anongroup and anon_vma, written
 /// to a folder with a report.

@@ -1,7 +1,9 @@
 import ArgumentParser
 import ConcurrentRmap
+import Exploration
 import Foundation
-import StressKit
+import RunEngine
+import StressSupport
 
 /// `stress selftest`: proof that the checks work. Runs the correct model,
 /// then every planted bug, each in its own child process (a planted bug may
