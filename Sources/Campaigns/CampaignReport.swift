@@ -224,9 +224,7 @@ public struct CampaignReport: Codable, Sendable {
 
     /// Writes report.json, report.csv and report.html into the folder.
     public func write(to folder: ResultsFolder) throws -> [String] {
-        let enc = JSONEncoder()
-        enc.keyEncodingStrategy = .convertToSnakeCase
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let enc = SnakeCaseJSON.encoder()
         let files: [(String, Data)] = [
             ("report.json", try enc.encode(self)),
             ("report.csv", Data(ReportCSV.render(self, axes: folder.plan.axes.map(\.name.rawValue)).utf8)),

@@ -67,18 +67,8 @@ public struct CellRecord: Codable, Sendable, Equatable {
         }
     }
 
-    static var encoder: JSONEncoder {
-        let e = JSONEncoder()
-        e.keyEncodingStrategy = .convertToSnakeCase
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return e
-    }
-
-    static var decoder: JSONDecoder {
-        let d = JSONDecoder()
-        d.keyDecodingStrategy = .convertFromSnakeCase
-        return d
-    }
+    static var encoder: JSONEncoder { SnakeCaseJSON.encoder() }
+    static var decoder: JSONDecoder { SnakeCaseJSON.decoder() }
 }
 
 /// Now, as ISO 8601 UTC, for records.

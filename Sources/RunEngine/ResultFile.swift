@@ -5,20 +5,8 @@ import StressSupport
 /// (`AtomicFile`), so a reader never sees half a file and an earlier file
 /// of the same name survives until a new result exists.
 public enum ResultFile {
-    public static func encoder() -> JSONEncoder {
-        let enc = JSONEncoder()
-        enc.keyEncodingStrategy = .convertToSnakeCase
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return enc
-    }
-
-    public static func decoder() -> JSONDecoder {
-        let dec = JSONDecoder()
-        dec.keyDecodingStrategy = .convertFromSnakeCase
-        dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return dec
-    }
+    public static func encoder() -> JSONEncoder { SnakeCaseJSON.encoder() }
+    public static func decoder() -> JSONDecoder { SnakeCaseJSON.decoder() }
 
     /// Writes `value` as a result file at `path`, atomically.
     public static func write<T: Encodable>(_ value: T, to path: String) throws {

@@ -64,12 +64,7 @@ struct Scale: ParsableCommand {
         c.base = try runOptions.settings()
         c.seed = c.base.seed
         if let p = c.validate() { throw ValidationError(p) }
-        do {
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        } catch {
-            throw ValidationError("cannot create output folder '\(out)'")
-        }
-        guard access(out, W_OK) == 0 else { throw ValidationError("output folder '\(out)' is not writable") }
+        try Parse.outputFolder(out)
 
         var meta = ScaleMeta(arguments: CommandLine.arguments, config: c)
         meta.measuredParallelism = HostInfo.measuredParallelism()

@@ -93,12 +93,7 @@ struct Schemes: ParsableCommand {
         if let v = benchChecks { c.benchChecks = try Parse.choice(v, "--bench-checks", "check level") }
         c.runs = runs
         if let p = c.validate() { throw ValidationError(p) }
-        do {
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        } catch {
-            throw ValidationError("cannot create output folder '\(out)'")
-        }
-        guard access(out, W_OK) == 0 else { throw ValidationError("output folder '\(out)' is not writable") }
+        try Parse.outputFolder(out)
 
         let nRuns = c.runs ? c.repeats * c.schemes.count * c.threads.count * c.syncs.count : 0
         print("stress schemes \(StressVersion.description): \(nRuns) runs of \(c.base.warmupS + c.base.durationS)s + benchmarks, \(c.repeats) repeats, seed=\(c.seed), \(HostInfo.cpuCount) CPUs (\(HostInfo.cpuModel))")

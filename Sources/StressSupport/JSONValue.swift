@@ -1,3 +1,5 @@
+import Foundation
+
 /// A parsed JSON document kept as a tree, so a plan is checked key by key
 /// and each error names the key and value that are wrong (JSONDecoder's
 /// errors name coding paths, not what the user wrote).
@@ -63,5 +65,26 @@ public enum JSONValue: Decodable, Equatable {
         case .array: "a list"
         case .object: "an object"
         }
+    }
+}
+
+/// The JSON files the tool writes for people and scripts (results, scale
+/// and scheme folders, campaign records and reports): snake_case keys,
+/// pretty-printed with sorted keys, non-finite numbers as "inf", "-inf" and
+/// "nan".
+public enum SnakeCaseJSON {
+    public static func encoder() -> JSONEncoder {
+        let enc = JSONEncoder()
+        enc.keyEncodingStrategy = .convertToSnakeCase
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return enc
+    }
+
+    public static func decoder() -> JSONDecoder {
+        let dec = JSONDecoder()
+        dec.keyDecodingStrategy = .convertFromSnakeCase
+        dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return dec
     }
 }
