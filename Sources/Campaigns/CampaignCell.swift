@@ -1,5 +1,4 @@
 import Foundation
-import RunEngine
 import StressSupport
 
 /// One combination of a plan's axis values: one `stress run` process.

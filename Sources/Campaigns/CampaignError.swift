@@ -1,4 +1,3 @@
-import RunEngine
 import StressSupport
 
 /// A campaign problem the user must fix: a bad plan, an unusable results

@@ -1,5 +1,3 @@
-import RunEngine
-import StressSupport
 import Synchronization
 #if canImport(Glibc)
 import Glibc

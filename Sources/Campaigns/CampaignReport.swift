@@ -1,5 +1,4 @@
 import Foundation
-import RunEngine
 import StressSupport
 
 /// A campaign's results merged into one verdict: every cell's state, the

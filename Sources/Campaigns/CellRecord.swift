@@ -1,5 +1,4 @@
 import Foundation
-import RunEngine
 import StressSupport
 
 /// Where a cell stands, as its record (cell.json) says.

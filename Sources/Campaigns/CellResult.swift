@@ -1,5 +1,4 @@
 import Foundation
-import RunEngine
 import StressSupport
 
 /// What a campaign reads from a cell's result.json (`stress run --json`).

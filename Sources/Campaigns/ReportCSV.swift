@@ -1,6 +1,4 @@
 import Foundation
-import RunEngine
-import StressSupport
 
 /// report.csv: one row per cell. Axis columns come first (in the plan's
 /// order), the free-text columns (signature, note, reproduce) last, so

@@ -1,5 +1,4 @@
 import Foundation
-import RunEngine
 import StressSupport
 
 /// report.html: one self-contained page (inline CSS and SVG, no scripts, no

@@ -1,5 +1,4 @@
 import Foundation
-import RunEngine
 import StressSupport
 #if canImport(Glibc)
 import Glibc

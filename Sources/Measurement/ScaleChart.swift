@@ -1,5 +1,4 @@
 import Foundation
-import RunEngine
 import StressSupport
 
 /// A line chart drawn as inline SVG: categorical x axis (thread counts or

@@ -1,6 +1,5 @@
 import Foundation
 import RunEngine
-import StressSupport
 
 /// `stress compare OLD NEW`: figure by figure, like LKP's comparison of two
 /// kernels: base median ± spread, change in %, new median ± spread.

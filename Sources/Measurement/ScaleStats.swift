@@ -1,7 +1,5 @@
 import ConcurrentRmap
 import Foundation
-import RunEngine
-import StressSupport
 
 /// Summary of repeated measurements of one figure.
 public struct Spread: Sendable, Equatable, Codable {

@@ -1,5 +1,4 @@
 import ConcurrentRmap
-import StressSupport
 
 /// Relative weights of the operations a worker draws from.
 public struct OperationMix: Sendable, Equatable, CustomStringConvertible {

@@ -1,5 +1,4 @@
 import ConcurrentRmap
-import StressSupport
 
 /// The allowed range of every numeric setting of a run. The command line's
 /// checks, its `--help` text and `RunSettings.validate` all read them from

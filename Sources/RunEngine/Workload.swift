@@ -1,5 +1,4 @@
 import ConcurrentRmap
-import StressSupport
 
 /// The workload policy of a stress run: which process an operation acts
 /// on, and the bounds that keep the run's shape still (the population of
