@@ -42,6 +42,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C shim: the only target that includes liburcu headers.
@@ -53,17 +54,47 @@ let package = Package(
         .target(name: "BuildIdentity", plugins: ["BuildIdentityPlugin"]),
         // The model: frames, mms, anongroups, operations, invariants. No Swift dependencies.
         .target(name: "ConcurrentRmap", dependencies: ["URCUShim"], swiftSettings: modelSwift),
-        // The stress engine: worker threads, audits, watchdog, statistics, results.
-        .target(name: "StressKit", dependencies: [
-            "ConcurrentRmap", "StressShim", "BuildIdentity",
+        // The stress tool's shared plumbing, with no model dependency: the
+        // atomic file writer, the child-process launcher, signal names, the
+        // HTML escaper, host facts (CPU count, affinity, pinning slots),
+        // threads and the monotonic clock, JSON trees, digests.
+        .target(name: "StressSupport", dependencies: [
+            "StressShim",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: shimSwift),
+        // One stress run: settings, workers and their hot loop, workload,
+        // audits, watchdog, grace-period probe, latency histograms, results
+        // and result files, signals, a run in a child process.
+        .target(name: "RunEngine", dependencies: [
+            "ConcurrentRmap", "StressShim", "StressSupport", "BuildIdentity",
             .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ], swiftSettings: shimSwift),
+        // Controlled runs: one schedule, exploration, shrinking, schedule files.
+        .target(name: "Exploration", dependencies: [
+            "ConcurrentRmap", "StressSupport", "RunEngine", "BuildIdentity",
+        ], swiftSettings: shimSwift),
+        // Measurement: benchmarks, scale sweeps, their statistics, comparison,
+        // charts and reports; the scheme comparison and its report.
+        .target(name: "Measurement", dependencies: [
+            "ConcurrentRmap", "StressSupport", "RunEngine",
+        ], swiftSettings: shimSwift),
+        // Campaigns: plans, results folders, the local and Slurm executors,
+        // cell records, failure signatures and reports.
+        .target(name: "Campaigns", dependencies: [
+            "ConcurrentRmap", "StressSupport", "RunEngine",
         ], swiftSettings: shimSwift),
         // The `stress` command line.
         .executableTarget(name: "Stress", dependencies: [
-            "StressKit",
+            "ConcurrentRmap", "StressSupport", "RunEngine", "Exploration", "Measurement", "Campaigns",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: shimSwift),
         .testTarget(name: "ConcurrentRmapTests", dependencies: ["ConcurrentRmap"], swiftSettings: shimSwift),
-        .testTarget(name: "StressKitTests", dependencies: ["StressKit"], swiftSettings: shimSwift),
+        .testTarget(name: "StressSupportTests", dependencies: ["StressSupport"], swiftSettings: shimSwift),
+        .testTarget(name: "RunEngineTests", dependencies: ["RunEngine", "StressSupport"], swiftSettings: shimSwift),
+        .testTarget(name: "ExplorationTests", dependencies: ["Exploration", "RunEngine", "StressSupport"], swiftSettings: shimSwift),
+        .testTarget(name: "MeasurementTests", dependencies: ["Measurement", "RunEngine", "StressSupport"], swiftSettings: shimSwift),
+        .testTarget(name: "CampaignsTests", dependencies: ["Campaigns", "RunEngine", "StressSupport"], swiftSettings: shimSwift),
+        // The `stress` executable run as a child: exit statuses, usage errors, signals.
+        .testTarget(name: "StressTests", dependencies: ["RunEngine", "Measurement", "StressSupport"], swiftSettings: shimSwift),
     ]
 )

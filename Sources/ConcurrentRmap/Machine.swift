@@ -10,7 +10,7 @@ public struct PinnedProcess: Sendable, Equatable {
 
 /// The public face of one simulated machine: the rmap scheme chosen, the
 /// tables allocated, and the operations a worker can run. What to run and
-/// on which process is the caller's policy (StressKit's `Workload`).
+/// on which process is the caller's policy (RunEngine's `Workload`).
 ///
 /// The scheme is chosen at run time (`MachineConfig.scheme`); each call
 /// crosses into a `KernelMachine` specialized for the scheme and the

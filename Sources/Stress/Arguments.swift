@@ -1,89 +1,302 @@
 import ArgumentParser
 import ConcurrentRmap
+import Exploration
 import Foundation
-import StressKit
+import Measurement
+import RunEngine
 
-/// The settings of one stress run, as options. Every option is optional:
-/// what is not given comes from `--options-from FILE` (a result file of an
-/// earlier run) or from the defaults, so a run can be rebuilt from its own
-/// record and then varied.
-struct RunOptions: ParsableArguments {
-    @Option(help: "rmap design: \(SchemeKind.allCases.map(\.rawValue).joined(separator: " or ")) (default anongroup).")
+// One declaration per command-line option. An option that several
+// commands take is declared here once, as a small ParsableArguments group
+// generic over `CommandDefaults`: its name, its range and its parsing live
+// in one place, while each command keeps its own default (and --help
+// states it, from the same value the command uses).
+
+/// What one command gives the options it shares: its defaults, and the
+/// words that say what an option means there.
+protocol CommandDefaults {
+    /// A run's settings where an option is not given.
+    static var settings: RunSettings { get }
+    /// Worker threads where --threads is not given, and their range.
+    static var threads: Int { get }
+    static var threadRange: ClosedRange<Int> { get }
+    /// Repeats where --repeat is not given, and their range.
+    static var repeats: Int { get }
+    static var repeatRange: ClosedRange<Int> { get }
+    /// --work's range (the default is 1 everywhere).
+    static var workRange: ClosedRange<Double> { get }
+    /// Executions and scheduling points of controlled runs.
+    static var schedules: Int { get }
+    static var steps: Int { get }
+    /// The help text of `option` (its long name) in this command, given
+    /// the standard text.
+    static func help(_ option: String, _ standard: String) -> String
+}
+
+extension CommandDefaults {
+    static var settings: RunSettings { RunSettings() }
+    static var threads: Int { settings.threads }
+    static var threadRange: ClosedRange<Int> { Limits.threads }
+    static var repeats: Int { 5 }
+    static var repeatRange: ClosedRange<Int> { 1...100 }
+    static var workRange: ClosedRange<Double> { BenchOptions.workRange }
+    static var schedules: Int { 10_000 }
+    static var steps: Int { 3000 }
+    static func help(_ option: String, _ standard: String) -> String { standard }
+}
+
+private func help<D: CommandDefaults>(_ d: D.Type, _ option: String, _ standard: String) -> ArgumentHelp {
+    ArgumentHelp(D.help(option, standard))
+}
+
+// MARK: Options of one run
+
+/// --scheme.
+struct SchemeOption<D: CommandDefaults>: ParsableArguments {
+    @Option(help: help(D.self, "scheme", "rmap design: \(SchemeKind.allCases.map(\.rawValue).joined(separator: " or ")) (default \(D.settings.scheme.rawValue))."))
     var scheme: String?
-    @Option(help: "Worker threads, \(Ranges.r(Limits.threads)) (default 4).")
+
+    func value() throws -> SchemeKind? { try scheme.map { try Parse.choice($0, "--scheme", "rmap scheme") } }
+}
+
+/// --threads N (one count; `scale` and `schemes` take a list: SweepOptions).
+struct ThreadsOption<D: CommandDefaults>: ParsableArguments {
+    @Option(help: help(D.self, "threads", "Worker threads, \(Ranges.r(D.threadRange)) (default \(D.threads))."))
     var threads: String?
-    @Option(help: "Seconds measured after the warm-up, \(Ranges.s(Limits.duration)) (default 10; with --ops, an upper bound, default a day).")
-    var duration: String?
-    @Option(help: "End after this many completed operations, \(Ranges.r(Limits.ops)); the time they take is the measurement.")
-    var ops: String?
-    @Option(help: "Seconds of warm-up before measuring, \(Ranges.s(Limits.warmup)) (default 0).")
-    var warmup: String?
-    @Option(help: "Seed for every worker's operation stream, 0...\(UInt64.max) (random when omitted; always printed).")
+
+    func value(in range: ClosedRange<Int> = D.threadRange) throws -> Int? {
+        try threads.map { try Parse.whole($0, "--threads", range) }
+    }
+}
+
+/// --seed.
+struct SeedOption<D: CommandDefaults>: ParsableArguments {
+    @Option(help: help(D.self, "seed", "Seed for every worker's operation stream, 0...\(UInt64.max) (random when omitted; always printed)."))
     var seed: String?
-    @Option(help: "Operation weights NAME=WEIGHT,... over \(OpKind.allCases.map(\.name).joined(separator: ", ")); weights 0...1000000.")
-    var mix: String?
-    @Option(help: "liburcu flavor: memb, qsbr, mb or bp (default memb).")
-    var rcu: String?
-    @Option(help: "rmap list protection (an anongroup's mms, an anon_vma's VMAs): rcu, or the rwlock/mutex baselines (default rcu).")
+
+    func value() throws -> UInt64? { try seed.map { try Parse.whole($0, "--seed", 0...UInt64.max) } }
+}
+
+/// --sync (one protection; `scale` and `schemes` take a list: SweepOptions).
+struct SyncOption<D: CommandDefaults>: ParsableArguments {
+    @Option(help: help(D.self, "sync", "rmap list protection (an anongroup's mms, an anon_vma's VMAs): rcu, or the rwlock/mutex baselines (default \(D.settings.sync.rawValue))."))
     var sync: String?
-    @Option(help: "Always-on checks: full, fast or off (audits and the leak check always run; default full).")
+
+    func value() throws -> ListSync? { try sync.map { try Parse.choice($0, "--sync", "list protection") } }
+}
+
+/// --mix.
+struct MixOption<D: CommandDefaults>: ParsableArguments {
+    @Option(help: help(D.self, "mix", "Operation weights NAME=WEIGHT,... over \(OpKind.allCases.map(\.name).joined(separator: ", ")); weights 0...1000000."))
+    var mix: String?
+
+    /// The mix as given, checked.
+    func value() throws -> String? {
+        guard let mix else { return nil }
+        do { _ = try OperationMix(parsing: mix) } catch { throw ValidationError("--mix: \(error)") }
+        return mix
+    }
+}
+
+/// --checks.
+struct ChecksOption<D: CommandDefaults>: ParsableArguments {
+    @Option(help: help(D.self, "checks", "Always-on checks: full, fast or off (audits and the leak check always run; default \(D.settings.checks.rawValue))."))
     var checks: String?
-    @Option(help: "Page frames, \(Ranges.r(Limits.frames)) (default 4096; smaller than demand, so reclaim runs).")
-    var frames: String?
-    @Option(name: .customLong("swap-slots"), help: "Swap slots, \(Ranges.r(Limits.swapSlots)) (default 65536).")
-    var swapSlots: String?
-    @Option(help: "Process-table entries, the most processes alive at once, \(Ranges.r(Limits.processes)) (default 256).")
-    var processes: String?
-    @Option(help: "Processes started up front and held by the workload, 0 (half the table) or 1...--processes (default 0).")
-    var population: String?
-    @Option(name: .customLong("family-size"), help: "Most mms related by fork without exec; a fork beyond it execs the child. 0 (no limit) or 1...65536 (default 16).")
-    var familySize: String?
-    @Option(help: "Percent of process operations a worker spends on its own share of the process table and memory node, 0...100 (default 0: any process every time, so workers meet in the same mms; scale measures at 100).")
-    var locality: String?
-    @Option(name: .customLong("vma-pages"), help: "Pages per VMA, a divisor of 512 (default 64).")
-    var vmaPages: String?
-    @Option(name: .customLong("vmas-per-process"), help: "VMAs of a new process, \(Ranges.r(Limits.vmasPerProcess)) (default 4).")
-    var vmasPerProcess: String?
-    @Option(name: .customLong("audit-interval"), help: "Seconds between stop-the-world audits: 0 (the final audit only) or \(Ranges.s(Limits.auditInterval)) (default 2).")
-    var auditInterval: String?
-    @Option(name: .customLong("stall-timeout"), help: "Seconds without progress that make a stall, \(Ranges.s(Limits.stallTimeout)) (default 10).")
-    var stallTimeout: String?
-    @Option(name: .customLong("gp-probe-interval"), help: "Seconds between the watchdog's synchronize_rcu probes: 0 (none) or \(Ranges.s(Limits.gpProbeInterval)) (default 0.1).")
-    var gpProbeInterval: String?
-    @Option(name: .customLong("latency-sample"), help: "Time one operation in K: 0 (none) or 1...1000000 (default 8).")
-    var latencySample: String?
-    @Option(name: .customLong("sample-interval"), help: "Seconds between the steady-state samples, \(Ranges.s(Limits.sampleInterval)) (default 1).")
-    var sampleInterval: String?
-    @Option(help: "Plant one known bug (none, or a name of --list-injections).")
+
+    func value() throws -> CheckLevel? { try checks.map { try Parse.choice($0, "--checks", "check level") } }
+}
+
+/// --duration.
+struct DurationOption<D: CommandDefaults>: ParsableArguments {
+    @Option(help: help(D.self, "duration", "Seconds measured after the warm-up, \(Ranges.s(Limits.duration)) (default \(Parse.number(D.settings.durationS)); with --ops, an upper bound, default a day)."))
+    var duration: String?
+
+    func value() throws -> Double? { try duration.map { try Parse.seconds($0, "--duration", Limits.duration) } }
+}
+
+/// --warmup.
+struct WarmupOption<D: CommandDefaults>: ParsableArguments {
+    @Option(help: help(D.self, "warmup", "Seconds of warm-up before measuring, \(Ranges.s(Limits.warmup)) (default \(Parse.number(D.settings.warmupS)))."))
+    var warmup: String?
+
+    func value() throws -> Double? { try warmup.map { try Parse.seconds($0, "--warmup", Limits.warmup) } }
+}
+
+/// --inject.
+struct InjectOption<D: CommandDefaults>: ParsableArguments {
+    @Option(help: help(D.self, "inject", "Plant one known bug (none, or a name of --list-injections)."))
     var inject: String?
-    @Flag(help: "Random short delays at race windows (seeded).")
-    var perturb = false
-    @Flag(name: .customLong("keep-going"), help: "Count violations instead of stopping at the first.")
+
+    func value() throws -> Injection? { try inject.map { try Parse.choice($0, "--inject", "injection") } }
+}
+
+/// --perturb / --no-perturb.
+struct PerturbOption<D: CommandDefaults>: ParsableArguments {
+    @Flag(inversion: .prefixedNo, help: help(D.self, "perturb", "Random short delays at race windows (seeded)."))
+    var perturb: Bool = D.settings.perturb
+}
+
+/// --processes.
+struct ProcessesOption<D: CommandDefaults>: ParsableArguments {
+    @Option(help: help(D.self, "processes", "Process-table entries, the most processes alive at once, \(Ranges.r(Limits.processes)) (default \(D.settings.processes))."))
+    var processes: String?
+
+    func value() throws -> Int? { try processes.map { try Parse.whole($0, "--processes", Limits.processes) } }
+}
+
+/// The settings of one stress run but its thread count, list protection
+/// and RCU flavor (which `scale` sweeps), as options: `run` and `scale`
+/// take them all. Every option is optional: what is not given comes from
+/// `--options-from FILE` (a result file of an earlier run) or from the
+/// command's defaults, so a run can be rebuilt from its own record and then
+/// varied.
+struct SettingsOptions<D: CommandDefaults>: ParsableArguments {
+    @OptionGroup var scheme: SchemeOption<D>
+    @OptionGroup var duration: DurationOption<D>
+    @Option(help: help(D.self, "ops", "End after this many completed operations, \(Ranges.r(Limits.ops)); the time they take is the measurement."))
+    var ops: String?
+    @OptionGroup var warmup: WarmupOption<D>
+    @OptionGroup var seed: SeedOption<D>
+    @OptionGroup var mix: MixOption<D>
+    @OptionGroup var checks: ChecksOption<D>
+    @Option(help: help(D.self, "frames", "Page frames, \(Ranges.r(Limits.frames)) (default \(D.settings.frames); smaller than demand, so reclaim runs)."))
+    var frames: String?
+    @Option(name: .customLong("swap-slots"), help: help(D.self, "swap-slots", "Swap slots, \(Ranges.r(Limits.swapSlots)) (default \(D.settings.swapSlots))."))
+    var swapSlots: String?
+    @OptionGroup var processes: ProcessesOption<D>
+    @Option(help: help(D.self, "population", "Processes started up front and held by the workload, 0 (half the table) or 1...--processes (default \(D.settings.population))."))
+    var population: String?
+    @Option(name: .customLong("family-size"), help: help(D.self, "family-size", "Most mms related by fork without exec; a fork beyond it execs the child. 0 (no limit) or 1...65536 (default \(D.settings.familySize))."))
+    var familySize: String?
+    @Option(help: help(D.self, "locality", "Percent of process operations a worker spends on its own share of the process table and memory node, 0...100 (default \(D.settings.locality)\(D.settings.locality == 0 ? ": any process every time, so workers meet in the same mms; scale measures at 100" : ""))."))
+    var locality: String?
+    @Option(name: .customLong("vma-pages"), help: help(D.self, "vma-pages", "Pages per VMA, a divisor of 512 (default \(D.settings.vmaPages))."))
+    var vmaPages: String?
+    @Option(name: .customLong("vmas-per-process"), help: help(D.self, "vmas-per-process", "VMAs of a new process, \(Ranges.r(Limits.vmasPerProcess)) (default \(D.settings.vmasPerProcess))."))
+    var vmasPerProcess: String?
+    @Option(name: .customLong("audit-interval"), help: help(D.self, "audit-interval", "Seconds between stop-the-world audits: 0 (the final audit only) or \(Ranges.s(Limits.auditInterval)) (default \(Parse.number(D.settings.auditIntervalS)))."))
+    var auditInterval: String?
+    @Option(name: .customLong("stall-timeout"), help: help(D.self, "stall-timeout", "Seconds without progress that make a stall, \(Ranges.s(Limits.stallTimeout)) (default \(Parse.number(D.settings.stallTimeoutS)))."))
+    var stallTimeout: String?
+    @Option(name: .customLong("gp-probe-interval"), help: help(D.self, "gp-probe-interval", "Seconds between the watchdog's synchronize_rcu probes: 0 (none) or \(Ranges.s(Limits.gpProbeInterval)) (default \(Parse.number(D.settings.gpProbeIntervalS)))."))
+    var gpProbeInterval: String?
+    @Option(name: .customLong("latency-sample"), help: help(D.self, "latency-sample", "Time one operation in K: 0 (none) or 1...1000000 (default \(D.settings.latencySample))."))
+    var latencySample: String?
+    @Option(name: .customLong("sample-interval"), help: help(D.self, "sample-interval", "Seconds between the steady-state samples, \(Ranges.s(Limits.sampleInterval)) (default \(Parse.number(D.settings.sampleIntervalS)))."))
+    var sampleInterval: String?
+    @OptionGroup var inject: InjectOption<D>
+    @OptionGroup var perturb: PerturbOption<D>
+    @Flag(name: .customLong("keep-going"), help: help(D.self, "keep-going", "Count violations instead of stopping at the first."))
     var keepGoing = false
-    @Flag(help: "Bind worker i to the i-th CPU this process may use (round robin).")
+    @Flag(help: help(D.self, "pin", "Bind worker i to the i-th CPU this process may use (round robin)."))
     var pin = false
-    @Option(name: .customLong("pin-first"), help: "With --pin, the CPU slot of worker 0 (default 0): worker i takes slot (N + i) mod CPUs.")
+    @Option(name: .customLong("pin-first"), help: help(D.self, "pin-first", "With --pin, the CPU slot of worker 0 (default 0): worker i takes slot (N + i) mod CPUs."))
     var pinFirst: String?
-    @Option(name: .customLong("options-from"), help: "Start from the settings recorded in a result file (--json of an earlier run); options given here override them.")
+    @Option(name: .customLong("options-from"), help: help(D.self, "options-from", "Start from the settings recorded in a result file (--json of an earlier run); options given here override them."))
     var optionsFrom: String?
 
-    /// The settings these options describe.
-    func settings() throws -> RunSettings { try input.settings() }
-
+    /// The options as given, over this command's defaults.
     var input: SettingsInput {
-        SettingsInput(scheme: scheme, threads: threads, duration: duration, ops: ops, warmup: warmup, seed: seed, mix: mix, rcu: rcu,
-                      sync: sync, checks: checks, frames: frames, swapSlots: swapSlots, processes: processes,
+        SettingsInput(base: D.settings, scheme: scheme.scheme, threads: nil, duration: duration.duration, ops: ops,
+                      warmup: warmup.warmup, seed: seed.seed, mix: mix.mix, rcu: nil, sync: nil, checks: checks.checks,
+                      frames: frames, swapSlots: swapSlots, processes: processes.processes,
                       population: population, familySize: familySize, locality: locality, vmaPages: vmaPages,
                       vmasPerProcess: vmasPerProcess,
                       auditInterval: auditInterval, stallTimeout: stallTimeout, gpProbeInterval: gpProbeInterval,
-                      latencySample: latencySample, sampleInterval: sampleInterval, inject: inject, perturb: perturb,
+                      latencySample: latencySample, sampleInterval: sampleInterval, inject: inject.inject, perturb: perturb.perturb,
                       keepGoing: keepGoing, pin: pin, pinFirst: pinFirst, optionsFrom: optionsFrom)
+    }
+
+    /// The settings these options describe.
+    func settings() throws -> RunSettings { try input.settings() }
+}
+
+/// `stress run`'s options: one run's settings, its thread count, list
+/// protection and RCU flavor included.
+struct RunOptions: ParsableArguments {
+    enum Defaults: CommandDefaults {}
+
+    @OptionGroup var threads: ThreadsOption<Defaults>
+    @Option(help: "liburcu flavor: memb, qsbr, mb or bp (default \(Defaults.settings.rcu.rawValue)).")
+    var rcu: String?
+    @OptionGroup var sync: SyncOption<Defaults>
+    @OptionGroup var common: SettingsOptions<Defaults>
+
+    /// The settings these options describe.
+    func settings() throws -> RunSettings {
+        var input = common.input
+        input.threads = threads.threads
+        input.rcu = rcu
+        input.sync = sync.sync
+        return try input.settings()
+    }
+}
+
+// MARK: Sweeps, benchmarks, controlled runs
+
+/// --repeat.
+struct RepeatOption<D: CommandDefaults>: ParsableArguments {
+    @Option(name: .customLong("repeat"), help: help(D.self, "repeat", "Runs per point, \(Ranges.r(D.repeatRange)) (default \(D.repeats))."))
+    var repeats: String?
+
+    func value() throws -> Int { try repeats.map { try Parse.whole($0, "--repeat", D.repeatRange) } ?? D.repeats }
+}
+
+/// --work.
+struct WorkOption<D: CommandDefaults>: ParsableArguments {
+    @Option(help: help(D.self, "work", "Scale every iteration count by this factor, \(Ranges.s(D.workRange)) (default 1)."))
+    var work: String?
+
+    func value() throws -> Double? { try work.map { try Parse.decimal($0, "--work", D.workRange) } }
+}
+
+/// What a sweep (`scale`, `schemes`) varies: thread counts, list
+/// protections, repeats.
+protocol SweepDefaults: CommandDefaults {
+    static var threadList: String { get }
+}
+
+struct SweepOptions<D: SweepDefaults>: ParsableArguments {
+    @Option(name: .customLong("threads"), help: help(D.self, "threads", "Worker thread counts, e.g. \(D.threadList) (each \(Ranges.r(Limits.threads)))."))
+    var threadList: String = D.threadList
+    @Option(name: .customLong("sync"), help: help(D.self, "sync", "List protections to compare: rcu,rwlock,mutex."))
+    var syncList: String = "rcu,rwlock,mutex"
+    @OptionGroup var repeats: RepeatOption<D>
+
+    func threads() throws -> [Int] { try ScaleLists.ints(threadList, option: "threads", range: Limits.threads) }
+    func syncs() throws -> [ListSync] { try ScaleLists.names(syncList, option: "sync", as: ListSync.self) }
+}
+
+/// --schedules, --steps and --strategy: how controlled runs explore.
+struct ScheduleOptions<D: CommandDefaults>: ParsableArguments {
+    @Option(help: help(D.self, "schedules", "Executions to run at most, \(Ranges.r(ControlledLimits.schedules)) (default \(D.schedules))."))
+    var schedules: String?
+    @Option(help: help(D.self, "steps", "Scheduling points per execution before workers start no new operation, \(Ranges.r(ControlledLimits.steps)) (default \(D.steps))."))
+    var steps: String?
+    @Option(help: help(D.self, "strategy", "How the next thread is picked: random, or pct:D (PCT with D priority change points, D \(Ranges.r(ControlledLimits.pctDepth))) (default random)."))
+    var strategy: String?
+
+    /// True when any of them is given.
+    var given: Bool { schedules != nil || steps != nil || strategy != nil }
+
+    func schedulesValue() throws -> Int { try schedules.map { try Parse.whole($0, "--schedules", ControlledLimits.schedules) } ?? D.schedules }
+    func stepsValue() throws -> Int { try steps.map { try Parse.whole($0, "--steps", ControlledLimits.steps) } ?? D.steps }
+
+    func strategyValue() throws -> ScheduleStrategy {
+        guard let text = strategy else { return .random }
+        if text == "random" { return .random }
+        if text.hasPrefix("pct:") {
+            let d = try Parse.whole(String(text.dropFirst(4)), "--strategy pct:D", ControlledLimits.pctDepth)
+            return .pct(depth: d)
+        }
+        throw ValidationError("--strategy must be random or pct:D with D \(Ranges.r(ControlledLimits.pctDepth)) (got '\(text)')")
     }
 }
 
 /// Option values as given (nil: not given), turned into checked settings.
 /// Plain values, so that `scale` can fill in its own defaults.
 struct SettingsInput {
+    /// What is not given (and not in --options-from): the command's defaults.
+    var base = RunSettings()
     var scheme, threads, duration, ops, warmup, seed, mix, rcu, sync, checks, frames, swapSlots, processes: String?
     var population, familySize, locality, vmaPages, vmasPerProcess, auditInterval, stallTimeout, gpProbeInterval: String?
     var latencySample, sampleInterval, inject: String?
@@ -92,7 +305,7 @@ struct SettingsInput {
     var optionsFrom: String?
 
     func settings() throws -> RunSettings {
-        var s = RunSettings()
+        var s = base
         var seedGiven = false
         if let path = optionsFrom {
             s = try SettingsInput.load(path)

@@ -1,6 +1,8 @@
 import ArgumentParser
+import Campaigns
 import Foundation
-import StressKit
+import RunEngine
+import StressSupport
 
 /// `stress campaign`: a matrix of `stress run` cells from a plan file, run
 /// on this machine or as a Slurm job array, merged into one verdict.
@@ -20,6 +22,24 @@ struct CampaignCommand: ParsableCommand {
 /// Runs `body`, turning a campaign problem into a one-line usage error.
 private func usage<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let e as CampaignError { throw ValidationError(e.message) }
+}
+
+/// The plan file, as every `campaign` subcommand but `report` takes it.
+struct PlanArgument: ParsableArguments {
+    @Argument(help: "The plan file (JSON).")
+    var file: String
+}
+
+/// --results.
+struct ResultsOption: ParsableArguments {
+    @Option(help: "Results folder (created if missing; must be empty or hold this plan's campaign).")
+    var results: String
+}
+
+/// --cells-per-task (checked by SlurmExecutor.check and by `campaign cell`).
+struct CellsPerTaskOption: ParsableArguments {
+    @Option(name: .customLong("cells-per-task"), help: "Cells each array task runs, one after another (for plans larger than the cluster's MaxArraySize).")
+    var cellsPerTask: Int = 1
 }
 
 /// This executable, for cells and job scripts to run.
@@ -55,8 +75,7 @@ extension CampaignCommand {
         static let configuration = CommandConfiguration(
             abstract: "List a plan's cells, their count and the machine time they ask for.")
 
-        @Argument(help: "The plan file (JSON).")
-        var file: String
+        @OptionGroup var planFile: PlanArgument
         @Option(name: .customLong("cpus-per-task"), help: "Count machine time as this many CPUs per cell (what Slurm allocates) instead of each cell's worker threads.")
         var cpusPerTask: Int?
         @Flag(help: "Only the summary, not every cell.")
@@ -64,7 +83,7 @@ extension CampaignCommand {
 
         func run() throws {
             if let c = cpusPerTask, c < 1 { throw ValidationError("--cpus-per-task must be at least 1") }
-            let plan = try usage { try CampaignPlan.load(path: file) }
+            let plan = try usage { try CampaignPlan.load(path: planFile.file) }
             say("campaign '\(plan.name)' (plan \(plan.id.prefix(12))): \(plan.cellCount) cells")
             say("axes: " + plan.axes.map { "\($0.name.rawValue) \($0.values.joined(separator: ","))" }.joined(separator: " × "))
             if !plan.runArgs.isEmpty { say("every cell also gets: \(plan.runArgs.joined(separator: " "))") }
@@ -93,10 +112,8 @@ extension CampaignCommand {
             abstract: "Run a plan's cells on this machine (the local executor), then write the report.",
             discussion: "Exit status: 0 every cell passed, 1 otherwise, 2 bad usage, 128+N when stopped by signal N (cells then running are recorded as unfinished; run again to resume).")
 
-        @Argument(help: "The plan file (JSON).")
-        var file: String
-        @Option(help: "Results folder (created if missing; must be empty or hold this plan's campaign).")
-        var results: String
+        @OptionGroup var planFile: PlanArgument
+        @OptionGroup var resultsFolder: ResultsOption
         @Option(help: "Cells at once, each its own `stress run` process.")
         var jobs: Int = 1
         @Flag(name: .customLong("rerun-finished"), help: "Run cells that already have a result again (their files are kept as attempt-N).")
@@ -104,8 +121,8 @@ extension CampaignCommand {
 
         func run() throws {
             guard (1...1024).contains(jobs) else { throw ValidationError("--jobs must be 1...1024") }
-            let plan = try usage { try CampaignPlan.load(path: file) }
-            let folder = try usage { try ResultsFolder.open(results, for: plan) }
+            let plan = try usage { try CampaignPlan.load(path: planFile.file) }
+            let folder = try usage { try ResultsFolder.open(resultsFolder.results, for: plan) }
             let done = rerunFinished ? 0 : (0..<plan.cellCount).filter { folder.isFinished($0) }.count
             let cpus = ProcessInfo.processInfo.activeProcessorCount
             let maxThreads = plan.axis(.threads)?.values.compactMap { Int($0) }.max() ?? 1
@@ -133,10 +150,8 @@ extension CampaignCommand {
             abstract: "Submit a plan's unfinished cells as a Slurm job array (one task per cell or group of cells).",
             discussion: "Writes RESULTS/slurm/submit-N.sbatch and submits it with sbatch (not with --dry-run). Each array task runs `stress campaign cell`. The results folder and this stress binary must be on a file system the compute nodes share. With --wait, waits for the job and writes the report (exit 0 all passed, 1 otherwise).")
 
-        @Argument(help: "The plan file (JSON).")
-        var file: String
-        @Option(help: "Results folder (created if missing; must be empty or hold this plan's campaign).")
-        var results: String
+        @OptionGroup var planFile: PlanArgument
+        @OptionGroup var resultsFolder: ResultsOption
         @Option(help: "sbatch --partition.")
         var partition: String?
         @Option(help: "sbatch --time per array task (default: every cell of the task at its timeout, plus a minute).")
@@ -145,8 +160,7 @@ extension CampaignCommand {
         var cpusPerTask: Int?
         @Option(help: "At most this many array tasks at once (the array's %N throttle).")
         var throttle: Int?
-        @Option(name: .customLong("cells-per-task"), help: "Cells each array task runs, one after another (for plans larger than the cluster's MaxArraySize).")
-        var cellsPerTask: Int = 1
+        @OptionGroup var tasks: CellsPerTaskOption
         @Option(name: .customLong("sbatch-option"), help: "Another #SBATCH line, e.g. --sbatch-option=--account=rmap (repeatable).")
         var sbatchOptions: [String] = []
         @Option(name: .customLong("stress-binary"), help: "The stress executable tasks run (default: this one).")
@@ -158,7 +172,7 @@ extension CampaignCommand {
 
         func run() throws {
             if dryRun && wait { throw ValidationError("--dry-run and --wait do not go together") }
-            let plan = try usage { try CampaignPlan.load(path: file) }
+            let plan = try usage { try CampaignPlan.load(path: planFile.file) }
             // Find the batch commands before touching the results folder.
             var sbatch: String?, squeue: String?
             if !dryRun {
@@ -174,10 +188,10 @@ extension CampaignCommand {
             o.timeLimit = time
             o.cpusPerTask = cpusPerTask
             o.throttle = throttle
-            o.cellsPerTask = cellsPerTask
+            o.cellsPerTask = tasks.cellsPerTask
             o.extraOptions = sbatchOptions
-            try usage { try SlurmExecutor.check(o, results: results) }
-            let folder = try usage { try ResultsFolder.open(results, for: plan) }
+            try usage { try SlurmExecutor.check(o, results: resultsFolder.results) }
+            let folder = try usage { try ResultsFolder.open(resultsFolder.results, for: plan) }
             guard let prepared = try usage({ try SlurmExecutor.prepare(folder, o) }) else {
                 say("all \(plan.cellCount) cells have a result; nothing to submit")
                 if wait { throw ExitRequest(status: try report(folder)) }
@@ -207,25 +221,22 @@ extension CampaignCommand {
             abstract: "Run one cell (or one array task's group of cells) of a plan: what each Slurm array task runs.",
             discussion: "Skips cells that already have a result. Exit status: 0 every cell run passed, 1 one failed, crashed or timed out, 2 bad usage, 128+N when stopped by signal N.")
 
-        @Argument(help: "The plan file (JSON).")
-        var file: String
+        @OptionGroup var planFile: PlanArgument
         @Option(help: "Cell number, or with --cells-per-task G the task number T (cells T*G ..< T*G+G).")
         var index: Int
-        @Option(help: "Results folder (created if missing; must be empty or hold this plan's campaign).")
-        var results: String
-        @Option(name: .customLong("cells-per-task"), help: "Cells per task.")
-        var cellsPerTask: Int = 1
+        @OptionGroup var resultsFolder: ResultsOption
+        @OptionGroup var tasks: CellsPerTaskOption
 
         func run() throws {
-            guard cellsPerTask >= 1 else { throw ValidationError("--cells-per-task must be at least 1") }
-            let plan = try usage { try CampaignPlan.load(path: file) }
-            let first = index.multipliedReportingOverflow(by: cellsPerTask)
+            guard tasks.cellsPerTask >= 1 else { throw ValidationError("--cells-per-task must be at least 1") }
+            let plan = try usage { try CampaignPlan.load(path: planFile.file) }
+            let first = index.multipliedReportingOverflow(by: tasks.cellsPerTask)
             guard index >= 0, !first.overflow, first.partialValue < plan.cellCount else {
-                throw ValidationError("--index \(index) is past the plan's \(plan.cellCount) cells\(cellsPerTask > 1 ? " (\(cellsPerTask) per task)" : "")")
+                throw ValidationError("--index \(index) is past the plan's \(plan.cellCount) cells\(tasks.cellsPerTask > 1 ? " (\(tasks.cellsPerTask) per task)" : "")")
             }
-            let folder = try usage { try ResultsFolder.open(results, for: plan) }
+            let folder = try usage { try ResultsFolder.open(resultsFolder.results, for: plan) }
             CampaignInterrupt.install()
-            let cells = Array(first.partialValue..<min(plan.cellCount, first.partialValue + cellsPerTask))
+            let cells = Array(first.partialValue..<min(plan.cellCount, first.partialValue + tasks.cellsPerTask))
             let summary = try usage {
                 try CellRunner(folder: folder, options: .init(stressBinary: selfBinary())).run(cells) { e in
                     switch e {

@@ -1,52 +1,45 @@
 import ArgumentParser
 import ConcurrentRmap
+import Exploration
 import Foundation
-import StressKit
+import RunEngine
+import StressSupport
 
-/// Options shared by `explore` and `selftest --explore`: the machine is
-/// the default test size (ControlledSpec.testSettings), the knobs are the
-/// ones that change which interleavings exist.
+/// The options of `explore`: the machine is the default test size
+/// (ControlledSpec.testSettings), the knobs are the ones that change which
+/// interleavings exist.
 struct ControlledOptions: ParsableArguments {
-    @Option(help: "rmap design: \(SchemeKind.allCases.map(\.rawValue).joined(separator: " or ")) (default anongroup).")
-    var scheme: String?
-    @Option(help: "Worker threads, \(Ranges.r(ControlledLimits.threads)) (default 3).")
-    var threads: String?
-    @Option(help: "Scheduling points per execution before workers start no new operation, \(Ranges.r(ControlledLimits.steps)) (default 3000).")
-    var steps: String?
-    @Option(help: "How the next thread is picked: random, or pct:D (PCT with D priority change points, D \(Ranges.r(ControlledLimits.pctDepth))) (default random).")
-    var strategy: String?
-    @Option(help: "Base seed, 0...\(UInt64.max) (default 1): execution i uses operation seed SEED+i and a schedule seed derived from both.")
-    var seed: String?
-    @Option(help: "rmap list protection: rcu, rwlock or mutex (default rcu).")
-    var sync: String?
-    @Option(help: "Operation weights NAME=WEIGHT,... (default: the test mix, every operation).")
-    var mix: String?
+    enum Defaults: CommandDefaults {
+        static var settings: RunSettings { ControlledSpec.testSettings() }
+        static var threadRange: ClosedRange<Int> { ControlledLimits.threads }
+        static func help(_ option: String, _ standard: String) -> String {
+            switch option {
+            case "seed": "Base seed, 0...\(UInt64.max) (default \(settings.seed)): execution i uses operation seed SEED+i and a schedule seed derived from both."
+            case "mix": "Operation weights NAME=WEIGHT,... (default: the test mix, every operation)."
+            case "inject": "Plant this bug (see stress run --list-injections)."
+            default: standard
+            }
+        }
+    }
+
+    @OptionGroup var scheme: SchemeOption<Defaults>
+    @OptionGroup var threads: ThreadsOption<Defaults>
+    @OptionGroup var schedule: ScheduleOptions<Defaults>
+    @OptionGroup var seed: SeedOption<Defaults>
+    @OptionGroup var sync: SyncOption<Defaults>
+    @OptionGroup var mix: MixOption<Defaults>
 
     func base(inject: Injection = .none) throws -> (RunSettings, ScheduleStrategy, Int) {
-        let scheme: SchemeKind = try self.scheme.map { try Parse.choice($0, "--scheme", "rmap scheme") } ?? .anongroup
-        let threads = try self.threads.map { try Parse.whole($0, "--threads", ControlledLimits.threads) } ?? 3
-        let seed = try self.seed.map { try Parse.whole($0, "--seed", UInt64.min...UInt64.max) } ?? 1
-        var s = ControlledSpec.testSettings(scheme: scheme, threads: threads, seed: seed, inject: inject)
-        if let v = sync { s.sync = try Parse.choice(v, "--sync", "list protection") }
-        if let m = mix {
-            do { _ = try OperationMix(parsing: m) } catch { throw ValidationError("--mix: \(error)") }
-            s.mix = m
-        }
+        let d = Defaults.settings
+        let scheme = try self.scheme.value() ?? d.scheme
+        var s = ControlledSpec.testSettings(scheme: scheme, threads: try threads.value() ?? Defaults.threads,
+                                            seed: try seed.value() ?? d.seed, inject: inject)
+        if let v = try sync.value() { s.sync = v }
+        if let m = try mix.value() { s.mix = m }
         if let own = inject.scheme, own != scheme {
             throw ValidationError("--inject \(inject.rawValue) is a bug of the \(own.rawValue) scheme, not of \(scheme.rawValue)")
         }
-        let steps = try self.steps.map { try Parse.whole($0, "--steps", ControlledLimits.steps) } ?? 3000
-        return (s, try Self.strategy(self.strategy), steps)
-    }
-
-    static func strategy(_ text: String?) throws -> ScheduleStrategy {
-        guard let text else { return .random }
-        if text == "random" { return .random }
-        if text.hasPrefix("pct:") {
-            let d = try Parse.whole(String(text.dropFirst(4)), "--strategy pct:D", ControlledLimits.pctDepth)
-            return .pct(depth: d)
-        }
-        throw ValidationError("--strategy must be random or pct:D with D \(Ranges.r(ControlledLimits.pctDepth)) (got '\(text)')")
+        return (s, try schedule.strategyValue(), try schedule.stepsValue())
     }
 }
 
@@ -61,10 +54,7 @@ struct Explore: ParsableCommand {
             """)
 
     @OptionGroup var options: ControlledOptions
-    @Option(help: "Executions to run at most, \(Ranges.r(ControlledLimits.schedules)) (default 10000).")
-    var schedules: String?
-    @Option(help: "Plant this bug (see stress run --list-injections).")
-    var inject: String?
+    @OptionGroup var inject: InjectOption<ControlledOptions.Defaults>
     @Option(help: "Where to write the failing schedule (default schedule.json).")
     var out: String?
     @Flag(name: .customLong("no-shrink"), help: "Write the schedule as found, without shrinking it.")
@@ -73,11 +63,11 @@ struct Explore: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        let inject: Injection = try self.inject.map { try Parse.choice($0, "--inject", "injection") } ?? .none
+        let inject = try self.inject.value() ?? .none
         let (base, strategy, steps) = try options.base(inject: inject)
-        let schedules = try self.schedules.map { try Parse.whole($0, "--schedules", ControlledLimits.schedules) } ?? 10_000
+        let schedules = try options.schedule.schedulesValue()
         let out = self.out ?? "schedule.json"
-        do { try ResultFile.checkWritable(out) } catch { throw ValidationError("cannot write schedule file: \(error)") }
+        do { try AtomicFile.checkWritable(out) } catch { throw ValidationError("cannot write schedule file: \(error)") }
         print("explore: scheme=\(base.scheme.rawValue) threads=\(base.threads) strategy=\(ScheduleFile.strategyName(strategy)) steps=\(steps) schedules<=\(schedules) seed=\(base.seed) inject=\(inject.rawValue) sync=\(base.sync.rawValue)")
         let summary = try Explorer.explore(base: base, strategy: strategy, steps: steps, schedules: schedules,
                                            interrupted: { Signals.pending != 0 },
@@ -175,7 +165,7 @@ struct Shrink: ParsableCommand {
         let f: ScheduleFile
         do { f = try ScheduleFile.load(file) } catch let e as ScheduleFileError { throw ValidationError(e.description) }
         let out = self.out ?? (file.hasSuffix(".json") ? String(file.dropLast(5)) + ".shrunk.json" : file + ".shrunk")
-        do { try ResultFile.checkWritable(out) } catch { throw ValidationError("cannot write schedule file: \(error)") }
+        do { try AtomicFile.checkWritable(out) } catch { throw ValidationError("cannot write schedule file: \(error)") }
         let spec = try f.spec
         let first = try ControlledRun.execute(spec)
         guard first.violation != nil else {

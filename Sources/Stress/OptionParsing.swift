@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConcurrentRmap
-import StressKit
+import Foundation
+import RunEngine
 
 /// Strict parsing of option values: every number is checked against its
 /// range (stated in the message and in --help), and only plain decimal
@@ -65,6 +66,17 @@ enum Parse {
 
     static func number(_ x: Double) -> String {
         x == x.rounded() && abs(x) < 1e15 ? String(Int64(x)) : "\(x)"
+    }
+
+    /// Creates the output folder of `scale` or `schemes` (and its parents)
+    /// and checks that it is writable, before any run starts.
+    static func outputFolder(_ out: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        } catch {
+            throw ValidationError("cannot create output folder '\(out)'")
+        }
+        guard access(out, W_OK) == 0 else { throw ValidationError("output folder '\(out)' is not writable") }
     }
 
     /// Rejects an option given twice (ArgumentParser would silently keep

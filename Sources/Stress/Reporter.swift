@@ -1,6 +1,6 @@
 import ConcurrentRmap
 import Foundation
-import StressKit
+import RunEngine
 
 /// Human-readable output of a run: header, status lines, final report. To
 /// standard output, or to standard error when the JSON goes to standard

@@ -1,7 +1,9 @@
 import ArgumentParser
 import ConcurrentRmap
 import Foundation
-import StressKit
+import Measurement
+import RunEngine
+import StressSupport
 
 /// `stress schemes`: the same workloads on anongroup and anon_vma, written
 /// to a folder with a report.
@@ -18,20 +20,30 @@ struct Schemes: ParsableCommand {
             or benchmark failed or was lost, 2 bad usage, 3 a run stalled, 128+N interrupted by signal N.
             """)
 
-    @Option(name: .customLong("threads"), help: "Worker thread counts of the throughput runs, e.g. 1,2 (each \(Ranges.r(Limits.threads))).")
-    var threadList: String = "1,2"
-    @Option(name: .customLong("sync"), help: "List protections to compare: rcu,rwlock,mutex.")
-    var syncList: String = "rcu,rwlock,mutex"
-    @Option(name: .customLong("repeat"), help: "Repeats of every run and benchmark, 1...100 (default 3); medians are reported.")
-    var repeats: String?
-    @Option(help: "Seconds measured per throughput run, \(Ranges.s(Limits.duration)) (default 2).")
-    var duration: String?
-    @Option(help: "Seconds of warm-up per throughput run, \(Ranges.s(Limits.warmup)) (default 0.5).")
-    var warmup: String?
-    @Option(help: "Seed of repeat 0, 0...\(UInt64.max) (random when omitted; recorded in schemes.json).")
-    var seed: String?
-    @Option(help: "Process-table entries of the throughput runs, \(Ranges.r(Limits.processes)) (default 256).")
-    var processes: String?
+    enum Defaults: SweepDefaults {
+        static var settings: RunSettings { SchemeConfig.defaultBase }
+        static var threadList: String { "1,2" }
+        static var repeats: Int { SchemeConfig().repeats }
+        static var workRange: ClosedRange<Double> { SchemeConfig.workRange }
+        static func help(_ option: String, _ standard: String) -> String {
+            switch option {
+            case "threads": "Worker thread counts of the throughput runs, e.g. \(threadList) (each \(Ranges.r(Limits.threads)))."
+            case "repeat": "Repeats of every run and benchmark, \(Ranges.r(repeatRange)) (default \(repeats)); medians are reported."
+            case "duration": "Seconds measured per throughput run, \(Ranges.s(Limits.duration)) (default \(Parse.number(settings.durationS)))."
+            case "warmup": "Seconds of warm-up per throughput run, \(Ranges.s(Limits.warmup)) (default \(Parse.number(settings.warmupS)))."
+            case "seed": "Seed of repeat 0, 0...\(UInt64.max) (random when omitted; recorded in schemes.json)."
+            case "processes": "Process-table entries of the throughput runs, \(Ranges.r(Limits.processes)) (default \(settings.processes))."
+            case "work": "Scale every benchmark's iteration count, \(Ranges.s(workRange)) (default 1)."
+            default: standard
+            }
+        }
+    }
+
+    @OptionGroup var sweep: SweepOptions<Defaults>
+    @OptionGroup var duration: DurationOption<Defaults>
+    @OptionGroup var warmup: WarmupOption<Defaults>
+    @OptionGroup var seed: SeedOption<Defaults>
+    @OptionGroup var processes: ProcessesOption<Defaults>
     @Flag(inversion: .prefixedNo, help: "Run the throughput child runs (--no-runs: benchmarks only).")
     var runs = true
     @Option(help: "Fork trees, CHILDRENxDEPTH (children \(Ranges.r(TreeShape.childrenRange)), depth \(Ranges.r(TreeShape.depthRange)), at most \(TreeShape.mmsLimit) processes).")
@@ -46,8 +58,7 @@ struct Schemes: ParsableCommand {
     var shared: String = "0,50,100"
     @Option(name: .customLong("swap-pages"), help: "Shared pages swapped out and read back, 1...512 (default 64).")
     var swapPages: String?
-    @Option(help: "Scale every benchmark's iteration count, \(Ranges.s(SchemeConfig.workRange)) (default 1).")
-    var work: String?
+    @OptionGroup var work: WorkOption<Defaults>
     @Option(name: .customLong("bench-checks"), help: "Always-on checks in the benchmark machines: full, fast or off (default off).")
     var benchChecks: String?
     @Option(help: "Output folder (created if missing).")
@@ -56,8 +67,8 @@ struct Schemes: ParsableCommand {
     func run() throws {
         var c = SchemeConfig()
         do {
-            c.threads = try ScaleLists.ints(threadList, option: "threads", range: Limits.threads)
-            c.syncs = try ScaleLists.names(syncList, option: "sync", as: ListSync.self)
+            c.threads = try sweep.threads()
+            c.syncs = try sweep.syncs()
             c.trees = try TreeShape.list(trees, option: "trees")
             c.vmas = try ScaleLists.ints(vmas, option: "vmas", range: 1...MachineConfig.maxVMAs)
             c.mremapPages = try ScaleLists.ints(mremapPages, option: "mremap-pages", range: SchemeConfig.vmaPagesRange)
@@ -71,23 +82,18 @@ struct Schemes: ParsableCommand {
                 throw ValidationError("bad value '\(p)' in --\(name): a VMA size must divide 512 (1, 2, 4, ... 512)")
             }
         }
-        c.repeats = try repeats.map { try Parse.whole($0, "--repeat", 1...100) } ?? 3
-        if let v = duration { c.base.durationS = try Parse.seconds(v, "--duration", Limits.duration) }
-        if let v = warmup { c.base.warmupS = try Parse.seconds(v, "--warmup", Limits.warmup) }
-        if let v = processes { c.base.processes = try Parse.whole(v, "--processes", Limits.processes) }
-        c.seed = try seed.map { try Parse.whole($0, "--seed", 0...UInt64.max) } ?? UInt64.random(in: 0...UInt64.max)
+        c.repeats = try sweep.repeats.value()
+        if let v = try duration.value() { c.base.durationS = v }
+        if let v = try warmup.value() { c.base.warmupS = v }
+        if let v = try processes.value() { c.base.processes = v }
+        c.seed = try seed.value() ?? UInt64.random(in: 0...UInt64.max)
         c.base.seed = c.seed
         if let v = swapPages { c.swapPages = try Parse.whole(v, "--swap-pages", 1...512) }
-        if let v = work { c.work = try Parse.decimal(v, "--work", SchemeConfig.workRange) }
+        if let v = try work.value() { c.work = v }
         if let v = benchChecks { c.benchChecks = try Parse.choice(v, "--bench-checks", "check level") }
         c.runs = runs
         if let p = c.validate() { throw ValidationError(p) }
-        do {
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        } catch {
-            throw ValidationError("cannot create output folder '\(out)'")
-        }
-        guard access(out, W_OK) == 0 else { throw ValidationError("output folder '\(out)' is not writable") }
+        try Parse.outputFolder(out)
 
         let nRuns = c.runs ? c.repeats * c.schemes.count * c.threads.count * c.syncs.count : 0
         print("stress schemes \(StressVersion.description): \(nRuns) runs of \(c.base.warmupS + c.base.durationS)s + benchmarks, \(c.repeats) repeats, seed=\(c.seed), \(HostInfo.cpuCount) CPUs (\(HostInfo.cpuModel))")

@@ -1,7 +1,9 @@
 import ArgumentParser
 import ConcurrentRmap
+import Exploration
 import Foundation
-import StressKit
+import RunEngine
+import StressSupport
 
 /// `stress selftest`: proof that the checks work. Runs the correct model,
 /// then every planted bug, each in its own child process (a planted bug may
@@ -17,38 +19,50 @@ struct Selftest: ParsableCommand {
             the running child; the rows done so far are printed).
             """)
 
+    enum Defaults: CommandDefaults {
+        static var settings: RunSettings {
+            var s = RunSettings()
+            s.perturb = true
+            return s
+        }
+        static var steps: Int { 20_000 }
+        static func help(_ option: String, _ standard: String) -> String {
+            switch option {
+            case "threads": "Worker threads per run, \(Ranges.r(threadRange)) (default \(threads))."
+            case "scheme": "rmap design under test: \(SchemeKind.allCases.map(\.rawValue).joined(separator: " or ")) (default \(settings.scheme.rawValue)); its own planted bugs and the shared ones run."
+            case "seed": "Base seed, 0...\(UInt64.max) (random when omitted; printed; every run uses it)."
+            case "perturb": "Perturb schedules at race windows."
+            case "schedules": "With --explore: schedules each bug may take, \(Ranges.r(ControlledLimits.schedules)) (default \(schedules))."
+            case "steps": "With --explore: scheduling points per schedule, \(Ranges.r(ControlledLimits.steps)) (default \(steps))."
+            case "strategy": "With --explore: random, or pct:D (default random)."
+            default: standard
+            }
+        }
+    }
+
     @Option(name: .customLong("time-per-injection"), help: "Seconds each injection may run before it counts as missed, \(Ranges.s(Selftest.timeRange)) (default 20).")
     var timePerInjection: String?
     @Option(name: .customLong("clean-duration"), help: "Seconds the correct run lasts, \(Ranges.s(Selftest.timeRange)) (default 20).")
     var cleanDuration: String?
-    @Option(help: "Worker threads per run, \(Ranges.r(Limits.threads)) (default 4).")
-    var threads: String?
-    @Option(help: "rmap design under test: \(SchemeKind.allCases.map(\.rawValue).joined(separator: " or ")) (default anongroup); its own planted bugs and the shared ones run.")
-    var scheme: String?
+    @OptionGroup var threads: ThreadsOption<Defaults>
+    @OptionGroup var scheme: SchemeOption<Defaults>
     @Option(help: "Comma-separated injections to run (default: every one of the scheme; see stress run --list-injections).")
     var only: String?
-    @Option(help: "Base seed, 0...\(UInt64.max) (random when omitted; printed; every run uses it).")
-    var seed: String?
-    @Flag(inversion: .prefixedNo, help: "Perturb schedules at race windows.")
-    var perturb = true
+    @OptionGroup var seed: SeedOption<Defaults>
+    @OptionGroup var perturb: PerturbOption<Defaults>
     @Flag(help: "Use controlled schedules instead of child runs: each bug is explored (as stress explore) until found, its schedule shrunk; the correct model runs --clean-schedules schedules.")
     var explore = false
-    @Option(help: "With --explore: schedules each bug may take, \(Ranges.r(ControlledLimits.schedules)) (default 10000).")
-    var schedules: String?
+    @OptionGroup var schedule: ScheduleOptions<Defaults>
     @Option(name: .customLong("clean-schedules"), help: "With --explore: schedules the correct model must run clean, \(Ranges.r(ControlledLimits.schedules)) (default 1000).")
     var cleanSchedules: String?
-    @Option(help: "With --explore: scheduling points per schedule, \(Ranges.r(ControlledLimits.steps)) (default 20000).")
-    var steps: String?
-    @Option(help: "With --explore: random, or pct:D (default random).")
-    var strategy: String?
 
     static let timeRange = 1.0...3600.0
 
     func run() throws {
         let perInjection = try timePerInjection.map { try Parse.seconds($0, "--time-per-injection", Selftest.timeRange) } ?? 20
         let clean = try cleanDuration.map { try Parse.seconds($0, "--clean-duration", Selftest.timeRange) } ?? 20
-        let threads = try self.threads.map { try Parse.whole($0, "--threads", Limits.threads) } ?? 4
-        let scheme: SchemeKind = try self.scheme.map { try Parse.choice($0, "--scheme", "rmap scheme") } ?? .anongroup
+        let threads = try self.threads.value() ?? Defaults.threads
+        let scheme = try self.scheme.value() ?? Defaults.settings.scheme
         var list = Injection.catalogue(for: scheme)
         if let only {
             let names = only.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
@@ -65,17 +79,21 @@ struct Selftest: ParsableCommand {
             }
             if Set(list).count != list.count { throw ValidationError("--only names an injection twice") }
         }
-        if !explore && (schedules != nil || cleanSchedules != nil || steps != nil || strategy != nil) {
+        if !explore && (schedule.given || cleanSchedules != nil) {
             throw ValidationError("--schedules, --clean-schedules, --steps and --strategy need --explore")
         }
         if explore {
             if timePerInjection != nil || cleanDuration != nil {
                 throw ValidationError("--time-per-injection and --clean-duration are for child runs, not --explore")
             }
-            let seed = try self.seed.map { try Parse.whole($0, "--seed", 0...UInt64.max) } ?? 1
-            try exploreAll(scheme: scheme, list: list, threads: self.threads.map { try Parse.whole($0, "--threads", ControlledLimits.threads) } ?? 3, seed: seed)
+            // Controlled runs: the explore command's thread range and defaults.
+            let seed = try self.seed.value() ?? ControlledOptions.Defaults.settings.seed
+            try exploreAll(scheme: scheme, list: list,
+                           threads: try self.threads.value(in: ControlledOptions.Defaults.threadRange) ?? ControlledOptions.Defaults.threads,
+                           seed: seed)
         }
-        let seed = try self.seed.map { try Parse.whole($0, "--seed", 0...UInt64.max) } ?? freshSeed()
+        let seed = try self.seed.value() ?? freshSeed()
+        let perturb = self.perturb.perturb
         print("selftest: scheme=\(scheme.rawValue) threads=\(threads) seed=\(seed) perturb=\(perturb) clean=\(fmt(clean))s per-injection=\(fmt(perInjection))s")
         fflush(nil)
 
@@ -136,10 +154,10 @@ struct Selftest: ParsableCommand {
     /// `--explore`: every bug under controlled schedules, then the correct
     /// model for `--clean-schedules` schedules.
     func exploreAll(scheme: SchemeKind, list: [Injection], threads: Int, seed: UInt64) throws -> Never {
-        let budget = try schedules.map { try Parse.whole($0, "--schedules", ControlledLimits.schedules) } ?? 10_000
+        let budget = try schedule.schedulesValue()
         let cleanBudget = try cleanSchedules.map { try Parse.whole($0, "--clean-schedules", ControlledLimits.schedules) } ?? 1000
-        let steps = try self.steps.map { try Parse.whole($0, "--steps", ControlledLimits.steps) } ?? 20_000
-        let strategy = try ControlledOptions.strategy(self.strategy)
+        let steps = try schedule.stepsValue()
+        let strategy = try schedule.strategyValue()
         print("selftest --explore: scheme=\(scheme.rawValue) threads=\(threads) seed=\(seed) strategy=\(ScheduleFile.strategyName(strategy)) steps=\(steps) schedules<=\(budget) clean=\(cleanBudget)")
         print(pad("injection", 30) + pad("schedules", 11) + pad("seconds", 9) + pad("shrunk to (threads/ops/switches)", 34) + "violation")
         fflush(nil)

@@ -1,7 +1,8 @@
 import ArgumentParser
 import ConcurrentRmap
 import Foundation
-import StressKit
+import RunEngine
+import StressSupport
 
 /// Exit statuses, as documented in README: 0 success, 1 a violation or a
 /// leak, 2 bad usage, 3 a stall, 128 + N stopped by signal N.
@@ -88,7 +89,7 @@ struct Run: ParsableCommand {
         let s = try options.settings()
         let toStdout = json == "-"
         if let json, !toStdout {
-            do { try ResultFile.checkWritable(json) } catch { throw ValidationError("cannot write JSON file: \(error)") }
+            do { try AtomicFile.checkWritable(json) } catch { throw ValidationError("cannot write JSON file: \(error)") }
         }
         if let d = debugCrashAfter {
             // Test hook: die by a signal mid-run, as a corrupted model can.

@@ -115,7 +115,7 @@ public enum RealPlatform: Platform {
         while true { sleep(1) }
     }
 
-    /// Inlinable: StressKit times operations with it.
+    /// Inlinable: the run engine times operations with it.
     @inlinable @inline(__always) public static func now() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)

@@ -1,0 +1,158 @@
+import Foundation
+import StressSupport
+
+/// A line chart drawn as inline SVG: categorical x axis (thread counts or
+/// group sizes, evenly spaced), linear or log y axis, one polyline per
+/// series, optional error bars, and an optional shaded "oversubscribed"
+/// region. No scripts, no external resources.
+///
+/// Element classes (stable, the tests and check-report.sh count them):
+/// `series` for a data polyline, `ideal` for a perfect-scaling polyline,
+/// `errbar` for an error bar, `oversubscribed` for the shaded region.
+public struct LineChart: Sendable {
+    public struct Point: Sendable {
+        public var x: Double
+        public var y: Double
+        public var lo: Double?
+        public var hi: Double?
+        public init(x: Double, y: Double, lo: Double? = nil, hi: Double? = nil) { self.x = x; self.y = y; self.lo = lo; self.hi = hi }
+    }
+
+    public struct Series: Sendable {
+        public var name: String
+        public var color: String
+        public var points: [Point]
+        /// A perfect-scaling (reference) line: dashed, no markers.
+        public var ideal = false
+        public var dashed = false
+        public init(name: String, color: String, points: [Point], ideal: Bool = false, dashed: Bool = false) {
+            self.name = name; self.color = color; self.points = points; self.ideal = ideal; self.dashed = dashed
+        }
+    }
+
+    public var title: String
+    public var xLabel: String
+    public var yLabel: String
+    public var xValues: [Double]
+    public var series: [Series]
+    public var logY = false
+    /// x values above this are shaded as oversubscribed.
+    public var oversubscribedAbove: Double?
+    public var width = 760.0
+    public var height = 380.0
+
+    public init(title: String, xLabel: String, yLabel: String, xValues: [Double], series: [Series]) {
+        self.title = title; self.xLabel = xLabel; self.yLabel = yLabel; self.xValues = xValues.sorted(); self.series = series
+    }
+
+    public static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+
+    public func svg() -> String {
+        let left = 78.0, right = 170.0, top = 36.0, bottom = 52.0
+        let pw = width - left - right, ph = height - top - bottom
+        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"\(f0(width))\" height=\"\(f0(height))\" viewBox=\"0 0 \(f0(width)) \(f0(height))\" font-family=\"sans-serif\" font-size=\"12\">\n"
+        s += "<rect x=\"0\" y=\"0\" width=\"\(f0(width))\" height=\"\(f0(height))\" fill=\"#fff\"/>\n"
+        s += "<text x=\"\(f0(width / 2))\" y=\"20\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(htmlEscaped(title))</text>\n"
+
+        // y range
+        var ys: [Double] = []
+        for se in series { for p in se.points { ys.append(p.y); if let l = p.lo { ys.append(l) }; if let h = p.hi { ys.append(h) } } }
+        ys = ys.filter { $0.isFinite && (!logY || $0 > 0) }
+        let (yMin, yMax, ticks) = logY ? LineChart.logTicks(ys) : LineChart.linearTicks(ys)
+        func ypos(_ v: Double) -> Double {
+            let t = logY ? (log10(max(v, yMin)) - log10(yMin)) / (log10(yMax) - log10(yMin)) : (v - yMin) / (yMax - yMin)
+            return top + ph * (1 - t)
+        }
+        let n = max(xValues.count, 1)
+        func xpos(_ x: Double) -> Double {
+            let i = xValues.firstIndex(of: x) ?? 0
+            return n == 1 ? left + pw / 2 : left + pw * (0.04 + 0.92 * Double(i) / Double(n - 1))
+        }
+
+        // oversubscribed region
+        if let limit = oversubscribedAbove, let firstOver = xValues.firstIndex(where: { $0 > limit }) {
+            let x0: Double
+            if firstOver == 0 { x0 = left } else { x0 = (xpos(xValues[firstOver - 1]) + xpos(xValues[firstOver])) / 2 }
+            s += "<rect class=\"oversubscribed\" x=\"\(f1(x0))\" y=\"\(f1(top))\" width=\"\(f1(left + pw - x0))\" height=\"\(f1(ph))\" fill=\"#f2e6d9\"/>\n"
+            s += "<text x=\"\(f1(x0 + 4))\" y=\"\(f1(top + 14))\" fill=\"#8a5a2b\" font-size=\"11\">oversubscribed (&gt; \(f0(limit)) CPUs)</text>\n"
+        }
+        // grid and axes
+        for t in ticks {
+            let y = ypos(t)
+            s += "<line x1=\"\(f1(left))\" y1=\"\(f1(y))\" x2=\"\(f1(left + pw))\" y2=\"\(f1(y))\" stroke=\"#ddd\"/>\n"
+            s += "<text x=\"\(f1(left - 6))\" y=\"\(f1(y + 4))\" text-anchor=\"end\">\(LineChart.short(t))</text>\n"
+        }
+        for x in xValues {
+            let px = xpos(x)
+            s += "<line x1=\"\(f1(px))\" y1=\"\(f1(top + ph))\" x2=\"\(f1(px))\" y2=\"\(f1(top + ph + 5))\" stroke=\"#333\"/>\n"
+            s += "<text x=\"\(f1(px))\" y=\"\(f1(top + ph + 18))\" text-anchor=\"middle\">\(LineChart.short(x))</text>\n"
+        }
+        s += "<line x1=\"\(f1(left))\" y1=\"\(f1(top))\" x2=\"\(f1(left))\" y2=\"\(f1(top + ph))\" stroke=\"#333\"/>\n"
+        s += "<line x1=\"\(f1(left))\" y1=\"\(f1(top + ph))\" x2=\"\(f1(left + pw))\" y2=\"\(f1(top + ph))\" stroke=\"#333\"/>\n"
+        s += "<text x=\"\(f1(left + pw / 2))\" y=\"\(f1(height - 10))\" text-anchor=\"middle\">\(htmlEscaped(xLabel))</text>\n"
+        s += "<text transform=\"translate(16,\(f1(top + ph / 2))) rotate(-90)\" text-anchor=\"middle\">\(htmlEscaped(yLabel))\(logY ? " (log scale)" : "")</text>\n"
+
+        // series
+        for se in series {
+            let pts = se.points.filter { $0.y.isFinite && (!logY || $0.y > 0) && xValues.contains($0.x) }
+            guard !pts.isEmpty else { continue }
+            let coords = pts.map { "\(f1(xpos($0.x))),\(f1(ypos($0.y)))" }.joined(separator: " ")
+            let dash = se.ideal ? " stroke-dasharray=\"6 4\" stroke-opacity=\"0.55\"" : (se.dashed ? " stroke-dasharray=\"3 3\"" : "")
+            s += "<polyline class=\"\(se.ideal ? "ideal" : "series")\" data-name=\"\(htmlEscaped(se.name))\" points=\"\(coords)\" fill=\"none\" stroke=\"\(se.color)\" stroke-width=\"\(se.ideal ? 1.5 : 2)\"\(dash)/>\n"
+            guard !se.ideal else { continue }
+            for p in pts {
+                let px = xpos(p.x)
+                if let lo = p.lo, let hi = p.hi, lo.isFinite, hi.isFinite {
+                    let y0 = ypos(lo), y1 = ypos(hi)
+                    s += "<path class=\"errbar\" d=\"M\(f1(px)) \(f1(y0))V\(f1(y1))M\(f1(px - 4)) \(f1(y0))h8M\(f1(px - 4)) \(f1(y1))h8\" stroke=\"\(se.color)\" fill=\"none\"/>\n"
+                }
+                s += "<circle cx=\"\(f1(px))\" cy=\"\(f1(ypos(p.y)))\" r=\"3\" fill=\"\(se.color)\"><title>\(htmlEscaped(se.name)): \(LineChart.short(p.x)) → \(LineChart.short(p.y))</title></circle>\n"
+            }
+        }
+        // legend
+        var ly = top + 6
+        for se in series {
+            let lx = left + pw + 14
+            let dash = se.ideal ? " stroke-dasharray=\"6 4\" stroke-opacity=\"0.55\"" : (se.dashed ? " stroke-dasharray=\"3 3\"" : "")
+            s += "<line x1=\"\(f1(lx))\" y1=\"\(f1(ly))\" x2=\"\(f1(lx + 22))\" y2=\"\(f1(ly))\" stroke=\"\(se.color)\" stroke-width=\"2\"\(dash)/>\n"
+            s += "<text x=\"\(f1(lx + 28))\" y=\"\(f1(ly + 4))\" font-size=\"11\">\(htmlEscaped(se.name))</text>\n"
+            ly += 17
+        }
+        s += "</svg>\n"
+        return s
+    }
+
+    // MARK: Axis helpers
+
+    static func linearTicks(_ ys: [Double]) -> (Double, Double, [Double]) {
+        let hi = max(ys.max() ?? 1, 0)
+        guard hi > 0 else { return (0, 1, [0, 0.5, 1]) }
+        let raw = hi * 1.08 / 5
+        let mag = pow(10, floor(log10(raw)))
+        let step = [1.0, 2, 2.5, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? raw
+        let top = ceil(hi * 1.08 / step) * step
+        return (0, top, stride(from: 0, through: top + step / 2, by: step).map { $0 })
+    }
+
+    static func logTicks(_ ys: [Double]) -> (Double, Double, [Double]) {
+        let lo = ys.min() ?? 1, hi = ys.max() ?? 10
+        let a = floor(log10(max(lo, 1e-12))), b = max(ceil(log10(max(hi, 1e-12))), a + 1)
+        return (pow(10, a), pow(10, b), stride(from: a, through: b, by: 1).map { pow(10, $0) })
+    }
+
+    /// 1234567 -> "1.23M"; 0.5 -> "0.5".
+    public static func short(_ v: Double) -> String {
+        let a = abs(v)
+        if a >= 1e9 { return trim(v / 1e9) + "G" }
+        if a >= 1e6 { return trim(v / 1e6) + "M" }
+        if a >= 1e4 { return trim(v / 1e3) + "k" }
+        return trim(v)
+    }
+
+    private static func trim(_ v: Double) -> String {
+        var s = String(format: abs(v) >= 100 ? "%.0f" : (abs(v) >= 10 ? "%.1f" : "%.2f"), v)
+        if s.contains(".") { while s.hasSuffix("0") { s.removeLast() }; if s.hasSuffix(".") { s.removeLast() } }
+        return s
+    }
+}
+

@@ -1,0 +1,72 @@
+import ConcurrentRmap
+
+/// Relative weights of the operations a worker draws from.
+public struct OperationMix: Sendable, Equatable, CustomStringConvertible {
+    public var weights: [Int]  // indexed by OpKind.rawValue
+
+    public static let `default` = try! OperationMix(parsing: "fault=60,fork=4,exit=4,exec=1,mremap=6,munmap=2,split=2,reclaim=15,migrate=8")
+
+    public enum ParseError: Error, CustomStringConvertible, Equatable {
+        case malformed(String), unknownOperation(String), badWeight(String), duplicate(String), allZero
+        public var description: String {
+            switch self {
+            case .malformed(let s): "malformed mix entry '\(s)': expected NAME=WEIGHT"
+            case .unknownOperation(let s): "unknown operation '\(s)' in mix (known: \(OpKind.allCases.map(\.name).joined(separator: ", ")))"
+            case .badWeight(let s): "bad weight in mix entry '\(s)': expected a whole number 0...1000000"
+            case .duplicate(let s): "operation '\(s)' appears twice in mix"
+            case .allZero: "mix has no operation with a positive weight"
+            }
+        }
+    }
+
+    /// Parses "fault=60,fork=4,...". Operations left out get weight 0.
+    public init(parsing text: String) throws {
+        weights = Array(repeating: 0, count: OpKind.allCases.count)
+        var seen = Set<String>()
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let entry = part.trimmingCharacters(in: " ")
+            let kv = entry.split(separator: "=", omittingEmptySubsequences: false)
+            guard kv.count == 2, !kv[0].isEmpty else { throw ParseError.malformed(String(entry)) }
+            let name = String(kv[0])
+            guard let op = OpKind(name: name) else { throw ParseError.unknownOperation(name) }
+            guard let w = Int(kv[1]), w >= 0, w <= 1_000_000 else { throw ParseError.badWeight(String(entry)) }
+            guard seen.insert(name).inserted else { throw ParseError.duplicate(name) }
+            weights[op.rawValue] = w
+        }
+        guard weights.contains(where: { $0 > 0 }) else { throw ParseError.allZero }
+    }
+
+    public var description: String {
+        OpKind.allCases.filter { weights[$0.rawValue] > 0 }.map { "\($0.name)=\(weights[$0.rawValue])" }.joined(separator: ",")
+    }
+
+    /// A 1024-entry table: ten random bits pick an operation in O(1).
+    /// Every operation with a positive weight gets at least one entry, so
+    /// a tiny weight is rounded up to 1/1024, never silently dropped.
+    public func table() -> [OpKind] {
+        let total = weights.reduce(0, +)
+        var t: [OpKind] = []
+        var acc = 0
+        for op in OpKind.allCases {
+            acc += weights[op.rawValue]
+            var upto = Int((Double(acc) / Double(total) * 1024).rounded())
+            if weights[op.rawValue] > 0 { upto = max(upto, t.count + 1) }
+            while t.count < upto { t.append(op) }
+        }
+        while t.count > 1024 {  // rounding up overshot: trim the most common operation
+            let most = OpKind.allCases.max { a, b in t.filter { $0 == a }.count < t.filter { $0 == b }.count }!
+            t.remove(at: t.lastIndex(of: most)!)
+        }
+        while t.count < 1024 { t.append(t.last!) }
+        return t
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: Character) -> Substring {
+        var s = self
+        while s.first == set { s = s.dropFirst() }
+        while s.last == set { s = s.dropLast() }
+        return s
+    }
+}

@@ -1,0 +1,246 @@
+import ConcurrentRmap
+import Foundation
+import XCTest
+@testable import Measurement
+@testable import RunEngine
+@testable import StressSupport
+
+/// `stress schemes`: a tiny comparison end to end, the properties its
+/// figures must have, its files, and its usage errors.
+final class SchemeComparisonTests: XCTestCase {
+    static let g = SchemeKind.anongroup.rawValue
+    static let a = SchemeKind.anonVma.rawValue
+
+    func tinyConfig() -> SchemeConfig {
+        var c = SchemeConfig()
+        c.threads = [1, 2]
+        c.syncs = [.rcu]
+        c.repeats = 1
+        c.seed = 7
+        c.base.durationS = 0.3
+        c.base.warmupS = 0
+        c.base.frames = 1024
+        c.base.processes = 32
+        c.base.seed = 7
+        c.trees = [TreeShape(children: 1, depth: 1), TreeShape(children: 3, depth: 1), TreeShape(children: 2, depth: 2)]
+        c.vmas = [1, 4]
+        c.forkVMAPages = [1, 4]
+        c.mremapPages = [4]
+        c.sharedPercents = [0, 100]
+        c.swapPages = 8
+        c.work = 0.001
+        c.benchChecks = .full
+        return c
+    }
+
+    /// No verdict is a constant: each one moves when the figures it is
+    /// computed from move (the same comparison, figures edited, judged again).
+    func checkVerdictsFollowFigures(_ measured: SchemeComparison) throws {
+        func verdict(_ o: SchemeComparison, _ prefix: String) throws -> String {
+            try XCTUnwrap(SchemeClaims.judge(o).first { $0.claim.hasPrefix(prefix) }, prefix).verdict
+        }
+        let gi = try XCTUnwrap(measured.mix.firstIndex { $0.scheme == Self.g })
+        // Linus: groups are small.
+        var o = measured
+        o.mix[gi].meanFamilySize = 2; o.mix[gi].visitedPerWalk = 2
+        XCTAssertEqual(try verdict(o, "In most cases"), "supports")
+        o.mix[gi].meanFamilySize = 40; o.mix[gi].visitedPerWalk = 40
+        XCTAssertEqual(try verdict(o, "In most cases"), "refutes")
+        // Andrea: the scan is the only issue.
+        o = measured
+        func setCOWWalks(_ o: inout SchemeComparison, _ scheme: String, visited: Int, wasted: Int) {
+            for i in o.walks.indices where o.walks[i].scheme == scheme && o.walks[i].page == "private-cow" {
+                o.walks[i].visited = visited; o.walks[i].wasted = wasted
+            }
+        }
+        setCOWWalks(&o, Self.g, visited: 5, wasted: 4)
+        setCOWWalks(&o, Self.a, visited: 1, wasted: 0)
+        XCTAssertEqual(try verdict(o, "Scanning all mms"), "partly", "a scan cost, and mremap copies (measured)")
+        for i in o.mremap.indices where o.mremap[i].scheme == Self.g { o.mremap[i].copiedPerCall = 0 }
+        o.mix[gi].mremapCopied = 0
+        XCTAssertEqual(try verdict(o, "Scanning all mms"), "supports", "a scan cost and no mremap copies")
+        setCOWWalks(&o, Self.g, visited: 1, wasted: 0)
+        XCTAssertEqual(try verdict(o, "Scanning all mms"), "refutes", "no scan cost")
+        // Hugh: about 24 bytes per VMA, from the live tree.
+        o = measured
+        let ai = try XCTUnwrap(o.metadata.firstIndex { $0.scheme == Self.a })
+        let mgi = try XCTUnwrap(o.metadata.firstIndex { $0.scheme == Self.g })
+        o.metadata[ai].treeVMAs = 10; o.metadata[mgi].treeBytes = 100; o.metadata[ai].treeBytes = 340
+        XCTAssertEqual(try verdict(o, "anon_vma costs"), "supports")
+        o.metadata[ai].treeBytes = 50
+        XCTAssertEqual(try verdict(o, "anon_vma costs"), "refutes")
+        o.metadata[ai].treeBytes = nil
+        XCTAssertEqual(try verdict(o, "anon_vma costs"), "by construction")
+    }
+
+    func testTinyComparisonEndToEnd() throws {
+        let c = tinyConfig()
+        XCTAssertNil(c.validate())
+        let o = try SchemeCompare.run(c, arguments: ["test"], executable: try StressBinary.url())
+        XCTAssertEqual(o.lost, [])
+        XCTAssertEqual(o.failures, 0)
+
+        // (1) one run per scheme and thread count, all clean, summarized with latencies.
+        XCTAssertEqual(Set(o.runs.map { $0.result.settings.scheme.rawValue }), [Self.g, Self.a])
+        XCTAssertTrue(o.runs.allSatisfy { $0.result.verdict == Verdict.success })
+        XCTAssertEqual(o.throughput.count, 4)
+        XCTAssertTrue(o.throughput.allSatisfy { $0.opsPerS.median > 0 && $0.p99Ns["fault"] != nil })
+
+        // (2) walks: every page of every tree, both schemes, exec and not.
+        XCTAssertEqual(o.walks.count, 2 * 3 * 2 * 3)
+        for w in o.walks {
+            XCTAssertEqual(w.verdict, Verdict.success, "\(w)")
+            XCTAssertEqual(w.wasted, w.visited - w.found)
+            XCTAssertGreaterThan(w.nsPerWalk, 0)
+            let shape = c.trees.first { $0.description == w.tree }!
+            XCTAssertEqual(w.mms, shape.mms)
+            switch w.page {
+            case "shared":
+                // Every sharer maps the root's page and is visited once.
+                XCTAssertEqual(w.visited, w.sharers, "\(w)")
+                XCTAssertEqual(w.found, w.sharers)
+                XCTAssertEqual(w.wasted, 0)
+                if !w.exec { XCTAssertEqual(w.sharers, w.mms, "no exec: the whole tree maps it") }
+                else { XCTAssertLessThan(w.sharers, w.mms, "exec'd children left") }
+            case "private-cow":
+                // One mm maps the copy; both schemes still scan the tree's sharers.
+                XCTAssertEqual(w.found, 1)
+                XCTAssertEqual(w.visited, w.sharers, "\(w)")
+            case "private-fresh":
+                XCTAssertEqual(w.found, 1)
+                if w.scheme == Self.g {
+                    XCTAssertEqual(w.visited, w.sharers, "anongroup visits every mm of the group")
+                    if w.sharers > 1 { XCTAssertGreaterThan(w.wasted, 0) }
+                } else {
+                    XCTAssertEqual(w.visited, 1, "a VMA untouched before fork gets an anon_vma of its own")
+                    XCTAssertEqual(w.wasted, 0)
+                }
+            default: XCTFail("unknown page \(w.page)")
+            }
+        }
+
+        // (3) fork+exit per VMA count and scheme.
+        XCTAssertEqual(o.forkExit.count, 8)
+        XCTAssertNotNil(SchemeClaims.forkExitSlope(o))
+        XCTAssertTrue(o.forkExit.allSatisfy { $0.verdict == Verdict.success && $0.nsPerForkExit > 0 })
+
+        // (4) mremap: anongroup copies exactly the shared pages, anon_vma none.
+        for m in o.mremap {
+            XCTAssertEqual(m.verdict, Verdict.success)
+            if m.scheme == Self.g {
+                XCTAssertEqual(m.copiedPerCall, Double(m.pages * m.sharedPercent / 100), "\(m)")
+                XCTAssertEqual(m.copiedPerCall + m.reindexedPerCall, Double(m.pages))
+            } else {
+                XCTAssertEqual(m.copiedPerCall, 0)
+                XCTAssertEqual(m.keptPerCall, Double(m.pages))
+            }
+        }
+        XCTAssertGreaterThan(o.mremap.first { $0.scheme == Self.g && $0.sharedPercent == 100 }!.copiedPerCall, 0)
+
+        // (5) the swap cache avoids copies; after mremap only anon_vma keeps sharing.
+        for s in o.swap {
+            XCTAssertEqual(s.swappedOut, s.pages, "\(s)")
+            XCTAssertEqual(s.hits + s.copies + s.reads, 2 * s.pages)
+            XCTAssertGreaterThan(s.copiesAvoided, 0)
+            if s.scheme == Self.g && s.afterMremap {
+                XCTAssertEqual(s.copies, s.pages)
+                XCTAssertEqual(s.framesAfter, 2 * s.pages)
+            } else {
+                XCTAssertEqual(s.hits, 2 * s.pages, "\(s)")
+                XCTAssertEqual(s.copies, 0)
+                XCTAssertEqual(s.framesAfter, s.pages)
+            }
+        }
+
+        // (6) metadata, (7) claims.
+        let mg = try XCTUnwrap(o.metadata.first { $0.scheme == Self.g })
+        let ma = try XCTUnwrap(o.metadata.first { $0.scheme == Self.a })
+        XCTAssertGreaterThan(ma.bytesPerVMA, mg.bytesPerVMA)
+        XCTAssertGreaterThan(mg.bytesPerMM, 0)
+        XCTAssertEqual(mg.treeContexts, 1, "one anongroup for the no-exec tree")
+        XCTAssertEqual(ma.treeContexts, 2, "the root's anon_vma and the deepest sharer's fresh one")
+        XCTAssertEqual(o.mix.count, 2)
+        XCTAssertEqual(o.claims.count, 6, "\(o.claims.map(\.who))")
+        XCTAssertTrue(o.claims.allSatisfy { ["supports", "refutes", "partly"].contains($0.verdict) && !$0.figure.isEmpty })
+        try checkVerdictsFollowFigures(o)
+
+        // Files: JSON with every section, CSVs rectangular, HTML self-contained.
+        let dir = NSTemporaryDirectory() + "schemes-test-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try SchemeReport.write(dir: dir, o)
+        for f in SchemeReport.files { XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/" + f), f) }
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/schemes.json"))) as? [String: Any])
+        for key in ["meta", "runs", "throughput", "mix", "walks", "fork_exit", "mremap", "swap", "metadata", "claims"] {
+            let v = try XCTUnwrap(json[key], key)
+            if let arr = v as? [Any] { XCTAssertFalse(arr.isEmpty, key) }
+        }
+        let walks = try XCTUnwrap(json["walks"] as? [[String: Any]])
+        XCTAssertEqual(Set(walks.compactMap { $0["scheme"] as? String }), [Self.g, Self.a])
+        XCTAssertEqual(try ScaleCompare.load(dir).count, o.runs.count, "runs.json loads for stress compare")
+        for f in SchemeReport.files where f.hasSuffix(".csv") {
+            let text = try String(contentsOfFile: dir + "/" + f, encoding: .utf8)
+            let lines = text.split(separator: "\n").map(String.init)
+            XCTAssertGreaterThan(lines.count, 1, f)
+            let widths = Set(lines.map { Self.csvFields($0).count })
+            XCTAssertEqual(widths.count, 1, "\(f): rows of different widths \(widths)")
+        }
+        let html = try String(contentsOfFile: dir + "/report.html", encoding: .utf8)
+        XCTAssertFalse(html.lowercased().contains("<script"))
+        XCTAssertNil(html.range(of: #"(src|href)="(https?:)?//"#, options: .regularExpression), "no external resources")
+        XCTAssertGreaterThanOrEqual(Self.count("<svg", in: html), 4)
+        XCTAssertEqual(Self.count("<svg", in: html), Self.count("</svg>", in: html))
+        XCTAssertEqual(Self.count("<table", in: html), Self.count("</table>", in: html))
+        XCTAssertGreaterThanOrEqual(Self.count("<polyline class=\"ideal\"", in: html), 1)
+        XCTAssertGreaterThanOrEqual(Self.count("<polyline class=\"series\"", in: html), 4)
+        XCTAssertTrue(html.contains("The 2004 claims"))
+    }
+
+    func testTreeShapes() throws {
+        XCTAssertEqual(try TreeShape.list("1x1,4x1,2x3,8x2,1000x1", option: "trees").map(\.mms), [2, 5, 15, 73, 1001])
+        for bad in ["", "0x1", "1x0", "4", "4x", "x4", "4x1x1", "-1x2", "5000x1", "2x12", "4x1,4x1", "1e3x1"] {
+            XCTAssertThrowsError(try TreeShape.list(bad, option: "trees"), bad)
+        }
+    }
+
+    func testBadInputIsAUsageError() throws {
+        let bin = try StressBinary.url()
+        let file = NSTemporaryDirectory() + "schemes-not-a-dir-\(getpid())"
+        _ = FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
+        defer { unlink(file) }
+        let cases: [[String]] = [
+            ["--trees", "0x1"], ["--trees", "5000x1"], ["--vmas", "0"], ["--vmas", "17"], ["--mremap-pages", "3"],
+            ["--mremap-pages", "0"], ["--mremap-pages", "1024"], ["--fork-vma-pages", "6"], ["--shared", "101"], ["--repeat", "0"], ["--sync", "spin"],
+            ["--swap-pages", "0"], ["--work", "0"], ["--duration", "0"], ["--threads", "0"], ["--bench-checks", "some"],
+            ["--out", file], ["--out", "/proc/no-such-dir/x"], ["--seed", "-1"], ["--processes", "99999999999"],
+        ]
+        for args in cases {
+            let p = Process()
+            p.executableURL = bin
+            p.arguments = ["schemes"] + args + (args.first == "--out" ? [] : ["--out", NSTemporaryDirectory() + "schemes-unused"])
+            let err = Pipe()
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = err
+            try p.run()
+            let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 2, "\(args): \(e)")
+            XCTAssertTrue(e.hasPrefix("stress: error: "), "\(args): \(e)")
+            XCTAssertEqual(e.split(separator: "\n").count, 1, "\(args): one line, got \(e)")
+        }
+    }
+
+    static func count(_ needle: String, in s: String) -> Int { s.components(separatedBy: needle).count - 1 }
+
+    /// Splits a CSV line, honouring quoted fields.
+    static func csvFields(_ line: String) -> [String] {
+        var out: [String] = [], cur = "", quoted = false
+        var it = Array(line)[...]
+        while let ch = it.popFirst() {
+            if quoted {
+                if ch == "\"" { if it.first == "\"" { cur.append("\""); it = it.dropFirst() } else { quoted = false } } else { cur.append(ch) }
+            } else if ch == "\"" { quoted = true } else if ch == "," { out.append(cur); cur = "" } else { cur.append(ch) }
+        }
+        out.append(cur)
+        return out
+    }
+}
