@@ -82,9 +82,10 @@ public struct MachineConfig: Sendable {
     /// period when it is too slow to reach `RetireBatch.maxWait`
     /// operations soon (real platform).
     public var retireMaxWaitNs: UInt64 = 20_000_000
-    /// How soon retired slots are freed and reused. Controlled runs always
-    /// hunt.
-    public var recycling: Recycling = .hunt
+    /// How soon retired slots are freed and reused: throughput unless asked
+    /// (benchmarks build machines directly); `stress run` asks for hunt.
+    /// Controlled runs always hunt.
+    public var recycling: Recycling = .throughput
 
     public init() {}
 

@@ -212,6 +212,8 @@ public struct ScaleConfig: Sendable {
     /// operation in 16 timed, and a second of warm-up.
     public static var defaultBase: RunSettings {
         var b = RunSettings()
+        b.perturb = false
+        b.recycling = .throughput
         b.durationS = 5
         b.warmupS = 1
         b.locality = 100

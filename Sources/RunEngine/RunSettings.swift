@@ -89,7 +89,11 @@ public struct RunSettings: Codable, Sendable, Equatable {
     public var pinFirst = 0
     public var keepGoing = false
     public var inject: Injection = .none
-    public var perturb = false
+    /// Race hunting by default: random delays at race windows, and retired
+    /// slots freed as early as RCU allows (`Recycling.hunt`). Measuring
+    /// commands (scale, schemes, bench) turn both off.
+    public var perturb = true
+    public var recycling: Recycling = .hunt
 
     public init() {}
 
@@ -108,6 +112,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         c.checks = checks
         c.injection = inject
         c.perturb = perturb
+        c.recycling = recycling
         return c
     }
 
@@ -131,7 +136,8 @@ public struct RunSettings: Codable, Sendable, Equatable {
         if pin { a.append("--pin") }
         if pin && pinFirst != 0 { a += ["--pin-first", "\(pinFirst)"] }
         if keepGoing { a.append("--keep-going") }
-        if perturb { a.append("--perturb") }
+        a.append(perturb ? "--perturb" : "--no-perturb")
+        a += ["--recycling", recycling.rawValue]
         return a
     }
 
@@ -178,7 +184,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case scheme, threads, durationS, ops, warmupS, seed, mix, rcu, sync, checks, frames, swapSlots, processes, population
         case familySize, locality, vmaPages, vmasPerProcess, auditIntervalS, stallTimeoutS, gpProbeIntervalS, latencySample
-        case sampleIntervalS, pin, pinFirst, keepGoing, inject, perturb
+        case sampleIntervalS, pin, pinFirst, keepGoing, inject, perturb, recycling
     }
 
     /// Missing keys keep their defaults, so older result files still load.
@@ -213,7 +219,10 @@ public struct RunSettings: Codable, Sendable, Equatable {
         pinFirst = try v(.pinFirst, d.pinFirst)
         keepGoing = try v(.keepGoing, d.keepGoing)
         inject = try v(.inject, d.inject)
-        perturb = try v(.perturb, d.perturb)
+        // Files written before these were settings ran without
+        // perturbation and with throughput recycling.
+        perturb = try v(.perturb, false)
+        recycling = try v(.recycling, .throughput)
     }
 }
 
@@ -222,3 +231,4 @@ extension RCUFlavor: Codable {}
 extension ListSync: Codable {}
 extension CheckLevel: Codable {}
 extension Injection: Codable {}
+extension Recycling: Codable {}

@@ -131,8 +131,16 @@ struct InjectOption<D: CommandDefaults>: ParsableArguments {
 
 /// --perturb / --no-perturb.
 struct PerturbOption<D: CommandDefaults>: ParsableArguments {
-    @Flag(inversion: .prefixedNo, help: help(D.self, "perturb", "Random short delays at race windows (seeded)."))
+    @Flag(inversion: .prefixedNo, help: help(D.self, "perturb", "Random short delays at race windows (seeded; default \(D.settings.perturb ? "on" : "off"))."))
     var perturb: Bool = D.settings.perturb
+}
+
+/// --recycling.
+struct RecyclingOption<D: CommandDefaults>: ParsableArguments {
+    @Option(help: help(D.self, "recycling", "When retired mm, group, anon_vma and VMA slots are freed: hunt (a few operations and one grace period after their unlink, reused at once: finds use-after-free races) or throughput (large batches thousands of operations later) (default \(D.settings.recycling.rawValue))."))
+    var recycling: String?
+
+    func value() throws -> Recycling? { try recycling.map { try Parse.choice($0, "--recycling", "recycling mode") } }
 }
 
 /// --processes.
@@ -185,6 +193,7 @@ struct SettingsOptions<D: CommandDefaults>: ParsableArguments {
     var sampleInterval: String?
     @OptionGroup var inject: InjectOption<D>
     @OptionGroup var perturb: PerturbOption<D>
+    @OptionGroup var recycling: RecyclingOption<D>
     @Flag(name: .customLong("keep-going"), help: help(D.self, "keep-going", "Count violations instead of stopping at the first."))
     var keepGoing = false
     @Flag(help: help(D.self, "pin", "Bind worker i to the i-th CPU this process may use (round robin)."))
@@ -203,7 +212,7 @@ struct SettingsOptions<D: CommandDefaults>: ParsableArguments {
                       vmasPerProcess: vmasPerProcess,
                       auditInterval: auditInterval, stallTimeout: stallTimeout, gpProbeInterval: gpProbeInterval,
                       latencySample: latencySample, sampleInterval: sampleInterval, inject: inject.inject, perturb: perturb.perturb,
-                      keepGoing: keepGoing, pin: pin, pinFirst: pinFirst, optionsFrom: optionsFrom)
+                      recycling: recycling.recycling, keepGoing: keepGoing, pin: pin, pinFirst: pinFirst, optionsFrom: optionsFrom)
     }
 
     /// The settings these options describe.
@@ -300,7 +309,10 @@ struct SettingsInput {
     var scheme, threads, duration, ops, warmup, seed, mix, rcu, sync, checks, frames, swapSlots, processes: String?
     var population, familySize, locality, vmaPages, vmasPerProcess, auditInterval, stallTimeout, gpProbeInterval: String?
     var latencySample, sampleInterval, inject: String?
-    var perturb = false, keepGoing = false, pin = false
+    /// The --perturb flag's value (its default is the command's own).
+    var perturb: Bool? = nil
+    var recycling: String? = nil
+    var keepGoing = false, pin = false
     var pinFirst: String? = nil
     var optionsFrom: String?
 
@@ -346,7 +358,10 @@ struct SettingsInput {
         if let v = latencySample { s.latencySample = try Parse.whole(v, "--latency-sample", Limits.latencySample) }
         if let v = sampleInterval { s.sampleIntervalS = try Parse.seconds(v, "--sample-interval", Limits.sampleInterval) }
         if let v = inject { s.inject = try Parse.choice(v, "--inject", "injection") }
-        if perturb { s.perturb = true }
+        // A flag has no "not given": over --options-from, only a value other
+        // than the command's default counts as given.
+        if let perturb, optionsFrom == nil || perturb != base.perturb { s.perturb = perturb }
+        if let v = recycling { s.recycling = try Parse.choice(v, "--recycling", "recycling mode") }
         if keepGoing { s.keepGoing = true }
         if pin { s.pin = true }
         if let v = pinFirst {

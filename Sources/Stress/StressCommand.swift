@@ -82,7 +82,8 @@ struct Run: ParsableCommand {
     func run() throws {
         if listInjections {
             for i in Injection.allCases where i != .none {
-                print("\(i.rawValue)\n    \(i.summary)")
+                let caught = i.caughtBy.map(\.rawValue).sorted().joined(separator: ", ")
+                print("\(i.rawValue)\n    \(i.summary)\n    caught by: \(caught)\(i.needsControlledRun ? " (controlled runs: stress explore)" : "")")
             }
             return
         }

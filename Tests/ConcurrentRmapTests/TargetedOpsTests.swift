@@ -39,3 +39,34 @@ final class TargetedOpsTests: XCTestCase {
         }
     }
 }
+
+/// Recycling: a hunting machine frees a retired mm slot within a few
+/// operations of its exit; a throughput one keeps it queued far longer.
+final class RecyclingTests: XCTestCase {
+    func testHuntFreesRetiredSlotsWithinAFewOperations() throws {
+        for mode in Recycling.allCases {
+            var c = MachineConfig.small(frames: 512, vmaPages: 16, vmasPerProcess: 1)
+            c.recycling = mode
+            try withMachine(c) { m, cpu in
+                let k = m.kernel
+                let p = try XCTUnwrap(m.spawnPinned(cpu: cpu))
+                XCTAssertTrue(m.exit(p, cpu: cpu))
+                m.unpin(p, cpu: cpu)
+                XCTAssertEqual(k.mms.load(p.mm), SlotState.rcuPending)
+                // Operations that retire nothing, each counting down.
+                let q = try XCTUnwrap(m.spawnPinned(cpu: cpu))
+                for _ in 0..<40 {
+                    _ = m.touch(q, vma: m.vmaTable(q).first { $0 != 0 }!, page: 0, write: false, cpu: cpu)
+                    cpu.pointee.finished()  // as a worker does after each operation
+                }
+                if mode == .hunt {
+                    XCTAssertEqual(k.mms.load(p.mm), SlotState.free, "freed a few operations and one grace period later")
+                } else {
+                    XCTAssertEqual(k.mms.load(p.mm), SlotState.rcuPending, "still queued in a throughput batch")
+                }
+                XCTAssertTrue(m.exit(q, cpu: cpu))
+                m.unpin(q, cpu: cpu)
+            }
+        }
+    }
+}

@@ -44,6 +44,14 @@ final class ScaleTests: XCTestCase {
 
     // MARK: Lists
 
+    /// Measurements keep the fast path: no perturbation, throughput recycling.
+    func testMeasuringRunsDoNotHunt() {
+        for base in [ScaleConfig.defaultBase, SchemeConfig.defaultBase] {
+            XCTAssertFalse(base.perturb)
+            XCTAssertEqual(base.recycling, .throughput)
+        }
+    }
+
     func testIntListParses() throws {
         XCTAssertEqual(try ScaleLists.ints("1,2,4,8", option: "threads", range: 1...4096), [1, 2, 4, 8])
         XCTAssertEqual(try ScaleLists.ints(" 1, 64 ", option: "threads", range: 1...4096), [1, 64])

@@ -105,7 +105,7 @@ final class OptionValidationTests: XCTestCase {
         for k in ["threads", "duration_s", "ops", "warmup_s", "seed", "mix", "rcu", "sync", "checks", "frames", "swap_slots",
                   "processes", "population", "family_size", "vma_pages", "vmas_per_process", "audit_interval_s",
                   "stall_timeout_s", "gp_probe_interval_s", "latency_sample", "sample_interval_s", "pin", "keep_going",
-                  "inject", "perturb"] {
+                  "inject", "perturb", "recycling"] {
             XCTAssertNotNil(obj[k], k)
         }
         XCTAssertEqual(try ResultFile.decoder().decode(RunSettings.self, from: data), s)
@@ -113,12 +113,32 @@ final class OptionValidationTests: XCTestCase {
         let old = try ResultFile.decoder().decode(RunSettings.self, from: Data(#"{"threads": 7}"#.utf8))
         XCTAssertEqual(old.threads, 7)
         XCTAssertEqual(old.durationS, RunSettings().durationS)
+        // Files from before race hunting was the default ran without it.
+        XCTAssertFalse(old.perturb)
+        XCTAssertEqual(old.recycling, .throughput)
+    }
+
+    /// `stress run` hunts races by default; the machine gets the mode, and
+    /// the child command line spells both settings out either way.
+    func testRunHuntsByDefaultAndSaysSo() {
+        let s = RunSettings()
+        XCTAssertTrue(s.perturb)
+        XCTAssertEqual(s.recycling, .hunt)
+        XCTAssertEqual(s.machineConfig.recycling, .hunt)
+        XCTAssertTrue(s.machineConfig.perturb)
+        XCTAssertTrue(s.arguments.contains("--perturb"))
+        XCTAssertEqual(s.arguments.split(separator: "--recycling").count, 2)
+        var m = s
+        m.perturb = false
+        m.recycling = .throughput
+        XCTAssertTrue(m.arguments.contains("--no-perturb"))
+        XCTAssertEqual(m.arguments[m.arguments.firstIndex(of: "--recycling")! + 1], "throughput")
     }
 
     func testInjectionNamesParse() {
         for i in Injection.allCases { XCTAssertEqual(Injection(rawValue: i.rawValue), i) }
         XCTAssertNil(Injection(rawValue: "no-such-bug"))
-        XCTAssertEqual(Injection.allCases.count, 21)
+        XCTAssertEqual(Injection.allCases.count, 22)
         // Every planted bug says what may catch it.
         for i in Injection.allCases where i != .none { XCTAssertFalse(i.caughtBy.isEmpty, i.rawValue) }
         // Each scheme's catalogue: its own bugs and the shared ones, no other scheme's.
@@ -128,8 +148,8 @@ final class OptionValidationTests: XCTestCase {
             XCTAssertTrue(list.allSatisfy { $0.scheme == nil || $0.scheme == scheme })
             XCTAssertEqual(list.count, Injection.allCases.filter { $0 != .none && ($0.scheme ?? scheme) == scheme }.count)
         }
-        XCTAssertEqual(Injection.catalogue(for: .anongroup).count, 13)
-        XCTAssertEqual(Injection.catalogue(for: .anonVma).count, 13)
+        XCTAssertEqual(Injection.catalogue(for: .anongroup).count, 14)
+        XCTAssertEqual(Injection.catalogue(for: .anonVma).count, 14)
     }
 
     func testEventNamesAreSnakeCase() {

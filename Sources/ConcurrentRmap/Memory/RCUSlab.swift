@@ -242,6 +242,12 @@ extension Kernel {
     /// from the CPU's oldest queued batch (`config.retireCountdown` calls, or
     /// `MachineConfig.retireMaxWaitNs` on a slow CPU, checked every 256).
     @inline(__always) func betweenOperations(_ cpu: CPU) {
+        // A hunting CPU does not let an open batch wait for its next
+        // retire: past its age it is queued here.
+        if config.hunting, let b = cpu.pointee.retireBatch,
+           cpu.pointee.progress.load(ordering: .relaxed) &- b.pointee.openedAt > config.retireMaxAge {
+            flushRetired(cpu)
+        }
         guard cpu.pointee.awaitingGracePeriod != nil else { return }
         cpu.pointee.gracePeriodCountdown -= 1
         let left = cpu.pointee.gracePeriodCountdown

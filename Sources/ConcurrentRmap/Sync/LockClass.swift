@@ -29,13 +29,25 @@
 /// Rules the order alone does not say, and why:
 /// - No ptl is held while *waiting* for a page lock: a page-lock holder
 ///   (reclaim, migration) waits for ptls. Under a ptl a page lock is only
-///   tried (fault's swap-cache lookup and reuse).
+///   tried (fault's swap-cache lookup and reuse); mremap drops the ptl
+///   before `lockPage`; migration's nested page lock is a fresh frame's.
+/// - Faults never wait for a page lock: on a migration entry or a busy
+///   swap-cache page they drop the ptl and `P.relax`, still holding the
+///   mmap lock, which no page-lock holder ever wants (reclaim and migration
+///   take none; `migrate(in:)` drops its own before `isolate`).
+/// - Walkers hold one ptl at a time; fork's parent then child (ptlNested)
+///   is the only place two are held, and the child is unreachable but
+///   through the rmap.
 /// - List writers (fork, exit, split, mremap, unmap) hold no ptl and no page
 ///   lock, except anon_vma_prepare, which takes the new anon_vma's lock and
 ///   then the ptl: the walkers' nesting (Linux since d9d332e0, 2008).
 /// - No full frame allocation runs under a ptl: direct reclaim takes page
 ///   locks and other mms' ptls. Under a ptl a fault only pops its CPU's
-///   frame cache, whose lock is a leaf lock.
+///   frame cache, whose lock is a leaf lock; fault and mremap drop their
+///   locks before `allocFrame`, migration allocates before it isolates.
+/// - Retiring a slot never blocks: `pageFreed` may run under a ptl (zap,
+///   put, free, group put, retire), so a retire only appends to its CPU's
+///   batch.
 /// - Leaf locks (pool mutexes, per-CPU cache locks, the violation log) are
 ///   never held across a platform call, so they are not platform locks and
 ///   not in this table: under the controlled scheduler one held across a
