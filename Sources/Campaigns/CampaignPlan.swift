@@ -72,8 +72,16 @@ public struct CampaignPlan: Sendable {
         }
         source = data
         switch top["name"] {
-        case nil: name = defaultName
-        case .string(let s) where !s.isEmpty && !s.contains(where: \.isNewline): name = s
+        case nil:
+            // A file name can hold anything a path can: the same rule as a
+            // "name" given in the plan.
+            guard !defaultName.isEmpty, defaultName.count <= 200,
+                  !defaultName.contains(where: { $0.isNewline || $0.asciiValue.map { $0 < 32 || $0 == 127 } ?? false }) else {
+                throw fail("the plan has no \"name\", and its file name \(defaultName.debugDescription) cannot be one (a one-line name of at most 200 characters); give it a \"name\"")
+            }
+            name = defaultName
+        case .string(let s) where !s.isEmpty && s.count <= 200
+                && !s.contains(where: { $0.isNewline || $0.asciiValue.map { $0 < 32 || $0 == 127 } ?? false }): name = s
         case let v?: throw fail("\"name\" must be a non-empty one-line string, not \(v.shown)")
         }
         switch top["description"] {

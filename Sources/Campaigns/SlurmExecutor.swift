@@ -47,12 +47,34 @@ public enum SlurmExecutor {
                 throw CampaignError("\(what) path '\(value)' has '\(bad)', which an sbatch script line cannot carry; use a plainer path")
             }
         }
-        if let bad = o.extraOptions.first(where: { $0.contains(where: \.isNewline) || !$0.hasPrefix("-") }) {
-            throw CampaignError("--sbatch-option '\(bad)' must be one sbatch option (starting with '-', on one line)")
+        if let bad = o.extraOptions.first(where: { $0.contains(where: { $0.isNewline || $0.asciiValue.map { $0 < 32 || $0 == 127 } ?? false })
+                                                    || !$0.hasPrefix("-") }) {
+            throw CampaignError("--sbatch-option '\(bad.debugDescription)' must be one sbatch option (starting with '-', on one line)")
         }
-        guard FileManager.default.isExecutableFile(atPath: o.stressBinary) else {
+        if let p = o.partition, p.isEmpty || !p.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.,-".contains($0)) }) {
+            throw CampaignError("--partition '\(p.debugDescription)' must be a partition name or a comma-separated list (letters, digits, '_', '.', '-')")
+        }
+        if let t = o.timeLimit, !validTimeLimit(t) {
+            throw CampaignError("--time '\(t.debugDescription)' must be an sbatch time above zero: M, M:S, H:M:S, D-H, D-H:M or D-H:M:S")
+        }
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: o.stressBinary, isDirectory: &isDir), !isDir.boolValue,
+              FileManager.default.isExecutableFile(atPath: o.stressBinary) else {
             throw CampaignError("stress binary '\(o.stressBinary)' is not an executable file")
         }
+    }
+
+    /// sbatch's time formats, all fields decimal, and not zero.
+    static func validTimeLimit(_ t: String) -> Bool {
+        let dayParts = t.split(separator: "-", omittingEmptySubsequences: false)
+        guard dayParts.count <= 2 else { return false }
+        let clock = dayParts.last!.split(separator: ":", omittingEmptySubsequences: false)
+        let fields = (dayParts.count == 2 ? [dayParts[0]] : []) + clock
+        guard clock.count <= 3, !fields.contains(where: { $0.isEmpty || $0.count > 6 || !$0.allSatisfy(\.isASCII) || !$0.allSatisfy(\.isNumber) }) else {
+            return false
+        }
+        if dayParts.count == 2 && clock.count > 3 { return false }
+        return fields.contains { Int($0)! > 0 }
     }
 
     /// Writes the job script for the cells still to run; nil when none are.
@@ -103,7 +125,7 @@ public enum SlurmExecutor {
         let cpus = o.cpusPerTask ?? plan.axis(.threads)?.values.compactMap { Int($0) }.max() ?? 1
         var s = """
         #!/bin/bash
-        # Campaign '\(plan.name)' (plan \(shortPlanId(plan.id))), written by `stress campaign slurm`.
+        # Campaign '\(name)' (plan \(shortPlanId(plan.id))), written by `stress campaign slurm`.
         # Array task T runs cells T*\(o.cellsPerTask) .. T*\(o.cellsPerTask)+\(o.cellsPerTask - 1), one `stress run` child at a
         # time, and skips cells that already have a result; each cell's record,
         # result and output go to cells/NNNNN/ in the results folder.
