@@ -230,7 +230,7 @@ extension Array where Element == Violation {
 
 extension Machine {
     /// A plain driver for the model's own tests: one operation of kind `op`
-    /// on a random process (StressKit's Workload adds the population and
+    /// on a random process (RunEngine's Workload adds the population and
     /// family bounds). False when there was nothing to act on.
     func perform(_ op: OpKind, cpu: CPU) -> Bool {
         switch op {
