@@ -71,7 +71,7 @@ let package = Package(
         ], swiftSettings: shimSwift),
         // Controlled runs: one schedule, exploration, shrinking, schedule files.
         .target(name: "Exploration", dependencies: [
-            "ConcurrentRmap", "StressSupport", "RunEngine", "BuildIdentity",
+            "ConcurrentRmap", "StressSupport", "RunEngine",
         ], swiftSettings: shimSwift),
         // Measurement: benchmarks, scale sweeps, their statistics, comparison,
         // charts and reports; the scheme comparison and its report.

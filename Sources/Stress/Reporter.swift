@@ -1,6 +1,7 @@
 import ConcurrentRmap
 import Foundation
 import RunEngine
+import StressSupport
 
 /// Human-readable output of a run: header, status lines, final report. To
 /// standard output, or to standard error when the JSON goes to standard
@@ -115,7 +116,6 @@ final class Reporter: @unchecked Sendable {
     private func sign(_ x: Double) -> String { x.isFinite ? String(format: "%+.1f%%", x) : "n/a" }
 }
 
-func fmt(_ x: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", x) }
 func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
 func rpad(_ s: String, _ n: Int) -> String { s.count >= n ? " " + s : String(repeating: " ", count: n - s.count) + s }
 func ns(_ v: UInt64) -> String {

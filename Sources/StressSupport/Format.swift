@@ -1,6 +1,8 @@
 import Foundation
 
-/// A number with no decimals, for reports and status lines.
-public func f0(_ v: Double) -> String { String(format: "%.0f", v) }
-/// A number with one decimal, for reports and status lines.
-public func f1(_ v: Double) -> String { String(format: "%.1f", v) }
+/// A number with `digits` decimals, for reports and status lines.
+public func fmt(_ x: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", x) }
+/// A number with no decimals.
+public func f0(_ v: Double) -> String { fmt(v, 0) }
+/// A number with one decimal.
+public func f1(_ v: Double) -> String { fmt(v, 1) }
