@@ -503,6 +503,85 @@ final class CampaignTests: XCTestCase {
         XCTAssertTrue(rec.contains("\"job_id\" : \"4242\""), rec)
     }
 
+    /// Hostile names in every campaign input that reaches a generated
+    /// script or the results folder: each is refused with one line and
+    /// exit 2, or carried so that no script line gains a directive or a
+    /// command, and nothing is written outside the results folder.
+    func testHostileNamesNeverReachAScriptUnchecked() throws {
+        let hostile = ["evil\n#SBATCH --wrap=rm", "x\nrm -rf /tmp/nothing", "a'b\"c", "$(touch pwned)", "`id`", "../../escape", "tab\tname"]
+        let axes = #""axes":{"seed":[1],"threads":[1],"duration":1}"#
+        // A name given in the plan.
+        for name in hostile {
+            let planPath = write(#"{"name":"# + String(data: try JSONEncoder().encode(name), encoding: .utf8)!.dropFirst().dropLast() + #"","# + axes + "}", "named.json")
+            let results = dir + "/named-results-\(abs(name.hashValue))"
+            let r = try stress(["campaign", "slurm", planPath, "--results", results, "--dry-run"])
+            if r.status == 0 {
+                let script = try String(contentsOfFile: results + "/slurm/submit-1.sbatch", encoding: .utf8)
+                checkScript(script, results: results)
+            } else {
+                XCTAssertEqual(r.status, 2, "\(name.debugDescription): \(r.err)")
+                XCTAssertEqual(r.err.split(separator: "\n").count, 1, r.err)
+            }
+        }
+        // A plan without a name takes its file name: newlines and control
+        // characters are refused, the rest is sanitized in the script.
+        for name in ["bad\nname", "ok$(x)`y`'z\"", "bell\u{7}"] {
+            let planPath = write("{" + axes + "}", "plans/" + name + ".json")
+            let results = dir + "/file-results-\(abs(name.hashValue))"
+            let r = try stress(["campaign", "slurm", planPath, "--results", results, "--dry-run"])
+            if name.contains(where: { $0.isNewline || $0 == "\u{7}" }) {
+                XCTAssertEqual(r.status, 2, r.err)
+                XCTAssertEqual(r.err.split(separator: "\n").count, 1, r.err)
+                XCTAssertFalse(FileManager.default.fileExists(atPath: results), "a refused plan writes nothing")
+            } else {
+                XCTAssertEqual(r.status, 0, r.err)
+                checkScript(try String(contentsOfFile: results + "/slurm/submit-1.sbatch", encoding: .utf8), results: results)
+            }
+        }
+        // Options that go into #SBATCH lines.
+        let planPath = write(#"{"name":"opts","# + axes + "}", "opts.json")
+        let bad: [[String]] = [
+            ["--time", "1:00\n#SBATCH --wrap=evil"], ["--time", "abc"], ["--time", "0"], ["--time", "0:00:00"],
+            ["--partition", "a b"], ["--partition", "p\n#SBATCH --x"], ["--partition", "$(id)"],
+            ["--sbatch-option=--account=x\nrm -rf ~"], ["--sbatch-option=account"],
+            ["--stress-binary", dir], ["--stress-binary", dir + "/no-such-binary"],
+            ["--results", dir + "/with space"], ["--results", dir + "/q'uote"], ["--results", dir + "/nl\nline"],
+        ]
+        for extra in bad {
+            var args = ["campaign", "slurm", planPath, "--dry-run"]
+            if !extra.contains("--results") { args += ["--results", dir + "/opts-results"] }
+            let r = try stress(args + extra)
+            XCTAssertEqual(r.status, 2, "\(extra.map(\.debugDescription)): \(r.out) \(r.err)")
+            XCTAssertEqual(r.err.split(separator: "\n").count, 1, r.err)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/opts-results/slurm/submit-1.sbatch"))
+        for good in [["--time", "90"], ["--time", "1-00:00:00"], ["--partition", "debug,long"]] {
+            XCTAssertEqual(try stress(["campaign", "slurm", planPath, "--dry-run", "--results", dir + "/good-\(good[1].hashValue)"] + good).status, 0, good[1])
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/../escape"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "pwned"))
+    }
+
+    /// Every line of a generated script is a comment, an #SBATCH directive
+    /// with a plain value, blank, or the one exec line.
+    func checkScript(_ script: String, results: String, file: StaticString = #filePath, line: UInt = #line) {
+        for l in script.split(separator: "\n", omittingEmptySubsequences: false) {
+            if l.isEmpty || l == "#!/bin/bash" { continue }
+            if l.hasPrefix("#SBATCH ") {
+                XCTAssertFalse(l.contains("$(") || l.contains("`") || l.contains("'") || l.contains("\""), "directive \(l)", file: file, line: line)
+                XCTAssertFalse(l.contains("--wrap"), "directive \(l)", file: file, line: line)
+                continue
+            }
+            if l.hasPrefix("# ") {
+                // Inert to the shell; a hostile name must still not show up raw.
+                XCTAssertFalse(l.contains("$(") || l.contains("'a'b"), "comment \(l)", file: file, line: line)
+                continue
+            }
+            XCTAssertTrue(l.hasPrefix("exec ") || l.hasPrefix(" --results"), "unexpected script line: \(l)", file: file, line: line)
+        }
+        XCTAssertEqual(script.components(separatedBy: "\nexec ").count, 2, "one exec line", file: file, line: line)
+    }
+
     func testBadInputIsOneLineExit2AndTouchesNothing() throws {
         func expectUsageError(_ args: [String], path: String? = nil, _ fragment: String, line: UInt = #line) throws {
             let (status, out, err) = try stress(args, path: path)
