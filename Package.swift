@@ -71,5 +71,6 @@ let package = Package(
         ], swiftSettings: shimSwift),
         .testTarget(name: "ConcurrentRmapTests", dependencies: ["ConcurrentRmap"], swiftSettings: shimSwift),
         .testTarget(name: "StressKitTests", dependencies: ["StressKit"], swiftSettings: shimSwift),
+        .testTarget(name: "RmapTraceTests", dependencies: ["RmapTrace"], exclude: ["Fixtures"]),
     ]
 )

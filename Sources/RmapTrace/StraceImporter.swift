@@ -252,19 +252,19 @@ public final class StraceImporter {
         }
 
         switch len {
-        case 4 where named("mmap"), 6 where named("mmap2"):
+        case 4 where named("mmap"), 5 where named("mmap2"):
             guard case .value = result else { throw fail("malformed line: mmap without a result") }
             guard splitArguments(b, argStart, argEnd, into: &args, max: 6) == 6,
-                  let len = arg(1), let fd = arg(4), let off = arg(5), len >= 0 else {
+                  let len = arg(1), let fd = arg(4), let off = arg(5) else {
                 throw fail("malformed line: mmap needs 6 arguments")
             }
-            try checkedRange(value, UInt64(len))
+            try checkedRange(value, UInt64(bitPattern: len))
             let (fs, fe) = args[3]
             let anon = bytesContain(b, fs, fe, "MAP_ANON")
             let shared = hasFlag(b, fs, fe, "MAP_SHARED") || hasFlag(b, fs, fe, "MAP_SHARED_VALIDATE")
-            try emit(.mmap(address: value, length: UInt64(len), protection: parseProtection(b, args[2].0, args[2].1),
+            try emit(.mmap(address: value, length: UInt64(bitPattern: len), protection: parseProtection(b, args[2].0, args[2].1),
                            shared: shared, anon: anon, fd: Int32(truncatingIfNeeded: fd), offset: UInt64(bitPattern: off)))
-        case 4 where named("brk"):
+        case 3 where named("brk"):
             guard case .value(let v) = result else { return }
             guard splitArguments(b, argStart, argEnd, into: &args, max: 1) == 1, let req = arg(0) else {
                 throw fail("malformed line: brk needs 1 argument")
@@ -272,36 +272,40 @@ public final class StraceImporter {
             if UInt64(v) >= traceAddressLimit || UInt64(bitPattern: req) >= traceAddressLimit { throw fail("implausible program break") }
             try emit(.brk(request: UInt64(req), result: UInt64(v)))
         case 6 where named("munmap"):
-            guard splitArguments(b, argStart, argEnd, into: &args, max: 2) == 2, let a = arg(0), let l = arg(1), a >= 0, l >= 0 else {
+            guard splitArguments(b, argStart, argEnd, into: &args, max: 2) == 2, let sa = arg(0), let sl = arg(1) else {
                 throw fail("malformed line: munmap needs 2 arguments")
             }
-            try checkedRange(UInt64(a), UInt64(l))
-            try emit(.munmap(address: UInt64(a), length: UInt64(l)))
+            let (a, l) = (UInt64(bitPattern: sa), UInt64(bitPattern: sl))
+            try checkedRange(a, l)
+            try emit(.munmap(address: a, length: l))
         case 6 where named("mremap"):
             guard case .value = result else { throw fail("malformed line: mremap without a result") }
             let k = splitArguments(b, argStart, argEnd, into: &args, max: 5)
-            guard k >= 4, let oa = arg(0), let ol = arg(1), let nl = arg(2), oa >= 0, ol >= 0, nl >= 0 else {
+            guard k >= 4, let soa = arg(0), let sol = arg(1), let snl = arg(2) else {
                 throw fail("malformed line: mremap needs 4 or 5 arguments")
             }
-            try checkedRange(UInt64(oa), UInt64(ol))
-            try checkedRange(value, UInt64(nl))
+            let (oa, ol, nl) = (UInt64(bitPattern: soa), UInt64(bitPattern: sol), UInt64(bitPattern: snl))
+            try checkedRange(oa, ol)
+            try checkedRange(value, nl)
             var flags = MremapFlags()
             let (fs, fe) = args[3]
             if bytesContain(b, fs, fe, "MREMAP_MAYMOVE") { flags.insert(.mayMove) }
             if bytesContain(b, fs, fe, "MREMAP_FIXED") { flags.insert(.fixed) }
             if bytesContain(b, fs, fe, "MREMAP_DONTUNMAP") { flags.insert(.dontUnmap) }
-            try emit(.mremap(oldAddress: UInt64(oa), oldLength: UInt64(ol), newAddress: value, newLength: UInt64(nl), flags: flags))
+            try emit(.mremap(oldAddress: oa, oldLength: ol, newAddress: value, newLength: nl, flags: flags))
         case 8 where named("mprotect"):
-            guard splitArguments(b, argStart, argEnd, into: &args, max: 3) == 3, let a = arg(0), let l = arg(1), a >= 0, l >= 0 else {
+            guard splitArguments(b, argStart, argEnd, into: &args, max: 3) == 3, let sa = arg(0), let sl = arg(1) else {
                 throw fail("malformed line: mprotect needs 3 arguments")
             }
-            try checkedRange(UInt64(a), UInt64(l))
-            try emit(.mprotect(address: UInt64(a), length: UInt64(l), protection: parseProtection(b, args[2].0, args[2].1)))
+            let (a, l) = (UInt64(bitPattern: sa), UInt64(bitPattern: sl))
+            try checkedRange(a, l)
+            try emit(.mprotect(address: a, length: l, protection: parseProtection(b, args[2].0, args[2].1)))
         case 7 where named("madvise"):
-            guard splitArguments(b, argStart, argEnd, into: &args, max: 3) == 3, let a = arg(0), let l = arg(1), a >= 0, l >= 0 else {
+            guard splitArguments(b, argStart, argEnd, into: &args, max: 3) == 3, let sa = arg(0), let sl = arg(1) else {
                 throw fail("malformed line: madvise needs 3 arguments")
             }
-            try checkedRange(UInt64(a), UInt64(l))
+            let (a, l) = (UInt64(bitPattern: sa), UInt64(bitPattern: sl))
+            try checkedRange(a, l)
             let (s, e) = args[2]
             let advice: Advice
             if bytesEqual(b, s, e, "MADV_DONTNEED") { advice = .dontneed }
@@ -312,7 +316,7 @@ public final class StraceImporter {
             else if bytesEqual(b, s, e, "MADV_WIPEONFORK") { advice = .wipeonfork }
             else if bytesEqual(b, s, e, "MADV_KEEPONFORK") { advice = .keeponfork }
             else { counts.otherAdvice += 1; return }
-            try emit(.madvise(address: UInt64(a), length: UInt64(l), advice: advice))
+            try emit(.madvise(address: a, length: l, advice: advice))
         case 5 where named("clone"), 6 where named("clone3"), 4 where named("fork"), 5 where named("vfork"):
             guard case .value(let child) = result, child > 0, child <= Int64(Int32.max) else {
                 if case .unknown = result { return }  // the parent died inside clone
