@@ -362,6 +362,9 @@ public final class StraceImporter {
             try apply(r)
             return
         }
+        if case .taskExit = r.op, tasks[r.pid] == nil, births[r.pid] == nil, reapedByExec.remove(r.pid) != nil {
+            return  // a thread that a later exec had already reported gone
+        }
         if tasks.isEmpty && rootPid == r.pid && mms.isEmpty {
             try apply(r)
             return

@@ -211,4 +211,20 @@ final class TraceFormatTests: XCTestCase {
             "7 mmap 4 0x7f2000000000 8192 r-- shared file:? 0x0",
         ])
     }
+
+    /// exec by a process with threads: the threads it kills are reported gone
+    /// before the exec, and their '+++' lines after it are dropped.
+    func testExecKillsThreads() throws {
+        let log = """
+            1 1.000000 execve("/p", ["p"], 0x1 /* 1 vars */) = 0
+            1 1.000001 clone3({flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM, exit_signal=0, stack=0x7f0000000000, stack_size=0x1000}, 88) = 2
+            1 1.000002 execve("/q", ["q"], 0x1 /* 1 vars */) = 0
+            2 1.000003 +++ exited with 0 +++
+            1 1.000004 exit_group(0)     = ?
+            1 1.000005 +++ exited with 0 +++
+
+            """
+        let (records, _) = try TraceTools.importAll(write("dethread.st", log))
+        XCTAssertEqual(records.map(\.line), ["0 start 1", "0 exec 1 2 own", "1 thread 2", "2 texit 2", "2 exec 2 3 own", "5 exit 3"])
+    }
 }
