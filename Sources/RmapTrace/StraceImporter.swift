@@ -183,6 +183,8 @@ public final class StraceImporter {
     private func exitLine(_ b: Bytes, _ i: Int, _ pid: Int32, _ time: UInt64) throws(TraceError) {
         let n = b.count
         if bytesContain(b, i, n, "+++ exited with ") || bytesContain(b, i, n, "+++ killed by ") {
+            // A call the task was in when it died never resumes.
+            if unfinished.removeValue(forKey: pid) != nil { counts.unfinishedAtExit += 1 }
             try submit(StraceRecord(pid: pid, time: time, line: reader.lineNumber, op: .taskExit))
         } else if bytesContain(b, i, n, "+++ superseded by execve in pid ") {
             let s = i + 32
@@ -236,7 +238,11 @@ public final class StraceImporter {
         switch result {
         case .failed: counts.failed[nameString(), default: 0] += 1; return
         case .restarted: counts.restarted[nameString(), default: 0] += 1; return
-        case .unknown, .value: break
+        case .unknown:
+            // '= ?': no result, the task died in the call (exit and exit_group always end so).
+            if !(named("exit") || named("exit_group")) { counts.noResult[nameString(), default: 0] += 1 }
+            return
+        case .value: break
         }
         var value: UInt64 {
             if case .value(let v) = result { return UInt64(v) }
@@ -253,7 +259,6 @@ public final class StraceImporter {
 
         switch len {
         case 4 where named("mmap"), 5 where named("mmap2"):
-            guard case .value = result else { throw fail("malformed line: mmap without a result") }
             guard splitArguments(b, argStart, argEnd, into: &args, max: 6) == 6,
                   let len = arg(1), let fd = arg(4), let off = arg(5) else {
                 throw fail("malformed line: mmap needs 6 arguments")
@@ -279,7 +284,6 @@ public final class StraceImporter {
             try checkedRange(a, l)
             try emit(.munmap(address: a, length: l))
         case 6 where named("mremap"):
-            guard case .value = result else { throw fail("malformed line: mremap without a result") }
             let k = splitArguments(b, argStart, argEnd, into: &args, max: 5)
             guard k >= 4, let soa = arg(0), let sol = arg(1), let snl = arg(2) else {
                 throw fail("malformed line: mremap needs 4 or 5 arguments")
@@ -319,7 +323,6 @@ public final class StraceImporter {
             try emit(.madvise(address: a, length: l, advice: advice))
         case 5 where named("clone"), 6 where named("clone3"), 4 where named("fork"), 5 where named("vfork"):
             guard case .value(let child) = result, child > 0, child <= Int64(Int32.max) else {
-                if case .unknown = result { return }  // the parent died inside clone
                 throw fail("malformed line: clone without a child pid")
             }
             var kind = StraceOp.CloneKind.fork
@@ -339,7 +342,7 @@ public final class StraceImporter {
             }
             try emit(.clone(child: Int32(child), kind: kind, sharesFiles: sharesFiles))
         case 6 where named("execve"), 8 where named("execveat"):
-            guard case .value(0) = result else { return }  // '= ?': the task died inside execve
+            guard case .value(0) = result else { throw fail("malformed line: execve returned something other than 0 or an error") }
             try emit(.exec)
         case 6 where named("openat"), 4 where named("open"):
             guard case .value(let fd) = result, fd >= 0, fd <= Int64(Int32.max) else { return }

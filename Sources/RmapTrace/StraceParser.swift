@@ -44,6 +44,10 @@ public struct ImportCounts: Sendable, Equatable {
     public var signals = 0
     /// Calls still unfinished when the log ended.
     public var unfinishedAtEnd = 0
+    /// Calls unfinished when their task died (never resumed).
+    public var unfinishedAtExit = 0
+    /// Calls that ended without a result (`= ?`: the task died in them), exit and exit_group apart.
+    public var noResult: [String: Int] = [:]
 
     public init() {}
 

@@ -227,4 +227,29 @@ final class TraceFormatTests: XCTestCase {
         let (records, _) = try TraceTools.importAll(write("dethread.st", log))
         XCTAssertEqual(records.map(\.line), ["0 start 1", "0 exec 1 2 own", "1 thread 2", "2 texit 2", "2 exec 2 3 own", "5 exit 3"])
     }
+
+    /// A task killed inside a call: the call never resumes, or resumes with no
+    /// result ('= ?'); neither stops the import, and the pid can be reused.
+    func testCallsCutShortByDeath() throws {
+        let log = """
+            1 1.000000 execve("/p", ["p"], 0x1 /* 1 vars */) = 0
+            1 1.000001 clone(child_stack=NULL, flags=SIGCHLD) = 2
+            2 1.000002 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0 <unfinished ...>
+            1 1.000003 kill(2, SIGKILL) = 0
+            2 1.000004 +++ killed by SIGKILL +++
+            1 1.000005 clone(child_stack=NULL, flags=SIGCHLD) = 2
+            2 1.000006 wait4(-1,  <unfinished ...>
+            1 1.000007 exit_group(0 <unfinished ...>
+            2 1.000008 <... wait4 resumed> <unfinished ...>) = ?
+            2 1.000009 +++ exited with 0 +++
+            1 1.000010 <... exit_group resumed>) = ?
+            1 1.000011 +++ exited with 0 +++
+
+            """
+        let (records, c) = try TraceTools.importAll(write("death.st", log))
+        XCTAssertEqual(records.map(\.line), ["0 start 1", "0 exec 1 2 own", "1 fork 2 3", "4 exit 3", "5 fork 2 4", "9 exit 4", "11 exit 2"])
+        XCTAssertEqual(c.unfinishedAtExit, 1)
+        XCTAssertEqual(c.noResult, ["wait4": 1])
+        XCTAssertEqual(c.skipped, ["kill": 1])
+    }
 }
