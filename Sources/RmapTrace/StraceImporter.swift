@@ -65,6 +65,7 @@ public final class StraceImporter {
     private var fileIDs: [String: UInt32] = [:]
     private var unfinished: [Int32: [UInt8]] = [:]
     private var reapedByExec: Set<Int32> = []
+    private var supersededExec: Set<Int32> = []
     // Held-back records and the births they wait for.
     private var held: [StraceRecord] = []
     private var heldHead = 0
@@ -155,6 +156,16 @@ public final class StraceImporter {
             let nameEnd = j
             guard n - j >= 9, bytesEqual(b, j, j + 9, " resumed>") else { throw fail("malformed line: bad '<... resumed>'") }
             guard let prefix = unfinished.removeValue(forKey: pid) else {
+                let tail = j + 9
+                if (bytesEqual(b, i + 5, nameEnd, "execve") || bytesEqual(b, i + 5, nameEnd, "execveat")),
+                   supersededExec.remove(pid) != nil {
+                    return  // the exec a '+++ superseded' line already applied
+                }
+                if n - tail >= 17, bytesEqual(b, tail, tail + 17, " <unfinished ...>") {
+                    // A call whose start was dropped (its thread was replaced by exec), ending with no result.
+                    counts.noResult[String(decoding: UnsafeBufferPointer(rebasing: b[(i + 5)..<nameEnd]), as: UTF8.self), default: 0] += 1
+                    return
+                }
                 throw fail("a resumed call of pid \(pid) without its '<unfinished ...>' start")
             }
             let nameLen = nameEnd - (i + 5)
@@ -171,9 +182,16 @@ public final class StraceImporter {
             // An unfinished call: keep its start by pid.
             let tail: StaticString = " <unfinished ...>"
             let tl = tail.utf8CodeUnitCount
+            var cut = -1
             if n - i >= tl && memcmp(b.baseAddress! + n - tl, tail.utf8Start, tl) == 0 {
+                cut = n - tl
+            } else if n - i > 5, b[n - 1] == 0x3e, bytesEqual(b, n - 5, n, " ...>"),
+                      let k = findBytes(b, max(i, n - 40), n, " <pid changed to ") {
+                cut = k  // a non-leader thread's execve, which continues under the leader's pid
+            }
+            if cut >= 0 {
                 if unfinished[pid] != nil { throw fail("pid \(pid) starts a call while another is unfinished") }
-                unfinished[pid] = Array(UnsafeBufferPointer(rebasing: b[i..<(n - tl)]))
+                unfinished[pid] = Array(UnsafeBufferPointer(rebasing: b[i..<cut]))
                 return
             }
             try call(b, i, pid, time)
@@ -191,8 +209,12 @@ public final class StraceImporter {
             var e = s
             while e < n && isDigitByte(b[e]) { e += 1 }
             guard let old = parseInteger(b, s, e), old > 0, old <= Int64(Int32.max) else { throw fail("malformed line: bad superseded pid") }
-            // The exec'ing thread's unfinished execve continues under the leader's pid.
-            if let p = unfinished.removeValue(forKey: Int32(old)) { unfinished[pid] = p }
+            // Thread `old` exec'd and now has the leader's pid: the exec succeeded and is applied
+            // here; its execve line's end, if any, comes as the leader's '<... execve resumed>'.
+            // The leader's own pending call died with it.
+            unfinished[Int32(old)] = nil
+            if unfinished.removeValue(forKey: pid) != nil { counts.unfinishedAtExit += 1 }
+            supersededExec.insert(pid)
             try submit(StraceRecord(pid: pid, time: time, line: reader.lineNumber, op: .superseded(old: Int32(old))))
         } else {
             throw fail("malformed line: unknown '+++' line")
@@ -462,6 +484,23 @@ public final class StraceImporter {
         if m.own == 0 && m.borrowed == 0 { mms[t.mm] = nil } else { mms[t.mm] = m }
     }
 
+    /// Task `r.pid` (whose entry is `t`) executes a program: a new mm; exec kills the other threads.
+    private func exec(_ r: StraceRecord, _ t: Task) throws(TraceError) {
+        let mm = t.mm
+        if !t.borrower, let m = mms[mm], m.own > 1 {
+            for (pid, other) in tasks where other.mm == mm && !other.borrower && pid != r.pid {
+                tasks[pid] = nil
+                reapedByExec.insert(pid)
+                mms[mm]!.own -= 1
+                try out(r.time, .threadExit(mm: mm))
+            }
+        }
+        let n = newMM()
+        try leave(r.pid, t, time: r.time, byExec: n)
+        mms[n] = MMState()
+        tasks[r.pid] = Task(mm: n, borrower: false, files: t.files)
+    }
+
     private func apply(_ r: StraceRecord) throws(TraceError) {
         if tasks[r.pid] == nil {
             if case .taskExit = r.op, reapedByExec.remove(r.pid) != nil { return }
@@ -482,32 +521,23 @@ public final class StraceImporter {
             births[child] = nil
             try bear(child, Birth(parent: r.pid, kind: kind, sharesFiles: files), time: r.time, line: r.line)
         case .exec:
-            if !t.borrower, let m = mms[mm], m.own > 1 {
-                // exec kills the other threads of the process.
-                for (pid, other) in tasks where other.mm == mm && !other.borrower && pid != r.pid {
-                    tasks[pid] = nil
-                    reapedByExec.insert(pid)
-                    mms[mm]!.own -= 1
-                    try out(r.time, .threadExit(mm: mm))
-                }
-            }
-            let n = newMM()
-            try leave(r.pid, t, time: r.time, byExec: n)
-            mms[n] = MMState()
-            tasks[r.pid] = Task(mm: n, borrower: false, files: t.files)
+            try exec(r, t)
         case .taskExit:
             tasks[r.pid] = nil
             try leave(r.pid, t, time: r.time, byExec: nil)
         case .superseded(let old):
-            // The thread `old` exec'd and took over this (the leader's) pid: the leader's task is gone.
-            if let o = tasks.removeValue(forKey: old) {
-                tasks[r.pid] = o
-                if var m = mms[mm], !t.borrower, m.own > 1 {
-                    m.own -= 1
-                    mms[mm] = m
-                    try out(r.time, .threadExit(mm: mm))
-                }
+            // The thread `old` exec'd and took over this (the leader's) pid: the leader's task is
+            // gone, and the thread's exec is done.
+            guard let o = tasks.removeValue(forKey: old) else {
+                throw fail("pid \(old) replaced pid \(r.pid) by exec but is not a live task", line: r.line)
             }
+            tasks[r.pid] = o
+            if var m = mms[mm], !t.borrower, m.own > 1 {
+                m.own -= 1
+                mms[mm] = m
+                try out(r.time, .threadExit(mm: mm))
+            }
+            try exec(r, o)
         case .mmap(let a, let l, let p, let shared, let anon, let fd, let off):
             var backing = Backing.anon
             if !anon {

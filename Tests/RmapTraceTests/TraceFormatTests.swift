@@ -252,4 +252,21 @@ final class TraceFormatTests: XCTestCase {
         XCTAssertEqual(c.noResult, ["wait4": 1])
         XCTAssertEqual(c.skipped, ["kill": 1])
     }
+
+    /// Newer strace ends a non-leader thread's execve line with '<pid changed to N ...>';
+    /// the exec may then show no resumed line at all.
+    func testExecByThreadWithPidChanged() throws {
+        let log = """
+            1 1.000000 execve("/p", ["p"], 0x1 /* 1 vars */) = 0
+            1 1.000001 clone3({flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM, exit_signal=0, stack=0x7f0000000000, stack_size=0x1000}, 88) = 2
+            2 1.000002 execve("/p", ["/p", "0"], NULL <pid changed to 1 ...>
+            1 1.000003 +++ superseded by execve in pid 2 +++
+            1 1.000004 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000000000
+            1 1.000005 +++ exited with 0 +++
+
+            """
+        let (records, _) = try TraceTools.importAll(write("pidchanged.st", log))
+        XCTAssertEqual(records.map(\.line), ["0 start 1", "0 exec 1 2 own", "1 thread 2", "3 texit 2", "3 exec 2 3 own",
+                                              "4 mmap 3 0x7f0000000000 4096 r-- private anon 0x0", "5 exit 3"])
+    }
 }
