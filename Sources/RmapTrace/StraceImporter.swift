@@ -189,6 +189,12 @@ public final class StraceImporter {
                       let k = findBytes(b, max(i, n - 40), n, " <pid changed to ") {
                 cut = k  // a non-leader thread's execve, which continues under the leader's pid
             }
+            let detached: StaticString = " <detached ...>"
+            let dl = detached.utf8CodeUnitCount
+            if cut < 0 && n - i >= dl && memcmp(b.baseAddress! + n - dl, detached.utf8Start, dl) == 0 {
+                counts.detached += 1  // strace let go of the task in mid-call (it was interrupted)
+                return
+            }
             if cut >= 0 {
                 if unfinished[pid] != nil { throw fail("pid \(pid) starts a call while another is unfinished") }
                 unfinished[pid] = Array(UnsafeBufferPointer(rebasing: b[i..<cut]))
@@ -247,8 +253,7 @@ public final class StraceImporter {
             while e < n && b[e] != 0x20 { e += 1 }
             guard let v = parseInteger(b, r, e) else { throw fail("malformed line: bad result") }
             if v < 0 {
-                guard e < n, e + 2 < n, b[e + 1] == 0x45 else { throw fail("malformed line: error result without its errno name") }
-                result = .failed
+                result = .failed  // -1 ERRNO (or '-1 (errno N)'): the kernel refused the call
             } else {
                 result = .value(v)
             }
@@ -319,8 +324,8 @@ public final class StraceImporter {
             if bytesContain(b, fs, fe, "MREMAP_FIXED") { flags.insert(.fixed) }
             if bytesContain(b, fs, fe, "MREMAP_DONTUNMAP") { flags.insert(.dontUnmap) }
             try emit(.mremap(oldAddress: oa, oldLength: ol, newAddress: value, newLength: nl, flags: flags))
-        case 8 where named("mprotect"):
-            guard splitArguments(b, argStart, argEnd, into: &args, max: 3) == 3, let sa = arg(0), let sl = arg(1) else {
+        case 8 where named("mprotect"), 13 where named("pkey_mprotect"):
+            guard splitArguments(b, argStart, argEnd, into: &args, max: 4) >= 3, let sa = arg(0), let sl = arg(1) else {
                 throw fail("malformed line: mprotect needs 3 arguments")
             }
             let (a, l) = (UInt64(bitPattern: sa), UInt64(bitPattern: sl))
@@ -358,9 +363,18 @@ public final class StraceImporter {
                 let fs = f + 6
                 var fe = fs
                 while fe < argEnd && b[fe] != 0x2c && b[fe] != 0x7d && b[fe] != 0x29 { fe += 1 }
-                let vm = hasFlag(b, fs, fe, "CLONE_VM")
-                if vm { kind = hasFlag(b, fs, fe, "CLONE_VFORK") ? .vfork : .thread }
-                sharesFiles = hasFlag(b, fs, fe, "CLONE_FILES")
+                // Named flags, and any raw hex part (strace -X raw, or bits it has no name for).
+                var raw: UInt64 = 0
+                var k = fs
+                while k < fe {
+                    var j = k
+                    while j < fe && b[j] != 0x7c { j += 1 }
+                    if j - k > 2, b[k] == 0x30, b[k + 1] == 0x78, let v = parseInteger(b, k, j) { raw |= UInt64(bitPattern: v) }
+                    k = j + 1
+                }
+                let vm = hasFlag(b, fs, fe, "CLONE_VM") || raw & 0x100 != 0
+                if vm { kind = hasFlag(b, fs, fe, "CLONE_VFORK") || raw & 0x4000 != 0 ? .vfork : .thread }
+                sharesFiles = hasFlag(b, fs, fe, "CLONE_FILES") || raw & 0x400 != 0
             }
             try emit(.clone(child: Int32(child), kind: kind, sharesFiles: sharesFiles))
         case 6 where named("execve"), 8 where named("execveat"):

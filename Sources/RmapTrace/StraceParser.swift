@@ -42,6 +42,8 @@ public struct ImportCounts: Sendable, Equatable {
     /// madvise calls with an advice that neither drops pages nor changes fork.
     public var otherAdvice = 0
     public var signals = 0
+    /// Calls cut by strace detaching (`<detached ...>`).
+    public var detached = 0
     /// Calls still unfinished when the log ended.
     public var unfinishedAtEnd = 0
     /// Calls unfinished when their task died (never resumed).

@@ -269,4 +269,24 @@ final class TraceFormatTests: XCTestCase {
         XCTAssertEqual(records.map(\.line), ["0 start 1", "0 exec 1 2 own", "1 thread 2", "3 texit 2", "3 exec 2 3 own",
                                               "4 mmap 3 0x7f0000000000 4096 r-- private anon 0x0", "5 exit 3"])
     }
+
+    /// Less common spellings: raw hex clone flags, '-1 (errno N)', pkey_mprotect,
+    /// '<detached ...>' when strace is interrupted, nanosecond timestamps.
+    func testOtherSpellings() throws {
+        let log = """
+            1 1.000000000 execve("/p", ["p"], 0x1 /* 1 vars */) = 0
+            1 1.000001000 clone(child_stack=0x7f0000001000, flags=0x3d0f00) = 2
+            1 1.000002000 clone(child_stack=NULL, flags=CLONE_VM|0x4000|SIGCHLD) = 3
+            3 1.000003000 +++ exited with 0 +++
+            1 1.000004000 munmap(0x1000, 4096) = -1 (errno 22)
+            1 1.000005000 pkey_mprotect(0x7f0000000000, 4096, PROT_READ, 1) = 0
+            2 1.000006000 wait4(-1,  <detached ...>
+
+            """
+        let (records, c) = try TraceTools.importAll(write("spellings.st", log))
+        XCTAssertEqual(records.map(\.line), ["0 start 1", "0 exec 1 2 own", "1 thread 2", "2 vfork 2", "3 vret 2",
+                                              "5 mprotect 2 0x7f0000000000 4096 r--"])
+        XCTAssertEqual(c.failed, ["munmap": 1])
+        XCTAssertEqual(c.detached, 1)
+    }
 }
