@@ -137,6 +137,13 @@ final class TraceFormatTests: XCTestCase {
         }
     }
 
+    func testMissingFile() {
+        let p = dir + "/missing.st"
+        assertRefused(p, line: 0, containing: "cannot open", importing)
+        assertRefused(p, line: 0, containing: "cannot open", reading)
+        XCTAssertThrowsError(try TraceTools.stats(of: p))
+    }
+
     func testTraceBadInput() throws {
         let head = "#rmap-trace 1\n0 start 1\n0 mmap 1 0x1000 4096 rw- private anon 0x0\n"
         assertRefused(write("nohead.trace", "0 start 1\n"), line: 1, containing: "not a trace", reading)
