@@ -426,6 +426,7 @@ public final class StraceImporter {
                 guard let b = births.removeValue(forKey: r.pid) else { break }
                 try bear(r.pid, b, time: r.time, line: r.line)
                 bornEarly.insert(r.pid)
+                counts.seenBeforeClone += 1
             }
             heldHead += 1
             try apply(r)

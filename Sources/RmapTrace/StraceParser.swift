@@ -42,6 +42,8 @@ public struct ImportCounts: Sendable, Equatable {
     /// madvise calls with an advice that neither drops pages nor changes fork.
     public var otherAdvice = 0
     public var signals = 0
+    /// Tasks whose first line came before the clone that returned their pid.
+    public var seenBeforeClone = 0
     /// Calls cut by strace detaching (`<detached ...>`).
     public var detached = 0
     /// Calls still unfinished when the log ended.

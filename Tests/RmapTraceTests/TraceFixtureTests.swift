@@ -94,7 +94,8 @@ final class TraceFixtureTests: XCTestCase {
     func testPidReuse() throws {
         try check("hand_pid_reuse.st", Expected(forks: 2, execs: 2, exits: 3, maxLiveGroupSize: 2, longestForkChain: 1,
                                                  groupSizeAtFork: [2: 2], addressSpaces: 5))
-        let (records, _) = try TraceTools.importAll(fixture("hand_pid_reuse.st"))
+        let (records, c) = try TraceTools.importAll(fixture("hand_pid_reuse.st"))
+        XCTAssertEqual(c.seenBeforeClone, 1)
         XCTAssertEqual(records.map(\.line), [
             "0 start 1", "0 exec 1 2 own", "200 mmap 2 0x7f3a10000000 8192 rw- private anon 0x0",
             "300 fork 2 3", "500 exit 3",
@@ -114,6 +115,7 @@ final class TraceFixtureTests: XCTestCase {
         try check("hand_thread_exec.st", Expected(vforks: 1, threads: 2, execs: 2, exits: 1, addressSpaces: 3))
         let (records, c) = try TraceTools.importAll(fixture("hand_thread_exec.st"))
         XCTAssertEqual(c.failed, ["execve": 1])
+        XCTAssertEqual(c.seenBeforeClone, 2)  // thread 202 and spawned child 203
         XCTAssertEqual(records.map(\.line), [
             "0 start 1", "0 exec 1 2 own", "100 mmap 2 0x7f0000000000 8392704 --- private anon 0x0",
             "200 thread 2", "400 thread 2", "400 mmap 2 0x7e0000000000 134217728 --- private anon 0x0",
