@@ -5,7 +5,7 @@
 #   scripts/record-traces.sh [readline|mp_pool|postgres|redis|all]...
 #
 # Run from anywhere as root on Debian 12 (bookworm), after
-#   apt-get install -y strace build-essential postgresql redis-server redis-tools
+#   apt-get install -y strace build-essential python3-pip postgresql redis-server redis-tools
 # and with pip able to reach PyPI (for the GNU readline source). Writes
 # docs/traces/NAME.trace.gz, NAME.stats.txt and NAME.stats.json; work files go
 # to a fresh folder under ${TMPDIR:-/tmp}. Uses .build/release/stress, building
@@ -70,7 +70,7 @@ postgres() {
     runuser -u postgres -- "$bin/initdb" -D "$pg/data" -A trust >"$work/initdb.log"
     cd "$pg"
     record postgres runuser -u postgres -- "$bin/postgres" -D "$pg/data" -k "$pg/sock" \
-        -p $port -c listen_addresses= >"$work/postgres.log" 2>&1 &
+        -p $port -c listen_addresses= -c synchronous_commit=off >"$work/postgres.log" 2>&1 &
     local rec=$!
     until runuser -u postgres -- "$bin/pg_isready" -q -h "$pg/sock" -p $port; do sleep 0.5; done
     runuser -u postgres -- pgbench -h "$pg/sock" -p $port -i postgres
@@ -92,7 +92,7 @@ redis() {
         >"$work/redis.log" 2>&1 &
     local rec=$!
     until redis-cli -p $port ping >/dev/null 2>&1; do sleep 0.5; done
-    redis-benchmark -p $port -t set -n 200000 -r 100000 -d 256 -q
+    redis-benchmark -p $port -t set -n 200000 -r 100000 -d 256 -q | tr '\r' '\n' | tail -n 2
     redis-cli -p $port dbsize
     for i in 1 2 3; do
         redis-cli -p $port bgsave
@@ -101,7 +101,7 @@ redis() {
             sleep 0.5
         done
         redis-cli -p $port set "after-save-$i" "$i" >/dev/null   # let the parent write between saves
-        redis-benchmark -p $port -t set -n 20000 -r 100000 -d 256 -q
+        redis-benchmark -p $port -t set -n 20000 -r 100000 -d 256 -q | tr '\r' '\n' | tail -n 2
     done
     redis-cli -p $port info persistence | grep -E '^(rdb_last_bgsave_status|rdb_saves|rdb_last_cow_size)'
     redis-cli -p $port shutdown nosave || true
