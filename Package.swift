@@ -37,6 +37,7 @@ let package = Package(
     name: "ConcurrentRmap",
     products: [
         .library(name: "ConcurrentRmap", targets: ["ConcurrentRmap"]),
+        .library(name: "RmapTrace", targets: ["RmapTrace"]),
         .executable(name: "stress", targets: ["Stress"]),
     ],
     dependencies: [
@@ -83,12 +84,18 @@ let package = Package(
         .target(name: "Campaigns", dependencies: [
             "ConcurrentRmap", "StressSupport", "RunEngine",
         ], swiftSettings: shimSwift),
+        // zlib, for the gzip-compressed trace files.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // Real programs' process and memory system calls: the strace importer,
+        // the trace format (reader, writer) and its statistics. Independent of the model.
+        .target(name: "RmapTrace", dependencies: ["CZlib"]),
         // The `stress` command line.
         .executableTarget(name: "Stress", dependencies: [
-            "ConcurrentRmap", "StressSupport", "RunEngine", "Exploration", "Measurement", "Campaigns",
+            "ConcurrentRmap", "StressSupport", "RunEngine", "Exploration", "Measurement", "Campaigns", "RmapTrace",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: shimSwift),
         .testTarget(name: "ConcurrentRmapTests", dependencies: ["ConcurrentRmap"], swiftSettings: shimSwift),
+        .testTarget(name: "RmapTraceTests", dependencies: ["RmapTrace"], exclude: ["Fixtures"]),
         .testTarget(name: "StressSupportTests", dependencies: ["StressSupport"], swiftSettings: shimSwift),
         .testTarget(name: "RunEngineTests", dependencies: ["RunEngine", "StressSupport"], swiftSettings: shimSwift),
         .testTarget(name: "ExplorationTests", dependencies: ["Exploration", "RunEngine", "StressSupport"], swiftSettings: shimSwift),

@@ -94,9 +94,3 @@ extension CampaignPlan {
     }
 }
 
-/// A word the shell reads back unchanged.
-func shellQuoted(_ s: String) -> String {
-    let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./=,:@%+-")
-    if !s.isEmpty && s.allSatisfy({ safe.contains($0) }) { return s }
-    return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
-}
