@@ -77,7 +77,7 @@ let package = Package(
         // Measurement: benchmarks, scale sweeps, their statistics, comparison,
         // charts and reports; the scheme comparison and its report.
         .target(name: "Measurement", dependencies: [
-            "ConcurrentRmap", "StressSupport", "RunEngine",
+            "ConcurrentRmap", "StressSupport", "RunEngine", "RmapTrace",
         ], swiftSettings: shimSwift),
         // Campaigns: plans, results folders, the local and Slurm executors,
         // cell records, failure signatures and reports.

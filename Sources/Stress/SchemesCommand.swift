@@ -2,6 +2,7 @@ import ArgumentParser
 import ConcurrentRmap
 import Foundation
 import Measurement
+import RmapTrace
 import RunEngine
 import StressSupport
 
@@ -63,8 +64,11 @@ struct Schemes: ParsableCommand {
     var benchChecks: String?
     @Option(help: "Output folder (created if missing).")
     var out: String = "docs/schemes"
+    @Option(name: .customLong("trace"), help: "A recorded trace or strace log (repeatable): judge the 2004 claims on each program from its exact statistics instead of running the synthetic comparison; writes trace-claims.md and trace-claims.json to --out.")
+    var traces: [String] = []
 
     func run() throws {
+        if !traces.isEmpty { return try judgeTraces() }
         var c = SchemeConfig()
         do {
             c.threads = try sweep.threads()
@@ -112,5 +116,27 @@ struct Schemes: ParsableCommand {
         fflush(nil)
         if o.runs.contains(where: { $0.result.verdict == Verdict.stall }) { throw ExitRequest(status: ExitStatus.stall) }
         throw ExitRequest(status: failed == 0 ? ExitStatus.success : ExitStatus.violation)
+    }
+
+    /// `--trace`: the claims on real programs, one block of rows per trace.
+    func judgeTraces() throws {
+        var rows: [ClaimRow] = []
+        for path in traces {
+            let records: [TraceRecord]
+            do { records = try TraceTools.readAll(path) } catch { throw ValidationError("\(error)") }
+            var b = TraceStatsBuilder()
+            for r in records { b.add(r) }
+            let name = URL(fileURLWithPath: path).lastPathComponent
+                .replacingOccurrences(of: ".trace.gz", with: "").replacingOccurrences(of: ".st.gz", with: "")
+            rows += TraceClaims.judge(workload: name, b.finish(), TraceClaims.mappings(records))
+        }
+        try Parse.outputFolder(out)
+        let md = "# The 2004 claims on recorded programs\n\nMade by `stress schemes --trace " + traces.map(shellQuoted).joined(separator: " --trace ")
+            + " --out " + shellQuoted(out) + "` (\(StressVersion.description)). Each verdict follows from that trace's exact statistics "
+            + "(docs/trace-format.md) by the rule in its row.\n\n" + TraceClaims.markdown(rows)
+        try AtomicFile.write(Data(md.utf8), to: out + "/trace-claims.md")
+        try AtomicFile.write(SnakeCaseJSON.encoder().encode(rows), to: out + "/trace-claims.json")
+        for r in rows { print("\(r.workload): \(r.verdict.uppercased()) \(r.who): \(r.claim)\n    \(r.figure)") }
+        print("wrote \(out)/trace-claims.md and trace-claims.json")
     }
 }
