@@ -37,6 +37,7 @@ let package = Package(
     name: "ConcurrentRmap",
     products: [
         .library(name: "ConcurrentRmap", targets: ["ConcurrentRmap"]),
+        .library(name: "RmapTrace", targets: ["RmapTrace"]),
         .executable(name: "stress", targets: ["Stress"]),
     ],
     dependencies: [
@@ -58,12 +59,18 @@ let package = Package(
             "ConcurrentRmap", "StressShim", "BuildIdentity",
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], swiftSettings: shimSwift),
+        // zlib, for the gzip-compressed trace files.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // Real programs' process and memory system calls: the strace importer,
+        // the trace format (reader, writer) and its statistics. Independent of the model.
+        .target(name: "RmapTrace", dependencies: ["CZlib"]),
         // The `stress` command line.
         .executableTarget(name: "Stress", dependencies: [
-            "StressKit",
+            "StressKit", "RmapTrace",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: shimSwift),
         .testTarget(name: "ConcurrentRmapTests", dependencies: ["ConcurrentRmap"], swiftSettings: shimSwift),
         .testTarget(name: "StressKitTests", dependencies: ["StressKit"], swiftSettings: shimSwift),
+        .testTarget(name: "RmapTraceTests", dependencies: ["RmapTrace"], exclude: ["Fixtures"]),
     ]
 )

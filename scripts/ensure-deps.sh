@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a Debian machine with Swift 6.3:
-# liburcu-dev (headers and libraries of liburcu 0.13). Idempotent and quiet
-# when everything is already there.
+# liburcu-dev (headers and libraries of liburcu 0.13), zlib1g-dev (gzip trace
+# files) and strace (stress trace record). Idempotent and quiet when
+# everything is already there.
 set -euo pipefail
 need=()
-dpkg -s liburcu-dev >/dev/null 2>&1 || need+=(liburcu-dev)
+for pkg in liburcu-dev zlib1g-dev strace; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
 if [ "${#need[@]}" -gt 0 ]; then
     echo "installing: ${need[*]}" >&2
     sudo=""

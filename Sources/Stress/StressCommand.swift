@@ -51,7 +51,7 @@ struct Stress: ParsableCommand {
             (Ctrl-C: 130; a second Ctrl-C exits at once). Every subcommand's statuses are in README.
             """,
         version: StressVersion.description,
-        subcommands: [Run.self, Selftest.self, Scale.self, Schemes.self, Compare.self, Bench.self, CampaignCommand.self, Explore.self, Replay.self, Shrink.self],
+        subcommands: [Run.self, Selftest.self, Scale.self, Schemes.self, Compare.self, Bench.self, CampaignCommand.self, Explore.self, Replay.self, Shrink.self, TraceCommand.self],
         defaultSubcommand: Run.self)
 
     static var subcommandNames: [String] {
