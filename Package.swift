@@ -38,6 +38,7 @@ let package = Package(
     products: [
         .library(name: "ConcurrentRmap", targets: ["ConcurrentRmap"]),
         .library(name: "RmapTrace", targets: ["RmapTrace"]),
+        .library(name: "TraceReplay", targets: ["TraceReplay"]),
         .executable(name: "stress", targets: ["Stress"]),
     ],
     dependencies: [
@@ -64,13 +65,19 @@ let package = Package(
         // Real programs' process and memory system calls: the strace importer,
         // the trace format (reader, writer) and its statistics. Independent of the model.
         .target(name: "RmapTrace", dependencies: ["CZlib"]),
+        // Replays a trace on the model: every mm a process, its events in
+        // order, unrelated mms on concurrent workers, with the full checks.
+        // Depends on the model and the trace library only.
+        .target(name: "TraceReplay", dependencies: ["ConcurrentRmap", "RmapTrace"], swiftSettings: shimSwift),
         // The `stress` command line.
         .executableTarget(name: "Stress", dependencies: [
-            "StressKit", "RmapTrace",
+            "StressKit", "RmapTrace", "TraceReplay",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: shimSwift),
         .testTarget(name: "ConcurrentRmapTests", dependencies: ["ConcurrentRmap"], swiftSettings: shimSwift),
         .testTarget(name: "StressKitTests", dependencies: ["StressKit"], swiftSettings: shimSwift),
         .testTarget(name: "RmapTraceTests", dependencies: ["RmapTrace"], exclude: ["Fixtures"]),
+        .testTarget(name: "TraceReplayTests", dependencies: ["TraceReplay", "RmapTrace", "ConcurrentRmap"],
+                    exclude: ["Fixtures"], swiftSettings: shimSwift),
     ]
 )

@@ -1,0 +1,138 @@
+import ConcurrentRmap
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Small helpers of the replay's own (it depends on nothing of StressKit).
+
+@inline(__always) func monotonicNanos() -> UInt64 { RealPlatform.now() }
+
+func sleepNanos(_ ns: UInt64) {
+    var ts = timespec(tv_sec: Int(ns / 1_000_000_000), tv_nsec: Int(ns % 1_000_000_000))
+    nanosleep(&ts, nil)
+}
+
+final class ThreadBody: @unchecked Sendable {
+    let run: () -> Void
+    init(_ run: @escaping () -> Void) { self.run = run }
+}
+
+/// A pthread running `body` (the workers are real threads, without Foundation).
+func startThread(_ body: @escaping () -> Void) -> pthread_t {
+    let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+    var tid = pthread_t()
+    let rc = pthread_create(&tid, nil, { arg in
+        Unmanaged<ThreadBody>.fromOpaque(arg!).takeRetainedValue().run()
+        return nil
+    }, box)
+    precondition(rc == 0, "pthread_create failed: \(rc)")
+    return tid
+}
+
+func joinThread(_ t: pthread_t) { pthread_join(t, nil) }
+
+/// The mms ready to run, lowest next step first (so the replay follows the
+/// trace's order where it can), under one mutex; idle workers sleep on its
+/// condition variable. A binary heap of (next step, mm) in one array.
+final class ReadyQueue: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var heap: [UInt64] = []
+    /// Workers holding an mm (its steps may release others).
+    private var busy = 0
+    private var closed = false
+
+    init(capacity: Int) {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
+        heap.reserveCapacity(capacity)
+    }
+
+    deinit {
+        pthread_cond_destroy(cond)
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+        cond.deallocate()
+    }
+
+    @inline(__always) private static func key(_ step: UInt32, _ mm: UInt32) -> UInt64 { UInt64(step) << 32 | UInt64(mm) }
+
+    private func siftUp(_ i0: Int) {
+        var i = i0
+        while i > 0 {
+            let p = (i - 1) / 2
+            if heap[p] <= heap[i] { break }
+            heap.swapAt(p, i)
+            i = p
+        }
+    }
+
+    private func popMin() -> UInt64 {
+        let top = heap[0]
+        let last = heap.removeLast()
+        if !heap.isEmpty {
+            heap[0] = last
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < heap.count && heap[l] < heap[m] { m = l }
+                if r < heap.count && heap[r] < heap[m] { m = r }
+                if m == i { break }
+                heap.swapAt(m, i)
+                i = m
+            }
+        }
+        return top
+    }
+
+    /// Adds an mm whose next step is `step`, from a worker holding an mm or
+    /// before the workers start.
+    func push(mm: UInt32, step: UInt32) {
+        pthread_mutex_lock(mutex)
+        heap.append(ReadyQueue.key(step, mm))
+        siftUp(heap.count - 1)
+        pthread_cond_signal(cond)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Takes the ready mm with the lowest next step, and the next step of
+    /// the one after it (the limit of this batch: `Step.end` if none); nil
+    /// when every mm is done (nothing ready and no worker holding one) or the
+    /// queue was closed. The caller then holds the mm and must `finish`.
+    func take() -> (mm: UInt32, limit: UInt32)? {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while heap.isEmpty && busy > 0 && !closed { pthread_cond_wait(cond, mutex) }
+        if closed || heap.isEmpty {
+            closed = true
+            pthread_cond_broadcast(cond)
+            return nil
+        }
+        let k = popMin()
+        busy += 1
+        let limit = heap.isEmpty ? Step.end : UInt32(heap[0] >> 32)
+        return (UInt32(truncatingIfNeeded: k), limit)
+    }
+
+    /// The worker is done with its mm; `next` is the mm's next step
+    /// (`Step.end`: the mm has none left).
+    func finish(mm: UInt32, next: UInt32) {
+        pthread_mutex_lock(mutex)
+        busy -= 1
+        if next != Step.end {
+            heap.append(ReadyQueue.key(next, mm))
+            siftUp(heap.count - 1)
+        }
+        pthread_cond_broadcast(cond)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Stops the replay: every `take` returns nil from now on.
+    func close() {
+        pthread_mutex_lock(mutex)
+        closed = true
+        pthread_cond_broadcast(cond)
+        pthread_mutex_unlock(mutex)
+    }
+}
