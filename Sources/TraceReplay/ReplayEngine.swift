@@ -158,10 +158,12 @@ public enum TraceReplay {
                     control.enter()
                     watch.busySince.store(monotonicNanos(), ordering: .relaxed)
                     if machine.freeFrames < low {
+                        cpu.pointee.note(.reclaim, mm: 0, arg: UInt32(node))
                         bgCounters.add(.backgroundReclaims)
                         bgCounters.add(.backgroundReclaimed, machine.reclaim(cpu: cpu, node: node, scan: 64, target: 16))
                         node = (node + 1) % nodes
                     }
+                    cpu.pointee.note(.migrate, mm: 0, arg: 0)
                     if machine.migrate(cpu: cpu) { bgCounters.add(.backgroundMigrations) }
                     bgPeaks.sample(machine)
                     cpu.pointee.finished()

@@ -204,8 +204,8 @@ public struct ReplayResult: Sendable, Encodable {
             line("first violation: \(first)")
             for v in violations.dropFirst() { line("  then \(v)") }
         }
-        if let recent = recentOperations {
-            line("last operations per thread (oldest first):")
+        if let recent = recentOperations, recent.contains(where: { !$0.isEmpty }) {
+            line("last operations per thread (oldest first; arg: the step's index):")
             for (i, ops) in recent.enumerated() where !ops.isEmpty { line("  thread \(i): " + ops.suffix(8).joined(separator: " ")) }
         }
         line("")

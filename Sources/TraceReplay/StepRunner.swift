@@ -62,6 +62,7 @@ final class StepRunner: @unchecked Sendable {
                 state.pointee.sinceMigration += 1
                 if state.pointee.sinceMigration >= migrateEvery {
                     state.pointee.sinceMigration = 0
+                    cpu.pointee.note(.migrate, mm: p.mm, arg: i)
                     if machine.migrate(in: p, cpu: cpu) { w.add(.workerMigrations) }
                 }
             }
@@ -79,6 +80,8 @@ final class StepRunner: @unchecked Sendable {
 
     private func perform(_ s: Step, _ index: UInt32, _ st: UnsafeMutablePointer<MMState>, _ cpu: CPU, _ w: WorkerCounters) {
         if s.flags & Step.synthetic == 0 { w.add(.events) }
+        // The ring of recent operations (a failure's report): the step's index as argument.
+        cpu.pointee.note(s.kind.operation, mm: st.pointee.process?.mm ?? 0, arg: index)
         switch s.kind {
         case .spawn:
             // start, or exec by a vfork child: a new process, a new group.
@@ -384,5 +387,19 @@ final class StepRunner: @unchecked Sendable {
             if hi > lo { _ = machine.dropPages(p, vma: r.vma, first: lo, count: hi - lo, cpu: cpu) }
         }
         w.add(hit ? .madviseDrops : .madviseNotModelled)
+    }
+}
+
+extension StepKind {
+    /// The model operation a step mostly is, for the ring of recent operations.
+    var operation: OpKind {
+        switch self {
+        case .spawn, .execOwn, .release: .exec
+        case .fork: .fork
+        case .exit: .exit
+        case .munmap, .madvise: .munmap
+        case .mremap: .mremap
+        case .cowAfterFork, .imageStart, .mmap, .brk, .mprotect, .tasks: .fault
+        }
     }
 }
