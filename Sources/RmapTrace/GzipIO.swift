@@ -27,15 +27,14 @@ public final class LineReader {
         buffer = .allocate(capacity: bufferSize)
         var magic: [UInt8] = [0, 0]
         let fd = open(path, O_RDONLY)
+        // (On a throw below, deinit frees the buffer.)
         if fd < 0 {
-            buffer.deallocate()
             throw TraceError(file: path, line: 0, message: "cannot open: \(String(cString: strerror(errno)))")
         }
         let n = read(fd, &magic, 2)
         close(fd)
         isCompressed = n == 2 && magic[0] == 0x1f && magic[1] == 0x8b
         guard let f = gzopen(path, "rb") else {
-            buffer.deallocate()
             throw TraceError(file: path, line: 0, message: "cannot open")
         }
         gzbuffer(f, 256 * 1024)

@@ -65,6 +65,7 @@ public final class StraceImporter {
     private var fileIDs: [String: UInt32] = [:]
     private var unfinished: [Int32: [UInt8]] = [:]
     private var reapedByExec: Set<Int32> = []
+    private var supersededExec: Set<Int32> = []
     // Held-back records and the births they wait for.
     private var held: [StraceRecord] = []
     private var heldHead = 0
@@ -155,6 +156,16 @@ public final class StraceImporter {
             let nameEnd = j
             guard n - j >= 9, bytesEqual(b, j, j + 9, " resumed>") else { throw fail("malformed line: bad '<... resumed>'") }
             guard let prefix = unfinished.removeValue(forKey: pid) else {
+                let tail = j + 9
+                if (bytesEqual(b, i + 5, nameEnd, "execve") || bytesEqual(b, i + 5, nameEnd, "execveat")),
+                   supersededExec.remove(pid) != nil {
+                    return  // the exec a '+++ superseded' line already applied
+                }
+                if n - tail >= 17, bytesEqual(b, tail, tail + 17, " <unfinished ...>") {
+                    // A call whose start was dropped (its thread was replaced by exec), ending with no result.
+                    counts.noResult[String(decoding: UnsafeBufferPointer(rebasing: b[(i + 5)..<nameEnd]), as: UTF8.self), default: 0] += 1
+                    return
+                }
                 throw fail("a resumed call of pid \(pid) without its '<unfinished ...>' start")
             }
             let nameLen = nameEnd - (i + 5)
@@ -171,9 +182,22 @@ public final class StraceImporter {
             // An unfinished call: keep its start by pid.
             let tail: StaticString = " <unfinished ...>"
             let tl = tail.utf8CodeUnitCount
+            var cut = -1
             if n - i >= tl && memcmp(b.baseAddress! + n - tl, tail.utf8Start, tl) == 0 {
+                cut = n - tl
+            } else if n - i > 5, b[n - 1] == 0x3e, bytesEqual(b, n - 5, n, " ...>"),
+                      let k = findBytes(b, max(i, n - 40), n, " <pid changed to ") {
+                cut = k  // a non-leader thread's execve, which continues under the leader's pid
+            }
+            let detached: StaticString = " <detached ...>"
+            let dl = detached.utf8CodeUnitCount
+            if cut < 0 && n - i >= dl && memcmp(b.baseAddress! + n - dl, detached.utf8Start, dl) == 0 {
+                counts.detached += 1  // strace let go of the task in mid-call (it was interrupted)
+                return
+            }
+            if cut >= 0 {
                 if unfinished[pid] != nil { throw fail("pid \(pid) starts a call while another is unfinished") }
-                unfinished[pid] = Array(UnsafeBufferPointer(rebasing: b[i..<(n - tl)]))
+                unfinished[pid] = Array(UnsafeBufferPointer(rebasing: b[i..<cut]))
                 return
             }
             try call(b, i, pid, time)
@@ -183,14 +207,20 @@ public final class StraceImporter {
     private func exitLine(_ b: Bytes, _ i: Int, _ pid: Int32, _ time: UInt64) throws(TraceError) {
         let n = b.count
         if bytesContain(b, i, n, "+++ exited with ") || bytesContain(b, i, n, "+++ killed by ") {
+            // A call the task was in when it died never resumes.
+            if unfinished.removeValue(forKey: pid) != nil { counts.unfinishedAtExit += 1 }
             try submit(StraceRecord(pid: pid, time: time, line: reader.lineNumber, op: .taskExit))
         } else if bytesContain(b, i, n, "+++ superseded by execve in pid ") {
             let s = i + 32
             var e = s
             while e < n && isDigitByte(b[e]) { e += 1 }
             guard let old = parseInteger(b, s, e), old > 0, old <= Int64(Int32.max) else { throw fail("malformed line: bad superseded pid") }
-            // The exec'ing thread's unfinished execve continues under the leader's pid.
-            if let p = unfinished.removeValue(forKey: Int32(old)) { unfinished[pid] = p }
+            // Thread `old` exec'd and now has the leader's pid: the exec succeeded and is applied
+            // here; its execve line's end, if any, comes as the leader's '<... execve resumed>'.
+            // The leader's own pending call died with it.
+            unfinished[Int32(old)] = nil
+            if unfinished.removeValue(forKey: pid) != nil { counts.unfinishedAtExit += 1 }
+            supersededExec.insert(pid)
             try submit(StraceRecord(pid: pid, time: time, line: reader.lineNumber, op: .superseded(old: Int32(old))))
         } else {
             throw fail("malformed line: unknown '+++' line")
@@ -223,8 +253,7 @@ public final class StraceImporter {
             while e < n && b[e] != 0x20 { e += 1 }
             guard let v = parseInteger(b, r, e) else { throw fail("malformed line: bad result") }
             if v < 0 {
-                guard e < n, e + 2 < n, b[e + 1] == 0x45 else { throw fail("malformed line: error result without its errno name") }
-                result = .failed
+                result = .failed  // -1 ERRNO (or '-1 (errno N)'): the kernel refused the call
             } else {
                 result = .value(v)
             }
@@ -236,7 +265,11 @@ public final class StraceImporter {
         switch result {
         case .failed: counts.failed[nameString(), default: 0] += 1; return
         case .restarted: counts.restarted[nameString(), default: 0] += 1; return
-        case .unknown, .value: break
+        case .unknown:
+            // '= ?': no result, the task died in the call (exit and exit_group always end so).
+            if !(named("exit") || named("exit_group")) { counts.noResult[nameString(), default: 0] += 1 }
+            return
+        case .value: break
         }
         var value: UInt64 {
             if case .value(let v) = result { return UInt64(v) }
@@ -253,7 +286,6 @@ public final class StraceImporter {
 
         switch len {
         case 4 where named("mmap"), 5 where named("mmap2"):
-            guard case .value = result else { throw fail("malformed line: mmap without a result") }
             guard splitArguments(b, argStart, argEnd, into: &args, max: 6) == 6,
                   let len = arg(1), let fd = arg(4), let off = arg(5) else {
                 throw fail("malformed line: mmap needs 6 arguments")
@@ -279,7 +311,6 @@ public final class StraceImporter {
             try checkedRange(a, l)
             try emit(.munmap(address: a, length: l))
         case 6 where named("mremap"):
-            guard case .value = result else { throw fail("malformed line: mremap without a result") }
             let k = splitArguments(b, argStart, argEnd, into: &args, max: 5)
             guard k >= 4, let soa = arg(0), let sol = arg(1), let snl = arg(2) else {
                 throw fail("malformed line: mremap needs 4 or 5 arguments")
@@ -293,8 +324,8 @@ public final class StraceImporter {
             if bytesContain(b, fs, fe, "MREMAP_FIXED") { flags.insert(.fixed) }
             if bytesContain(b, fs, fe, "MREMAP_DONTUNMAP") { flags.insert(.dontUnmap) }
             try emit(.mremap(oldAddress: oa, oldLength: ol, newAddress: value, newLength: nl, flags: flags))
-        case 8 where named("mprotect"):
-            guard splitArguments(b, argStart, argEnd, into: &args, max: 3) == 3, let sa = arg(0), let sl = arg(1) else {
+        case 8 where named("mprotect"), 13 where named("pkey_mprotect"):
+            guard splitArguments(b, argStart, argEnd, into: &args, max: 4) >= 3, let sa = arg(0), let sl = arg(1) else {
                 throw fail("malformed line: mprotect needs 3 arguments")
             }
             let (a, l) = (UInt64(bitPattern: sa), UInt64(bitPattern: sl))
@@ -319,7 +350,6 @@ public final class StraceImporter {
             try emit(.madvise(address: a, length: l, advice: advice))
         case 5 where named("clone"), 6 where named("clone3"), 4 where named("fork"), 5 where named("vfork"):
             guard case .value(let child) = result, child > 0, child <= Int64(Int32.max) else {
-                if case .unknown = result { return }  // the parent died inside clone
                 throw fail("malformed line: clone without a child pid")
             }
             var kind = StraceOp.CloneKind.fork
@@ -333,13 +363,22 @@ public final class StraceImporter {
                 let fs = f + 6
                 var fe = fs
                 while fe < argEnd && b[fe] != 0x2c && b[fe] != 0x7d && b[fe] != 0x29 { fe += 1 }
-                let vm = hasFlag(b, fs, fe, "CLONE_VM")
-                if vm { kind = hasFlag(b, fs, fe, "CLONE_VFORK") ? .vfork : .thread }
-                sharesFiles = hasFlag(b, fs, fe, "CLONE_FILES")
+                // Named flags, and any raw hex part (strace -X raw, or bits it has no name for).
+                var raw: UInt64 = 0
+                var k = fs
+                while k < fe {
+                    var j = k
+                    while j < fe && b[j] != 0x7c { j += 1 }
+                    if j - k > 2, b[k] == 0x30, b[k + 1] == 0x78, let v = parseInteger(b, k, j) { raw |= UInt64(bitPattern: v) }
+                    k = j + 1
+                }
+                let vm = hasFlag(b, fs, fe, "CLONE_VM") || raw & 0x100 != 0
+                if vm { kind = hasFlag(b, fs, fe, "CLONE_VFORK") || raw & 0x4000 != 0 ? .vfork : .thread }
+                sharesFiles = hasFlag(b, fs, fe, "CLONE_FILES") || raw & 0x400 != 0
             }
             try emit(.clone(child: Int32(child), kind: kind, sharesFiles: sharesFiles))
         case 6 where named("execve"), 8 where named("execveat"):
-            guard case .value(0) = result else { return }  // '= ?': the task died inside execve
+            guard case .value(0) = result else { throw fail("malformed line: execve returned something other than 0 or an error") }
             try emit(.exec)
         case 6 where named("openat"), 4 where named("open"):
             guard case .value(let fd) = result, fd >= 0, fd <= Int64(Int32.max) else { return }
@@ -387,6 +426,7 @@ public final class StraceImporter {
                 guard let b = births.removeValue(forKey: r.pid) else { break }
                 try bear(r.pid, b, time: r.time, line: r.line)
                 bornEarly.insert(r.pid)
+                counts.seenBeforeClone += 1
             }
             heldHead += 1
             try apply(r)
@@ -459,6 +499,23 @@ public final class StraceImporter {
         if m.own == 0 && m.borrowed == 0 { mms[t.mm] = nil } else { mms[t.mm] = m }
     }
 
+    /// Task `r.pid` (whose entry is `t`) executes a program: a new mm; exec kills the other threads.
+    private func exec(_ r: StraceRecord, _ t: Task) throws(TraceError) {
+        let mm = t.mm
+        if !t.borrower, let m = mms[mm], m.own > 1 {
+            for (pid, other) in tasks where other.mm == mm && !other.borrower && pid != r.pid {
+                tasks[pid] = nil
+                reapedByExec.insert(pid)
+                mms[mm]!.own -= 1
+                try out(r.time, .threadExit(mm: mm))
+            }
+        }
+        let n = newMM()
+        try leave(r.pid, t, time: r.time, byExec: n)
+        mms[n] = MMState()
+        tasks[r.pid] = Task(mm: n, borrower: false, files: t.files)
+    }
+
     private func apply(_ r: StraceRecord) throws(TraceError) {
         if tasks[r.pid] == nil {
             if case .taskExit = r.op, reapedByExec.remove(r.pid) != nil { return }
@@ -479,32 +536,23 @@ public final class StraceImporter {
             births[child] = nil
             try bear(child, Birth(parent: r.pid, kind: kind, sharesFiles: files), time: r.time, line: r.line)
         case .exec:
-            if !t.borrower, let m = mms[mm], m.own > 1 {
-                // exec kills the other threads of the process.
-                for (pid, other) in tasks where other.mm == mm && !other.borrower && pid != r.pid {
-                    tasks[pid] = nil
-                    reapedByExec.insert(pid)
-                    mms[mm]!.own -= 1
-                    try out(r.time, .threadExit(mm: mm))
-                }
-            }
-            let n = newMM()
-            try leave(r.pid, t, time: r.time, byExec: n)
-            mms[n] = MMState()
-            tasks[r.pid] = Task(mm: n, borrower: false, files: t.files)
+            try exec(r, t)
         case .taskExit:
             tasks[r.pid] = nil
             try leave(r.pid, t, time: r.time, byExec: nil)
         case .superseded(let old):
-            // The thread `old` exec'd and took over this (the leader's) pid: the leader's task is gone.
-            if let o = tasks.removeValue(forKey: old) {
-                tasks[r.pid] = o
-                if var m = mms[mm], !t.borrower, m.own > 1 {
-                    m.own -= 1
-                    mms[mm] = m
-                    try out(r.time, .threadExit(mm: mm))
-                }
+            // The thread `old` exec'd and took over this (the leader's) pid: the leader's task is
+            // gone, and the thread's exec is done.
+            guard let o = tasks.removeValue(forKey: old) else {
+                throw fail("pid \(old) replaced pid \(r.pid) by exec but is not a live task", line: r.line)
             }
+            tasks[r.pid] = o
+            if var m = mms[mm], !t.borrower, m.own > 1 {
+                m.own -= 1
+                mms[mm] = m
+                try out(r.time, .threadExit(mm: mm))
+            }
+            try exec(r, o)
         case .mmap(let a, let l, let p, let shared, let anon, let fd, let off):
             var backing = Backing.anon
             if !anon {

@@ -42,8 +42,16 @@ public struct ImportCounts: Sendable, Equatable {
     /// madvise calls with an advice that neither drops pages nor changes fork.
     public var otherAdvice = 0
     public var signals = 0
+    /// Tasks whose first line came before the clone that returned their pid.
+    public var seenBeforeClone = 0
+    /// Calls cut by strace detaching (`<detached ...>`).
+    public var detached = 0
     /// Calls still unfinished when the log ended.
     public var unfinishedAtEnd = 0
+    /// Calls unfinished when their task died (never resumed).
+    public var unfinishedAtExit = 0
+    /// Calls that ended without a result (`= ?`: the task died in them), exit and exit_group apart.
+    public var noResult: [String: Int] = [:]
 
     public init() {}
 

@@ -317,7 +317,7 @@ extension TraceStats {
             func names(_ d: [String: Int]) -> String {
                 "{" + d.keys.sorted().map { "\(jsonString($0)): \(d[$0]!)" }.joined(separator: ", ") + "}"
             }
-            fields.append(("import", "{\"lines\": \(c.lines), \"failed_calls\": \(names(c.failed)), \"restarted_calls\": \(names(c.restarted)), \"skipped_syscalls\": \(names(c.skipped)), \"other_madvise\": \(c.otherAdvice), \"signals\": \(c.signals), \"unfinished_at_end\": \(c.unfinishedAtEnd)}"))
+            fields.append(("import", "{\"lines\": \(c.lines), \"failed_calls\": \(names(c.failed)), \"restarted_calls\": \(names(c.restarted)), \"skipped_syscalls\": \(names(c.skipped)), \"other_madvise\": \(c.otherAdvice), \"no_result_calls\": \(names(c.noResult)), \"signals\": \(c.signals), \"tasks_seen_before_clone\": \(c.seenBeforeClone), \"detached_calls\": \(c.detached), \"unfinished_at_exit\": \(c.unfinishedAtExit), \"unfinished_at_end\": \(c.unfinishedAtEnd)}"))
         }
         return "{\n" + fields.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n") + "\n}\n"
     }

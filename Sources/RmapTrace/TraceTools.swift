@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// High-level operations on logs and traces, for the command line and tests.
 public enum TraceTools {
     /// What an import did.
@@ -8,7 +14,23 @@ public enum TraceTools {
 
     /// Converts an strace log into a trace file at `output`.
     @discardableResult
+    /// The trace is written to a temporary file beside `output` and renamed at the
+    /// end, so a refused log leaves no partial trace.
     public static func importLog(_ input: String, to output: String, metadata: [(String, String)] = []) throws(TraceError) -> ImportSummary {
+        let partial = output + ".partial-\(getpid())"
+        do throws(TraceError) {
+            let s = try importLog(input, partial: partial, metadata: metadata)
+            if rename(partial, output) != 0 {
+                throw TraceError(file: output, line: 0, message: "cannot write: \(String(cString: strerror(errno)))")
+            }
+            return s
+        } catch {
+            unlink(partial)
+            throw error
+        }
+    }
+
+    private static func importLog(_ input: String, partial output: String, metadata: [(String, String)]) throws(TraceError) -> ImportSummary {
         let importer = try StraceImporter(path: input)
         // Peek at the first timestamp for the header: the importer reads it on its first line.
         var writer: TraceWriter?

@@ -52,8 +52,9 @@ struct TraceCommand: ParsableCommand {
             p.arguments = ["-f", "--seccomp-bpf", "-ttt", "-s", "256", "-e", "trace=process,memory,openat", "-o", log, "--"] + command
             do { try p.run() } catch { throw ValidationError("cannot run strace: \(error.localizedDescription)") }
             p.waitUntilExit()
-            guard FileManager.default.fileExists(atPath: log) else {
-                throw ValidationError("strace wrote no log (exit status \(p.terminationStatus))")
+            let size = (try? FileManager.default.attributesOfItem(atPath: log)[.size] as? Int) ?? nil
+            guard let size, size > 0 else {
+                throw ValidationError("strace recorded nothing (exit status \(p.terminationStatus)); can it trace here (ptrace permitted)?")
             }
             let s = try TraceCommand.checked { () throws(TraceError) in
                 try TraceTools.importLog(log, to: out, metadata: [("command", command.joined(separator: " "))])

@@ -46,6 +46,7 @@ final class TraceCommandLineTests: XCTestCase {
             XCTAssertEqual(r.err.split(separator: "\n").count, 1, r.err)
             XCTAssertTrue(r.err.hasPrefix("stress: error: \(bad):2: time goes backwards"), r.err)
         }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["bad.st"], "a refused import leaves no trace file")
         let good = fixture("hand_pid_reuse.st")
         let r = try run(["trace", "stats", good, "--json", "-"])
         XCTAssertEqual(r.status, 0, r.err)

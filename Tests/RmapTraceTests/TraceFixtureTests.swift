@@ -94,7 +94,8 @@ final class TraceFixtureTests: XCTestCase {
     func testPidReuse() throws {
         try check("hand_pid_reuse.st", Expected(forks: 2, execs: 2, exits: 3, maxLiveGroupSize: 2, longestForkChain: 1,
                                                  groupSizeAtFork: [2: 2], addressSpaces: 5))
-        let (records, _) = try TraceTools.importAll(fixture("hand_pid_reuse.st"))
+        let (records, c) = try TraceTools.importAll(fixture("hand_pid_reuse.st"))
+        XCTAssertEqual(c.seenBeforeClone, 1)
         XCTAssertEqual(records.map(\.line), [
             "0 start 1", "0 exec 1 2 own", "200 mmap 2 0x7f3a10000000 8192 rw- private anon 0x0",
             "300 fork 2 3", "500 exit 3",
@@ -108,15 +109,17 @@ final class TraceFixtureTests: XCTestCase {
     /// a child whose execve fails (ENOENT, nothing emitted) and which exits
     /// (vret); the other thread exits; the spawning thread execs, the leader's
     /// line says '+++ superseded by execve in pid 201 +++' (the leader's task is
-    /// gone: texit), the exec completes under the leader's pid; killed by SIGTERM.
+    /// gone: texit) and the exec is applied there; the execve line ends under the
+    /// leader's pid (already applied: nothing more); killed by SIGTERM.
     func testThreadExecSupersededAndFailedSpawn() throws {
         try check("hand_thread_exec.st", Expected(vforks: 1, threads: 2, execs: 2, exits: 1, addressSpaces: 3))
         let (records, c) = try TraceTools.importAll(fixture("hand_thread_exec.st"))
         XCTAssertEqual(c.failed, ["execve": 1])
+        XCTAssertEqual(c.seenBeforeClone, 2)  // thread 202 and spawned child 203
         XCTAssertEqual(records.map(\.line), [
             "0 start 1", "0 exec 1 2 own", "100 mmap 2 0x7f0000000000 8392704 --- private anon 0x0",
             "200 thread 2", "400 thread 2", "400 mmap 2 0x7e0000000000 134217728 --- private anon 0x0",
-            "900 vfork 2", "900 vret 2", "1200 texit 2", "1400 texit 2", "1500 exec 2 3 own",
+            "900 vfork 2", "900 vret 2", "1200 texit 2", "1400 texit 2", "1400 exec 2 3 own",
             "1700 brk 3 0x5600aa000000 0x5600aa021000", "1900 exit 3",
         ])
     }

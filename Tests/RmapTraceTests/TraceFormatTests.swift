@@ -137,6 +137,13 @@ final class TraceFormatTests: XCTestCase {
         }
     }
 
+    func testMissingFile() {
+        let p = dir + "/missing.st"
+        assertRefused(p, line: 0, containing: "cannot open", importing)
+        assertRefused(p, line: 0, containing: "cannot open", reading)
+        XCTAssertThrowsError(try TraceTools.stats(of: p))
+    }
+
     func testTraceBadInput() throws {
         let head = "#rmap-trace 1\n0 start 1\n0 mmap 1 0x1000 4096 rw- private anon 0x0\n"
         assertRefused(write("nohead.trace", "0 start 1\n"), line: 1, containing: "not a trace", reading)
@@ -226,5 +233,67 @@ final class TraceFormatTests: XCTestCase {
             """
         let (records, _) = try TraceTools.importAll(write("dethread.st", log))
         XCTAssertEqual(records.map(\.line), ["0 start 1", "0 exec 1 2 own", "1 thread 2", "2 texit 2", "2 exec 2 3 own", "5 exit 3"])
+    }
+
+    /// A task killed inside a call: the call never resumes, or resumes with no
+    /// result ('= ?'); neither stops the import, and the pid can be reused.
+    func testCallsCutShortByDeath() throws {
+        let log = """
+            1 1.000000 execve("/p", ["p"], 0x1 /* 1 vars */) = 0
+            1 1.000001 clone(child_stack=NULL, flags=SIGCHLD) = 2
+            2 1.000002 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0 <unfinished ...>
+            1 1.000003 kill(2, SIGKILL) = 0
+            2 1.000004 +++ killed by SIGKILL +++
+            1 1.000005 clone(child_stack=NULL, flags=SIGCHLD) = 2
+            2 1.000006 wait4(-1,  <unfinished ...>
+            1 1.000007 exit_group(0 <unfinished ...>
+            2 1.000008 <... wait4 resumed> <unfinished ...>) = ?
+            2 1.000009 +++ exited with 0 +++
+            1 1.000010 <... exit_group resumed>) = ?
+            1 1.000011 +++ exited with 0 +++
+
+            """
+        let (records, c) = try TraceTools.importAll(write("death.st", log))
+        XCTAssertEqual(records.map(\.line), ["0 start 1", "0 exec 1 2 own", "1 fork 2 3", "4 exit 3", "5 fork 2 4", "9 exit 4", "11 exit 2"])
+        XCTAssertEqual(c.unfinishedAtExit, 1)
+        XCTAssertEqual(c.noResult, ["wait4": 1])
+        XCTAssertEqual(c.skipped, ["kill": 1])
+    }
+
+    /// Newer strace ends a non-leader thread's execve line with '<pid changed to N ...>';
+    /// the exec may then show no resumed line at all.
+    func testExecByThreadWithPidChanged() throws {
+        let log = """
+            1 1.000000 execve("/p", ["p"], 0x1 /* 1 vars */) = 0
+            1 1.000001 clone3({flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM, exit_signal=0, stack=0x7f0000000000, stack_size=0x1000}, 88) = 2
+            2 1.000002 execve("/p", ["/p", "0"], NULL <pid changed to 1 ...>
+            1 1.000003 +++ superseded by execve in pid 2 +++
+            1 1.000004 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000000000
+            1 1.000005 +++ exited with 0 +++
+
+            """
+        let (records, _) = try TraceTools.importAll(write("pidchanged.st", log))
+        XCTAssertEqual(records.map(\.line), ["0 start 1", "0 exec 1 2 own", "1 thread 2", "3 texit 2", "3 exec 2 3 own",
+                                              "4 mmap 3 0x7f0000000000 4096 r-- private anon 0x0", "5 exit 3"])
+    }
+
+    /// Less common spellings: raw hex clone flags, '-1 (errno N)', pkey_mprotect,
+    /// '<detached ...>' when strace is interrupted, nanosecond timestamps.
+    func testOtherSpellings() throws {
+        let log = """
+            1 1.000000000 execve("/p", ["p"], 0x1 /* 1 vars */) = 0
+            1 1.000001000 clone(child_stack=0x7f0000001000, flags=0x3d0f00) = 2
+            1 1.000002000 clone(child_stack=NULL, flags=CLONE_VM|0x4000|SIGCHLD) = 3
+            3 1.000003000 +++ exited with 0 +++
+            1 1.000004000 munmap(0x1000, 4096) = -1 (errno 22)
+            1 1.000005000 pkey_mprotect(0x7f0000000000, 4096, PROT_READ, 1) = 0
+            2 1.000006000 wait4(-1,  <detached ...>
+
+            """
+        let (records, c) = try TraceTools.importAll(write("spellings.st", log))
+        XCTAssertEqual(records.map(\.line), ["0 start 1", "0 exec 1 2 own", "1 thread 2", "2 vfork 2", "3 vret 2",
+                                              "5 mprotect 2 0x7f0000000000 4096 r--"])
+        XCTAssertEqual(c.failed, ["munmap": 1])
+        XCTAssertEqual(c.detached, 1)
     }
 }
