@@ -14,7 +14,7 @@ extension TraceCommand {
             discussion: """
                 Every address space of the trace is a process of the model; its events keep their order, a child's \
                 events come after its fork, a new image's after its exec, and unrelated processes run at once on \
-                the worker threads. A trace has no page touches, so the replay makes them: --fault-percent of each \
+                the worker threads, at most --window steps apart in the trace. A trace has no page touches, so the replay makes them: --fault-percent of each \
                 private anonymous writable mapping (and of each new image's stack) is written when it is mapped, \
                 the heap grown by brk is written fully, a child writes --cow-percent of what it inherited right \
                 after its fork, a move by mremap reads back what it had faulted, and a mapping made writable by \
@@ -63,6 +63,8 @@ extension TraceCommand {
         var stallTimeout: String?
         @Option(name: .customLong("background-pause"), help: "Microseconds the background thread sleeps between its reclaim-and-migrate steps, 0...1000000 (default 50).")
         var backgroundPause: String?
+        @Option(help: "How far apart in the trace the workers may be, in steps (about events): none runs a step more than this past the earliest step another is at, 1...1073741824 (default 16; 1, or --threads 1: the trace's exact order).")
+        var window: String?
         @Option(name: .customLong("migrate-every"), help: "Every N steps of a process, its worker migrates one random page of it (an rmap walk over its group), 0 (never) or 1...1000000 (default 4).")
         var migrateEvery: String?
         @Option(name: .customLong("full-table"), help: "When an mm's 16 model VMAs are taken, a new mapping evicts the least recently used one (evict, counted) or is not modelled (skip, counted) (default evict).")
@@ -101,6 +103,7 @@ extension TraceCommand {
             if let v = backgroundPause {
                 s.backgroundPauseUs = try Parse.whole(v, "--background-pause", ReplaySettings.backgroundPauseRange, "microseconds")
             }
+            if let v = window { s.window = try Parse.whole(v, "--window", ReplaySettings.windowRange, "steps") }
             if let v = migrateEvery { s.migrateEvery = try Parse.whole(v, "--migrate-every", ReplaySettings.migrateEveryRange, "steps") }
             switch fullTable {
             case nil, "evict": s.evictWhenFull = true
@@ -132,7 +135,7 @@ extension TraceCommand {
                 if toStdout { FileHandle.standardError.write(Data(text.utf8)) } else { print(text, terminator: "") }
             }
             if !quiet {
-                say("stress trace run \(file): scheme=\(s.scheme.rawValue) threads=\(s.threads) seed=\(s.seed) fault=\(s.faultPercent)% cow=\(s.cowPercent)% scale=\(s.scale) vma-pages=\(s.vmaPages) frames=\(s.frames) processes=\(s.processes) checks=\(s.checks.rawValue) sync=\(s.sync.rawValue) inject=\(s.injection.rawValue) background=\(s.background ? "\(s.backgroundPauseUs)us" : "off") migrate-every=\(s.migrateEvery) full-table=\(s.evictWhenFull ? "evict" : "skip")\n")
+                say("stress trace run \(file): scheme=\(s.scheme.rawValue) threads=\(s.threads) seed=\(s.seed) fault=\(s.faultPercent)% cow=\(s.cowPercent)% scale=\(s.scale) vma-pages=\(s.vmaPages) frames=\(s.frames) processes=\(s.processes) checks=\(s.checks.rawValue) sync=\(s.sync.rawValue) inject=\(s.injection.rawValue) background=\(s.background ? "\(s.backgroundPauseUs)us" : "off") window=\(s.window) migrate-every=\(s.migrateEvery) full-table=\(s.evictWhenFull ? "evict" : "skip")\n")
                 say("trace          \(plan.counts.events) events, \(plan.mmCount) address spaces, \(plan.counts.forks) forks, \(plan.counts.execs) execs, \(plan.counts.exits) exits, \(plan.counts.mremapMoved) mremap moves\n")
             }
             let result: ReplayResult

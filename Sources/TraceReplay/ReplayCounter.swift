@@ -4,7 +4,7 @@ public enum ReplayCounter: Int, CaseIterable, Sendable {
     // Progress.
     case steps, events, stepsSkipped
     // Processes.
-    case spawned, spawnedByVforkExec, spawnFailed, forks, forkFailed, execs, execFailed, exits, forkNs, exitNs
+    case spawned, spawnedByVforkExec, spawnFailed, forks, forkFailed, execs, execFailed, exits, exitFailed, forkNs, exitNs
     // Mappings.
     case mmapModelled, mmapFile, mmapShared, mmapTableFull, mmapEvicted, mmapEmpty
     case munmapVMAs, munmapPartial, munmapNotModelled

@@ -93,7 +93,7 @@ public enum TraceReplay {
         if let problem = s.validate() { throw Machine.ConfigError.invalid(problem) }
         let machine = try Machine(config: s.machineConfig)
         let control = ReplayControl()
-        let queue = ReadyQueue(capacity: plan.mmCount + 1)
+        let queue = ReadyQueue(capacity: plan.mmCount + 1, workers: s.threads, window: s.window)
         let runner = StepRunner(machine: machine, plan: plan, settings: s, queue: queue)
         let stallNs = UInt64(s.stallTimeoutS * 1e9)
         var r = ReplayResult(plan: plan, settings: s)
@@ -113,14 +113,14 @@ public enum TraceReplay {
                 defer { RCU.unregisterThread() }
                 control.waitForGo()
                 let stop = { control.stop.load(ordering: .relaxed) || (!s.keepGoing && machine.violationCount > 0) }
-                while let job = queue.take() {
+                while let job = queue.take(worker: id) {
                     let mm = job.mm, limit = job.limit
                     control.enter()
                     watch.busySince.store(monotonicNanos(), ordering: .relaxed)
                     let next = runner.run(mm: mm, limit: limit, batch: batch, cpu: cpu, counters: w, stop: stop)
                     watch.busySince.store(0, ordering: .relaxed)
                     control.leave()
-                    queue.finish(mm: mm, next: next)
+                    queue.finish(worker: id, mm: mm, next: next)
                     if stop() {
                         control.stop.store(true, ordering: .relaxed)
                         queue.close()

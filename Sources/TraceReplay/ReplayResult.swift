@@ -19,6 +19,7 @@ public struct ReplayResult: Sendable, Encodable {
         public var inject: String
         public var background: Bool
         public var fullTable: String
+        public var window: Int
         public var migrateEvery: Int
         public var backgroundPauseUs: Int
         public var auditIntervalS: Double
@@ -98,7 +99,7 @@ public struct ReplayResult: Sendable, Encodable {
                             scale: s.scale, vmaPages: s.vmaPages, frames: s.frames, swapSlots: s.swapSlots,
                             processes: s.processes, checks: s.checks.rawValue, sync: s.sync.rawValue,
                             inject: s.injection.rawValue, background: s.background,
-                            fullTable: s.evictWhenFull ? "evict" : "skip", migrateEvery: s.migrateEvery,
+                            fullTable: s.evictWhenFull ? "evict" : "skip", window: s.window, migrateEvery: s.migrateEvery,
                             backgroundPauseUs: s.backgroundPauseUs, auditIntervalS: s.auditIntervalS,
                             stallTimeoutS: s.stallTimeoutS, keepGoing: s.keepGoing)
     }

@@ -41,6 +41,11 @@ public struct ReplaySettings: Sendable {
     /// Seconds a worker may spend in one batch of operations without
     /// progress before the run is a STALL.
     public var stallTimeoutS: Double = 10
+    /// How far apart in the trace (in steps, about events) the workers may
+    /// be: no worker runs a step more than this past the earliest step
+    /// another one is at. Small: the trace's order (1: exactly); large: more
+    /// overlap and reordering between unrelated mms.
+    public var window = 16
     /// What a new mapping does when its mm's model VMA table (16 entries)
     /// is full: take the place of the least recently used modelled mapping
     /// (`evict`, which is unmapped in the model and counted), or stay out of
@@ -60,6 +65,7 @@ public struct ReplaySettings: Sendable {
     public static let scaleRange = 1...(1 << 20)
     public static let backgroundPauseRange = 0...1_000_000
     public static let migrateEveryRange = 0...1_000_000
+    public static let windowRange = 1...(1 << 30)
     public static let auditIntervalRange = 0.1...3600.0
     public static let stallTimeoutRange = 1.0...3600.0
 
@@ -91,6 +97,7 @@ public struct ReplaySettings: Sendable {
         if let p = outside("fault percent", faultPercent, ReplaySettings.percentRange, "%") { return p }
         if let p = outside("cow percent", cowPercent, ReplaySettings.percentRange, "%") { return p }
         if let p = outside("scale", scale, ReplaySettings.scaleRange, " trace pages per model page") { return p }
+        if let p = outside("window", window, ReplaySettings.windowRange, " steps") { return p }
         if let p = outside("migrate every", migrateEvery, ReplaySettings.migrateEveryRange, " steps") { return p }
         if let p = outside("background pause", backgroundPauseUs, ReplaySettings.backgroundPauseRange, " microseconds") { return p }
         if !auditIntervalS.isFinite || !(auditIntervalS == 0 || ReplaySettings.auditIntervalRange.contains(auditIntervalS)) {

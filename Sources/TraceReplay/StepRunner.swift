@@ -69,8 +69,11 @@ final class StepRunner: @unchecked Sendable {
             cpu.pointee.finished()
             RCU.quiescentState()
             n += 1
+            let released = steps[Int(i)].kind.releasesAnMM
             i = steps[Int(i)].next
-            if n >= batch || i >= limit || stop() { break }
+            // A released mm's first step may come before this one's next:
+            // back to the queue, which orders them.
+            if n >= batch || i >= limit || released || stop() { break }
         }
         state.pointee.cursor = i
         return i
@@ -120,10 +123,10 @@ final class StepRunner: @unchecked Sendable {
         case .imageStart: addStack(st, p, cpu, w)
         case .exit:
             let t0 = monotonicNanos()
-            _ = machine.exit(p, cpu: cpu)
+            let exited = machine.exit(p, cpu: cpu)
             machine.unpin(p, cpu: cpu)
             w.add(.exitNs, Int(monotonicNanos() &- t0))
-            w.add(.exits)
+            w.add(exited ? .exits : .exitFailed)
             st.pointee.process = nil
             st.pointee.regions.removeAll()
         case .mmap: mmap(s, index, st, p, cpu, w)
@@ -391,6 +394,9 @@ final class StepRunner: @unchecked Sendable {
 }
 
 extension StepKind {
+    /// Whether the step makes another mm runnable.
+    var releasesAnMM: Bool { self == .fork || self == .execOwn || self == .release }
+
     /// The model operation a step mostly is, for the ring of recent operations.
     var operation: OpKind {
         switch self {
