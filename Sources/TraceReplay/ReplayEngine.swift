@@ -249,6 +249,7 @@ public enum TraceReplay {
             _ = Unmanaged.passRetained(machine)
             _ = Unmanaged.passRetained(runner)
             r.leakCheck = "not run: the replay stalled"
+            r.recentOperations = watches.map { $0.cpu.pointee.recentOperations() }
             r.finish(machine: machine, stalled: true)
             return r
         }
