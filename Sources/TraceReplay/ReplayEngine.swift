@@ -22,6 +22,11 @@ final class ReplayControl: @unchecked Sendable {
     let lastFinish = Atomic<UInt64>(0)
 
     func waitForGo() { while !go.load(ordering: .acquiring) { sleepNanos(20_000) } }
+    /// Opened after the end-of-replay grace-period check: the threads may
+    /// unregister from RCU and end.
+    let release = Atomic<Bool>(false)
+
+    func waitForRelease() { while !release.load(ordering: .acquiring) { sleepNanos(200_000) } }
     let backgroundDone = Atomic<Bool>(false)
 
     /// Enters a batch of operations, waiting while an audit runs. The
@@ -134,6 +139,9 @@ public enum TraceReplay {
                     seen = now
                 }
                 control.finished.wrappingAdd(1, ordering: .releasing)
+                // Still registered: the grace-period check below must see a
+                // read-side section this thread left open.
+                control.waitForRelease()
             })
         }
         // Reclaim and migration beside the replay, so that rmap walks happen.
@@ -174,6 +182,7 @@ public enum TraceReplay {
                     if pause > 0 { sleepNanos(pause) }
                 }
                 control.backgroundDone.store(true, ordering: .releasing)
+                control.waitForRelease()
             }
         }
 
@@ -236,6 +245,26 @@ public enum TraceReplay {
                                   detail: "the background thread did not finish its operation within \(Int(s.stallTimeoutS)) s of the end: in \(bgWatch!.cpu.pointee.currentActivity())")
             }
         }
+        if stall == nil {
+            // Every thread still registered, none in an operation: one grace
+            // period must complete (a read-side section left open, as by a
+            // forgotten rcu_read_unlock, holds it up for ever).
+            let synced = Atomic<Bool>(false)
+            let syncer = startThread {
+                RCU.synchronize()
+                synced.store(true, ordering: .releasing)
+            }
+            let limit = monotonicNanos() + stallNs
+            while !synced.load(ordering: .acquiring) && monotonicNanos() < limit { sleepNanos(200_000) }
+            if synced.load(ordering: .acquiring) {
+                joinThread(syncer)
+            } else {
+                pthread_detach(syncer)
+                let readers = watches.filter { $0.cpu.pointee.rcuDepth.load(ordering: .relaxed) > 0 }
+                stall = Violation(kind: .stall, cpu: readers.first?.cpu.pointee.id ?? -1,
+                                  detail: "no RCU grace period completed within \(Int(s.stallTimeoutS)) s of the end of the replay: a read-side section was never left" + (readers.isEmpty ? "" : " (by \(readers.map(\.name).joined(separator: ", ")))"))
+            }
+        }
         r.collect(counters + [bgCounters], cpus: watches.map(\.cpu))
 
         if let stall {
@@ -244,6 +273,7 @@ public enum TraceReplay {
             control.stop.store(true, ordering: .relaxed)
             queue.close()
             control.resume()
+            control.release.store(true, ordering: .releasing)
             for t in threads { pthread_detach(t) }
             if let background { pthread_detach(background) }
             _ = Unmanaged.passRetained(machine)
@@ -253,6 +283,7 @@ public enum TraceReplay {
             r.finish(machine: machine, stalled: true)
             return r
         }
+        control.release.store(true, ordering: .releasing)
         for t in threads { joinThread(t) }
         if let background { joinThread(background) }
 

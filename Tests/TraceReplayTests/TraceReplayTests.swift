@@ -111,6 +111,20 @@ final class TraceReplayTests: XCTestCase {
         }
     }
 
+    /// A read-side section left open (a forgotten rcu_read_unlock) holds up
+    /// every grace period: the replay ends as a STALL, exit status 3.
+    func testForgottenUnlockIsAStall() throws {
+        let plan = try ReplayPlan.load(path: fixture("fork_mremap_cutout.st"))
+        var s = testSettings(.anongroup, inject: .rcuUnlockForgotten)
+        s.threads = 1  // worker 0 runs every step, and the walks of its migrations
+        s.stallTimeoutS = 1
+        let r = try TraceReplay.run(plan, settings: s)
+        XCTAssertEqual(r.verdict, "STALL", r.report)
+        XCTAssertEqual(r.exitStatus, 3)
+        XCTAssertEqual(r.violationsByKind, ["stall": 1])
+        XCTAssertTrue(r.report.hasSuffix("STALL: 1 violation (stall=1)\n"), r.report)
+    }
+
     /// A mapping far larger than the model's memory is scaled down to one VMA.
     func testHugeMappingsAreScaledAndUnmodelledOnesCounted() throws {
         let records: [TraceRecord] = [
