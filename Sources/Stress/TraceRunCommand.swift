@@ -20,7 +20,9 @@ extension TraceCommand {
                 after its fork, a move by mremap reads back what it had faulted, and a mapping made writable by \
                 mprotect is faulted then. A background thread reclaims (below a quarter of the frames free) and \
                 migrates random pages, so rmap walks happen. A mapping of B bytes gets \
-                clamp(ceil(B / 4096 / scale), 1, vma-pages) model pages. File-backed and shared mappings, mappings \
+                clamp(ceil(B / 4096 / scale), 1, vma-pages) model pages (the heap: one per --scale pages); a munmap of part of a mapping and madvise dontneed, free or remove \
+                drop the covered pages, an mremap that moves moves the model VMA, in-place resizes and mprotect are \
+                counted. File-backed and shared mappings, mappings \
                 evicted from a full table of 16 VMAs (or, with --full-table skip, left out) and calls on ranges not \
                 modelled are counted. Every --migrate-every steps of a process its worker migrates one of its pages. \
                 Exit status: 0 SUCCESS, 1 FAILURE (a violation or a leak), 2 bad usage or a bad input file (one \
@@ -69,7 +71,7 @@ extension TraceCommand {
         var migrateEvery: String?
         @Option(name: .customLong("full-table"), help: "When an mm's 16 model VMAs are taken, a new mapping evicts the least recently used one (evict, counted) or is not modelled (skip, counted) (default evict).")
         var fullTable: String?
-        @Flag(name: .customLong("no-background"), help: "No background reclaim and migration (walks then come from direct reclaim only).")
+        @Flag(name: .customLong("no-background"), help: "No background reclaim and migration (walks then come from the workers' migrations and direct reclaim).")
         var noBackground = false
         @Flag(help: "Random short delays at race windows (seeded).")
         var perturb = false
