@@ -63,6 +63,34 @@ final class TraceReplayTests: XCTestCase {
         }
     }
 
+    /// Whole recorded traces of the repository (docs/traces): Redis forking
+    /// for BGSAVE, a multiprocessing pool whose workers move buffers. With
+    /// one thread the replay follows the trace's order, so the group sizes at
+    /// fork are the trace's too.
+    func testRecordedTracesReplayClean() throws {
+        let traces = here.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("docs/traces")
+        for name in ["redis_bgsave.trace.gz", "mp_pool.trace.gz"] {
+            let path = traces.appendingPathComponent(name).path
+            let (stats, _) = try TraceTools.stats(of: path)
+            let plan = try ReplayPlan.load(path: path)
+            XCTAssertFalse(plan.imported)
+            for scheme in SchemeKind.allCases {
+                var s = testSettings(scheme)
+                s.threads = 1
+                let r = try TraceReplay.run(plan, settings: s)
+                let what = "\(name) \(scheme.rawValue)"
+                XCTAssertEqual(r.verdict, "SUCCESS", "\(what): \(r.violations)")
+                XCTAssertEqual(r.eventsReplayed, stats.events, what)
+                XCTAssertEqual(r.processes.forks, stats.forks, what)
+                XCTAssertEqual(r.processes.exits, stats.exits, what)
+                XCTAssertEqual(r.mremap.moves, stats.mremapMoved, what)
+                XCTAssertEqual(r.mremap.pagesCopied, 0, "\(what): no moved page was shared (bound 0)")
+                let expected = Dictionary(uniqueKeysWithValues: stats.groupSizeAtFork.map { ("\($0.key)", $0.value) })
+                XCTAssertEqual(r.processes.groupSizeAtFork, expected, what)
+            }
+        }
+    }
+
     /// A cut-out of a forking program whose child moves a buffer it shares
     /// with its parent (and the processes still run at the cut): the scheme's
     /// mremap rule at work, and the counts of the trace.
