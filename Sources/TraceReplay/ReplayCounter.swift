@@ -7,7 +7,7 @@ public enum ReplayCounter: Int, CaseIterable, Sendable {
     case spawned, spawnedByVforkExec, spawnFailed, forks, forkFailed, execs, execFailed, exits, exitFailed, forkNs, exitNs
     // Mappings.
     case mmapModelled, mmapFile, mmapShared, mmapTableFull, mmapEvicted, mmapEmpty
-    case munmapVMAs, munmapPartial, munmapNotModelled
+    case munmapWhole, munmapPartial, munmapNotModelled
     case mremapMoves, mremapMoveFailed, mremapPartialMoves, mremapDontUnmap, mremapResized, mremapNotModelled
     case heapMapped, heapGrowths, heapShrinks, heapNotModelled
     case madviseDrops, madviseOther, madviseNotModelled

@@ -270,7 +270,7 @@ final class StepRunner: @unchecked Sendable {
                 if a <= r.start && r.end <= end {
                     _ = machine.unmapVMA(p, vma: r.vma, cpu: cpu)
                     st.pointee.regions.remove(at: k)
-                    w.add(.munmapVMAs)
+                    w.add(.munmapWhole)
                 } else {
                     let (lo, hi) = r.modelPages(a, end)
                     if hi > lo { _ = machine.dropPages(p, vma: r.vma, first: lo, count: hi - lo, cpu: cpu) }

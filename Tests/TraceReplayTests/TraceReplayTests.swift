@@ -179,7 +179,7 @@ final class TraceReplayTests: XCTestCase {
             XCTAssertEqual(r.count(.mmapFile), 1)
             XCTAssertEqual(r.count(.mmapShared), 1)
             XCTAssertEqual(r.count(.munmapPartial), 1, "the first munmap covers half of it")
-            XCTAssertEqual(r.count(.munmapVMAs), 1)
+            XCTAssertEqual(r.count(.munmapWhole), 1)
             XCTAssertEqual(r.count(.munmapNotModelled), 1, "the file mapping's munmap")
             XCTAssertEqual(r.count(.mprotects), 1)
             XCTAssertEqual(r.eventsReplayed, records.count)
