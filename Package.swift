@@ -38,6 +38,7 @@ let package = Package(
     products: [
         .library(name: "ConcurrentRmap", targets: ["ConcurrentRmap"]),
         .library(name: "RmapTrace", targets: ["RmapTrace"]),
+        .library(name: "TraceReplay", targets: ["TraceReplay"]),
         .executable(name: "stress", targets: ["Stress"]),
     ],
     dependencies: [
@@ -89,9 +90,13 @@ let package = Package(
         // Real programs' process and memory system calls: the strace importer,
         // the trace format (reader, writer) and its statistics. Independent of the model.
         .target(name: "RmapTrace", dependencies: ["CZlib"]),
+        // Replays a trace on the model: every mm a process, its events in
+        // order, unrelated mms on concurrent workers, with the full checks.
+        // Depends on the model and the trace library only.
+        .target(name: "TraceReplay", dependencies: ["ConcurrentRmap", "RmapTrace", "StressSupport"], swiftSettings: shimSwift),
         // The `stress` command line.
         .executableTarget(name: "Stress", dependencies: [
-            "ConcurrentRmap", "StressSupport", "RunEngine", "Exploration", "Measurement", "Campaigns", "RmapTrace",
+            "ConcurrentRmap", "StressSupport", "RunEngine", "Exploration", "Measurement", "Campaigns", "RmapTrace", "TraceReplay",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: shimSwift),
         .testTarget(name: "ConcurrentRmapTests", dependencies: ["ConcurrentRmap"], swiftSettings: shimSwift),
@@ -99,9 +104,11 @@ let package = Package(
         .testTarget(name: "StressSupportTests", dependencies: ["StressSupport"], swiftSettings: shimSwift),
         .testTarget(name: "RunEngineTests", dependencies: ["RunEngine", "StressSupport"], swiftSettings: shimSwift),
         .testTarget(name: "ExplorationTests", dependencies: ["Exploration", "RunEngine", "StressSupport"], swiftSettings: shimSwift),
-        .testTarget(name: "MeasurementTests", dependencies: ["Measurement", "RunEngine", "StressSupport"], swiftSettings: shimSwift),
+        .testTarget(name: "MeasurementTests", dependencies: ["Measurement", "RunEngine", "StressSupport", "RmapTrace"], swiftSettings: shimSwift),
         .testTarget(name: "CampaignsTests", dependencies: ["Campaigns", "RunEngine", "StressSupport"], swiftSettings: shimSwift),
         // The `stress` executable run as a child: exit statuses, usage errors, signals.
         .testTarget(name: "StressTests", dependencies: ["RunEngine", "Measurement", "StressSupport"], swiftSettings: shimSwift),
+        .testTarget(name: "TraceReplayTests", dependencies: ["TraceReplay", "RmapTrace", "ConcurrentRmap"],
+                    exclude: ["Fixtures"], swiftSettings: shimSwift),
     ]
 )

@@ -79,13 +79,18 @@ enum Parse {
         guard access(out, W_OK) == 0 else { throw ValidationError("output folder '\(out)' is not writable") }
     }
 
+    /// Options that take a list by being repeated.
+    static let repeatable: Set<String> = ["--sbatch-option", "--trace"]
+
     /// Rejects an option given twice (ArgumentParser would silently keep
-    /// the last one). Looks at `--name` and `--name=value` forms.
+    /// the last one), except the repeatable ones. Looks at `--name` and
+    /// `--name=value` forms, up to a `--`.
     static func rejectRepeated(_ args: [String]) throws {
         var seen = Set<String>()
-        for a in args where a.hasPrefix("--") && a.count > 2 {
+        for a in args where a.hasPrefix("--") {
             if a == "--" { break }
             let name = String(a.split(separator: "=", maxSplits: 1)[0])
+            if repeatable.contains(name) { continue }
             guard seen.insert(name).inserted else { throw ValidationError("option \(name) is given more than once") }
         }
     }

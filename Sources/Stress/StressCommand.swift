@@ -56,7 +56,9 @@ struct Stress: ParsableCommand {
         defaultSubcommand: Run.self)
 
     static var subcommandNames: [String] {
-        configuration.subcommands.compactMap { $0.configuration.commandName } + ["help"]
+        // A command without an explicit name is called by its type's name,
+        // lowercased, as ArgumentParser does (selftest, explore, replay...).
+        configuration.subcommands.map { $0.configuration.commandName ?? String(describing: $0).lowercased() } + ["help"]
     }
 }
 

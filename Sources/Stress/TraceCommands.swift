@@ -2,18 +2,20 @@ import ArgumentParser
 import Foundation
 import RmapTrace
 import StressSupport
+import TraceReplay
 
 /// `stress trace`: real programs' process and memory system calls, recorded
 /// with strace and kept in the project's trace format (docs/trace-format.md).
 struct TraceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trace",
-        abstract: "Record, import and measure traces of real programs (fork, exec, exit, mmap, mremap...).",
+        abstract: "Record, import, measure and replay traces of real programs (fork, exec, exit, mmap, mremap...).",
         discussion: """
-            Exit status: 0 success, 2 bad usage or a bad input file (one line naming the file and line). \
-            The format is described in docs/trace-format.md.
+            Exit status: 0 success, 2 bad usage or a bad input file (one line naming the file and line); \
+            `run` also 1 FAILURE and 3 STALL. The format is described in docs/trace-format.md, the replay \
+            in docs/trace-replay.md.
             """,
-        subcommands: [Record.self, Import.self, Stats.self, Bench.self])
+        subcommands: [Record.self, Import.self, Stats.self, Bench.self, ReplayRun.self])
 
     /// Runs `body`, turning a trace error into a one-line usage error (exit status 2).
     static func checked<T>(_ body: () throws(TraceError) -> T) throws -> T {
