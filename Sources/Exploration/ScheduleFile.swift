@@ -9,11 +9,16 @@ import StressSupport
 /// build that found it. Another build may schedule differently (any change
 /// to the model moves scheduling points), so a file from another commit,
 /// dirty tree or binary is refused rather than mis-replayed.
+///
+/// Integrity: the file carries the SHA-256 of its own bytes with the digest
+/// field empty (`digest`), checked before anything else is read, so an edit
+/// anywhere (a value, a key added, repeated or misspelt, whitespace) is
+/// refused rather than replayed as something it is not.
 public struct ScheduleFile: Codable, Sendable, Equatable {
     public static let format = "concurrent-rmap-schedule"
-    /// 2: switches name workers only (version 1 could name the modelled
-    /// call_rcu thread, "r", which the model no longer has).
-    public static let currentVersion = 2
+    /// 3: the file carries the digest of its own bytes. (2: switches name
+    /// workers only.)
+    public static let currentVersion = 3
 
     public struct Build: Codable, Sendable, Equatable {
         public var commit: String
@@ -46,17 +51,18 @@ public struct ScheduleFile: Codable, Sendable, Equatable {
     public var strategy: String
     public var scheduleSeed: UInt64
     public var steps: Int
-    /// "STEP:THREAD" pairs separated by spaces; THREAD is a worker number or
-    /// "r" for the RCU callback thread.
+    /// "STEP:THREAD" pairs separated by spaces; THREAD is a worker number.
     public var switches: String
     public var violation: Found
     public var size: Size
     /// Schedules explored before this one was found (0 for shrunk files).
     public var schedulesExplored: Int?
     public var shrunkFrom: Size?
+    /// SHA-256 of the file's bytes with this field empty (see above).
+    public var digest = ""
 
     enum CodingKeys: String, CodingKey {
-        case format, version, build, settings, strategy, steps, switches, violation, size
+        case format, version, build, settings, strategy, steps, switches, violation, size, digest
         case scheduleSeed = "schedule_seed"
         case schedulesExplored = "schedules_explored"
         case shrunkFrom = "shrunk_from"
@@ -126,10 +132,33 @@ public struct ScheduleFile: Codable, Sendable, Equatable {
     }()
 
     public func write(to path: String) throws {
+        var f = self
+        f.digest = ""
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try enc.encode(self)
-        try AtomicFile.write(data + Data("\n".utf8), to: path)
+        let body = try enc.encode(f) + Data("\n".utf8)
+        let sum = Digest.sha256Hex(body)
+        let text = String(decoding: body, as: UTF8.self)
+        guard let r = text.range(of: Self.emptyDigest) else { throw ScheduleFileError.bad("cannot place the digest in \(path)") }
+        try AtomicFile.write(Data(text.replacingCharacters(in: r, with: "\"digest\" : \"\(sum)\"").utf8), to: path)
+    }
+
+    static let emptyDigest = "\"digest\" : \"\""
+
+    /// The digest check: the one `"digest" : "<64 hex>"` in the file, put
+    /// back to empty, must hash to what it says.
+    static func verifyDigest(_ data: Data, _ path: String) throws {
+        let text = String(decoding: data, as: UTF8.self)
+        let pattern = "\"digest\" : \""
+        let parts = text.components(separatedBy: pattern)
+        guard parts.count == 2, parts[1].count >= 65, parts[1].dropFirst(64).first == "\"" else {
+            throw ScheduleFileError.bad("\(path) is not a schedule file of this version (no single digest field; truncated, edited or older)")
+        }
+        let sum = String(parts[1].prefix(64))
+        let body = parts[0] + Self.emptyDigest + parts[1].dropFirst(65)
+        guard Digest.sha256Hex(Data(body.utf8)) == sum else {
+            throw ScheduleFileError.bad("\(path) was edited or damaged since it was written (its digest does not match its contents)")
+        }
     }
 
     /// Loads and checks a schedule file: well-formed, this format and
@@ -138,7 +167,9 @@ public struct ScheduleFile: Codable, Sendable, Equatable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ScheduleFileError.bad("cannot read schedule file \(path)")
         }
-        let f: ScheduleFile
+        guard data.count <= 64 << 20 else { throw ScheduleFileError.bad("\(path) is too large for a schedule file (\(data.count) bytes)") }
+        try verifyDigest(data, path)
+        var f: ScheduleFile
         do { f = try JSONDecoder().decode(ScheduleFile.self, from: data) } catch {
             throw ScheduleFileError.bad("\(path) is not a schedule file (truncated or edited JSON: \(Self.reason(error)))")
         }
@@ -155,12 +186,13 @@ public struct ScheduleFile: Codable, Sendable, Equatable {
                 throw ScheduleFileError.otherBuild("\(path) was written by another build of commit \(f.build.commit) (binary \(f.build.binary), this one \(b.binary)): its decisions would not line up")
             }
         }
-        guard f.steps >= 1, f.settings.threads >= 1, f.settings.threads <= ControlledLimits.threads.upperBound else {
-            throw ScheduleFileError.bad("\(path): steps or threads out of range")
+        guard ControlledLimits.steps.contains(f.steps), ControlledLimits.threads.contains(f.settings.threads) else {
+            throw ScheduleFileError.bad("\(path): steps must be \(ControlledLimits.steps.lowerBound)...\(ControlledLimits.steps.upperBound) and threads \(ControlledLimits.threads.lowerBound)...\(ControlledLimits.threads.upperBound) (got \(f.steps), \(f.settings.threads))")
         }
         if let problem = f.settings.machineConfig.validate() { throw ScheduleFileError.bad("\(path): \(problem)") }
         _ = try decodeSwitches(f.switches, threads: f.settings.threads)
         do { _ = try f.settings.operationMix() } catch { throw ScheduleFileError.bad("\(path): bad mix: \(error)") }
+        f.digest = ""  // checked; a loaded file is its contents, as written
         return f
     }
 

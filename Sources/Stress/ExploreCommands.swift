@@ -117,7 +117,8 @@ struct Replay: ParsableCommand {
         discussion: """
             The file must come from this build (same commit, same binary): another build's scheduling points differ. \
             Exit status: 1 the run ended in a violation (REPRODUCED when it is the recorded one at the recorded step), \
-            0 it ran clean, 2 bad usage or a file that is unreadable, edited, truncated or from another build.
+            4 NOT REPRODUCED (it ran clean: never 0, since the file promised a violation), 2 bad usage or a file that is \
+            unreadable, edited, truncated or from another build.
             """)
 
     @Argument(help: "A schedule file written by stress explore or stress shrink.")
@@ -138,8 +139,10 @@ struct Replay: ParsableCommand {
         }
         if let d = o.divergence { print("warning: \(d)") }
         guard let v = o.violation else {
+            // Never 0: the file promised a violation and the replay did not
+            // confirm it, which is a failure of the reproducer.
             print("NOT REPRODUCED: the schedule ran clean (\(o.steps) steps); the file expected \(f.violation.kind) at step \(f.violation.step)")
-            throw ExitRequest(status: ExitStatus.success)
+            throw ExitRequest(status: ExitStatus.notReproduced)
         }
         let same = v.kind.rawValue == f.violation.kind && o.step == f.violation.step && v.description == f.violation.detail
         print("\(same ? "REPRODUCED" : "DIFFERENT"): \(v.description) at step \(o.step)"

@@ -11,6 +11,8 @@ enum ExitStatus {
     static let violation: Int32 = 1
     static let usage: Int32 = 2
     static let stall: Int32 = 3
+    /// `replay`: the schedule ran clean, so it did not reproduce its file.
+    static let notReproduced: Int32 = 4
 }
 
 @main

@@ -227,13 +227,38 @@ final class ControlledScheduleTests: XCTestCase {
             }
         }
         let json = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
-        refuses(String(json.prefix(json.count / 2)), "truncated or edited")
-        refuses(json.replacingOccurrences(of: StressVersion.gitCommit, with: "0123456789ab"), "commit")
-        refuses(json.replacingOccurrences(of: file.build.binary, with: "ffffffffffffffff"), "another build")
-        refuses(json.replacingOccurrences(of: "\"switches\" : \"", with: "\"switches\" : \"x:y "), "STEP:THREAD")
-        refuses(json.replacingOccurrences(of: "\"switches\" : \"", with: "\"switches\" : \"1:9 "), "names thread 9")
-        refuses(json.replacingOccurrences(of: "\"format\" : \"concurrent-rmap-schedule\"", with: "\"format\" : \"other\""), "not a schedule file")
-        refuses("{}", "not a schedule file")
+        // Any edit, however small or plausible, breaks the digest.
+        let sum = try XCTUnwrap(json.range(of: #""digest" : ""#).map { String(json[$0.upperBound...].prefix(64)) })
+        let edits: [(String, String)] = [
+            ("\"schedule_seed\" : ", "\"schedule_seed\" : 1"), ("\"steps\" : ", "\"steps\" : 1000000000000000000, \"x\" : "),
+            ("\"inject\" : \"mremap-no-copy\"", "\"inject\" : \"none\""), ("\"kind\" : \"", "\"kind\" : \"x"),
+            ("\"format\"", "\"frmat\""), ("\"format\" :", "\"strategy\" : \"pct:2\", \"format\" :"),
+            ("\"format\" :", "\"junk\" : \"" + String(repeating: "a", count: 1 << 20) + "\", \"format\" :"),
+            ("\"switches\" : \"", "\"switches\" : \"1:0 "), ("{", "{ "),
+        ]
+        for (a, b) in edits {
+            let edited = json.replacingOccurrences(of: a, with: b)
+            XCTAssertNotEqual(edited, json, a)
+            refuses(edited, "edited or damaged")
+        }
+        refuses(String(json.prefix(json.count / 2)), "edited or damaged")
+        refuses(String(json.prefix(20)), "no single digest")
+        refuses(json.replacingOccurrences(of: sum, with: String(repeating: "0", count: 64)), "edited or damaged")
+        refuses("{}", "no single digest")
+        // Edits re-signed (someone who recomputes the digest) still meet
+        // every structural check.
+        func signed(_ text: String) -> String {
+            let parts = text.components(separatedBy: #""digest" : ""#)
+            let body = parts[0] + #""digest" : """# + parts[1].dropFirst(65)
+            return body.replacingOccurrences(of: #""digest" : """#, with: #""digest" : ""# + Digest.sha256Hex(Data(body.utf8)) + "\"")
+        }
+        XCTAssertNoThrow(try { let p = tempFile("ok.json"); try Data(signed(json).utf8).write(to: URL(fileURLWithPath: p)); _ = try ScheduleFile.load(p) }())
+        refuses(signed(json.replacingOccurrences(of: StressVersion.gitCommit, with: "0123456789ab")), "commit")
+        refuses(signed(json.replacingOccurrences(of: file.build.binary, with: "ffffffffffffffff")), "another build")
+        refuses(signed(json.replacingOccurrences(of: "\"switches\" : \"", with: "\"switches\" : \"x:y ")), "STEP:THREAD")
+        refuses(signed(json.replacingOccurrences(of: "\"switches\" : \"", with: "\"switches\" : \"1:9 ")), "names thread 9")
+        refuses(signed(json.replacingOccurrences(of: "\"format\" : \"concurrent-rmap-schedule\"", with: "\"format\" : \"other\"")), "not a schedule file")
+        refuses(signed(json.replacingOccurrences(of: "\"steps\" : \(file.steps)", with: "\"steps\" : 1000000000000000000")), "steps must be")
     }
 
     func testSwitchesEncodeAndDecode() throws {

@@ -261,7 +261,10 @@ extension Kernel {
 
     /// lock_page: waits (through the platform) until the page lock is free.
     /// `nested`: migration's new page, locked while holding the old one.
-    func lockPage(_ f: UInt32, nested: Bool = false, file: StaticString = #fileID, line: UInt = #line) {
+    /// Inlined: out of line, the call site's file and line (for the
+    /// controlled platform's lock-order reports) cost every caller a few
+    /// instructions even on the real platform, which ignores them.
+    @inline(__always) func lockPage(_ f: UInt32, nested: Bool = false, file: StaticString = #fileID, line: UInt = #line) {
         // Checked before the wait, as a pthread lock is.
         P.acquired(nested ? .pageLockNested : .pageLock, key: Self.pageLockKey(f), trylock: false, LockSite(file, line))
         while frames[Int(f)].flags.bitwiseOr(FrameFlags.locked, ordering: .acquiring).oldValue & FrameFlags.locked != 0 {
