@@ -17,6 +17,8 @@ struct KernelState<R: RmapScheme> {
     let config: MachineConfig
     let inject: Injection
     let checks: CheckLevel
+    /// `config.hunting`, read once per operation (`betweenOperations`).
+    let hunting: Bool
     let rmap: R
     unowned(unsafe) let log: ViolationLog
     let frameTable: FrameTable
@@ -31,6 +33,7 @@ struct KernelState<R: RmapScheme> {
         self.config = config
         inject = config.injection
         checks = config.checks
+        hunting = config.hunting
         self.log = log
         rmap = R(config: config, log: log)
         frameTable = FrameTable(count: config.frames, nodes: config.nodes)

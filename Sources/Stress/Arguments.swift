@@ -377,11 +377,26 @@ struct SettingsInput {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ValidationError("--options-from: cannot read '\(path)'")
         }
-        let dec = ResultFile.decoder()
-        if let r = try? dec.decode(StressResult.self, from: data) { return r.settings }
-        struct Wrapped: Decodable { var settings: RunSettings }
-        if let w = try? dec.decode(Wrapped.self, from: data) { return w.settings }
-        throw ValidationError("--options-from: '\(path)' is not a stress result file (no settings in it)")
+        // A result file (a verdict and its settings), or a bare settings
+        // object; nothing else that happens to hold "settings" (a schedule
+        // file, a campaign record), and no settings key this build does not
+        // know (a misspelt one would silently fall back to a default).
+        guard let top = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw ValidationError("--options-from: '\(path)' is not a stress result file (not a JSON object)")
+        }
+        let isResult = top["verdict"] != nil && top["settings"] is [String: Any]
+        guard let settings = isResult ? top["settings"] as? [String: Any] : (top["verdict"] == nil && top["format"] == nil ? top : nil) else {
+            throw ValidationError("--options-from: '\(path)' is not a stress result file or a settings object")
+        }
+        let known = Set((try? JSONSerialization.jsonObject(with: ResultFile.encoder().encode(RunSettings())) as? [String: Any])?.keys.map { $0 } ?? []).union(["ops"])
+        if let unknown = settings.keys.sorted().first(where: { !known.contains($0) }) {
+            throw ValidationError("--options-from: '\(path)' has a settings key this build does not know: '\(unknown)'")
+        }
+        do {
+            return try ResultFile.decoder().decode(RunSettings.self, from: JSONSerialization.data(withJSONObject: settings))
+        } catch {
+            throw ValidationError("--options-from: '\(path)': its settings do not decode (\(error))")
+        }
     }
 }
 

@@ -340,6 +340,18 @@ final class CommandLineTests: XCTestCase {
         var expect = try result(dir + "/a.json").settings
         expect.durationS = 0.2
         XCTAssertEqual(try result(dir + "/c.json").settings, expect)
+        // Only a result file or a bare settings object, with known keys.
+        let text = try String(contentsOfFile: dir + "/a.json", encoding: .utf8)
+        for (name, bad) in [("misspelt", text.replacingOccurrences(of: "\"family_size\"", with: "\"familysize\"")),
+                            ("schedule", #"{"format": "concurrent-rmap-schedule", "settings": {"threads": 2}}"#),
+                            ("array", "[1, 2]")] {
+            try bad.write(toFile: dir + "/\(name).json", atomically: true, encoding: .utf8)
+            let r = try run(["run", "--options-from", dir + "/\(name).json", "--quiet"])
+            XCTAssertEqual(r.status, 2, "\(name): \(r.err)")
+            XCTAssertEqual(r.err.split(separator: "\n").count, 1, r.err)
+        }
+        try #"{"threads": 2, "duration_s": 0.2}"#.write(toFile: dir + "/bare.json", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try run(["run", "--options-from", dir + "/bare.json", "--quiet", "--frames", "512", "--processes", "16"]).status, 0)
     }
 
     // MARK: Build identity

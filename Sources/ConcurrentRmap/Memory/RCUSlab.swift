@@ -244,7 +244,7 @@ extension Kernel {
     @inline(__always) func betweenOperations(_ cpu: CPU) {
         // A hunting CPU does not let an open batch wait for its next
         // retire: past its age it is queued here.
-        if config.hunting, let b = cpu.pointee.retireBatch,
+        if s.pointee.hunting, let b = cpu.pointee.retireBatch,
            cpu.pointee.progress.load(ordering: .relaxed) &- b.pointee.openedAt > config.retireMaxAge {
             flushRetired(cpu)
         }
