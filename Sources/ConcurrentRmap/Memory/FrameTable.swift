@@ -253,23 +253,22 @@ extension Kernel {
     /// tagged so that it never equals a pthread lock's address.
     @inline(__always) static func pageLockKey(_ f: UInt32) -> UInt { UInt(f) | (1 << (UInt.bitWidth - 1)) }
 
+    @inline(__always) private func tryLockPageBit(_ f: UInt32) -> Bool {
+        frames[Int(f)].flags.bitwiseOr(FrameFlags.locked, ordering: .acquiring).oldValue & FrameFlags.locked == 0
+    }
+
     @inline(__always) func tryLockPage(_ f: UInt32, file: StaticString = #fileID, line: UInt = #line) -> Bool {
-        let ok = frames[Int(f)].flags.bitwiseOr(FrameFlags.locked, ordering: .acquiring).oldValue & FrameFlags.locked == 0
+        let ok = tryLockPageBit(f)
         if ok { P.acquired(.pageLock, key: Self.pageLockKey(f), trylock: true, LockSite(file, line)) }
         return ok
     }
 
     /// lock_page: waits (through the platform) until the page lock is free.
     /// `nested`: migration's new page, locked while holding the old one.
-    /// Inlined: out of line, the call site's file and line (for the
-    /// controlled platform's lock-order reports) cost every caller a few
-    /// instructions even on the real platform, which ignores them.
-    @inline(__always) func lockPage(_ f: UInt32, nested: Bool = false, file: StaticString = #fileID, line: UInt = #line) {
+    func lockPage(_ f: UInt32, nested: Bool = false, file: StaticString = #fileID, line: UInt = #line) {
         // Checked before the wait, as a pthread lock is.
         P.acquired(nested ? .pageLockNested : .pageLock, key: Self.pageLockKey(f), trylock: false, LockSite(file, line))
-        while frames[Int(f)].flags.bitwiseOr(FrameFlags.locked, ordering: .acquiring).oldValue & FrameFlags.locked != 0 {
-            P.relax()
-        }
+        while !tryLockPageBit(f) { P.relax() }
     }
 
     @inline(__always) func unlockPage(_ f: UInt32) {
