@@ -11,6 +11,8 @@ public enum Injection: String, CaseIterable, Sendable {
     case mremapNoCopy = "mremap-no-copy"
     /// mremap re-indexes an exclusive page without holding the page lock.
     case mremapNoPageLock = "mremap-no-page-lock"
+    /// mremap takes the page lock but drops it just before the re-index.
+    case mremapUnlockBeforeReindex = "mremap-unlock-before-reindex"
     /// fork links the child into the group only after copying its PTEs.
     case forkLinkAfterCopy = "fork-link-after-copy"
     /// fork links the child at the head of the group list.
@@ -57,7 +59,7 @@ public enum Injection: String, CaseIterable, Sendable {
     /// The scheme this bug belongs to; nil for bugs of the shared machinery.
     public var scheme: SchemeKind? {
         switch self {
-        case .mremapNoCopy, .mremapNoPageLock, .forkLinkAfterCopy, .forkLinkAtHead, .walkOutsideRCU,
+        case .mremapNoCopy, .mremapNoPageLock, .mremapUnlockBeforeReindex, .forkLinkAfterCopy, .forkLinkAtHead, .walkOutsideRCU,
              .groupFreedWhilePages, .swapInStaleIndex:
             .anongroup
         case .anonVmaPublishEarly, .anonVmaNoRecheck, .anonVmaForkLinkAfterCopy, .anonVmaSplitUnlinked,
@@ -81,7 +83,7 @@ public enum Injection: String, CaseIterable, Sendable {
         switch self {
         case .none: []
         case .mremapNoCopy: [.location, .incompleteWalk]
-        case .mremapNoPageLock: [.incompleteWalk, .location, .mapcount]
+        case .mremapNoPageLock, .mremapUnlockBeforeReindex: [.incompleteWalk, .location, .mapcount]
         case .forkLinkAfterCopy, .forkLinkAtHead, .anonVmaForkLinkAfterCopy: [.incompleteWalk, .mapcount]
         case .walkOutsideRCU: [.lifetime, .incompleteWalk, .groupList]
         case .groupFreedWhilePages: [.groupList, .lifetime, .location]
@@ -125,6 +127,8 @@ public enum Injection: String, CaseIterable, Sendable {
             "[anongroup] mremap after fork moves a shared page and re-indexes it: the other mm's PTE is no longer at page.index (location). The seed email's copy_one_pte rule."
         case .mremapNoPageLock:
             "[anongroup] mremap changes page.index while a walker holding the page lock reads it: the walker looks at the wrong address (completeness). Linux 2011/2012 mremap vs migration fixes (anon_vma lock in move_ptes)."
+        case .mremapUnlockBeforeReindex:
+            "[anongroup] mremap holds the page lock while it moves the PTE but drops it one step before it changes page.index: in that narrow window a walker holding the page lock reads the old index while the PTE already sits at the new address (completeness). The narrow-window form of the mremap/walker races Linux fixed in move_ptes (2011/2012)."
         case .forkLinkAfterCopy:
             "[anongroup] fork copies PTEs before the child is on the group list: a walk in between misses the child's copy (completeness). Linux 2008 anon_vma_prepare/fork ordering fixes."
         case .forkLinkAtHead:

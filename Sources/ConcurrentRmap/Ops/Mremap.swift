@@ -123,6 +123,7 @@ extension Kernel {
                 if usePageLock { unlockPage(f); put(f, cpu) }
                 return false
             }
+            var unlockedEarly = false
             switch decision {
             case .keep, .reindex:
                 // New PTE first, then clear the old one: both in one ptl
@@ -131,6 +132,10 @@ extension Kernel {
                 setPTE(at: j, cur)
                 setPTE(at: i, .none)
                 if decision == .reindex {
+                    if inject == .mremapUnlockBeforeReindex && usePageLock {
+                        unlockPage(f)  // the planted bug: the lock goes one step early
+                        unlockedEarly = true
+                    }
                     raceWindow(cpu)  // PTE moved, index old: the page lock keeps walkers out
                     rmap.pageMoved(self, frame: f, mm: mm, newVpn: to)
                     cpu.pointee.count(.mremapMove)
@@ -152,7 +157,10 @@ extension Kernel {
                 cpu.pointee.count(.mremapCopy)
             }
             ptlUnlock(mm)
-            if usePageLock { unlockPage(f); put(f, cpu) }
+            if usePageLock {
+                if !unlockedEarly { unlockPage(f) }
+                put(f, cpu)
+            }
             return true
         }
     }
