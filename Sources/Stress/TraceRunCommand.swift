@@ -2,6 +2,8 @@ import ArgumentParser
 import ConcurrentRmap
 import Foundation
 import RmapTrace
+import RunEngine
+import StressSupport
 import TraceReplay
 
 extension TraceCommand {
@@ -29,16 +31,27 @@ extension TraceCommand {
                 line naming the file and line), 3 STALL.
                 """)
 
+        /// The replay's defaults for the options it shares with `stress run`.
+        enum Defaults: CommandDefaults {
+            static var settings: RunSettings {
+                var r = RunSettings()
+                let d = ReplaySettings()
+                r.scheme = d.scheme
+                r.checks = d.checks
+                r.sync = d.sync
+                r.inject = d.injection
+                return r
+            }
+        }
+
         @Argument(help: "A trace file (docs/trace-format.md) or an strace -f -ttt log, plain or gzip.")
         var file: String
-        @Option(help: "rmap design: anongroup or anon-vma (default anongroup).")
-        var scheme: String?
+        @OptionGroup var scheme: SchemeOption<Defaults>
         @Option(help: "Worker threads replaying processes, 1...256 (default 2).")
         var threads: String?
         @Option(help: "Write the result as JSON to this file ('-' for standard output; the report then goes to standard error).")
         var json: String?
-        @Option(help: "Plant one known bug (none, or a name of `stress run --list-injections` for the scheme).")
-        var inject: String?
+        @OptionGroup var inject: InjectOption<Defaults>
         @Option(help: "Seed of the CPUs' random streams (which pages migration picks), 0...\(UInt64.max) (default 1).")
         var seed: String?
         @Option(name: .customLong("fault-percent"), help: "Percent of each private anonymous writable mapping's model pages written at mmap, 0...100 (default 50).")
@@ -55,10 +68,8 @@ extension TraceCommand {
         var swapSlots: String?
         @Option(help: "Process-table entries, the most processes alive at once, 1...65536 (default 1024).")
         var processes: String?
-        @Option(help: "Always-on checks: full, fast or off (audits and the leak check always run; default full).")
-        var checks: String?
-        @Option(help: "rmap list protection: rcu, rwlock or mutex (default rcu).")
-        var sync: String?
+        @OptionGroup var checks: ChecksOption<Defaults>
+        @OptionGroup var sync: SyncOption<Defaults>
         @Option(name: .customLong("audit-interval"), help: "Seconds between stop-the-world audits: 0 (the final audit only) or 0.1...3600 (default 2).")
         var auditInterval: String?
         @Option(name: .customLong("stall-timeout"), help: "Seconds a thread may go without progress before the replay is a STALL, 1...3600 (default 10).")
@@ -82,7 +93,7 @@ extension TraceCommand {
 
         func settings() throws -> ReplaySettings {
             var s = ReplaySettings()
-            if let v = scheme { s.scheme = try Parse.choice(v, "--scheme", "scheme") }
+            if let v = try scheme.value() { s.scheme = v }
             if let v = threads { s.threads = try Parse.whole(v, "--threads", ReplaySettings.threadsRange) }
             if let v = seed { s.seed = try Parse.whole(v, "--seed", 0...UInt64.max) }
             if let v = faultPercent { s.faultPercent = try Parse.whole(v, "--fault-percent", ReplaySettings.percentRange, "%") }
@@ -95,9 +106,9 @@ extension TraceCommand {
             if let v = frames { s.frames = try Parse.whole(v, "--frames", MachineConfig.framesRange) }
             if let v = swapSlots { s.swapSlots = try Parse.whole(v, "--swap-slots", MachineConfig.swapSlotsRange) }
             if let v = processes { s.processes = try Parse.whole(v, "--processes", MachineConfig.processesRange) }
-            if let v = checks { s.checks = try Parse.choice(v, "--checks", "check level") }
-            if let v = sync { s.sync = try Parse.choice(v, "--sync", "list protection") }
-            if let v = inject { s.injection = try Parse.choice(v, "--inject", "injection") }
+            if let v = try checks.value() { s.checks = v }
+            if let v = try sync.value() { s.sync = v }
+            if let v = try inject.value() { s.injection = v }
             if let v = auditInterval {
                 s.auditIntervalS = try Parse.seconds(v, "--audit-interval", ReplaySettings.auditIntervalRange, zero: "the final audit only")
             }
@@ -123,14 +134,7 @@ extension TraceCommand {
             let s = try settings()
             let toStdout = json == "-"
             if let json, !toStdout {
-                let dir = (json as NSString).deletingLastPathComponent
-                var isDir: ObjCBool = false
-                if FileManager.default.fileExists(atPath: json, isDirectory: &isDir), isDir.boolValue {
-                    throw ValidationError("cannot write JSON file \(json): it is a folder")
-                }
-                if !FileManager.default.isWritableFile(atPath: dir.isEmpty ? "." : dir) {
-                    throw ValidationError("cannot write JSON file \(json): its folder does not exist or is not writable")
-                }
+                do { try AtomicFile.checkWritable(json) } catch { throw ValidationError("cannot write JSON file: \(error)") }
             }
             let plan = try TraceCommand.checked { () throws(TraceError) in try ReplayPlan.load(path: file) }
             let say: (String) -> Void = { text in
