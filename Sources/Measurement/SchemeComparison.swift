@@ -81,6 +81,8 @@ public struct SchemeConfig: Sendable {
     /// Always-on checks in the benchmark machines (audits and the leak
     /// check always run).
     public var benchChecks: CheckLevel = .off
+    /// AIM7, the fork chain, the zygote and fork-heavy throughput.
+    public var historic = HistoricConfig()
 
     public init() {}
 
@@ -110,6 +112,7 @@ public struct SchemeConfig: Sendable {
         if sharedPercents.isEmpty && !mremapPages.isEmpty { return "shared percentages must not be empty" }
         for s in sharedPercents where s < 0 || s > 100 { return "shared percentages must be 0...100 (got \(s))" }
         if swapPages < 1 || swapPages > 512 { return "swap pages must be 1...512 (got \(swapPages))" }
+        if let p = historic.validate() { return p }
         if !work.isFinite || !SchemeConfig.workRange.contains(work) { return "work must be \(SchemeConfig.workRange.lowerBound)...\(SchemeConfig.workRange.upperBound) (got \(work))" }
         return nil
     }
@@ -324,6 +327,12 @@ public struct SchemeComparison: Codable, Sendable {
     public var swap: [SwapRun] = []
     public var metadata: [MetadataRow] = []
     public var claims: [ClaimRow] = []
+    /// The historic workloads (HistoricWorkloads.swift).
+    public var aim7: [AIM7Run] = []
+    public var forkChain: [ForkChainRun] = []
+    public var zygote: [ZygoteRun] = []
+    public var forkHeavyRuns: [ScaleRun] = []
+    public var forkHeavy: [ThroughputPoint] = []
     /// Signal that stopped the comparison, 0 if none.
     public var interrupted: Int32 = 0
 
@@ -334,6 +343,9 @@ public struct SchemeComparison: Codable, Sendable {
         runs.filter { $0.result.verdict != Verdict.success }.count + lost.count
             + walks.filter { $0.verdict != Verdict.success }.count + forkExit.filter { $0.verdict != Verdict.success }.count
             + mremap.filter { $0.verdict != Verdict.success }.count + swap.filter { $0.verdict != Verdict.success }.count
+            + aim7.filter { $0.verdict != Verdict.success }.count + forkChain.filter { $0.verdict != Verdict.success }.count
+            + zygote.filter { $0.verdict != Verdict.success }.count
+            + forkHeavyRuns.filter { $0.result.verdict != Verdict.success }.count
     }
 }
 
@@ -368,7 +380,13 @@ public enum SchemeCompare {
                 }
             }
         }
-        if out.interrupted == 0 { try benchmarks(c, into: &out, progress: progress) }
+        if c.runs && out.interrupted == 0 {
+            try HistoricCompare.forkHeavyRuns(c, executable: executable, into: &out, progress: progress)
+        }
+        if out.interrupted == 0 {
+            try benchmarks(c, into: &out, progress: progress)
+            try HistoricCompare.benchmarks(c, into: &out, progress: progress)
+        }
         summarize(&out, c)
         out.meta.wallS = Date().timeIntervalSince(t0)
         return out
@@ -503,26 +521,8 @@ public enum SchemeCompare {
     static func median(_ v: [Double]) -> Double { v.isEmpty ? .nan : Spread(v).median }
 
     static func summarize(_ out: inout SchemeComparison, _ c: SchemeConfig) {
-        out.throughput = []
-        for scheme in c.schemes {
-            for sync in c.syncs {
-                for th in c.threads {
-                    let rs = out.runs.filter { $0.result.settings.scheme == scheme && $0.sync == sync.rawValue && $0.threads == th }
-                    guard !rs.isEmpty else { continue }
-                    var p50: [String: Double] = [:], p99: [String: Double] = [:], per: [String: Double] = [:]
-                    for op in ScaleReport.opOrder {
-                        let timed = rs.compactMap { $0.result.ops[op] }.filter { $0.timed > 0 }
-                        if !timed.isEmpty {
-                            p50[op] = median(timed.map { Double($0.p50Ns) })
-                            p99[op] = median(timed.map { Double($0.p99Ns) })
-                        }
-                        per[op] = median(rs.map { $0.result.ops[op]?.perS ?? 0 })
-                    }
-                    out.throughput.append(ThroughputPoint(scheme: scheme.rawValue, sync: sync.rawValue, threads: th, repeats: rs.count,
-                                                          opsPerS: Spread(rs.map { $0.result.opsPerS }), p50Ns: p50, p99Ns: p99, perOpS: per))
-                }
-            }
-        }
+        out.throughput = points(out.runs, c, syncs: c.syncs)
+        out.forkHeavy = points(out.forkHeavyRuns, c, syncs: c.historic.forkHeavySyncs)
         out.mix = c.schemes.compactMap { scheme in
             let rs = out.runs.filter { $0.result.settings.scheme == scheme }.map(\.result)
             guard !rs.isEmpty else { return nil }
@@ -537,7 +537,32 @@ public enum SchemeCompare {
                               mremapSwapMoved: sum(.mremapSwapMove), swapCacheHits: sum(.swapCacheHit),
                               swapCacheCopies: sum(.swapCacheCopy), swapReads: sum(.swapIn))
         }
-        out.claims = SchemeClaims.judge(out)
+        out.claims = SchemeClaims.judge(out) + HistoricClaims.judge(out)
+    }
+
+    /// Medians over repeats per (scheme, sync, threads).
+    static func points(_ runs: [ScaleRun], _ c: SchemeConfig, syncs: [ListSync]) -> [ThroughputPoint] {
+        var out: [ThroughputPoint] = []
+        for scheme in c.schemes {
+            for sync in syncs {
+                for th in c.threads {
+                    let rs = runs.filter { $0.result.settings.scheme == scheme && $0.sync == sync.rawValue && $0.threads == th }
+                    guard !rs.isEmpty else { continue }
+                    var p50: [String: Double] = [:], p99: [String: Double] = [:], per: [String: Double] = [:]
+                    for op in ScaleReport.opOrder {
+                        let timed = rs.compactMap { $0.result.ops[op] }.filter { $0.timed > 0 }
+                        if !timed.isEmpty {
+                            p50[op] = median(timed.map { Double($0.p50Ns) })
+                            p99[op] = median(timed.map { Double($0.p99Ns) })
+                        }
+                        per[op] = median(rs.map { $0.result.ops[op]?.perS ?? 0 })
+                    }
+                    out.append(ThroughputPoint(scheme: scheme.rawValue, sync: sync.rawValue, threads: th, repeats: rs.count,
+                                                          opsPerS: Spread(rs.map { $0.result.opsPerS }), p50Ns: p50, p99Ns: p99, perOpS: per))
+                }
+            }
+        }
+        return out
     }
 
     /// Median over repeats of a walk figure.

@@ -7,7 +7,18 @@ import StressSupport
 /// external resource), one CSV per section, schemes.json (everything) and
 /// runs.json (the throughput runs, for `stress compare --scheme`).
 public enum SchemeReport {
-    static let schemeColor = [SchemeKind.anongroup.rawValue: "#1f77b4", SchemeKind.anonVma.rawValue: "#d62728"]
+    /// Per scheme, in `SchemeKind` order: its hue for RCU, then lighter
+    /// (rwlock) and darker (mutex) shades.
+    static let palette: [(String, String, String)] = [("#1f77b4", "#6baed6", "#08306b"), ("#d62728", "#fc9272", "#67000d"),
+                                                      ("#2ca02c", "#a1d99b", "#00441b"), ("#9467bd", "#bcbddc", "#3f007d"),
+                                                      ("#ff7f0e", "#fdae6b", "#7f2704")]
+    static func shades(_ scheme: String) -> (String, String, String) {
+        let i = SchemeKind.allCases.firstIndex { $0.rawValue == scheme } ?? 0
+        return palette[i % palette.count]
+    }
+    static var schemeColor: [String: String] {
+        Dictionary(uniqueKeysWithValues: SchemeKind.allCases.map { ($0.rawValue, shades($0.rawValue).0) })
+    }
     static let pageColor = ["shared": "#1f77b4", "private-cow": "#2ca02c", "private-fresh": "#d62728"]
     static let syncDash = ["rcu": false, "rwlock": true, "mutex": true]
 
@@ -20,13 +31,15 @@ public enum SchemeReport {
         let csvs: [(String, String)] = [("throughput.csv", throughputCSV(o)), ("walks.csv", walksCSV(o.walks)),
                                        ("forkexit.csv", forkExitCSV(o.forkExit)), ("mremap.csv", mremapCSV(o.mremap)),
                                        ("swap.csv", swapCSV(o.swap)), ("metadata.csv", metadataCSV(o.metadata)),
-                                       ("mix.csv", mixCSV(o.mix)), ("claims.csv", claimsCSV(o.claims))]
+                                       ("mix.csv", mixCSV(o.mix)), ("claims.csv", claimsCSV(o.claims)),
+                                       ("aim7.csv", HistoricReport.aim7CSV(o.aim7)), ("forkchain.csv", HistoricReport.chainCSV(o.forkChain)),
+                                       ("zygote.csv", HistoricReport.zygoteCSV(o.zygote))]
         for (name, text) in csvs { try AtomicFile.write(Data(text.utf8), to: dir + "/" + name) }
         try AtomicFile.write(Data(html(o).utf8), to: dir + "/report.html")
     }
 
     public static let files = ["report.html", "schemes.json", "runs.json", "throughput.csv", "walks.csv", "forkexit.csv",
-                               "mremap.csv", "swap.csv", "metadata.csv", "mix.csv", "claims.csv"]
+                               "mremap.csv", "swap.csv", "metadata.csv", "mix.csv", "claims.csv", "aim7.csv", "forkchain.csv", "zygote.csv"]
 
     // MARK: CSV
 
@@ -141,11 +154,11 @@ public enum SchemeReport {
 
     /// A scheme's hue, lighter for the lock baselines.
     static func syncShade(_ scheme: String, _ sync: String) -> String {
-        let base = scheme == SchemeKind.anongroup.rawValue
+        let c = shades(scheme)
         switch sync {
-        case "rcu": return base ? "#1f77b4" : "#d62728"
-        case "rwlock": return base ? "#6baed6" : "#fc9272"
-        default: return base ? "#08306b" : "#67000d"
+        case "rcu": return c.0
+        case "rwlock": return c.1
+        default: return c.2
         }
     }
 
@@ -202,7 +215,6 @@ public enum SchemeReport {
 
     public static func mremapChart(_ m: [MremapRun]) -> LineChart {
         var series: [LineChart.Series] = []
-        let shades = ["#9ecae1", "#4292c6", "#08306b", "#fcbba1", "#fb6a4a", "#a50f15"]
         for (si, s) in orderedSchemes(m.map(\.scheme)).enumerated() {
             let shares = Set(m.map(\.sharedPercent)).sorted()
             for (k, sh) in shares.enumerated() {
@@ -210,7 +222,8 @@ public enum SchemeReport {
                     let sp = Spread(m.filter { $0.scheme == s && $0.sharedPercent == sh && $0.pages == p }.map { $0.nsPerMremap / 1000 })
                     return .init(x: Double(p), y: sp.median, lo: sp.min, hi: sp.max)
                 }
-                series.append(.init(name: "\(s) \(sh)% shared", color: shades[(si * 3 + min(k, 2)) % shades.count], points: pts, dashed: si == 1))
+                let c = SchemeReport.shades(s)
+                series.append(.init(name: "\(s) \(sh)% shared", color: [c.1, c.0, c.2][min(k, 2)], points: pts, dashed: si % 2 == 1))
             }
         }
         var c = LineChart(title: "mremap after fork against VMA size and pages still shared", xLabel: "pages in the VMA",
@@ -221,6 +234,37 @@ public enum SchemeReport {
     }
 
     // MARK: HTML
+
+    /// "anongroup (the seed) against anon_vma (Linux 2.6.7)" and so on.
+    static func schemeTitle(_ schemes: [String]) -> String {
+        let names: [String: String] = ["anongroup": "anongroup (the seed, 2004)", "anon-vma": "anon_vma (Linux 2.6.7-2.6.33)",
+                                       "anon-vma-chain": "anon_vma_chain (Linux 2.6.34 to today)"]
+        let parts = orderedSchemes(schemes).map { names[$0] ?? $0 }
+        return parts.count == 2 ? parts[0] + " against " + parts[1] : "The rmap schemes side by side: " + parts.joined(separator: ", ")
+    }
+
+    /// Throughput per (sync, threads): each scheme's median ops/s, and each
+    /// against the first scheme with a bootstrap interval of the ratio.
+    static func throughputTable(_ o: SchemeComparison, _ points: [ThroughputPoint], runs: [ScaleRun], syncs: [String]) -> String {
+        let schemes = orderedSchemes(o.meta.schemes)
+        var h = "<table>\n" + header(["sync", "threads"] + schemes.map { "\($0) ops/s" }
+                                     + schemes.dropFirst().flatMap { ["\($0) / \(schemes[0])", "95% bootstrap interval"] })
+        for sync in syncs {
+            for th in Set(points.map(\.threads)).sorted() {
+                let ps = schemes.map { sc in points.first { $0.scheme == sc && $0.sync == sync && $0.threads == th } }
+                guard ps.contains(where: { $0 != nil }) else { continue }
+                let xs = schemes.map { sc in runs.filter { $0.result.settings.scheme.rawValue == sc && $0.sync == sync && $0.threads == th }.map { $0.result.opsPerS } }
+                h += "<tr>\(cell(sync, left: true))\(cell("\(th)"))" + ps.map { p in cell(p.map { LineChart.short($0.opsPerS.median) } ?? "–") }.joined()
+                for k in schemes.indices.dropFirst() {
+                    let ratio = (ps[0] != nil && ps[k] != nil) ? String(format: "%.3f×", ps[k]!.opsPerS.median / ps[0]!.opsPerS.median) : "–"
+                    let ci = Bootstrap.ratioCI(xs[k], xs[0]).map { String(format: "%.3f..%.3f", $0.lo, $0.hi) } ?? "–"
+                    h += cell(ratio) + cell(ci)
+                }
+                h += "</tr>\n"
+            }
+        }
+        return h + "</table>\n"
+    }
 
     static func cell(_ s: String, left: Bool = false, cls: String? = nil) -> String {
         "<td\(left ? " class=\"l\"" : "")\(cls.map { " class=\"\($0)\"" } ?? "")>\(htmlEscaped(s))</td>"
@@ -234,10 +278,11 @@ public enum SchemeReport {
 
     public static func html(_ o: SchemeComparison) -> String {
         let m = o.meta
+        let schemes = orderedSchemes(m.schemes)
         var h = """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8">
-        <title>ConcurrentRmap: anongroup against anon_vma</title>
+        <title>ConcurrentRmap: the rmap schemes side by side</title>
         <style>
         body{font-family:sans-serif;margin:24px;color:#222;max-width:1250px}
         table{border-collapse:collapse;margin:8px 0 16px}
@@ -249,7 +294,7 @@ public enum SchemeReport {
         .note{color:#555;font-size:13px;max-width:1100px}
         code{background:#f5f5f5;padding:0 3px}
         </style></head><body>
-        <h1>anongroup (the seed) against anon_vma (Linux 2.6.7)</h1>
+        <h1>\(htmlEscaped(schemeTitle(m.schemes)))</h1>
 
         """
         let fails = o.failures
@@ -280,28 +325,17 @@ public enum SchemeReport {
             h += "<h2>1. Throughput and latency of the stress mix</h2>\n"
             h += "<p class=\"note\">Each point: completed operations per second of one <code>stress run</code> child (the scale sweep's machinery), median over repeats with min..max bars; the faint dashed line of each scheme's colour is perfect scaling of its RCU run (1-thread median × N). Above \(m.cpuCount) threads the workers share cores. On this machine other work runs beside (see load average), so compare schemes within a row, not against other machines.</p>\n"
             h += "<div class=\"charts\">\(throughputChart(o).svg())</div>\n"
-            h += "<table>\n" + header(["sync", "threads", "anongroup ops/s", "anon-vma ops/s", "anon-vma / anongroup", "95% interval of the ratio"])
-            for sync in m.sync {
-                for th in m.threads {
-                    let gp = o.throughput.first { $0.scheme == SchemeKind.anongroup.rawValue && $0.sync == sync && $0.threads == th }
-                    let ap = o.throughput.first { $0.scheme == SchemeKind.anonVma.rawValue && $0.sync == sync && $0.threads == th }
-                    let gs = o.runs.filter { $0.result.settings.scheme == .anongroup && $0.sync == sync && $0.threads == th }.map { $0.result.opsPerS }
-                    let av = o.runs.filter { $0.result.settings.scheme == .anonVma && $0.sync == sync && $0.threads == th }.map { $0.result.opsPerS }
-                    let ratio = (gp != nil && ap != nil) ? String(format: "%.3f×", ap!.opsPerS.median / gp!.opsPerS.median) : "–"
-                    let ci = Bootstrap.ratioCI(av, gs).map { String(format: "%.3f..%.3f", $0.lo, $0.hi) } ?? "–"
-                    h += "<tr>\(cell(sync, left: true))\(cell("\(th)"))\(cell(gp.map { LineChart.short($0.opsPerS.median) } ?? "–"))\(cell(ap.map { LineChart.short($0.opsPerS.median) } ?? "–"))\(cell(ratio))\(cell(ci))</tr>\n"
-                }
-            }
-            h += "</table>\n"
+            h += throughputTable(o, o.throughput, runs: o.runs, syncs: m.sync)
             h += "<h3>Latency per operation kind (median over repeats of each run's p50 / p99; one operation in \(m.settings.latencySample) timed)</h3>\n<table>\n"
-            h += header(["sync", "threads", "operation", "anongroup p50", "anongroup p99", "anon-vma p50", "anon-vma p99", "anongroup ops/s", "anon-vma ops/s"])
+            h += header(["sync", "threads", "operation"] + schemes.flatMap { ["\($0) p50", "\($0) p99"] } + schemes.map { "\($0) ops/s" })
             for sync in m.sync {
                 for th in m.threads {
-                    let gp = o.throughput.first { $0.scheme == SchemeKind.anongroup.rawValue && $0.sync == sync && $0.threads == th }
-                    let ap = o.throughput.first { $0.scheme == SchemeKind.anonVma.rawValue && $0.sync == sync && $0.threads == th }
-                    for op in ScaleReport.opOrder where gp?.p50Ns[op] != nil || ap?.p50Ns[op] != nil {
+                    let ps = schemes.map { sc in o.throughput.first { $0.scheme == sc && $0.sync == sync && $0.threads == th } }
+                    for op in ScaleReport.opOrder where ps.contains(where: { $0?.p50Ns[op] != nil }) {
                         func f(_ x: Double?) -> String { x.map(us) ?? "–" }
-                        h += "<tr>\(cell(sync, left: true))\(cell("\(th)"))\(cell(op, left: true))\(cell(f(gp?.p50Ns[op])))\(cell(f(gp?.p99Ns[op])))\(cell(f(ap?.p50Ns[op])))\(cell(f(ap?.p99Ns[op])))\(cell(gp.map { LineChart.short($0.perOpS[op] ?? 0) } ?? "–"))\(cell(ap.map { LineChart.short($0.perOpS[op] ?? 0) } ?? "–"))</tr>\n"
+                        h += "<tr>\(cell(sync, left: true))\(cell("\(th)"))\(cell(op, left: true))"
+                        h += ps.map { cell(f($0?.p50Ns[op])) + cell(f($0?.p99Ns[op])) }.joined()
+                        h += ps.map { p in cell(p.map { LineChart.short($0.perOpS[op] ?? 0) } ?? "–") }.joined() + "</tr>\n"
                     }
                 }
             }
@@ -313,19 +347,19 @@ public enum SchemeReport {
             h += "<h2>2. rmap walk cost against fork-tree shape</h2>\n"
             h += "<p class=\"note\">A root with 2 VMAs writes two pages of its first VMA, then every node down to the tree's depth forks its children (CxD: C children per parent, D levels). With exec, every even-numbered child of each parent (the first included) execs at once: under anongroup it leaves the group, under anon_vma its VMAs leave the anon_vma; what it forks later never maps the root's pages. Three pages are walked as migration walks them (page locked, each object's page-table lock taken, the PTE looked up): <b>shared</b>, the root's page that every sharer maps; <b>private-cow</b>, the deepest sharer's copy-on-write copy of the root's second page; <b>private-fresh</b>, the deepest sharer's first touch of its second VMA, which nobody had touched before fork. <i>visited</i> = mms (anongroup) or VMAs (anon_vma) the walk looked at; <i>wasted</i> = visited objects that did not map the page. Solid: shared page; dashed: private-fresh.</p>\n"
             h += "<div class=\"charts\">\(walkChart(o.walks, exec: false).svg())\(walkChart(o.walks, exec: true).svg())</div>\n"
-            h += "<table>\n" + header(["tree", "exec", "mms", "sharers", "page", "anongroup ns/walk", "visited", "wasted", "anon-vma ns/walk", "visited", "wasted", "anon-vma / anongroup"])
+            h += "<table>\n" + header(["tree", "exec", "mms", "sharers", "page"] + schemes.flatMap { ["\($0) ns/walk", "visited", "wasted"] }
+                                         + schemes.dropFirst().map { "\($0) / \(schemes[0])" })
             var seen: [(String, Bool)] = []
             for r in o.walks where !seen.contains(where: { $0.0 == r.tree && $0.1 == r.exec }) { seen.append((r.tree, r.exec)) }
             for (tree, exec) in seen {
                 for page in ["shared", "private-cow", "private-fresh"] {
-                    let gw = SchemeCompare.walkMedian(o.walks, scheme: SchemeKind.anongroup.rawValue, tree: tree, exec: exec, page: page)
-                    let aw = SchemeCompare.walkMedian(o.walks, scheme: SchemeKind.anonVma.rawValue, tree: tree, exec: exec, page: page)
+                    let ws = schemes.map { SchemeCompare.walkMedian(o.walks, scheme: $0, tree: tree, exec: exec, page: page) }
                     let bad = o.walks.contains { $0.tree == tree && $0.exec == exec && $0.page == page && $0.verdict != Verdict.success }
-                    let any = gw ?? aw
+                    let any = ws.compactMap { $0 }.first
                     h += "<tr\(bad ? " class=\"fail\"" : "")>\(cell(tree, left: true))\(cell(exec ? "yes" : "no"))\(cell("\(any?.mms ?? 0)"))\(cell("\(any?.sharers ?? 0)"))\(cell(page, left: true))"
-                    h += cell(gw.map { us($0.ns) } ?? "–") + cell(gw.map { "\($0.visited)" } ?? "–") + cell(gw.map { "\($0.wasted)" } ?? "–")
-                    h += cell(aw.map { us($0.ns) } ?? "–") + cell(aw.map { "\($0.visited)" } ?? "–") + cell(aw.map { "\($0.wasted)" } ?? "–")
-                    h += cell((gw != nil && aw != nil) ? String(format: "%.2f×", aw!.ns / gw!.ns) : "–") + "</tr>\n"
+                    for w in ws { h += cell(w.map { us($0.ns) } ?? "–") + cell(w.map { "\($0.visited)" } ?? "–") + cell(w.map { "\($0.wasted)" } ?? "–") }
+                    for w in ws.dropFirst() { h += cell((w != nil && ws[0] != nil) ? String(format: "%.2f×", w!.ns / ws[0]!.ns) : "–") }
+                    h += "</tr>\n"
                 }
             }
             h += "</table>\n"
@@ -335,13 +369,14 @@ public enum SchemeReport {
         if !o.forkExit.isEmpty {
             h += "<h2>3. fork + exit against VMAs per process</h2>\n"
             h += "<p class=\"note\">A parent with N VMAs of P pages, every page written, forks a child that exits at once; fork and exit are timed together (solid: 1 page per VMA, where the per-VMA work shows; dashed: more pages, where copying the page tables adds to it). anon_vma links and unlinks each VMA of the child on its anon_vma (a lock and a list insertion per VMA); anongroup adds the child mm to one list.</p>\n"
-            h += "<div class=\"charts\">\(forkExitChart(o.forkExit).svg())</div>\n<table>\n" + header(["pages per VMA", "VMAs", "anongroup", "anon-vma", "anon-vma / anongroup"])
+            h += "<div class=\"charts\">\(forkExitChart(o.forkExit).svg())</div>\n<table>\n"
+            h += header(["pages per VMA", "VMAs"] + schemes + schemes.dropFirst().map { "\($0) / \(schemes[0])" })
             for pages in Set(o.forkExit.map(\.pagesPerVMA)).sorted() {
                 for n in Set(o.forkExit.map(\.vmas)).sorted() {
                     let f = o.forkExit.filter { $0.pagesPerVMA == pages && $0.vmas == n }
-                    let g = SchemeCompare.median(f.filter { $0.scheme == SchemeKind.anongroup.rawValue }.map(\.nsPerForkExit))
-                    let a = SchemeCompare.median(f.filter { $0.scheme == SchemeKind.anonVma.rawValue }.map(\.nsPerForkExit))
-                    h += "<tr>\(cell("\(pages)", left: true))\(cell("\(n)"))\(cell(us(g)))\(cell(us(a)))\(cell(String(format: "%.2f×", a / g)))</tr>\n"
+                    let v = schemes.map { sc in SchemeCompare.median(f.filter { $0.scheme == sc }.map(\.nsPerForkExit)) }
+                    h += "<tr>\(cell("\(pages)", left: true))\(cell("\(n)"))" + v.map { cell(us($0)) }.joined()
+                    h += v.dropFirst().map { cell(String(format: "%.2f×", $0 / v[0])) }.joined() + "</tr>\n"
                 }
             }
             h += "</table>\n"
@@ -357,14 +392,16 @@ public enum SchemeReport {
             h += "<h2>4. mremap after fork against VMA size and pages still shared</h2>\n"
             h += "<p class=\"note\">A parent writes every page of one VMA and forks a child; the child writes (copies on write) the pages that are not to stay shared; then the parent moves the VMA with mremap (only the mremap is timed; a fresh child per call). anongroup copies each page still shared (the seed's rule: one index names every PTE of a page) and re-indexes the exclusive ones; anon_vma moves the PTEs and touches no page.</p>\n"
             h += "<div class=\"charts\">\(mremapChart(o.mremap).svg())</div>\n<table>\n"
-            h += header(["pages", "shared", "anongroup", "copied/call", "re-indexed/call", "anon-vma", "copied/call", "moved untouched/call", "anongroup / anon-vma"])
+            h += header(["pages", "shared"] + schemes.flatMap { ["\($0)", "copied/call", "re-indexed/call", "moved untouched/call"] })
             for p in Set(o.mremap.map(\.pages)).sorted() {
                 for sh in Set(o.mremap.map(\.sharedPercent)).sorted() {
-                    let gv = o.mremap.filter { $0.scheme == SchemeKind.anongroup.rawValue && $0.pages == p && $0.sharedPercent == sh }
-                    let av = o.mremap.filter { $0.scheme == SchemeKind.anonVma.rawValue && $0.pages == p && $0.sharedPercent == sh }
-                    let g = SchemeCompare.median(gv.map(\.nsPerMremap)), a = SchemeCompare.median(av.map(\.nsPerMremap))
-                    h += "<tr>\(cell("\(p)", left: true))\(cell("\(sh)%"))\(cell(us(g)))\(cell(d(gv.first?.copiedPerCall ?? .nan)))\(cell(d(gv.first?.reindexedPerCall ?? .nan)))"
-                    h += "\(cell(us(a)))\(cell(d(av.first?.copiedPerCall ?? .nan)))\(cell(d(av.first?.keptPerCall ?? .nan)))\(cell(String(format: "%.2f×", g / a)))</tr>\n"
+                    h += "<tr>\(cell("\(p)", left: true))\(cell("\(sh)%"))"
+                    for sc in schemes {
+                        let v = o.mremap.filter { $0.scheme == sc && $0.pages == p && $0.sharedPercent == sh }
+                        h += cell(us(SchemeCompare.median(v.map(\.nsPerMremap)))) + cell(d(v.first?.copiedPerCall ?? .nan))
+                        h += cell(d(v.first?.reindexedPerCall ?? .nan)) + cell(d(v.first?.keptPerCall ?? .nan))
+                    }
+                    h += "</tr>\n"
                 }
             }
             h += "</table>\n"
@@ -408,6 +445,7 @@ public enum SchemeReport {
             }
             h += "</table>\n"
         }
+        h += HistoricReport.html(o)
         if !o.lost.isEmpty {
             h += "<h2>Lost measurements</h2>\n<ul>\n" + o.lost.map { "<li>\(htmlEscaped($0))</li>\n" }.joined() + "</ul>\n"
         }

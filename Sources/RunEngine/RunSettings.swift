@@ -94,6 +94,8 @@ public struct RunSettings: Codable, Sendable, Equatable {
     /// commands (scale, schemes, bench) turn both off.
     public var perturb = true
     public var recycling: Recycling = .hunt
+    /// The named workload (`WorkloadShape`): the random mix, or a script.
+    public var workload: WorkloadShape = .mix
 
     public init() {}
 
@@ -184,7 +186,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case scheme, threads, durationS, ops, warmupS, seed, mix, rcu, sync, checks, frames, swapSlots, processes, population
         case familySize, locality, vmaPages, vmasPerProcess, auditIntervalS, stallTimeoutS, gpProbeIntervalS, latencySample
-        case sampleIntervalS, pin, pinFirst, keepGoing, inject, perturb, recycling
+        case sampleIntervalS, pin, pinFirst, keepGoing, inject, perturb, recycling, workload
     }
 
     /// Missing keys keep their defaults, so older result files still load.
@@ -223,6 +225,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         // perturbation and with throughput recycling.
         perturb = try v(.perturb, false)
         recycling = try v(.recycling, .throughput)
+        workload = try v(.workload, d.workload)
     }
 }
 

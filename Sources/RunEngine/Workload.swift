@@ -34,6 +34,8 @@ public struct Workload: Sendable {
     public let lowWatermark: Int
     public let workers: Int
     public let locality: UInt64
+    /// The script of a named workload (`--workload`), nil for the mixes.
+    let driver: ShapeDriver?
 
     public init(_ s: RunSettings) {
         processes = s.processes
@@ -45,6 +47,7 @@ public struct Workload: Sendable {
         lowWatermark = c.frames / c.nodes / 4
         workers = s.threads
         locality = UInt64(s.locality)
+        driver = s.workload.isScript ? ShapeDriver(shape: s.workload, workers: s.threads, processes: s.processes) : nil
     }
 
     /// Pins a process for an operation: one of the worker's own share most
@@ -73,6 +76,8 @@ public struct Workload: Sendable {
     /// each share of the table filled to its target. Returns how many
     /// processes run.
     public func populate(_ m: Machine, cpu: CPU) -> Int {
+        // A script starts its own processes.
+        if driver != nil { return 0 }
         let shares = min(workers, processes)
         for share in 0..<shares {
             var tries = 0
@@ -102,6 +107,10 @@ public struct Workload: Sendable {
             return m.migrate(cpu: cpu)
         default:
             break
+        }
+        if let driver {
+            cpu.pointee.note(op, mm: 0, arg: 0)
+            return driver.step(m, cpu)
         }
         guard let p = pick(m, cpu) else {
             // Everything exited (a population of 1 and an exit): start again.

@@ -165,6 +165,8 @@ struct SettingsOptions<D: CommandDefaults>: ParsableArguments {
     @OptionGroup var warmup: WarmupOption<D>
     @OptionGroup var seed: SeedOption<D>
     @OptionGroup var mix: MixOption<D>
+    @Option(help: help(D.self, "workload", "Named workload: \(WorkloadShape.allCases.map(\.rawValue).joined(separator: ", ")) (default \(D.settings.workload.rawValue)). aim7: a parent per worker forks up to 1,000 children that each write 3/4 of its first VMA, then all exit; fork-chain: each process forks the next, which writes a page, and exits; zygote: a parent with every VMA written forks long-lived children that write one page per VMA and keep running; fork-heavy: a mix of fault=40,fork=25,exit=25. The scripts run one step per process operation the mix draws; reclaim and migration walk their pages."))
+    var workload: String?
     @OptionGroup var checks: ChecksOption<D>
     @Option(help: help(D.self, "frames", "Page frames, \(Ranges.r(Limits.frames)) (default \(D.settings.frames); smaller than demand, so reclaim runs)."))
     var frames: String?
@@ -206,7 +208,7 @@ struct SettingsOptions<D: CommandDefaults>: ParsableArguments {
     /// The options as given, over this command's defaults.
     var input: SettingsInput {
         SettingsInput(base: D.settings, scheme: scheme.scheme, threads: nil, duration: duration.duration, ops: ops,
-                      warmup: warmup.warmup, seed: seed.seed, mix: mix.mix, rcu: nil, sync: nil, checks: checks.checks,
+                      warmup: warmup.warmup, seed: seed.seed, mix: mix.mix, workload: workload, rcu: nil, sync: nil, checks: checks.checks,
                       frames: frames, swapSlots: swapSlots, processes: processes.processes,
                       population: population, familySize: familySize, locality: locality, vmaPages: vmaPages,
                       vmasPerProcess: vmasPerProcess,
@@ -306,7 +308,7 @@ struct ScheduleOptions<D: CommandDefaults>: ParsableArguments {
 struct SettingsInput {
     /// What is not given (and not in --options-from): the command's defaults.
     var base = RunSettings()
-    var scheme, threads, duration, ops, warmup, seed, mix, rcu, sync, checks, frames, swapSlots, processes: String?
+    var scheme, threads, duration, ops, warmup, seed, mix, workload, rcu, sync, checks, frames, swapSlots, processes: String?
     var population, familySize, locality, vmaPages, vmasPerProcess, auditInterval, stallTimeout, gpProbeInterval: String?
     var latencySample, sampleInterval, inject: String?
     /// The --perturb flag's value (its default is the command's own).
@@ -336,6 +338,17 @@ struct SettingsInput {
         if let v = mix {
             do { _ = try OperationMix(parsing: v) } catch { throw ValidationError("--mix: \(error)") }
             s.mix = v
+        }
+        if let v = workload {
+            s.workload = try Parse.choice(v, "--workload", "workload")
+            if s.workload == .forkHeavy {
+                guard mix == nil else { throw ValidationError("--workload fork-heavy is a mix of its own; give --mix or --workload, not both") }
+                s.mix = WorkloadShape.forkHeavyMix
+            }
+            if s.workload.isScript {
+                if population != nil { throw ValidationError("--population has no effect with --workload \(v): its script starts its own processes") }
+                if familySize != nil { throw ValidationError("--family-size has no effect with --workload \(v): its script never execs") }
+            }
         }
         if let v = rcu { s.rcu = try Parse.choice(v, "--rcu", "RCU flavor") }
         if let v = sync { s.sync = try Parse.choice(v, "--sync", "list protection") }

@@ -11,13 +11,14 @@ import StressSupport
 struct Schemes: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schemes",
-        abstract: "Compare the rmap schemes (anongroup, anon-vma) on the same workloads; write report.html, CSVs, schemes.json and runs.json.",
+        abstract: "Compare the rmap schemes on the same workloads; write report.html, CSVs, schemes.json and runs.json.",
         discussion: """
             Throughput and latency: `stress run` children at each thread count and sync mode for both schemes (repeats \
             interleaved, the scheme order alternating). Then single-thread benchmarks on fresh machines: rmap walks over \
             fork trees (CHILDRENxDEPTH, with and without exec), fork+exit against VMAs per process, mremap against VMA \
             size and the share of pages still shared after fork, swap-in from a sharer through the swap cache, and \
-            rmap metadata bytes; then the 2004 claims against the figures. Exit status: 0 everything SUCCESS, 1 a run \
+            rmap metadata bytes; the workloads the designs were argued over (AIM7's N children, the fork chain, the \
+            zygote, fork-heavy throughput under the rwlock and the mutex); then the claims against the figures. Exit status: 0 everything SUCCESS, 1 a run \
             or benchmark failed or was lost, 2 bad usage, 3 a run stalled, 128+N interrupted by signal N.
             """)
 
@@ -62,6 +63,14 @@ struct Schemes: ParsableCommand {
     @OptionGroup var work: WorkOption<Defaults>
     @Option(name: .customLong("bench-checks"), help: "Always-on checks in the benchmark machines: full, fast or off (default off).")
     var benchChecks: String?
+    @Option(help: "Schemes to compare, comma-separated, in report order (default \(SchemeConfig().schemes.map(\.rawValue).joined(separator: ",")); known: \(SchemeKind.allCases.map(\.rawValue).joined(separator: ", "))).")
+    var schemes: String?
+    @Option(name: .customLong("aim7-children"), help: "Children of the AIM7 benchmark, comma-separated (each \(Ranges.r(HistoricConfig.aim7ChildrenRange)); default 10,100,1000).")
+    var aim7Children: String = "10,100,1000"
+    @Option(name: .customLong("chain-generations"), help: "Generations of the fork-chain benchmark, \(Ranges.r(HistoricConfig.generationsRange)) (default \(HistoricConfig().chainGenerations)).")
+    var chainGenerations: String?
+    @Option(name: .customLong("zygote-children"), help: "Children of the zygote benchmark, \(Ranges.r(HistoricConfig.zygoteChildrenRange)) (default \(HistoricConfig().zygoteChildren)).")
+    var zygoteChildren: String?
     @Option(help: "Output folder (created if missing).")
     var out: String = "docs/schemes"
     @Option(name: .customLong("trace"), help: "A recorded trace or strace log (repeatable): judge the 2004 claims on each program from its exact statistics instead of running the synthetic comparison; writes trace-claims.md and trace-claims.json to --out.")
@@ -78,6 +87,7 @@ struct Schemes: ParsableCommand {
             c.mremapPages = try ScaleLists.ints(mremapPages, option: "mremap-pages", range: SchemeConfig.vmaPagesRange)
             c.forkVMAPages = try ScaleLists.ints(forkVMAPages, option: "fork-vma-pages", range: SchemeConfig.vmaPagesRange)
             c.sharedPercents = try ScaleLists.ints(shared, option: "shared", range: 0...100)
+            c.historic.aim7Children = try ScaleLists.ints(aim7Children, option: "aim7-children", range: HistoricConfig.aim7ChildrenRange)
         } catch let e as ListParseError {
             throw ValidationError(e.message)
         }
@@ -92,6 +102,20 @@ struct Schemes: ParsableCommand {
         if let v = try processes.value() { c.base.processes = v }
         c.seed = try seed.value() ?? UInt64.random(in: 0...UInt64.max)
         c.base.seed = c.seed
+        if let v = schemes {
+            var list: [SchemeKind] = []
+            for name in v.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
+                let k: SchemeKind = try Parse.choice(name, "--schemes", "rmap scheme")
+                guard !list.contains(k) else { throw ValidationError("--schemes names '\(name)' twice") }
+                list.append(k)
+            }
+            c.schemes = list
+        }
+        if let v = chainGenerations {
+            c.historic.chainGenerations = try Parse.whole(v, "--chain-generations", HistoricConfig.generationsRange)
+            c.historic.chainSampleEvery = max(1, c.historic.chainGenerations / 8)
+        }
+        if let v = zygoteChildren { c.historic.zygoteChildren = try Parse.whole(v, "--zygote-children", HistoricConfig.zygoteChildrenRange) }
         if let v = swapPages { c.swapPages = try Parse.whole(v, "--swap-pages", 1...512) }
         if let v = try work.value() { c.work = v }
         if let v = benchChecks { c.benchChecks = try Parse.choice(v, "--bench-checks", "check level") }

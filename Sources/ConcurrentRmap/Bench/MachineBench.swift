@@ -54,6 +54,11 @@ protocol MachineBenchDriver {
     func benchMremapShared(sharedPercent: Int, iterations: Int, cpu: CPU) -> BenchMremapFigure?
     func benchSwapShared(pages: Int, mremapChild: Bool, cpu: CPU) -> BenchSwapFigure?
     func benchMetadataBytes() -> (perVMA: Int, perMM: Int)
+    // The historic workloads (HistoricWorkloads.swift).
+    func benchAIM7(children: Int, pages: Int, cowPercent: Int, cpu: CPU) -> BenchAIM7Figure?
+    func benchForkChain(generations: Int, pages: Int, sampleEvery: Int, cpu: CPU) -> [BenchChainSample]?
+    func benchZygote(children: Int, vmas: Int, pages: Int, cpu: CPU) -> BenchZygoteFigure?
+    func benchMetadata() -> BenchMetadata
 }
 
 extension Machine {
