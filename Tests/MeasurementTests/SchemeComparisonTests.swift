@@ -30,6 +30,11 @@ final class SchemeComparisonTests: XCTestCase {
         c.swapPages = 8
         c.work = 0.001
         c.benchChecks = .full
+        c.historic.aim7Children = [4, 16]
+        c.historic.chainGenerations = 40
+        c.historic.chainSampleEvery = 10
+        c.historic.zygoteChildren = 8
+        c.historic.zygoteVMAs = 4
         return c
     }
 
@@ -160,9 +165,37 @@ final class SchemeComparisonTests: XCTestCase {
         XCTAssertEqual(mg.treeContexts, 1, "one anongroup for the no-exec tree")
         XCTAssertEqual(ma.treeContexts, 2, "the root's anon_vma and the deepest sharer's fresh one")
         XCTAssertEqual(o.mix.count, 2)
-        XCTAssertEqual(o.claims.count, 6, "\(o.claims.map(\.who))")
+        // The 2004 claims, the 3.8 rwsem claim; AIM7, fork-chain and zygote
+        // claims need anon-vma-chain.
+        XCTAssertEqual(o.claims.count, 7, "\(o.claims.map(\.who))")
         XCTAssertTrue(o.claims.allSatisfy { ["supports", "refutes", "partly"].contains($0.verdict) && !$0.figure.isEmpty })
         try checkVerdictsFollowFigures(o)
+
+        // (8) the historic workloads: AIM7's walks scan the whole family under
+        // both list schemes; their hierarchies stay one context.
+        XCTAssertEqual(o.aim7.count, 2 * 2)
+        for r in o.aim7 {
+            XCTAssertEqual(r.verdict, Verdict.success, "\(r)")
+            XCTAssertEqual(r.cowPages, 12)
+            XCTAssertEqual(r.childCopy.found, 1, "a child's copy is mapped once")
+            XCTAssertEqual(r.childCopy.visited, r.children + 1, "\(r.scheme): one object per family member")
+            XCTAssertEqual(r.shared.found, r.children + 1, "a page nobody wrote is mapped by all")
+            XCTAssertEqual(r.parentOwn.found, 1)
+            XCTAssertEqual(r.visitsPerPage, Double(r.children + 1), accuracy: 1e-9)
+        }
+        XCTAssertEqual(o.forkChain.count, 2)
+        for r in o.forkChain {
+            XCTAssertEqual(r.verdict, Verdict.success)
+            XCTAssertEqual(r.samples.map(\.generation), [10, 20, 30, 40])
+            XCTAssertTrue(r.samples.allSatisfy { $0.metadata.contexts == 1 && $0.metadata.liveMMs == 1 && $0.found == 1 }, "\(r)")
+        }
+        XCTAssertEqual(o.zygote.count, 2)
+        let zg = try XCTUnwrap(o.zygote.first { $0.scheme == Self.g })
+        XCTAssertEqual(zg.metadata.contexts, 1)
+        XCTAssertEqual(zg.metadata.liveMMs, 9)
+        XCTAssertGreaterThan(zg.bytesPerChild, 0)
+        XCTAssertEqual(Set(o.forkHeavy.map(\.sync)), ["rwlock", "mutex"])
+        XCTAssertTrue(o.forkHeavyRuns.allSatisfy { $0.result.verdict == Verdict.success && $0.result.settings.mix == WorkloadShape.forkHeavyMix })
 
         // Files: JSON with every section, CSVs rectangular, HTML self-contained.
         let dir = NSTemporaryDirectory() + "schemes-test-\(getpid())"

@@ -246,6 +246,42 @@ final class VerdictTests: XCTestCase {
         XCTAssertNil(try StressEngine.run(o).crossCoreRoundTripNs, "a 1-thread run shares no line")
     }
 
+    /// The named workloads' scripts run under both list schemes with every
+    /// check on: AIM7 builds families and tears them down (walks of the
+    /// shared pages scan the family), the chain forks and exits in turn
+    /// (one process per worker at a time), the zygote keeps its children.
+    func testNamedWorkloadsRunTheirScripts() throws {
+        for scheme in [SchemeKind.anongroup, .anonVma] {
+            for shape in [WorkloadShape.aim7, .forkChain, .zygote] {
+                var o = small(2, 0.6)
+                o.scheme = scheme
+                o.workload = shape
+                o.processes = 16
+                o.sampleIntervalS = 0.1
+                let r = try StressEngine.run(o)
+                let what = "\(scheme.rawValue) \(shape.rawValue)"
+                XCTAssertEqual(r.verdict, Verdict.success, "\(what): \(r.violations.prefix(3))")
+                XCTAssertEqual(r.leakCheck, "clean", what)
+                XCTAssertEqual(r.settings.workload, shape)
+                XCTAssertGreaterThan(r.walks.count, 0, what)
+                XCTAssertEqual(r.event(.forkExec), 0, "\(what): a script never execs")
+                let processes = r.samples.map(\.processes)
+                switch shape {
+                case .forkChain:
+                    // Each worker's chain holds one process between steps.
+                    XCTAssertTrue(processes.allSatisfy { $0 <= o.threads * 2 }, "\(what): \(processes)")
+                    XCTAssertGreaterThan(r.event(.pagesFreed), 0, what)
+                case .aim7, .zygote:
+                    // Families of a parent and up to 7 children per worker.
+                    XCTAssertGreaterThan(processes.max() ?? 0, o.threads, "\(what): \(processes)")
+                    XCTAssertLessThanOrEqual(processes.max() ?? 0, 16)
+                    XCTAssertGreaterThan(r.walks.visitedPerWalk, 1, "\(what): walks of shared pages scan the family")
+                default: break
+                }
+            }
+        }
+    }
+
     func testFamiliesStayWithinTheirBound() throws {
         var o = small(2, 1.5)
         o.mix = "fault=40,fork=20,exit=20,mremap=10,migrate=10"

@@ -111,6 +111,9 @@ final class CommandLineTests: XCTestCase {
                   ["run", "--population", "100000"], ["run", "--family-size", "70000"], ["run", "--sample-interval", "0"],
                   ["run", "--pin-first", "1"], ["run", "--pin", "--pin-first", "-1"], ["run", "--pin", "--pin-first", "4097"]]
         for v in ["", "foo=1", "fault=-1", "fault=1,fault=2", "fault=0"] { cases.append(["run", "--mix", v]) }
+        cases += [["run", "--workload", "aim8"], ["run", "--workload", ""], ["run", "--workload", "aim7", "--population", "4"],
+                  ["run", "--workload", "zygote", "--family-size", "2"], ["run", "--workload", "fork-heavy", "--mix", "fault=1"],
+                  ["run", "--workload", "aim7", "--workload", "zygote"]]
         cases += [["run", "--scheme", "anon_vma"], ["run", "--scheme", ""], ["run", "--scheme", "anongroup", "--scheme", "anon-vma"],
                   ["run", "--scheme", "anon-vma", "--inject", "mremap-no-copy"], ["run", "--inject", "anon-vma-split-unlinked"],
                   ["selftest", "--scheme", "x"], ["selftest", "--scheme", "anon-vma", "--only", "mremap-no-copy"],
