@@ -12,8 +12,10 @@ public enum Event: Int, CaseIterable, Sendable {
     /// mremap: shared pages copied, pages re-indexed, pages whose PTE just
     /// moved (anon_vma keeps the index), swap entries moved.
     case mremapCopy, mremapMove, mremapKeep, mremapSwapMove
-    /// VMAs split in two, and VMAs shrunk by unmapping their tail.
-    case vmaSplit, vmaShrink
+    /// VMAs split in two, VMAs shrunk by unmapping their tail, VMAs merged
+    /// into a neighbour (vma_merge), and anon_vmas a first fault took over
+    /// from a neighbour instead of allocating (find_mergeable_anon_vma).
+    case vmaSplit, vmaShrink, vmaMerge, anonVmaReused
     case reclaimScanned, reclaimReferenced, swapOut, swapFull
     case migrated, migrateSkipped
     case forkFailed, processLimit, pagesFreed, directReclaim, forkExec

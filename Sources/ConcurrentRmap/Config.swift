@@ -22,6 +22,19 @@ public enum ListSync: String, CaseIterable, Sendable {
     case mutex
 }
 
+/// How the anon_vma scheme's rmap walk protects the anon_vma's VMA list
+/// under `--sync rcu`.
+public enum AnonVMAWalk: String, CaseIterable, Sendable {
+    /// The kernel's: RCU only to reach the anon_vma from `page.mapping`
+    /// (SLAB_DESTROY_BY_RCU semantics), then its lock for the re-check and
+    /// the list walk (page_lock_anon_vma; 2.6.7's page_referenced_anon took
+    /// the same lock).
+    case locked
+    /// A what-if no kernel ran: the whole list walk under RCU alone, the
+    /// anon_vma's lock taken by writers only.
+    case rcuOnly = "rcu-only"
+}
+
 /// When retired slots (mms, groups, anon_vmas, VMAs) are freed and reused.
 /// Both free only after a grace period; they differ in how long after.
 public enum Recycling: String, CaseIterable, Sendable {
@@ -65,6 +78,12 @@ public struct MachineConfig: Sendable {
     /// VMAs each new process starts with (at most `maxVMAs`).
     public var vmasPerProcess = 4
     public var sync: ListSync = .rcu
+    /// anon_vma only: the walk's protection under `--sync rcu` (the lock
+    /// modes always walk under the anon_vma's lock).
+    public var anonVmaWalk: AnonVMAWalk = .locked
+    /// anon_vma only: find_mergeable_anon_vma, anon_vma_prepare reusing an
+    /// adjacent compatible VMA's anon_vma instead of allocating one.
+    public var anonVmaMerge = true
     public var checks: CheckLevel = .full
     /// A planted bug, for proving the checks work (`.none` in real runs).
     public var injection: Injection = .none
@@ -168,6 +187,12 @@ public struct MachineConfig: Sendable {
             return "VMAs per process must be 1...\(MachineConfig.maxVMAs / 2) (got \(vmasPerProcess))"
         }
         if frames < vmaPages * 2 { return "frames (\(frames)) must hold at least two VMAs of \(vmaPages) pages" }
+        if anonVmaWalk == .rcuOnly && scheme != .anonVma {
+            return "anon_vma walk rcu-only is an option of the anon-vma scheme, not of \(scheme.rawValue)"
+        }
+        if anonVmaWalk == .rcuOnly && sync != .rcu {
+            return "anon_vma walk rcu-only needs sync rcu (got sync \(sync.rawValue))"
+        }
         if let only = injection.scheme, only != scheme {
             return "injection \(injection.rawValue) is a bug of the \(only.rawValue) scheme, not of \(scheme.rawValue)"
         }

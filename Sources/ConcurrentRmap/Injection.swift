@@ -39,6 +39,8 @@ public enum Injection: String, CaseIterable, Sendable {
     case anonVmaFreeNoGrace = "anon-vma-free-no-grace"
     /// anon_vma_prepare takes the ptl before the anon_vma lock.
     case prepareLockInversion = "prepare-lock-inversion"
+    /// vma_merge forgets to give the kept VMA the removed one's anon_vma.
+    case anonVmaMergeDropsAnonVma = "anon-vma-merge-drops-anon-vma"
 
     // Bugs of the shared machinery (every scheme).
     /// an exiting mm's slot is freed without waiting for a grace period.
@@ -63,7 +65,7 @@ public enum Injection: String, CaseIterable, Sendable {
              .groupFreedWhilePages, .swapInStaleIndex:
             .anongroup
         case .anonVmaPublishEarly, .anonVmaNoRecheck, .anonVmaForkLinkAfterCopy, .anonVmaSplitUnlinked,
-             .anonVmaMremapPgoff, .anonVmaFreeNoGrace, .prepareLockInversion:
+             .anonVmaMremapPgoff, .anonVmaFreeNoGrace, .prepareLockInversion, .anonVmaMergeDropsAnonVma:
             .anonVma
         case .none, .mmFreeNoGrace, .walkNoPageTableLock, .racyMapcount, .rcuReaderStall, .rcuUnlockForgotten,
              .mmPinNoZeroCheck, .gpPollEarly:
@@ -93,6 +95,10 @@ public enum Injection: String, CaseIterable, Sendable {
         case .anonVmaPublishEarly: [.location, .groupList, .incompleteWalk, .mapcount, .lifetime]
         case .anonVmaNoRecheck, .anonVmaFreeNoGrace: [.lifetime, .groupList, .incompleteWalk]
         case .anonVmaSplitUnlinked: [.groupList, .incompleteWalk, .mapcount]
+        // The kept VMA covers pages of an anon_vma it is not on: faults see
+        // the wrong anchor, walks miss its PTEs, and once the removed VMA was
+        // the last on its list, mapped pages name a freed anon_vma.
+        case .anonVmaMergeDropsAnonVma: [.location, .incompleteWalk, .lifetime, .groupList, .mapcount]
         case .prepareLockInversion: [.lockOrder]
         case .mmFreeNoGrace, .mmPinNoZeroCheck, .gpPollEarly: [.lifetime, .incompleteWalk, .groupList]
         // Racing PTE stores lose one: counts, contents, leaf use counts
@@ -102,6 +108,20 @@ public enum Injection: String, CaseIterable, Sendable {
         // a mapping no walk found.
         case .racyMapcount: [.mapcount, .refcount, .freedWhileMapped, .incompleteWalk]
         case .rcuReaderStall, .rcuUnlockForgotten: [.stall]
+        }
+    }
+
+    /// The anon_vma walk selftest runs this bug under on the anon-vma
+    /// scheme. Bugs of grace periods (an anon_vma, VMA or mm slot freed
+    /// while a reader may still be on it) need a reader that holds nothing
+    /// but RCU: the kernel's locked walk holds the anon_vma lock, which the
+    /// unlink preceding every such free takes, and its re-check rejects a
+    /// reused slot, so on anon-vma only the RCU-only what-if trips over
+    /// them (measured: 15 s runs under the locked walk catch none of them).
+    public var selftestAnonVmaWalk: AnonVMAWalk {
+        switch self {
+        case .anonVmaFreeNoGrace, .mmFreeNoGrace, .gpPollEarly: .rcuOnly
+        default: .locked
         }
     }
 
@@ -153,6 +173,8 @@ public enum Injection: String, CaseIterable, Sendable {
             "[anon-vma] an anon_vma whose last VMA left is reused at once, not after a grace period: a walker that read page.mapping lands in another anon_vma (lifetime). SLAB_DESTROY_BY_RCU for anon_vma (2.6.11)."
         case .prepareLockInversion:
             "[anon-vma] anon_vma_prepare takes the mm's ptl and then the anon_vma lock, the order its old comments gave: a walker holds the anon_vma lock and waits for the ptl, so the two can deadlock under --sync mutex|rwlock (lock-order, found by controlled runs whether or not a schedule deadlocks). Linux d9d332e0 (2008) fixed this order."
+        case .anonVmaMergeDropsAnonVma:
+            "[anon-vma] vma_merge of a VMA with no anon_vma and a neighbour with one does not make the kept VMA adopt it: the neighbour's pages, now under the kept VMA, name an anon_vma it is not on, and the list empties and is freed while they are mapped (location, completeness, lifetime). Linux 2.6.7's __anon_vma_merge."
         case .mmFreeNoGrace:
             "an exiting mm slot is recycled at once: a walker still on it lands in another mm (lifetime). The reason SLAB_DESTROY_BY_RCU exists for anon_vma."
         case .walkNoPageTableLock:

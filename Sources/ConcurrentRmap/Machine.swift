@@ -143,6 +143,10 @@ public final class Machine: @unchecked Sendable {
     public func mapVMA(_ p: PinnedProcess, pages: Int, cpu: CPU) -> UInt32 { core.mapVMA(p, pages: pages, cpu: cpu) }
     /// munmap of VMA `vma`; false when it is not one of the process's.
     public func unmapVMA(_ p: PinnedProcess, vma: UInt32, cpu: CPU) -> Bool { core.unmapVMA(p, vma: vma, cpu: cpu) }
+    /// vma_merge of VMA `vma` with an adjacent compatible VMA of the
+    /// process (the previous one first): the VMA now covering `vma`'s range,
+    /// or 0 when `vma` is not one of the process's or has no such neighbour.
+    public func mergeVMA(_ p: PinnedProcess, vma: UInt32, cpu: CPU) -> UInt32 { core.mergeVMA(p, vma: vma, cpu: cpu) }
     /// mremap of VMA `vma` to a new place; the moved VMA's handle, or 0.
     public func moveVMA(_ p: PinnedProcess, vma: UInt32, cpu: CPU) -> UInt32 { core.moveVMA(p, vma: vma, cpu: cpu) }
     /// A read or write of one page of VMA `vma`; false when it did not complete.
@@ -251,6 +255,7 @@ protocol MachineDriver: AnyObject, Sendable {
     func mapVMA(_ p: PinnedProcess, pages: Int, cpu: CPU) -> UInt32
     func unmapVMA(_ p: PinnedProcess, vma: UInt32, cpu: CPU) -> Bool
     func moveVMA(_ p: PinnedProcess, vma: UInt32, cpu: CPU) -> UInt32
+    func mergeVMA(_ p: PinnedProcess, vma: UInt32, cpu: CPU) -> UInt32
     func touch(_ p: PinnedProcess, vma: UInt32, page: Int, write: Bool, cpu: CPU) -> Bool
     func dropPages(_ p: PinnedProcess, vma: UInt32, first: Int, count: Int, cpu: CPU) -> Bool
     func vmaTable(_ p: PinnedProcess) -> [UInt32]
@@ -416,6 +421,10 @@ extension KernelMachine {
     func unmapVMA(_ p: PinnedProcess, vma: UInt32, cpu: CPU) -> Bool {
         defer { kernel.betweenOperations(cpu) }
         return kernel.unmapVMA(p.mm, vma: vma, cpu)
+    }
+    func mergeVMA(_ p: PinnedProcess, vma: UInt32, cpu: CPU) -> UInt32 {
+        defer { kernel.betweenOperations(cpu) }
+        return kernel.mergeVMA(p.mm, vma: vma, cpu)
     }
     func moveVMA(_ p: PinnedProcess, vma: UInt32, cpu: CPU) -> UInt32 {
         defer { kernel.betweenOperations(cpu) }

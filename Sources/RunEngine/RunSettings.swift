@@ -53,6 +53,11 @@ public struct RunSettings: Codable, Sendable, Equatable {
     public var mix = OperationMix.default.description
     public var rcu: RCUFlavor = .memb
     public var sync: ListSync = .rcu
+    /// anon_vma only: the walk under `sync` rcu, the kernel's locked one or
+    /// the RCU-only what-if (`MachineConfig.anonVmaWalk`).
+    public var anonVmaWalk: AnonVMAWalk = .locked
+    /// anon_vma only: find_mergeable_anon_vma reuse (`MachineConfig.anonVmaMerge`).
+    public var anonVmaMerge = true
     public var checks: CheckLevel = .full
     public var frames = MachineConfig().frames
     public var swapSlots = MachineConfig().swapSlots
@@ -111,6 +116,8 @@ public struct RunSettings: Codable, Sendable, Equatable {
         c.vmaPages = vmaPages
         c.vmasPerProcess = vmasPerProcess
         c.sync = sync
+        c.anonVmaWalk = anonVmaWalk
+        c.anonVmaMerge = anonVmaMerge
         c.checks = checks
         c.injection = inject
         c.perturb = perturb
@@ -135,6 +142,10 @@ public struct RunSettings: Codable, Sendable, Equatable {
               "--audit-interval", "\(auditIntervalS)", "--stall-timeout", "\(stallTimeoutS)",
               "--gp-probe-interval", "\(gpProbeIntervalS)", "--latency-sample", "\(latencySample)",
               "--sample-interval", "\(sampleIntervalS)", "--inject", inject.rawValue]
+        // Options of the anon-vma scheme only (refused for the others).
+        if scheme == .anonVma {
+            a += ["--anon-vma-walk", anonVmaWalk.rawValue, "--anon-vma-merge", anonVmaMerge ? "on" : "off"]
+        }
         if pin { a.append("--pin") }
         if pin && pinFirst != 0 { a += ["--pin-first", "\(pinFirst)"] }
         if keepGoing { a.append("--keep-going") }
@@ -187,6 +198,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         case scheme, threads, durationS, ops, warmupS, seed, mix, rcu, sync, checks, frames, swapSlots, processes, population
         case familySize, locality, vmaPages, vmasPerProcess, auditIntervalS, stallTimeoutS, gpProbeIntervalS, latencySample
         case sampleIntervalS, pin, pinFirst, keepGoing, inject, perturb, recycling, workload
+        case anonVmaWalk, anonVmaMerge
     }
 
     /// Missing keys keep their defaults, so older result files still load.
@@ -226,12 +238,18 @@ public struct RunSettings: Codable, Sendable, Equatable {
         perturb = try v(.perturb, false)
         recycling = try v(.recycling, .throughput)
         workload = try v(.workload, d.workload)
+        // Files written before these were settings walked anon_vmas under
+        // RCU alone (--sync rcu) and never reused one.
+        let old = scheme == .anonVma && sync == .rcu
+        anonVmaWalk = try v(.anonVmaWalk, old ? .rcuOnly : d.anonVmaWalk)
+        anonVmaMerge = try v(.anonVmaMerge, scheme == .anonVma ? false : d.anonVmaMerge)
     }
 }
 
 extension SchemeKind: Codable {}
 extension RCUFlavor: Codable {}
 extension ListSync: Codable {}
+extension AnonVMAWalk: Codable {}
 extension CheckLevel: Codable {}
 extension Injection: Codable {}
 extension Recycling: Codable {}

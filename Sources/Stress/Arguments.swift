@@ -84,6 +84,38 @@ struct SyncOption<D: CommandDefaults>: ParsableArguments {
     func value() throws -> ListSync? { try sync.map { try Parse.choice($0, "--sync", "list protection") } }
 }
 
+/// --anon-vma-walk and --anon-vma-merge: the anon-vma scheme's own knobs.
+struct AnonVMAOptions<D: CommandDefaults>: ParsableArguments {
+    @Option(name: .customLong("anon-vma-walk"), help: help(D.self, "anon-vma-walk", "anon-vma only, with --sync rcu: locked (the kernel's: RCU to reach the anon_vma, then its lock for the re-check and the walk) or rcu-only (a what-if: the walk under RCU alone) (default \(D.settings.anonVmaWalk.rawValue))."))
+    var anonVmaWalk: String?
+    @Option(name: .customLong("anon-vma-merge"), help: help(D.self, "anon-vma-merge", "anon-vma only: on (a VMA's first fault reuses an adjacent compatible VMA's anon_vma, find_mergeable_anon_vma) or off (default \(D.settings.anonVmaMerge ? "on" : "off"))."))
+    var anonVmaMerge: String?
+
+    /// Applies the options given to `s`, whose scheme and sync are final.
+    func apply(to s: inout RunSettings) throws {
+        try AnonVMAOptions.apply(walk: anonVmaWalk, merge: anonVmaMerge, to: &s)
+    }
+
+    static func apply(walk: String?, merge: String?, to s: inout RunSettings) throws {
+        if walk != nil || merge != nil, s.scheme != .anonVma {
+            throw ValidationError("--\(walk != nil ? "anon-vma-walk" : "anon-vma-merge") is an option of the anon-vma scheme (got --scheme \(s.scheme.rawValue))")
+        }
+        if let walk {
+            s.anonVmaWalk = try Parse.choice(walk, "--anon-vma-walk", "anon_vma walk")
+            if s.anonVmaWalk == .rcuOnly && s.sync != .rcu {
+                throw ValidationError("--anon-vma-walk rcu-only needs --sync rcu (got --sync \(s.sync.rawValue))")
+            }
+        }
+        if let merge {
+            switch merge {
+            case "on": s.anonVmaMerge = true
+            case "off": s.anonVmaMerge = false
+            default: throw ValidationError("--anon-vma-merge must be on or off (got '\(merge)')")
+            }
+        }
+    }
+}
+
 /// --mix.
 struct MixOption<D: CommandDefaults>: ParsableArguments {
     @Option(help: help(D.self, "mix", "Operation weights NAME=WEIGHT,... over \(OpKind.allCases.map(\.name).joined(separator: ", ")); weights 0...1000000."))
@@ -194,6 +226,7 @@ struct SettingsOptions<D: CommandDefaults>: ParsableArguments {
     @Option(name: .customLong("sample-interval"), help: help(D.self, "sample-interval", "Seconds between the steady-state samples, \(Ranges.s(Limits.sampleInterval)) (default \(Parse.number(D.settings.sampleIntervalS)))."))
     var sampleInterval: String?
     @OptionGroup var inject: InjectOption<D>
+    @OptionGroup var anonVma: AnonVMAOptions<D>
     @OptionGroup var perturb: PerturbOption<D>
     @OptionGroup var recycling: RecyclingOption<D>
     @Flag(name: .customLong("keep-going"), help: help(D.self, "keep-going", "Count violations instead of stopping at the first."))
@@ -213,7 +246,8 @@ struct SettingsOptions<D: CommandDefaults>: ParsableArguments {
                       population: population, familySize: familySize, locality: locality, vmaPages: vmaPages,
                       vmasPerProcess: vmasPerProcess,
                       auditInterval: auditInterval, stallTimeout: stallTimeout, gpProbeInterval: gpProbeInterval,
-                      latencySample: latencySample, sampleInterval: sampleInterval, inject: inject.inject, perturb: perturb.perturb,
+                      latencySample: latencySample, sampleInterval: sampleInterval, inject: inject.inject,
+                      anonVmaWalk: anonVma.anonVmaWalk, anonVmaMerge: anonVma.anonVmaMerge, perturb: perturb.perturb,
                       recycling: recycling.recycling, keepGoing: keepGoing, pin: pin, pinFirst: pinFirst, optionsFrom: optionsFrom)
     }
 
@@ -311,6 +345,7 @@ struct SettingsInput {
     var scheme, threads, duration, ops, warmup, seed, mix, workload, rcu, sync, checks, frames, swapSlots, processes: String?
     var population, familySize, locality, vmaPages, vmasPerProcess, auditInterval, stallTimeout, gpProbeInterval: String?
     var latencySample, sampleInterval, inject: String?
+    var anonVmaWalk, anonVmaMerge: String?
     /// The --perturb flag's value (its default is the command's own).
     var perturb: Bool? = nil
     var recycling: String? = nil
@@ -371,6 +406,7 @@ struct SettingsInput {
         if let v = latencySample { s.latencySample = try Parse.whole(v, "--latency-sample", Limits.latencySample) }
         if let v = sampleInterval { s.sampleIntervalS = try Parse.seconds(v, "--sample-interval", Limits.sampleInterval) }
         if let v = inject { s.inject = try Parse.choice(v, "--inject", "injection") }
+        try AnonVMAOptions<RunOptions.Defaults>.apply(walk: anonVmaWalk, merge: anonVmaMerge, to: &s)
         // A flag has no "not given": over --options-from, only a value other
         // than the command's default counts as given.
         if let perturb, optionsFrom == nil || perturb != base.perturb { s.perturb = perturb }

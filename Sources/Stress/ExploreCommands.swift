@@ -28,6 +28,7 @@ struct ControlledOptions: ParsableArguments {
     @OptionGroup var seed: SeedOption<Defaults>
     @OptionGroup var sync: SyncOption<Defaults>
     @OptionGroup var mix: MixOption<Defaults>
+    @OptionGroup var anonVma: AnonVMAOptions<Defaults>
 
     func base(inject: Injection = .none) throws -> (RunSettings, ScheduleStrategy, Int) {
         let d = Defaults.settings
@@ -36,6 +37,7 @@ struct ControlledOptions: ParsableArguments {
                                             seed: try seed.value() ?? d.seed, inject: inject)
         if let v = try sync.value() { s.sync = v }
         if let m = try mix.value() { s.mix = m }
+        try anonVma.apply(to: &s)
         if let own = inject.scheme, own != scheme {
             throw ValidationError("--inject \(inject.rawValue) is a bug of the \(own.rawValue) scheme, not of \(scheme.rawValue)")
         }
@@ -68,7 +70,7 @@ struct Explore: ParsableCommand {
         let schedules = try options.schedule.schedulesValue()
         let out = self.out ?? "schedule.json"
         do { try AtomicFile.checkWritable(out) } catch { throw ValidationError("cannot write schedule file: \(error)") }
-        print("explore: scheme=\(base.scheme.rawValue) threads=\(base.threads) strategy=\(ScheduleFile.strategyName(strategy)) steps=\(steps) schedules<=\(schedules) seed=\(base.seed) inject=\(inject.rawValue) sync=\(base.sync.rawValue)")
+        print("explore: scheme=\(base.scheme.rawValue) threads=\(base.threads) strategy=\(ScheduleFile.strategyName(strategy)) steps=\(steps) schedules<=\(schedules) seed=\(base.seed) inject=\(inject.rawValue) sync=\(base.sync.rawValue)\(base.scheme == .anonVma ? " anon-vma-walk=\(base.anonVmaWalk.rawValue)" : "")")
         let summary = try Explorer.explore(base: base, strategy: strategy, steps: steps, schedules: schedules,
                                            interrupted: { Signals.pending != 0 },
                                            progress: quiet ? nil : { n, t in

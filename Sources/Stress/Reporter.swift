@@ -26,7 +26,7 @@ final class Reporter: @unchecked Sendable {
 
     func header(_ s: RunSettings) {
         let amount = s.ops.map { "ops=\($0) (at most \(fmt(s.durationS))s)" } ?? "duration=\(fmt(s.durationS))s"
-        line("stress \(StressVersion.description): scheme=\(s.scheme.rawValue) threads=\(s.threads) \(amount)\(s.warmupS > 0 ? " warmup=\(fmt(s.warmupS))s" : "") seed=\(s.seed) rcu=\(s.rcu.rawValue) sync=\(s.sync.rawValue) checks=\(s.checks.rawValue)\(s.inject == .none ? "" : " inject=\(s.inject.rawValue)")\(s.perturb ? " perturb" : "") recycling=\(s.recycling.rawValue)\(s.pin ? " pin" : "")")
+        line("stress \(StressVersion.description): scheme=\(s.scheme.rawValue) threads=\(s.threads) \(amount)\(s.warmupS > 0 ? " warmup=\(fmt(s.warmupS))s" : "") seed=\(s.seed) rcu=\(s.rcu.rawValue) sync=\(s.sync.rawValue)\(s.scheme == .anonVma ? " anon-vma-walk=\(s.anonVmaWalk.rawValue) anon-vma-merge=\(s.anonVmaMerge ? "on" : "off")" : "") checks=\(s.checks.rawValue)\(s.inject == .none ? "" : " inject=\(s.inject.rawValue)")\(s.perturb ? " perturb" : "") recycling=\(s.recycling.rawValue)\(s.pin ? " pin" : "")")
         line("  workload=\(s.workload.rawValue)\(s.workload == .aim7 || s.workload == .zygote ? " (\(WorkloadShape.children(processes: s.processes, workers: s.threads)) children per worker)" : "") mix=\(s.mix) frames=\(s.frames) swap-slots=\(s.swapSlots) processes=\(s.processes)\(s.workload.isScript ? "" : " population=\(s.effectivePopulation) family-size=\(s.familySize)") vma-pages=\(s.vmaPages) audit-interval=\(fmt(s.auditIntervalS))s")
     }
 
@@ -65,7 +65,7 @@ final class Reporter: @unchecked Sendable {
         let objects = r.settings.scheme == .anongroup ? "mms" : "VMAs"
         line("rmap walks     \(r.walks.count)  (\(fmt(r.walks.visitedPerWalk, 2)) \(objects) visited per walk, \(fmt(r.walks.wastedPerWalk, 2)) of them without the page; \(r.walks.trylockFailures) trylock failures)")
         line("mremap         \(r.event(.mremapCopy)) shared pages copied, \(r.event(.mremapMove)) exclusive pages re-indexed, \(r.event(.mremapKeep)) pages kept as they were, \(r.event(.mremapSwapMove)) swap entries moved")
-        line("VMAs           \(r.event(.vmaSplit)) split, \(r.event(.vmaShrink)) shrunk by unmapping their tail")
+        line("VMAs           \(r.event(.vmaSplit)) split, \(r.event(.vmaShrink)) shrunk by unmapping their tail, \(r.event(.vmaMerge)) merged\(r.settings.scheme == .anonVma ? "; \(r.event(.anonVmaReused)) anon_vmas reused from a neighbour" : "")")
         line("reclaim        \(r.event(.reclaimScanned)) scanned, \(r.event(.reclaimReferenced)) referenced, \(r.event(.swapOut)) swapped out, \(r.event(.swapIn)) swapped in, \(r.event(.directReclaim)) direct")
         line("swap cache     \(r.event(.swapCacheHit)) swap-ins mapped the cached page, \(r.event(.swapCacheCopy)) copied it (the scheme's rule), \(r.event(.swapCacheFreed)) cached pages freed")
         line("migration      \(r.event(.migrated)) pages migrated")

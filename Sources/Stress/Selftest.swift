@@ -105,7 +105,8 @@ struct Selftest: ParsableCommand {
             if inj.needsControlledRun {
                 // Only a controlled run checks the lock order (see
                 // Injection.needsControlledRun): explore it in-process.
-                let base = ControlledSpec.testSettings(scheme: scheme, threads: 3, seed: seed, inject: inj)
+                var base = ControlledSpec.testSettings(scheme: scheme, threads: 3, seed: seed, inject: inj)
+                if scheme == .anonVma { base.anonVmaWalk = inj.selftestAnonVmaWalk }
                 let sum = try Explorer.explore(base: base, strategy: .random, steps: 3000,
                                                schedules: 2000, interrupted: { Signals.pending != 0 })
                 if Signals.pending != 0 {
@@ -129,6 +130,8 @@ struct Selftest: ParsableCommand {
             s.durationS = inj == .none ? clean : perInjection
             s.seed = seed
             s.inject = inj
+            // A grace-period bug needs the RCU-only walk to be seen on anon-vma.
+            if scheme == .anonVma { s.anonVmaWalk = inj.selftestAnonVmaWalk }
             s.perturb = perturb
             s.stallTimeoutS = 5
             s.auditIntervalS = 1
@@ -164,7 +167,8 @@ struct Selftest: ParsableCommand {
         var found = 0
         var counts: [Int] = []
         for inj in list {
-            let base = ControlledSpec.testSettings(scheme: scheme, threads: threads, seed: seed, inject: inj)
+            var base = ControlledSpec.testSettings(scheme: scheme, threads: threads, seed: seed, inject: inj)
+            if scheme == .anonVma { base.anonVmaWalk = inj.selftestAnonVmaWalk }
             let sum = try Explorer.explore(base: base, strategy: strategy, steps: steps, schedules: budget,
                                            interrupted: { Signals.pending != 0 })
             if Signals.pending != 0 {

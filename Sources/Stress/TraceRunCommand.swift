@@ -70,6 +70,7 @@ extension TraceCommand {
         var processes: String?
         @OptionGroup var checks: ChecksOption<Defaults>
         @OptionGroup var sync: SyncOption<Defaults>
+        @OptionGroup var anonVma: AnonVMAOptions<Defaults>
         @Option(name: .customLong("audit-interval"), help: "Seconds between stop-the-world audits: 0 (the final audit only) or 0.1...3600 (default 2).")
         var auditInterval: String?
         @Option(name: .customLong("stall-timeout"), help: "Seconds a thread may go without progress before the replay is a STALL, 1...3600 (default 10).")
@@ -108,6 +109,12 @@ extension TraceCommand {
             if let v = processes { s.processes = try Parse.whole(v, "--processes", MachineConfig.processesRange) }
             if let v = try checks.value() { s.checks = v }
             if let v = try sync.value() { s.sync = v }
+            var r = RunSettings()
+            r.scheme = s.scheme
+            r.sync = s.sync
+            try anonVma.apply(to: &r)
+            s.anonVmaWalk = r.anonVmaWalk
+            s.anonVmaMerge = r.anonVmaMerge
             if let v = try inject.value() { s.injection = v }
             if let v = auditInterval {
                 s.auditIntervalS = try Parse.seconds(v, "--audit-interval", ReplaySettings.auditIntervalRange, zero: "the final audit only")

@@ -16,6 +16,9 @@ public struct ReplayResult: Sendable, Encodable {
         public var processes: Int
         public var checks: String
         public var sync: String
+        /// anon-vma only (nil for the other schemes).
+        public var anonVmaWalk: String?
+        public var anonVmaMerge: Bool?
         public var inject: String
         public var background: Bool
         public var fullTable: String
@@ -98,6 +101,8 @@ public struct ReplayResult: Sendable, Encodable {
         settings = Settings(threads: s.threads, seed: s.seed, faultPercent: s.faultPercent, cowPercent: s.cowPercent,
                             scale: s.scale, vmaPages: s.vmaPages, frames: s.frames, swapSlots: s.swapSlots,
                             processes: s.processes, checks: s.checks.rawValue, sync: s.sync.rawValue,
+                            anonVmaWalk: s.scheme == .anonVma ? s.anonVmaWalk.rawValue : nil,
+                            anonVmaMerge: s.scheme == .anonVma ? s.anonVmaMerge : nil,
                             inject: s.injection.rawValue, background: s.background,
                             fullTable: s.evictWhenFull ? "evict" : "skip", window: s.window, migrateEvery: s.migrateEvery,
                             backgroundPauseUs: s.backgroundPauseUs, auditIntervalS: s.auditIntervalS,

@@ -29,6 +29,10 @@ public struct ReplaySettings: Sendable {
     public var processes = 1024
     public var checks: CheckLevel = .full
     public var sync: ListSync = .rcu
+    /// anon-vma only: the walk under `sync` rcu and anon_vma reuse
+    /// (`MachineConfig.anonVmaWalk`, `anonVmaMerge`).
+    public var anonVmaWalk: AnonVMAWalk = .locked
+    public var anonVmaMerge = true
     public var injection: Injection = .none
     public var perturb = false
     /// A thread beside the replay that reclaims (when free frames fall
@@ -79,6 +83,8 @@ public struct ReplaySettings: Sendable {
         c.vmaPages = vmaPages
         c.vmasPerProcess = 1
         c.sync = sync
+        c.anonVmaWalk = anonVmaWalk
+        c.anonVmaMerge = anonVmaMerge
         c.checks = checks
         c.injection = injection
         c.perturb = perturb

@@ -165,20 +165,30 @@ extension Kernel {
         }
     }
 
-    /// munmap of one VMA, followed by an mmap of a fresh one elsewhere so the
-    /// process keeps its size.
+    /// munmap of one VMA, followed by an mmap of a fresh one (elsewhere, or
+    /// in its place) so the process keeps its size.
     func munmap(_ mm: UInt32, _ cpu: CPU) -> Bool {
         mmapWrite(mm)
         defer { mmapUnlock(mm) }
         guard let t = randomVMA(mm, cpu) else { return false }
         let old = vmaHandle(mm, t)
-        let from = vmaStart(old)
+        let from = vmaStart(old), pages = vmaPages(old)
         zap(mm, old, cpu)
         unmapVMA(mm, old, cpu)
         freeUnusedLeaf(mm, at: from, cpu)
-        let start = freeSlotStart(mm, cpu)
-        let fresh = newVMA(mm, start: start, pages: config.vmaPages, pgoff: start, ctx: 0, cpu)
-        if fresh != 0 && !insertVMA(mm, fresh) { freeUnpublishedVMA(fresh, cpu) }
+        // Half the time a VMA that shared its slot (a split half) is mapped
+        // again in place (MAP_FIXED), next to its old neighbour: mmap_region
+        // then merges it half the time; left apart (as a mapping of another
+        // protection would be), its first fault may reuse the neighbour's
+        // anon_vma (find_mergeable_anon_vma).
+        let again = pages < config.vmaPages && cpu.pointee.random(below: 2) == 0
+        let start = again ? from : freeSlotStart(mm, cpu)
+        let fresh = newVMA(mm, start: start, pages: again ? pages : config.vmaPages, pgoff: start, ctx: 0, cpu)
+        guard fresh != 0 else { return true }
+        guard insertVMA(mm, fresh) else { freeUnpublishedVMA(fresh, cpu); return true }
+        if again && cpu.pointee.random(below: 2) == 0, let (lower, upper) = mergeCandidate(mm, fresh) {
+            mergeLocked(mm, lower: lower, upper: upper, cpu)
+        }
         return true
     }
 }

@@ -14,13 +14,20 @@
 /// Locks (order: `LockClass`): mmapLock (write), then the scheme's rmapList
 /// or, for the zap, the ptl; never both.
 extension Kernel {
-    /// Splits, or shrinks, a random VMA of pinned `mm` of at least two
-    /// pages at a random page boundary. False when it has none.
+    /// mprotect of part of a random VMA of pinned `mm`: half the time, if
+    /// the VMA has a neighbour it may merge with, the protection that split
+    /// them is undone and vma_merge joins them; otherwise the VMA, of at
+    /// least two pages, is split (or shrunk) at a random page boundary.
+    /// False when it has none.
     func split(_ mm: UInt32, _ cpu: CPU) -> Bool {
         mmapWrite(mm)
         defer { mmapUnlock(mm) }
         guard let t = randomVMA(mm, cpu) else { return false }
         let v = vmaHandle(mm, t)
+        if cpu.pointee.random(below: 2) == 0, let (lower, upper) = mergeCandidate(mm, v) {
+            mergeLocked(mm, lower: lower, upper: upper, cpu)
+            return true
+        }
         let pages = vmaPages(v)
         guard pages >= 2 else { return false }
         let cut = 1 + cpu.pointee.random(below: pages - 1)

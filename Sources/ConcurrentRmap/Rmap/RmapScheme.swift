@@ -22,7 +22,7 @@ enum ForkLinkPhase { case beforeCopy, afterCopy }
 ///
 /// - mm events: a new image, fork, exit;
 /// - VMA events: prepare (may allocate; before the first page, outside the
-///   ptl), fork, copy (mremap), split, unmap;
+///   ptl), fork, copy (mremap), split, merge, unmap;
 /// - page events: added, cloned (migration), freed, moved (mremap), and
 ///   whether a swap-cache page may be mapped where it is faulted.
 ///
@@ -79,6 +79,15 @@ protocol RmapScheme: Sendable {
     /// split: `new` is the upper part of `vma`, before `vma` shrinks. mmap
     /// lock held for writing.
     func vmaSplit<P>(_ k: Kernel<Self, P>, vma: UInt32, new: UInt32, cpu: CPU)
+    /// vma_merge: may adjacent VMAs `lower` and `upper` of one mm (linear
+    /// offsets continuous) become one, as far as the rmap is concerned?
+    /// mmap lock held for writing.
+    func canMergeVMAs<P>(_ k: Kernel<Self, P>, lower: UInt32, upper: UInt32) -> Bool
+    /// vma_merge: `removed` is absorbed into `kept`, before `kept` grows
+    /// over `removed`'s pages; the scheme makes `kept`'s rmap state cover
+    /// them. The caller then calls `vmaUnmapped(removed)`. mmap lock held
+    /// for writing.
+    func vmaMerged<P>(_ k: Kernel<Self, P>, kept: UInt32, removed: UInt32, cpu: CPU)
     /// `vma` leaves its mm (munmap, exit, merge, the old half of mremap);
     /// its PTEs are gone or moved. It is retired (RCU) right after.
     func vmaUnmapped<P>(_ k: Kernel<Self, P>, vma: UInt32, cpu: CPU)

@@ -15,7 +15,8 @@
 ///         pageLockNested   migration's new page, taken holding the old one
 ///           rmapList         the scheme's list lock: an anongroup's group
 ///                            mutex or an anon_vma's mutex (writers; walkers
-///                            under --sync mutex)
+///                            under --sync mutex, and anon_vma walkers under
+///                            --sync rcu inside their read-side section)
 ///             rmapListRW       its rwlock under --sync rwlock (writers
 ///                              after the mutex, walkers alone for reading)
 ///               ptl              one mm's page-table lock

@@ -219,6 +219,10 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     func movedPgoff<P>(_ k: Kernel<Self, P>, old pgoff: UInt64, newStart: UInt64) -> UInt64 { pgoff }
     func vmaSplit<P>(_ k: Kernel<Self, P>, vma: UInt32, new: UInt32, cpu: CPU) {}
     func vmaUnmapped<P>(_ k: Kernel<Self, P>, vma: UInt32, cpu: CPU) {}
+    /// A page's anchor is its group and virtual address, which a merge
+    /// changes neither of: any two neighbours may merge, with nothing to do.
+    func canMergeVMAs<P>(_ k: Kernel<Self, P>, lower: UInt32, upper: UInt32) -> Bool { true }
+    func vmaMerged<P>(_ k: Kernel<Self, P>, kept: UInt32, removed: UInt32, cpu: CPU) {}
 
     // MARK: Pages
 

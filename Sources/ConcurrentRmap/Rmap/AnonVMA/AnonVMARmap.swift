@@ -16,13 +16,15 @@ import Glibc
 /// Locks (classes and order: `LockClass`): `rmapList` (the anon_vma's
 /// mutex, held by list writers: prepare, fork, split, mremap, unmap) and
 /// `rmapListRW` (its rwlock under `--sync rwlock`); prepare also takes the
-/// `ptl` inside them. Walkers: `--sync rcu`, a read-side section around the
-/// lookup and the whole list walk; `rwlock`/`mutex`, the anon_vma's lock
-/// for reading or the mutex.
+/// `ptl` inside them. Walkers: `--sync rcu`, a read-side section to reach
+/// the anon_vma, then its mutex for the re-check and the whole list walk,
+/// as the kernel did (`--anon-vma-walk rcu-only`, a what-if, walks under the
+/// read-side section alone); `rwlock`/`mutex`, the anon_vma's lock for
+/// reading or the mutex, with no read-side section.
 ///
 /// The walk protocol (page_lock_anon_vma): read `page.mapping` inside the
-/// read-side section, lock the anon_vma (lock modes), then re-check that the
-/// page is still mapped. Pages hold no reference on their anon_vma, so once
+/// read-side section, lock the anon_vma, then re-check that the page is
+/// still mapped. Pages hold no reference on their anon_vma, so once
 /// the last mapping is gone the anon_vma may empty, wait for a grace period
 /// and be reused by an unrelated VMA; a mapped page keeps a VMA on the list
 /// (PTEs are zapped before their VMA is unlinked), so a page found mapped
@@ -37,6 +39,11 @@ import Glibc
 /// Walk order: fork, split and mremap append the new VMA at the tail, after
 /// the VMA it copies, and before any PTE is copied or moved: a walker that
 /// missed the PTE at the old VMA finds it at the new one later.
+///
+/// Reuse and merge (2.6.7's mm/mmap.c): a VMA's first fault takes an
+/// adjacent compatible VMA's anon_vma when it has one
+/// (find_mergeable_anon_vma); vma_merge joins two adjacent VMAs whose
+/// anon_vmas are the same or where at least one has none.
 struct AnonVMAState {
     let slab: RCUSlab
     /// Per anon_vma: the RCU list head (writers under `lock`, readers
@@ -46,6 +53,11 @@ struct AnonVMAState {
     /// Only allocated per anon_vma under `--sync rwlock`.
     let rwlock: RWLockArray
     let sync: ListSync
+    /// Walkers take the anon_vma's lock (every mode but `--anon-vma-walk
+    /// rcu-only`).
+    let walkLocked: Bool
+    /// find_mergeable_anon_vma on (`MachineConfig.anonVmaMerge`).
+    let reuse: Bool
     /// Per VMA (by VMA handle): its link on its anon_vma's list.
     let links: UnsafeMutablePointer<VMALink>
     let vmaCapacity: Int
@@ -55,6 +67,8 @@ struct AnonVMAState {
         let n = config.vmaCount
         vmaCapacity = n
         sync = config.sync
+        walkLocked = config.sync != .rcu || config.anonVmaWalk == .locked
+        reuse = config.anonVmaMerge
         slab = RCUSlab(kind: .contexts, capacity: n, nodes: config.nodes, log: log)
         heads = PaddedArray(count: n + 1)
         for i in 0...n { heads[i].initialize(to: AnonVMAHead()) }
@@ -183,6 +197,25 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
     /// loser frees its unused anon_vma.
     func vmaPrepare<P>(_ k: Kernel<Self, P>, mm: UInt32, vma: UInt32, cpu: CPU) -> Bool {
         if k.vmaCtx(vma) != 0 { return true }
+        if s.pointee.reuse {
+            let near = mergeableAnonVMA(k, mm: mm, vma: vma)
+            if near != 0 {
+                // The neighbour is on `near`'s list and stays there: only
+                // this mm's mmap write lock could unlink it, and we hold it
+                // for reading. Same nesting as below: its lock, then the ptl.
+                writeLock(k, near)
+                k.ptlLock(mm)
+                let won = k.vmaCtx(vma) == 0
+                if won {
+                    linkTail(near, vma)
+                    k.vmaRecord(vma).pointee.ctx.store(near, ordering: .releasing)
+                }
+                k.ptlUnlock(mm)
+                writeUnlock(k, near)
+                if won { cpu.pointee.count(.anonVmaReused) }
+                return true
+            }
+        }
         let av = k.cacheAlloc(.contexts, cpu)
         guard av != 0 else { return false }
         if k.inject == .anonVmaPublishEarly {
@@ -227,6 +260,54 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
         slab.state[Int(av)].pointee.store(SlotState.free, ordering: .releasing)
         k.cacheFree(.contexts, av, cpu)
         return true
+    }
+
+    /// find_mergeable_anon_vma: the anon_vma of a VMA of `mm` adjacent to
+    /// `vma` (next first, then previous) whose page offsets continue
+    /// `vma`'s, as vma_merge would need, or 0. mmap lock held (read), so the
+    /// table holds still; a neighbour's `ctx` may be set meanwhile by its
+    /// own first fault (acquire).
+    private func mergeableAnonVMA<P>(_ k: Kernel<Self, P>, mm: UInt32, vma: UInt32) -> UInt32 {
+        let start = k.vmaStart(vma), pages = UInt64(k.vmaPages(vma)), pgoff = k.vmaPgoff(vma)
+        var prev: UInt32 = 0
+        for t in 0..<MachineConfig.maxVMAs {
+            let n = k.vmaHandle(mm, t)
+            guard n != 0 && n != vma else { continue }
+            let ns = k.vmaStart(n), np = UInt64(k.vmaPages(n)), no = k.vmaPgoff(n)
+            if start + pages == ns && pgoff + pages == no {
+                let av = k.vmaCtx(n)
+                if av != 0 { return av }
+            } else if ns + np == start && no + np == pgoff {
+                prev = k.vmaCtx(n)
+            }
+        }
+        return prev
+    }
+
+    /// is_mergeable_anon_vma: the same anon_vma, or at least one has none.
+    /// The RCU-only walk cannot see a merge of two VMAs that are both on
+    /// one list atomically (a walker that passed `lower` before it grew and
+    /// reaches `upper`'s predecessor after the unlink skips both), so that
+    /// what-if refuses it; with the lock the merge's unlink waits for walkers.
+    func canMergeVMAs<P>(_ k: Kernel<Self, P>, lower: UInt32, upper: UInt32) -> Bool {
+        let a = k.vmaCtx(lower), b = k.vmaCtx(upper)
+        if a == 0 || b == 0 { return true }
+        return a == b && s.pointee.walkLocked
+    }
+
+    /// __anon_vma_merge: `kept` adopts `removed`'s anon_vma if it has none,
+    /// joining its list (after `removed`, as 2.6.7's list_add after next)
+    /// before it grows over `removed`'s pages; the caller then unlinks
+    /// `removed`. The planted bug skips the adoption: `removed`'s pages
+    /// then name an anon_vma no VMA covering them is on.
+    func vmaMerged<P>(_ k: Kernel<Self, P>, kept: UInt32, removed: UInt32, cpu: CPU) {
+        let av = k.vmaCtx(removed)
+        guard av != 0 && k.vmaCtx(kept) == 0 else { return }
+        if k.inject == .anonVmaMergeDropsAnonVma { return }
+        writeLock(k, av)
+        linkTail(av, kept)
+        k.vmaRecord(kept).pointee.ctx.store(av, ordering: .releasing)
+        writeUnlock(k, av)
     }
 
     /// fork: the child's copy of a VMA shares its anon_vma.
@@ -341,6 +422,7 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
     func walk<P>(_ k: Kernel<Self, P>, frame: UInt32, cpu: CPU, _ visit: (UInt32, UInt64) -> Void) -> Int {
         let fr = k.frames + Int(frame)
         let rcu = sync == .rcu
+        let locked = s.pointee.walkLocked
         if rcu { k.walkReadLock(cpu) }
         defer { if rcu { k.walkReadUnlock(cpu) } }
         let av = fr.pointee.mapping.load(ordering: .acquiring)
@@ -351,14 +433,17 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
             return 0
         }
         k.raceWindow(cpu)  // between reading page.mapping and locking the anon_vma
+        // page_lock_anon_vma: the lock of whatever the slot holds now (locks
+        // outlive their anon_vma), taken inside the read-side section under
+        // --sync rcu; the re-check below makes it the page's.
         switch sync {
-        case .rcu: break
+        case .rcu: if locked { P.lock(s.pointee.lock.locks[Int(av)], .rmapList, LockSite(#fileID, #line)) }
         case .rwlock: P.readLock(s.pointee.rwlock.locks[Int(av)], .rmapListRW, LockSite(#fileID, #line))
         case .mutex: P.lock(s.pointee.lock.locks[Int(av)], .rmapList, LockSite(#fileID, #line))
         }
         defer {
             switch sync {
-            case .rcu: break
+            case .rcu: if locked { P.unlock(s.pointee.lock.locks[Int(av)]) }
             case .rwlock: P.unlock(s.pointee.rwlock.locks[Int(av)])
             case .mutex: P.unlock(s.pointee.lock.locks[Int(av)])
             }
