@@ -86,31 +86,57 @@ public final class ResultsFolder: Sendable {
     public static func existing(_ path: String) throws -> ResultsFolder {
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDir), isDir.boolValue else {
+        guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDir) else {
             throw CampaignError("results folder '\(path)' does not exist")
+        }
+        guard isDir.boolValue else {
+            throw CampaignError("'\(path)' is a file; give the results folder (the --results of campaign run or slurm)")
         }
         guard let stamp = try readStamp(absolute + "/" + stampFile, shown: path) else {
             throw CampaignError("'\(path)' holds no campaign (no \(stampFile))")
         }
-        let plan = try CampaignPlan.load(path: absolute + "/" + planFile)
+        let plan: CampaignPlan
+        do { plan = try CampaignPlan.load(path: absolute + "/" + planFile) } catch let e as CampaignError {
+            throw CampaignError("results folder '\(path)': its \(planFile) is damaged: \(e.message)")
+        }
         guard plan.id == stamp.planId else {
             throw CampaignError("results folder '\(path)': \(planFile) no longer matches the stamp in \(stampFile) (plan \(shortPlanId(plan.id)) vs \(shortPlanId(stamp.planId)))")
+        }
+        // plan.json is the first plan given, never replaced: its name and
+        // size are the stamp's, or one of the two was edited.
+        guard stamp.cells == plan.cellCount, stamp.campaign == plan.name else {
+            throw CampaignError("results folder '\(path)': \(stampFile) says campaign '\(stamp.campaign)' of \(stamp.cells) cells, but \(planFile) is '\(plan.name)' of \(plan.cellCount) cells")
         }
         return ResultsFolder(path: absolute, plan: plan, stamp: stamp)
     }
 
+    /// The stamp, read strictly: a damaged or edited stamp stops everything
+    /// (a wrong one would let cells of another plan into this folder).
     private static func readStamp(_ stampPath: String, shown: String) throws -> CampaignStamp? {
         guard FileManager.default.fileExists(atPath: stampPath) else { return nil }
-        guard let data = FileManager.default.contents(atPath: stampPath),
-              let stamp = try? CellRecord.decoder.decode(CampaignStamp.self, from: data) else {
-            throw CampaignError("results folder '\(shown)' has an unreadable \(stampFile); not touching it")
+        func bad(_ why: String) -> CampaignError {
+            CampaignError("results folder '\(shown)' has a damaged \(stampFile) (\(why)); not touching it")
         }
+        guard let data = FileManager.default.contents(atPath: stampPath) else { throw bad("unreadable") }
+        if data.isEmpty { throw bad("empty") }
+        if let p = StrictJSON.problem(data) { throw bad(p) }
+        let stamp: CampaignStamp
+        do { stamp = try CellRecord.decoder.decode(CampaignStamp.self, from: data) } catch {
+            throw bad(CellAudit.decodingSummary(error))
+        }
+        if let k = CellAudit.unknownKey(data, (try? CellRecord.encoder.encode(stamp)) ?? Data()) { throw bad(k) }
+        guard stamp.format == 1 else { throw bad("format \(stamp.format), this build reads format 1") }
+        guard stamp.cells >= 1, stamp.cells <= CampaignPlan.maxCells else { throw bad("\(stamp.cells) cells") }
+        guard stamp.planId.count == 64, stamp.planId.allSatisfy(\.isHexDigit) else { throw bad("plan_id is not a SHA-256") }
         return stamp
     }
 
     private static func check(_ stamp: CampaignStamp, against plan: CampaignPlan, folder: String) throws {
         guard stamp.planId == plan.id else {
             throw CampaignError("results folder '\(folder)' holds campaign '\(stamp.campaign)' (plan \(shortPlanId(stamp.planId))), not '\(plan.name)' (plan \(shortPlanId(plan.id))); use another folder")
+        }
+        guard stamp.cells == plan.cellCount else {
+            throw CampaignError("results folder '\(folder)': \(stampFile) says \(stamp.cells) cells, but plan \(shortPlanId(plan.id)) has \(plan.cellCount); the stamp was edited")
         }
     }
 
@@ -145,10 +171,16 @@ public final class ResultsFolder: Sendable {
 
     public func result(_ index: Int) -> CellResult? { CellResult.load(path: resultPath(index)) }
 
-    /// Finished with a result: resuming leaves the cell alone.
+    /// The cell's record and result, read strictly and checked against each
+    /// other and the plan (CellAudit).
+    public func files(_ index: Int) -> CellFiles { CellAudit.read(self, plan.cell(index)) }
+
+    /// Finished with a result that holds up: resuming leaves the cell
+    /// alone, and runs a corrupt one again (its files kept as attempt-N).
     public func isFinished(_ index: Int) -> Bool {
-        guard let r = record(index), r.state.isFinished else { return false }
-        return result(index)?.verdict != nil
+        let f = files(index)
+        guard f.corrupt == nil, let r = f.record, r.state.isFinished else { return false }
+        return f.result?.verdict != nil
     }
 
     public func write(_ record: CellRecord) throws {
