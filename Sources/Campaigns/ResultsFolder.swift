@@ -95,8 +95,15 @@ public final class ResultsFolder: Sendable {
         guard let stamp = try readStamp(absolute + "/" + stampFile, shown: path) else {
             throw CampaignError("'\(path)' holds no campaign (no \(stampFile))")
         }
+        // A plan without a "name" took its file's name when the folder was
+        // stamped; the copy is called plan.json, so it takes the stamp's.
+        guard let planData = FileManager.default.contents(atPath: absolute + "/" + planFile) else {
+            throw CampaignError("results folder '\(path)' has no readable \(planFile)")
+        }
         let plan: CampaignPlan
-        do { plan = try CampaignPlan.load(path: absolute + "/" + planFile) } catch let e as CampaignError {
+        do {
+            plan = try CampaignPlan(json: planData, label: absolute + "/" + planFile, defaultName: stamp.campaign)
+        } catch let e as CampaignError {
             throw CampaignError("results folder '\(path)': its \(planFile) is damaged: \(e.message)")
         }
         guard plan.id == stamp.planId else {

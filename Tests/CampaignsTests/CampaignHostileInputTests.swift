@@ -165,8 +165,9 @@ final class CampaignHostileInputTests: XCTestCase {
         try expectUsageError(["campaign", "slurm", good, "--results", results, "--dry-run", "--cells-per-task", "x"], "--cells-per-task takes a whole number 1...100000")
         try expectUsageError(["campaign", "cell", good, "--results", results, "--index", "-5"], "--index takes a whole number 0...99999")
         try expectUsageError(["campaign", "cell", good, "--results", results, "--index", "99999999999999999999"], "--index must be 0...99999")
+        let plain = write("#!/bin/sh\n", "not-executable")
         for bad in [["--time", "-1"], ["--time", "1:-5"], ["--time", "1\u{1}"], ["--partition", ""], ["--partition", "a\u{7f}"],
-                    ["--stress-binary", "/etc/hostname"]] {
+                    ["--stress-binary", plain], ["--stress-binary", dir]] {
             try expectUsageError(["campaign", "slurm", good, "--results", results, "--dry-run"] + bad,
                                  bad[0] == "--stress-binary" ? "is not an executable file" : bad[0])
         }
