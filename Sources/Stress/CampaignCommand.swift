@@ -230,7 +230,7 @@ extension CampaignCommand {
                 help: "At most this many array tasks at once (the array's %N throttle), \(Ranges.r(CampaignPlan.maxCells.bounded)).")
         var throttleText: String?
         @OptionGroup var tasks: CellsPerTaskOption
-        @Option(name: .customLong("sbatch-option"), help: "Another #SBATCH line, e.g. --sbatch-option=--account=rmap (repeatable).")
+        @Option(name: .customLong("sbatch-option"), parsing: .unconditionalSingleValue, help: "Another #SBATCH line, e.g. --sbatch-option=--account=rmap (repeatable).")
         var sbatchOptions: [String] = []
         @Option(name: .customLong("stress-binary"), help: "The stress executable tasks run (default: this one).")
         var stressBinary: String?

@@ -172,6 +172,10 @@ final class CampaignHostileInputTests: XCTestCase {
                                  bad[0] == "--stress-binary" ? "is not an executable file" : bad[0])
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: results), "refused options write nothing")
+        // A value that starts with '-' is a value: an sbatch option given apart.
+        let ok = try Self.stress(["campaign", "slurm", good, "--results", results, "--dry-run", "--sbatch-option", "--account=rmap"])
+        XCTAssertEqual(ok.status, 0, ok.err)
+        XCTAssertTrue(try String(contentsOfFile: results + "/slurm/submit-1.sbatch", encoding: .utf8).contains("#SBATCH --account=rmap\n"))
     }
 
     // MARK: Results folders
