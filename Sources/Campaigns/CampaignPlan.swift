@@ -50,12 +50,13 @@ public struct CampaignPlan: Sendable {
 
     /// Reads and checks a plan file.
     public static func load(path: String) throws -> CampaignPlan {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
-                throw CampaignError("cannot read plan '\(path)'\(isDir.boolValue ? ": it is a folder" : "")")
-            }
-            throw CampaignError("plan '\(path)' does not exist")
+        let data: Data
+        switch BoundedRead.read(path, limit: BoundedRead.planLimit) {
+        case .data(let d): data = d
+        case .missing: throw CampaignError("plan '\(path)' does not exist")
+        case .folder: throw CampaignError("cannot read plan '\(path)': it is a folder")
+        case .tooLarge: throw CampaignError("plan '\(path)' is over \(BoundedRead.planLimit >> 20) MiB: not a plan")
+        case .unreadable(let why): throw CampaignError("cannot read plan '\(path)': \(why)")
         }
         let base = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         return try CampaignPlan(json: data, label: path, defaultName: base)

@@ -26,8 +26,8 @@ enum CellAudit {
 
     static func read(_ folder: ResultsFolder, _ cell: CampaignCell) -> CellFiles {
         let i = cell.index
-        let recordData = FileManager.default.contents(atPath: folder.recordPath(i))
-        let resultData = FileManager.default.contents(atPath: folder.resultPath(i))
+        let recordData = BoundedRead.data(folder.recordPath(i), limit: BoundedRead.planLimit)
+        let resultData = BoundedRead.data(folder.resultPath(i), limit: BoundedRead.resultLimit)
         var files = CellFiles()
         func corrupt(_ why: String) -> CellFiles {
             files.corrupt = why

@@ -97,7 +97,7 @@ public final class ResultsFolder: Sendable {
         }
         // A plan without a "name" took its file's name when the folder was
         // stamped; the copy is called plan.json, so it takes the stamp's.
-        guard let planData = FileManager.default.contents(atPath: absolute + "/" + planFile) else {
+        guard let planData = BoundedRead.data(absolute + "/" + planFile, limit: BoundedRead.planLimit) else {
             throw CampaignError("results folder '\(path)' has no readable \(planFile)")
         }
         let plan: CampaignPlan
@@ -124,7 +124,7 @@ public final class ResultsFolder: Sendable {
         func bad(_ why: String) -> CampaignError {
             CampaignError("results folder '\(shown)' has a damaged \(stampFile) (\(why)); not touching it")
         }
-        guard let data = FileManager.default.contents(atPath: stampPath) else { throw bad("unreadable") }
+        guard let data = BoundedRead.data(stampPath, limit: BoundedRead.planLimit) else { throw bad("unreadable, or not a small regular file") }
         if data.isEmpty { throw bad("empty") }
         if let p = StrictJSON.problem(data) { throw bad(p) }
         let stamp: CampaignStamp
@@ -172,7 +172,7 @@ public final class ResultsFolder: Sendable {
     public func logPath(_ index: Int) -> String { cellFolder(index) + "/output.log" }
 
     public func record(_ index: Int) -> CellRecord? {
-        guard let data = FileManager.default.contents(atPath: recordPath(index)) else { return nil }
+        guard let data = BoundedRead.data(recordPath(index), limit: BoundedRead.planLimit) else { return nil }
         return try? CellRecord.decoder.decode(CellRecord.self, from: data)
     }
 
@@ -215,8 +215,9 @@ public final class ResultsFolder: Sendable {
     public func earlierAttempts(_ index: Int) -> [CellRecord] {
         var out: [CellRecord] = []
         var n = 1
-        while let data = FileManager.default.contents(atPath: "\(cellFolder(index))/attempt-\(n)/cell.json") {
-            if let r = try? CellRecord.decoder.decode(CellRecord.self, from: data) { out.append(r) }
+        while FileManager.default.fileExists(atPath: "\(cellFolder(index))/attempt-\(n)") {
+            if let data = BoundedRead.data("\(cellFolder(index))/attempt-\(n)/cell.json", limit: BoundedRead.planLimit),
+               let r = try? CellRecord.decoder.decode(CellRecord.self, from: data) { out.append(r) }
             n += 1
         }
         return out

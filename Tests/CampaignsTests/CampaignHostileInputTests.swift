@@ -130,6 +130,29 @@ final class CampaignHostileInputTests: XCTestCase {
         XCTAssertEqual(only, [10, 11])
     }
 
+    /// Files that are not plans at all: refused at once, without reading
+    /// them whole (a device, a pipe, a folder, a huge file).
+    func testPlanFilesThatAreNotFilesAreRefusedAtOnce() throws {
+        let fifo = dir + "/pipe.json"
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        let huge = dir + "/huge.json"
+        XCTAssertTrue(FileManager.default.createFile(atPath: huge, contents: nil))
+        XCTAssertEqual(truncate(huge, off_t(BoundedRead.planLimit + 1)), 0)
+        let cases: [(String, String)] = [
+            ("/dev/zero", "not a regular file"), (fifo, "not a regular file"), (dir, "it is a folder"),
+            (huge, "over 16 MiB"), (dir + "/missing.json", "does not exist"),
+        ]
+        for (path, fragment) in cases {
+            XCTAssertThrowsError(try CampaignPlan.load(path: path), path) { e in
+                let m = (e as? CampaignError)?.message ?? "\(e)"
+                XCTAssertTrue(m.contains(fragment), "\(path): '\(m)' lacks '\(fragment)'")
+            }
+        }
+        try expectUsageError(["campaign", "plan", "/dev/zero"], "not a regular file")
+        try expectUsageError(["campaign", "run", fifo, "--results", dir + "/r"], "not a regular file")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/r"))
+    }
+
     /// The real `stress run` parser refuses these cells when the plan is read.
     func testCellCommandLinesAreParsedAsStressRunParsesThem() throws {
         let axes = #""axes":{"seed":[1,2],"threads":[1],"duration":1"#
