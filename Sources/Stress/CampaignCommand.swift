@@ -36,6 +36,11 @@ struct PlanArgument: ParsableArguments {
 struct ResultsOption: ParsableArguments {
     @Option(help: "Results folder (created if missing; must be empty or hold this plan's campaign).")
     var results: String
+
+    func validate() throws {
+        // An empty path would be the current folder.
+        if results.isEmpty { throw ValidationError("--results needs a folder, not an empty path") }
+    }
 }
 
 /// --cells-per-task.
@@ -127,11 +132,6 @@ private func progressLine(_ folder: ResultsFolder, done: Int, total: Int) -> (Ce
 
 /// --cpus-per-task: a Slurm node's CPUs, with room to spare.
 private let cpuRange = 1...65_536
-
-private extension Int {
-    /// 1...self.
-    var bounded: ClosedRange<Int> { 1...self }
-}
 
 extension CampaignCommand {
     struct Plan: ParsableCommand {
@@ -227,7 +227,7 @@ extension CampaignCommand {
                 help: "sbatch --cpus-per-task, \(Ranges.r(cpuRange)) (default: the plan's largest thread count).")
         var cpusText: String?
         @Option(name: .customLong("throttle"), parsing: .unconditional,
-                help: "At most this many array tasks at once (the array's %N throttle), \(Ranges.r(CampaignPlan.maxCells.bounded)).")
+                help: "At most this many array tasks at once (the array's %N throttle), \(Ranges.r(1...CampaignPlan.maxCells)).")
         var throttleText: String?
         @OptionGroup var tasks: CellsPerTaskOption
         @Option(name: .customLong("sbatch-option"), parsing: .unconditionalSingleValue, help: "Another #SBATCH line, e.g. --sbatch-option=--account=rmap (repeatable).")
@@ -242,7 +242,7 @@ extension CampaignCommand {
         func run() throws {
             if dryRun && wait { throw ValidationError("--dry-run and --wait do not go together") }
             let cpusPerTask = try whole(cpusText, "--cpus-per-task", cpuRange)
-            let throttle = try whole(throttleText, "--throttle", CampaignPlan.maxCells.bounded)
+            let throttle = try whole(throttleText, "--throttle", 1...CampaignPlan.maxCells)
             let cellsPerTask = try tasks.value()
             let plan = try loadPlan(planFile.file)
             // Find the batch commands before touching the results folder.

@@ -186,6 +186,7 @@ final class CampaignHostileInputTests: XCTestCase {
         try expectUsageError(["campaign", "plan", good, "--cpus-per-task", "-3"], "--cpus-per-task takes a whole number 1...65536")
         try expectUsageError(["campaign", "slurm", good, "--results", results, "--dry-run", "--throttle", "0"], "--throttle must be 1...100000")
         try expectUsageError(["campaign", "slurm", good, "--results", results, "--dry-run", "--cells-per-task", "x"], "--cells-per-task takes a whole number 1...100000")
+        try expectUsageError(["campaign", "run", good, "--results", ""], "--results needs a folder")
         try expectUsageError(["campaign", "cell", good, "--results", results, "--index", "-5"], "--index takes a whole number 0...99999")
         try expectUsageError(["campaign", "cell", good, "--results", results, "--index", "99999999999999999999"], "--index must be 0...99999")
         let plain = write("#!/bin/sh\n", "not-executable")
