@@ -76,11 +76,11 @@ func checkCellCommand(_ cell: CampaignCell) throws {
     }
 }
 
-/// Reads a plan and checks every cell's command line (those of `only`).
-private func loadPlan(_ path: String, only: (CampaignPlan) -> [Int]? = { _ in nil }) throws -> CampaignPlan {
+/// Reads a plan and checks every cell's command line.
+private func loadPlan(_ path: String) throws -> CampaignPlan {
     try usage {
         let plan = try CampaignPlan.load(path: path)
-        try plan.checkCells(only: only(plan), checkCellCommand)
+        try plan.checkCells(checkCellCommand)
         return plan
     }
 }
