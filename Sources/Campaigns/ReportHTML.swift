@@ -33,7 +33,9 @@ enum ReportHTML {
         """
         let order = ["passed", "failed", "crashed", "timeout", "error", "unfinished", "running", CampaignReport.corrupt]
         let states = order.compactMap { s in r.counts[s].map { "\($0) \(s)" } }.joined(separator: ", ")
-        h += "<p><span class=\"verdict \(r.passed ? "pass" : "fail")\">\(r.verdict): \(r.cellCount) cells, \(htmlEscaped(states))</span></p>\n"
+        let planted = r.cells.filter { $0.expected != "SUCCESS" }
+        let caught = planted.isEmpty ? "" : "; \(planted.filter(\.met).count) of \(planted.count) planted bugs caught"
+        h += "<p><span class=\"verdict \(r.passed ? "pass" : "fail")\">\(r.verdict): \(r.cellCount) cells, \(htmlEscaped(states))\(caught)</span></p>\n"
         if r.mixedBuilds {
             h += "<div class=\"mixed\">MIXED BUILDS: these results come from \(r.builds.count) different builds ("
             h += r.builds.map { "\(htmlEscaped($0.build)): \(cellCountText($0.cells))" }.joined(separator: "; ")
@@ -68,7 +70,10 @@ enum ReportHTML {
 
         h += "<h2>Verdict matrix</h2>\n<p class=\"note\">Each square folds the seeds (and any fixed axis) of one combination: cells that met their expectation/total, green when all did, else coloured by the worst state among those that did not (corrupt, failed, crashed, timeout, error, unfinished, running, passed). Hover for the counts.</p>\n"
         h += grid(r.matrix, legend: true) { sq in
-            let others = CampaignReport.severity.filter { $0 != "passed" }.compactMap { s in sq.counts[s].map { "\($0) \(s)" } }
+            // Where every cell met its expectation, a failure is a caught bug.
+            let others = CampaignReport.severity.filter { $0 != "passed" }.compactMap { s in
+                sq.counts[s].map { "\($0) \(s == "failed" && sq.missed == 0 ? "caught" : s)" }
+            }
             return (stateColor[sq.worst] ?? "#ccc", "\(sq.total - sq.missed)/\(sq.total)", others.prefix(2).joined(separator: ", "),
                     sq.counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))
         }
