@@ -54,9 +54,11 @@ struct CellsPerTaskOption: ParsableArguments {
 }
 
 /// Parses a cell's command line as `stress run` will parse it in the cell's
-/// child, and turns its settings into the run's own checks: a cell that
-/// would be refused is refused when the plan is read, not N times later on
-/// a cluster.
+/// child, with the run's own checks (ranges, a scheme paired with another
+/// scheme's injection...): a cell that would be refused is refused when the
+/// plan is read, not N times later on a cluster. A bug that only a
+/// controlled run catches is refused too: the cell could never meet its
+/// expectation.
 func checkCellCommand(_ cell: CampaignCell) throws {
     let args = cell.runArguments
     let settings: RunSettings
@@ -67,9 +69,6 @@ func checkCellCommand(_ cell: CampaignCell) throws {
     } catch {
         let message = Run.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
         throw CampaignError("stress run \(args.joined(separator: " ")): \(message)")
-    }
-    if let owner = settings.inject.scheme, owner != settings.scheme {
-        throw CampaignError("--inject \(settings.inject.rawValue) is a bug of the \(owner.rawValue) scheme, and the cell runs \(settings.scheme.rawValue)")
     }
     if settings.inject.needsControlledRun {
         throw CampaignError("--inject \(settings.inject.rawValue) is caught only by a controlled run (stress explore), never by a stress run cell")
