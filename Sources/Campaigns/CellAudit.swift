@@ -26,13 +26,25 @@ enum CellAudit {
 
     static func read(_ folder: ResultsFolder, _ cell: CampaignCell) -> CellFiles {
         let i = cell.index
-        let recordData = BoundedRead.data(folder.recordPath(i), limit: BoundedRead.planLimit)
-        let resultData = BoundedRead.data(folder.resultPath(i), limit: BoundedRead.resultLimit)
         var files = CellFiles()
         func corrupt(_ why: String) -> CellFiles {
             files.corrupt = why
             return files
         }
+        // Missing is a state (never started, no result yet); a folder, a
+        // device or a giant in a file's place is damage.
+        func read(_ name: String, _ path: String, _ limit: Int) -> (Data?, String?) {
+            switch BoundedRead.read(path, limit: limit) {
+            case .data(let d): return (d, nil)
+            case .missing: return (nil, nil)
+            case .folder: return (nil, "\(name) is a folder")
+            case .tooLarge: return (nil, "\(name) is over \(limit >> 20) MiB")
+            case .unreadable(let why): return (nil, "\(name) cannot be read: \(why)")
+            }
+        }
+        let (recordData, recordDamage) = read("cell.json", folder.recordPath(i), BoundedRead.planLimit)
+        let (resultData, resultDamage) = read("result.json", folder.resultPath(i), BoundedRead.resultLimit)
+        if let why = recordDamage ?? resultDamage { return corrupt(why) }
         guard let recordData else {
             return resultData == nil ? files : corrupt("result.json without a cell.json: no runner recorded this cell")
         }

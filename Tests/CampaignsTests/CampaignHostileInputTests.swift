@@ -274,6 +274,17 @@ final class CampaignHostileInputTests: XCTestCase {
             ("result missing", 0, "result.json is missing", { p in try FileManager.default.removeItem(atPath: p + "/cells/00000/result.json") }),
             ("record missing", 0, "result.json without a cell.json", { p in try FileManager.default.removeItem(atPath: p + "/cells/00000/cell.json") }),
             ("truncated result", 0, "result.json is not a stress run result", { p in try self.put(try self.bytes(p + "/cells/00000/result.json").prefix(100), p + "/cells/00000/result.json") }),
+            ("cell.json a folder", 0, "cell.json is a folder", { p in
+                try FileManager.default.removeItem(atPath: p + "/cells/00000/cell.json")
+                try makeFolder(p + "/cells/00000/cell.json")
+            }),
+            ("result.json a pipe", 0, "result.json cannot be read: not a regular file", { p in
+                try FileManager.default.removeItem(atPath: p + "/cells/00000/result.json")
+                XCTAssertEqual(mkfifo(p + "/cells/00000/result.json", 0o644), 0)
+            }),
+            ("giant result.json", 0, "result.json is over 256 MiB", { p in
+                XCTAssertEqual(truncate(p + "/cells/00000/result.json", off_t(BoundedRead.resultLimit + 1)), 0)
+            }),
             ("empty result", 0, "the file is empty", { p in try self.put(Data(), p + "/cells/00000/result.json") }),
             ("result unknown key", 0, "unknown key 'bonus'", { p in try self.edit(p + "/cells/00000/result.json") { $0["bonus"] = 1 } }),
             ("result settings unknown key", 0, "unknown key 'settings.turbo'", { p in
