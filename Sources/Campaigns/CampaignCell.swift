@@ -1,3 +1,4 @@
+import ConcurrentRmap
 import Foundation
 import StressSupport
 
@@ -17,6 +18,18 @@ public struct CampaignCell: Sendable, Equatable {
     /// Seconds the cell asks for; nil for a cell bounded by `--ops`.
     public var duration: Double? { value(.duration).flatMap { Double($0) } }
     public var seed: String { value(.seed) ?? "" }
+
+    /// The bug the cell plants: its `inject` axis value, else an `--inject`
+    /// among the plan's fixed options, else none.
+    public var injection: Injection {
+        if let v = value(.inject) { return Injection(rawValue: v) ?? .none }
+        var it = runArguments.makeIterator()
+        var found: String?
+        while let a = it.next() {
+            if a == "--inject" { found = it.next() } else if a.hasPrefix("--inject=") { found = String(a.dropFirst(9)) }
+        }
+        return found.flatMap(Injection.init(rawValue:)) ?? .none
+    }
 
     /// "seed=3 rcu=qsbr threads=2 duration=1": names the cell in listings.
     public var key: String { values.map { "\($0.name.rawValue)=\($0.value)" }.joined(separator: " ") }
@@ -59,6 +72,23 @@ extension CampaignPlan {
     }
 
     public var cells: [CampaignCell] { (0..<cellCount).map(cell) }
+
+    /// Checks every cell's command line with `check` (the `stress run`
+    /// parser, which this module cannot see: the command line passes it in)
+    /// and throws the first refusal, naming the cell. Seeds are checked
+    /// where the plan is read and change nothing else a parser looks at, so
+    /// the cells of the first seed cover every other combination; `only`
+    /// limits the check to some cells (an array task's).
+    public func checkCells(only: [Int]? = nil, _ check: (CampaignCell) throws -> Void) throws {
+        let seeds = axis(.seed)?.values.count ?? 1
+        let indices = only ?? Array(0..<(cellCount / seeds))
+        for i in indices {
+            let c = cell(i)
+            do { try check(c) } catch let e as CampaignError {
+                throw CampaignError("plan '\(name)': cell \(i) [\(c.key)] cannot run: \(e.message)")
+            }
+        }
+    }
 
     /// The plan's identity: SHA-256 of what determines its cells (axes with
     /// normalised values in expansion order, fixed options, timeout), so

@@ -29,6 +29,8 @@ public struct CampaignPlan: Sendable {
     public static let maxCells = 100_000
     /// `--scheme` values; the option is newer than this code's model enums.
     public static let schemes = ["anongroup", "anon-vma"]
+    /// A cell timeout past this is a typo, not a plan: 30 days.
+    public static let maxCellTimeout = 30.0 * 86_400
     static let topLevelKeys = ["name", "description", "axes", "run_args", "cell_timeout"]
 
     public var name: String
@@ -48,12 +50,13 @@ public struct CampaignPlan: Sendable {
 
     /// Reads and checks a plan file.
     public static func load(path: String) throws -> CampaignPlan {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
-                throw CampaignError("cannot read plan '\(path)'\(isDir.boolValue ? ": it is a folder" : "")")
-            }
-            throw CampaignError("plan '\(path)' does not exist")
+        let data: Data
+        switch BoundedRead.read(path, limit: BoundedRead.planLimit) {
+        case .data(let d): data = d
+        case .missing: throw CampaignError("plan '\(path)' does not exist")
+        case .folder: throw CampaignError("cannot read plan '\(path)': it is a folder")
+        case .tooLarge: throw CampaignError("plan '\(path)' is over \(BoundedRead.planLimit >> 20) MiB: not a plan")
+        case .unreadable(let why): throw CampaignError("cannot read plan '\(path)': \(why)")
         }
         let base = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         return try CampaignPlan(json: data, label: path, defaultName: base)
@@ -62,6 +65,7 @@ public struct CampaignPlan: Sendable {
     /// Parses a plan. `label` names it in errors.
     public init(json data: Data, label: String, defaultName: String = "campaign") throws {
         func fail(_ s: String) -> CampaignError { CampaignError("plan '\(label)': \(s)") }
+        if let problem = StrictJSON.problem(data) { throw fail("not valid JSON: \(problem)") }
         let root: JSONValue
         do { root = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
             throw fail("not valid JSON (\(Self.jsonErrorSummary(error)))")
@@ -132,7 +136,10 @@ public struct CampaignPlan: Sendable {
             }
         case let v?: throw fail("\"run_args\" must be a list of strings, not \(v.shown)")
         }
-        let reserved = axes.map(\.name.flag) + ["--json", "--quiet", "--help", "-h", "--version", "--list-injections"]
+        // Output options are the runner's; --options-from would make a cell's
+        // settings depend on a file that may change or vanish before it runs.
+        let reserved = axes.map(\.name.flag) + ["--json", "--quiet", "--help", "-h", "--version", "--list-injections",
+                                                "--options-from", "--debug-crash-after"]
         for arg in runArgs {
             if let r = reserved.first(where: { arg == $0 || arg.hasPrefix($0 + "=") }) {
                 throw fail("\"run_args\" must not set \(r): \(axes.map(\.name.flag).contains(r) ? "it is an axis of this plan" : "each cell sets its own")")
@@ -141,7 +148,11 @@ public struct CampaignPlan: Sendable {
         switch top["cell_timeout"] {
         case nil: cellTimeout = nil
         case let v?:
-            guard let t = v.number, t > 0, t.isFinite else { throw fail("\"cell_timeout\" must be a positive number of seconds, not \(v.shown)") }
+            let longest = axes.first { $0.name == .duration }?.values.compactMap { Double($0) }.max()
+            let range = "more than the longest duration (\(longest.map(formatSeconds) ?? "0") s) and at most \(formatSeconds(Self.maxCellTimeout)) s"
+            guard let t = v.number, t.isFinite, t > (longest ?? 0), t <= Self.maxCellTimeout else {
+                throw fail("\"cell_timeout\" must be seconds, \(range), not \(v.shown)")
+            }
             cellTimeout = t
         }
     }
@@ -188,17 +199,36 @@ public struct CampaignPlan: Sendable {
             }
         case .rcu: return try names(RCUFlavor.allCases.map(\.rawValue))
         case .sync: return try names(ListSync.allCases.map(\.rawValue))
-        case .inject: return try names(Injection.allCases.map(\.rawValue))
+        case .inject:
+            let named = try names(Injection.allCases.map(\.rawValue))
+            // A cell expects its planted bug to be caught; a bug only a
+            // controlled run can catch would make that expectation unmeetable.
+            if let i = named.compactMap(Injection.init(rawValue:)).first(where: \.needsControlledRun) {
+                throw fail("axis 'inject' has '\(i.rawValue)', which only a controlled run catches (stress explore), never a stress run cell")
+            }
+            return named
         case .scheme: return try names(schemes)
         case .mix:
             return try items.map { x in
                 guard case .string(let s) = x else { throw bad(x, "a mix NAME=WEIGHT,... or \"default\"") }
-                if s == "default" { return OperationMix.default.description }
-                do { return try OperationMix(parsing: s).description } catch {
+                if s == "default" { return reduced(OperationMix.default).description }
+                do { return try reduced(OperationMix(parsing: s)).description } catch {
                     throw fail("axis 'mix' has '\(s)': \(error)")
                 }
             }
         }
+    }
+
+    /// The mix with its weights divided by their greatest common divisor:
+    /// "fault=2,fork=2" draws operations as "fault=1,fork=1" does, so the
+    /// two are one axis value, not two cells.
+    static func reduced(_ mix: OperationMix) -> OperationMix {
+        func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+        let g = mix.weights.reduce(0, gcd)
+        guard g > 1 else { return mix }
+        var m = mix
+        m.weights = mix.weights.map { $0 / g }
+        return m
     }
 
     /// `{"count": N, "first": S}`: seeds S, S+1, ... S+N-1.

@@ -31,6 +31,12 @@ public struct CampaignReport: Codable, Sendable {
         public var host: String?
         public var slurmJob: String?
         public var note: String?
+        /// What the cell should end as (Expectation): "SUCCESS", or
+        /// "FAILURE (classes)" for a cell with a planted bug.
+        public var expected: String
+        /// Why the cell did not meet its expectation; nil when it did.
+        public var miss: String?
+        public var met: Bool { miss == nil }
     }
 
     /// Failed cells (and crashed or unfinished ones whose last snapshot
@@ -55,7 +61,11 @@ public struct CampaignReport: Codable, Sendable {
         public var counts: [String: Int]
         public var total: Int
         public var medianOpsPerS: Double?
-        /// The worst state present (failed > crashed > timeout > error > unfinished > running > passed).
+        /// Cells that did not meet their expectation.
+        public var missed: Int
+        /// The worst state among the cells that missed their expectation
+        /// (corrupt > failed > crashed > timeout > error > unfinished >
+        /// running > passed), "met" when every cell met it.
         public var worst: String
     }
 
@@ -91,8 +101,11 @@ public struct CampaignReport: Codable, Sendable {
     public var description: String?
     public var planId: String
     public var generated: String
-    /// "PASS" when every cell passed, else "FAIL".
+    /// "PASS" when every cell met its expectation (correct cells passed,
+    /// planted bugs were caught with one of their classes), else "FAIL".
     public var verdict: String
+    /// Cells that did not meet their expectation, with why.
+    public var missed: [Cell]
     public var cellCount: Int
     public var counts: [String: Int]
     public var axes: [[String]]
@@ -101,13 +114,15 @@ public struct CampaignReport: Codable, Sendable {
     public var machineTime: MachineTime
     public var matrix: Matrix
     public var signatures: [Signature]
-    /// Cells that neither passed nor failed: crashed, timed out, errors, unfinished, running.
+    /// Cells that neither passed nor failed: corrupt, crashed, timed out, errors, unfinished, running.
     public var problems: [Cell]
     public var cells: [Cell]
 
     public var passed: Bool { verdict == "PASS" }
 
-    static let severity = ["failed", "crashed", "timeout", "error", "unfinished", "running", "passed"]
+    /// A cell whose files contradict each other or the plan (CellAudit).
+    public static let corrupt = "corrupt"
+    static let severity = [corrupt, "failed", "crashed", "timeout", "error", "unfinished", "running", "passed"]
 
     /// Merges everything the folder holds.
     public init(folder: ResultsFolder) {
@@ -117,17 +132,31 @@ public struct CampaignReport: Codable, Sendable {
         var signatureOf: [Int: FailureSignature] = [:]
         for i in 0..<plan.cellCount {
             let c = plan.cell(i)
-            let record = folder.record(i)
-            let result = folder.result(i)
+            let files = folder.files(i)
+            let record = files.record
+            let result = files.result
             let earlier = folder.earlierAttempts(i)
+            // Only times a runner can have measured count as machine time.
             for r in earlier + [record].compactMap({ $0 }) {
-                used += r.wallS ?? 0
-                usedThreads += (r.wallS ?? 0) * Double(c.threads)
+                guard let w = r.wallS, CellAudit.plausibleWall(w, c) else { continue }
+                used += w
+                usedThreads += w * Double(c.threads)
             }
+            let expectation = Expectation(c)
             var cell = Cell(index: i, key: c.key, axes: Dictionary(uniqueKeysWithValues: c.values.map { ($0.name.rawValue, $0.value) }),
                             seed: c.seed, threads: c.threads, state: CellState.unfinished.rawValue,
                             reproduce: c.reproduce, attempts: earlier.count + (record == nil ? 0 : 1),
-                            earlierAttempts: earlier.map(\.summary))
+                            earlierAttempts: earlier.map(\.summary), expected: expectation.text)
+            if let why = files.corrupt {
+                cell.state = Self.corrupt
+                cell.note = why
+                cell.exitStatus = record?.exitStatus
+                cell.host = record?.host
+                cell.slurmJob = record?.slurmJob
+                cell.miss = "its files are corrupt: \(why)"
+                cells.append(cell)
+                continue
+            }
             if let record {
                 cell.state = record.state.rawValue
                 cell.exitStatus = record.exitStatus
@@ -140,19 +169,17 @@ public struct CampaignReport: Codable, Sendable {
                 if record.state == .running && !folder.isHeld(i) {
                     cell.state = CellState.unfinished.rawValue
                     cell.note = "its runner stopped without recording an end (killed, node lost or time limit)"
-                } else if record.state.isFinished && result?.verdict == nil {
-                    cell.state = CellState.unfinished.rawValue
-                    cell.note = "recorded \(record.state.rawValue) but result.json is missing or unreadable"
                 }
             } else {
                 cell.note = "never started"
             }
             if let result {
                 cell.verdict = result.verdict
-                cell.opsPerS = result.opsPerS
                 cell.completedOps = result.completedOperations
                 cell.firstViolationS = result.firstViolationS
                 cell.build = result.build
+                // Only a finished run's rate is a measurement.
+                if record?.state.isFinished == true { cell.opsPerS = result.opsPerS }
                 // A crashed or hung run's last snapshot may already hold the
                 // violation that explains it.
                 let found = cell.state == CellState.failed.rawValue || !result.violations.isEmpty || !result.leaks.isEmpty
@@ -161,6 +188,7 @@ public struct CampaignReport: Codable, Sendable {
                     signatureOf[i] = sig
                 }
             }
+            cell.miss = expectation.miss(state: cell.state, result: result)
             cells.append(cell)
         }
 
@@ -171,7 +199,8 @@ public struct CampaignReport: Codable, Sendable {
         cellCount = plan.cellCount
         self.cells = cells
         counts = Dictionary(grouping: cells, by: \.state).mapValues(\.count)
-        verdict = cells.allSatisfy { $0.state == CellState.passed.rawValue } ? "PASS" : "FAIL"
+        missed = cells.filter { !$0.met }
+        verdict = missed.isEmpty ? "PASS" : "FAIL"
         axes = plan.axes.map { [$0.name.rawValue] + $0.values }
         problems = cells.filter { $0.state != CellState.passed.rawValue && $0.state != CellState.failed.rawValue }
 
@@ -213,8 +242,10 @@ public struct CampaignReport: Codable, Sendable {
         let squares = groups.map { row in
             row.map { g -> Square in
                 let counts = Dictionary(grouping: g, by: \.state).mapValues(\.count)
-                let worst = severity.first { counts[$0] != nil } ?? "unfinished"
-                return Square(counts: counts, total: g.count, medianOpsPerS: median(g.compactMap(\.opsPerS)), worst: worst)
+                let missedStates = Set(g.filter { !$0.met }.map(\.state))
+                let worst = missedStates.isEmpty ? "met" : severity.first { missedStates.contains($0) } ?? "unfinished"
+                return Square(counts: counts, total: g.count, medianOpsPerS: median(g.compactMap(\.opsPerS)),
+                              missed: g.filter { !$0.met }.count, worst: worst)
             }
         }
         return Matrix(rowAxes: rowAxes.map(\.name.rawValue), columnAxis: column?.name.rawValue, columns: columns,
@@ -236,9 +267,13 @@ public struct CampaignReport: Codable, Sendable {
     /// What `stress campaign report` prints.
     public var summaryLines: [String] {
         var out: [String] = []
-        let order = ["passed", "failed", "crashed", "timeout", "error", "unfinished", "running"]
+        let order = ["passed", "failed", "crashed", "timeout", "error", "unfinished", "running", Self.corrupt]
         let states = order.compactMap { s in counts[s].map { "\($0) \(s)" } }.joined(separator: ", ")
         out.append("campaign '\(campaign)' (plan \(shortPlanId(planId))): \(cellCount) cells: \(states)")
+        let planted = cells.filter { $0.expected != "SUCCESS" }
+        if !planted.isEmpty {
+            out.append("planted bugs caught with a declared class: \(planted.filter(\.met).count) of \(planted.count) cells")
+        }
         if !signatures.isEmpty {
             out.append("failure signatures:")
             for s in signatures {
@@ -247,7 +282,7 @@ public struct CampaignReport: Codable, Sendable {
             }
         }
         if !problems.isEmpty {
-            out.append("crashed, timed out or unfinished:")
+            out.append("corrupt, crashed, timed out or unfinished:")
             for p in problems.prefix(20) {
                 let summary = p.signal.map { " (signal \($0)\(p.signalName.map { " \($0)" } ?? ""))" } ?? ""
                 out.append("  cell \(p.index) [\(p.key)]: \(p.state)\(summary)\(p.note.map { ": \($0)" } ?? "")")
@@ -262,7 +297,16 @@ public struct CampaignReport: Codable, Sendable {
         var time = String(format: "machine time used: %.0f cell-seconds, %.0f thread-seconds", machineTime.usedCellSeconds, machineTime.usedThreadSeconds)
         if let a = machineTime.askedThreadSeconds { time += String(format: " (plan asked %.0f thread-seconds)", a) }
         out.append(time)
-        out.append(verdict)
+        if missed.isEmpty {
+            out.append("PASS: every cell met its expectation")
+        } else {
+            out.append("cells that did not meet their expectation (\(missed.count) of \(cellCount)):")
+            for m in missed.prefix(20) {
+                out.append("  cell \(m.index) [\(m.key)]: expected \(m.expected): \(m.miss ?? "")")
+            }
+            if missed.count > 20 { out.append("  ... and \(missed.count - 20) more (see report.csv)") }
+            out.append("FAIL")
+        }
         return out
     }
 }

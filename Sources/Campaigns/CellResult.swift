@@ -86,7 +86,7 @@ public struct CellResult: Decodable, Sendable {
 
     /// Reads a result file; nil when it is missing, empty or not a JSON object.
     public static func load(path: String) -> CellResult? {
-        guard let data = FileManager.default.contents(atPath: path), !data.isEmpty else { return nil }
+        guard let data = BoundedRead.data(path, limit: BoundedRead.resultLimit), !data.isEmpty else { return nil }
         return try? JSONDecoder().decode(CellResult.self, from: data)
     }
 

@@ -6,7 +6,8 @@ import StressSupport
 enum ReportHTML {
     static let stateColor = [
         "passed": "#4caf50", "failed": "#d62728", "crashed": "#7b1fa2", "timeout": "#ff7f0e",
-        "error": "#8c564b", "unfinished": "#b0b0b0", "running": "#1f77b4",
+        "error": "#8c564b", "unfinished": "#b0b0b0", "running": "#1f77b4", "corrupt": "#000000",
+        "met": "#4caf50",
     ]
     /// At most this many rows in the all-cells table; report.csv has every cell.
     static let cellRowLimit = 2000
@@ -30,15 +31,30 @@ enum ReportHTML {
         <h1>Campaign \(htmlEscaped(r.campaign))</h1>
 
         """
-        let order = ["passed", "failed", "crashed", "timeout", "error", "unfinished", "running"]
+        let order = ["passed", "failed", "crashed", "timeout", "error", "unfinished", "running", CampaignReport.corrupt]
         let states = order.compactMap { s in r.counts[s].map { "\($0) \(s)" } }.joined(separator: ", ")
-        h += "<p><span class=\"verdict \(r.passed ? "pass" : "fail")\">\(r.verdict): \(r.cellCount) cells, \(htmlEscaped(states))</span></p>\n"
+        let planted = r.cells.filter { $0.expected != "SUCCESS" }
+        let caught = planted.isEmpty ? "" : "; \(planted.filter(\.met).count) of \(planted.count) planted bugs caught"
+        h += "<p><span class=\"verdict \(r.passed ? "pass" : "fail")\">\(r.verdict): \(r.cellCount) cells, \(htmlEscaped(states))\(caught)</span></p>\n"
         if r.mixedBuilds {
             h += "<div class=\"mixed\">MIXED BUILDS: these results come from \(r.builds.count) different builds ("
             h += r.builds.map { "\(htmlEscaped($0.build)): \(cellCountText($0.cells))" }.joined(separator: "; ")
             h += "). Differences between cells may be differences between builds.</div>\n"
         }
         if let d = r.description { h += "<p>\(htmlEscaped(d))</p>\n" }
+
+        h += "<h2>Expectations</h2>\n<p class=\"note\">A correct cell must pass; a cell with a planted bug must fail with one of the violation classes that bug declares (as stress selftest scores it). The campaign passes when every cell meets its expectation.</p>\n"
+        if r.missed.isEmpty {
+            h += "<p>Every cell met its expectation.</p>\n"
+        } else {
+            h += "<table><tr><th>cell</th><th>configuration</th><th>expected</th><th>state</th><th>why it did not meet it</th><th>reproduce</th></tr>\n"
+            for c in r.missed.prefix(cellRowLimit) {
+                h += "<tr><td class=\"n\">\(c.index)</td><td>\(htmlEscaped(c.key))</td><td>\(htmlEscaped(c.expected))</td>"
+                h += "<td style=\"color:\(stateColor[c.state] ?? "#222")\">\(htmlEscaped(c.state))</td><td>\(htmlEscaped(c.miss ?? ""))</td>"
+                h += "<td><code>\(htmlEscaped(c.reproduce))</code></td></tr>\n"
+            }
+            h += "</table>\n"
+        }
 
         h += "<table>\n"
         var rows: [(String, String)] = [("plan", r.planId), ("generated", r.generated)]
@@ -52,11 +68,13 @@ enum ReportHTML {
         for (k, v) in rows { h += "<tr><th>\(htmlEscaped(k))</th><td>\(htmlEscaped(v))</td></tr>\n" }
         h += "</table>\n"
 
-        h += "<h2>Verdict matrix</h2>\n<p class=\"note\">Each square folds the seeds (and any fixed axis) of one combination: passed/total, coloured by the worst state in it (failed, crashed, timeout, error, unfinished, running, passed). Hover for the counts.</p>\n"
+        h += "<h2>Verdict matrix</h2>\n<p class=\"note\">Each square folds the seeds (and any fixed axis) of one combination: cells that met their expectation/total, green when all did, else coloured by the worst state among those that did not (corrupt, failed, crashed, timeout, error, unfinished, running, passed). Hover for the counts.</p>\n"
         h += grid(r.matrix, legend: true) { sq in
-            let passed = sq.counts["passed"] ?? 0
-            let others = CampaignReport.severity.filter { $0 != "passed" }.compactMap { s in sq.counts[s].map { "\($0) \(s)" } }
-            return (stateColor[sq.worst] ?? "#ccc", "\(passed)/\(sq.total)", others.prefix(2).joined(separator: ", "),
+            // Where every cell met its expectation, a failure is a caught bug.
+            let others = CampaignReport.severity.filter { $0 != "passed" }.compactMap { s in
+                sq.counts[s].map { "\($0) \(s == "failed" && sq.missed == 0 ? "caught" : s)" }
+            }
+            return (stateColor[sq.worst] ?? "#ccc", "\(sq.total - sq.missed)/\(sq.total)", others.prefix(2).joined(separator: ", "),
                     sq.counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))
         }
 
@@ -73,7 +91,7 @@ enum ReportHTML {
             h += "</table>\n"
         }
 
-        h += "<h2>Crashed, timed out and unfinished cells</h2>\n"
+        h += "<h2>Corrupt, crashed, timed out and unfinished cells</h2>\n"
         if r.problems.isEmpty {
             h += "<p>None: every cell ran to a verdict.</p>\n"
         } else {
@@ -96,10 +114,11 @@ enum ReportHTML {
 
         h += "<h2>Cells</h2>\n"
         if r.cells.count > cellRowLimit { h += "<p class=\"note\">The first \(cellRowLimit) of \(r.cells.count) cells; report.csv lists all.</p>\n" }
-        h += "<table><tr><th>cell</th><th>configuration</th><th>state</th><th>verdict</th><th>wall s</th><th>ops/s</th><th>build</th><th>attempts</th><th>reproduce</th></tr>\n"
+        h += "<table><tr><th>cell</th><th>configuration</th><th>state</th><th>verdict</th><th>expected</th><th>met</th><th>wall s</th><th>ops/s</th><th>build</th><th>attempts</th><th>reproduce</th></tr>\n"
         for c in r.cells.prefix(cellRowLimit) {
             h += "<tr><td class=\"n\">\(c.index)</td><td>\(htmlEscaped(c.key))</td>"
             h += "<td style=\"color:\(stateColor[c.state] ?? "#222")\">\(htmlEscaped(c.state))</td><td>\(htmlEscaped(c.verdict ?? ""))</td>"
+            h += "<td>\(htmlEscaped(c.expected))</td><td>\(c.met ? "yes" : "no")</td>"
             h += "<td class=\"n\">\(c.wallS.map { String(format: "%.1f", $0) } ?? "")</td><td class=\"n\">\(c.opsPerS.map { String(format: "%.0f", $0) } ?? "")</td>"
             h += "<td>\(htmlEscaped(c.build ?? ""))</td><td class=\"n\">\(c.attempts)</td><td><code>\(htmlEscaped(c.reproduce))</code></td></tr>\n"
         }
@@ -143,7 +162,7 @@ enum ReportHTML {
         if legend {
             var x = 4.0
             let y = top + ch * Double(labels.count) + 12
-            for state in ["passed", "failed", "crashed", "timeout", "error", "unfinished", "running"] {
+            for state in ["met", "corrupt", "failed", "crashed", "timeout", "error", "unfinished", "running"] {
                 s += "<rect x=\"\(Int(x))\" y=\"\(Int(y))\" width=\"12\" height=\"12\" fill=\"\(stateColor[state]!)\"/>"
                 s += "<text x=\"\(Int(x + 16))\" y=\"\(Int(y + 10))\">\(state)</text>\n"
                 x += Double(state.count) * 7 + 34

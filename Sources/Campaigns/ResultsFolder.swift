@@ -86,31 +86,64 @@ public final class ResultsFolder: Sendable {
     public static func existing(_ path: String) throws -> ResultsFolder {
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDir), isDir.boolValue else {
+        guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDir) else {
             throw CampaignError("results folder '\(path)' does not exist")
+        }
+        guard isDir.boolValue else {
+            throw CampaignError("'\(path)' is a file; give the results folder (the --results of campaign run or slurm)")
         }
         guard let stamp = try readStamp(absolute + "/" + stampFile, shown: path) else {
             throw CampaignError("'\(path)' holds no campaign (no \(stampFile))")
         }
-        let plan = try CampaignPlan.load(path: absolute + "/" + planFile)
+        // A plan without a "name" took its file's name when the folder was
+        // stamped; the copy is called plan.json, so it takes the stamp's.
+        guard let planData = BoundedRead.data(absolute + "/" + planFile, limit: BoundedRead.planLimit) else {
+            throw CampaignError("results folder '\(path)' has no readable \(planFile)")
+        }
+        let plan: CampaignPlan
+        do {
+            plan = try CampaignPlan(json: planData, label: absolute + "/" + planFile, defaultName: stamp.campaign)
+        } catch let e as CampaignError {
+            throw CampaignError("results folder '\(path)': its \(planFile) is damaged: \(e.message)")
+        }
         guard plan.id == stamp.planId else {
             throw CampaignError("results folder '\(path)': \(planFile) no longer matches the stamp in \(stampFile) (plan \(shortPlanId(plan.id)) vs \(shortPlanId(stamp.planId)))")
+        }
+        // plan.json is the first plan given, never replaced: its name and
+        // size are the stamp's, or one of the two was edited.
+        guard stamp.cells == plan.cellCount, stamp.campaign == plan.name else {
+            throw CampaignError("results folder '\(path)': \(stampFile) says campaign '\(stamp.campaign)' of \(stamp.cells) cells, but \(planFile) is '\(plan.name)' of \(plan.cellCount) cells")
         }
         return ResultsFolder(path: absolute, plan: plan, stamp: stamp)
     }
 
+    /// The stamp, read strictly: a damaged or edited stamp stops everything
+    /// (a wrong one would let cells of another plan into this folder).
     private static func readStamp(_ stampPath: String, shown: String) throws -> CampaignStamp? {
         guard FileManager.default.fileExists(atPath: stampPath) else { return nil }
-        guard let data = FileManager.default.contents(atPath: stampPath),
-              let stamp = try? CellRecord.decoder.decode(CampaignStamp.self, from: data) else {
-            throw CampaignError("results folder '\(shown)' has an unreadable \(stampFile); not touching it")
+        func bad(_ why: String) -> CampaignError {
+            CampaignError("results folder '\(shown)' has a damaged \(stampFile) (\(why)); not touching it")
         }
+        guard let data = BoundedRead.data(stampPath, limit: BoundedRead.planLimit) else { throw bad("unreadable, or not a small regular file") }
+        if data.isEmpty { throw bad("empty") }
+        if let p = StrictJSON.problem(data) { throw bad(p) }
+        let stamp: CampaignStamp
+        do { stamp = try CellRecord.decoder.decode(CampaignStamp.self, from: data) } catch {
+            throw bad(CellAudit.decodingSummary(error))
+        }
+        if let k = CellAudit.unknownKey(data, (try? CellRecord.encoder.encode(stamp)) ?? Data()) { throw bad(k) }
+        guard stamp.format == 1 else { throw bad("format \(stamp.format), this build reads format 1") }
+        guard stamp.cells >= 1, stamp.cells <= CampaignPlan.maxCells else { throw bad("\(stamp.cells) cells") }
+        guard stamp.planId.count == 64, stamp.planId.allSatisfy(\.isHexDigit) else { throw bad("plan_id is not a SHA-256") }
         return stamp
     }
 
     private static func check(_ stamp: CampaignStamp, against plan: CampaignPlan, folder: String) throws {
         guard stamp.planId == plan.id else {
             throw CampaignError("results folder '\(folder)' holds campaign '\(stamp.campaign)' (plan \(shortPlanId(stamp.planId))), not '\(plan.name)' (plan \(shortPlanId(plan.id))); use another folder")
+        }
+        guard stamp.cells == plan.cellCount else {
+            throw CampaignError("results folder '\(folder)': \(stampFile) says \(stamp.cells) cells, but plan \(shortPlanId(plan.id)) has \(plan.cellCount); the stamp was edited")
         }
     }
 
@@ -139,16 +172,22 @@ public final class ResultsFolder: Sendable {
     public func logPath(_ index: Int) -> String { cellFolder(index) + "/output.log" }
 
     public func record(_ index: Int) -> CellRecord? {
-        guard let data = FileManager.default.contents(atPath: recordPath(index)) else { return nil }
+        guard let data = BoundedRead.data(recordPath(index), limit: BoundedRead.planLimit) else { return nil }
         return try? CellRecord.decoder.decode(CellRecord.self, from: data)
     }
 
     public func result(_ index: Int) -> CellResult? { CellResult.load(path: resultPath(index)) }
 
-    /// Finished with a result: resuming leaves the cell alone.
+    /// The cell's record and result, read strictly and checked against each
+    /// other and the plan (CellAudit).
+    public func files(_ index: Int) -> CellFiles { CellAudit.read(self, plan.cell(index)) }
+
+    /// Finished with a result that holds up: resuming leaves the cell
+    /// alone, and runs a corrupt one again (its files kept as attempt-N).
     public func isFinished(_ index: Int) -> Bool {
-        guard let r = record(index), r.state.isFinished else { return false }
-        return result(index)?.verdict != nil
+        let f = files(index)
+        guard f.corrupt == nil, let r = f.record, r.state.isFinished else { return false }
+        return f.result?.verdict != nil
     }
 
     public func write(_ record: CellRecord) throws {
@@ -176,8 +215,9 @@ public final class ResultsFolder: Sendable {
     public func earlierAttempts(_ index: Int) -> [CellRecord] {
         var out: [CellRecord] = []
         var n = 1
-        while let data = FileManager.default.contents(atPath: "\(cellFolder(index))/attempt-\(n)/cell.json") {
-            if let r = try? CellRecord.decoder.decode(CellRecord.self, from: data) { out.append(r) }
+        while FileManager.default.fileExists(atPath: "\(cellFolder(index))/attempt-\(n)") {
+            if let data = BoundedRead.data("\(cellFolder(index))/attempt-\(n)/cell.json", limit: BoundedRead.planLimit),
+               let r = try? CellRecord.decoder.decode(CellRecord.self, from: data) { out.append(r) }
             n += 1
         }
         return out

@@ -57,9 +57,9 @@ public enum SlurmExecutor {
         if let t = o.timeLimit, !validTimeLimit(t) {
             throw CampaignError("--time '\(t.debugDescription)' must be an sbatch time above zero: M, M:S, H:M:S, D-H, D-H:M or D-H:M:S")
         }
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: o.stressBinary, isDirectory: &isDir), !isDir.boolValue,
-              FileManager.default.isExecutableFile(atPath: o.stressBinary) else {
+        // The mode bits, not access(2): root may "execute" any file.
+        var st = stat()
+        guard stat(o.stressBinary, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_mode & 0o111 != 0 else {
             throw CampaignError("stress binary '\(o.stressBinary)' is not an executable file")
         }
     }
