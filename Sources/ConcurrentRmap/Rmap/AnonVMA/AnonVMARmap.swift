@@ -230,15 +230,17 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
     }
 
     /// fork: the child's copy of a VMA shares its anon_vma.
-    func vmaForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) {
+    func vmaForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) -> Bool {
         let av = k.vmaCtx(parent)
         if av != 0 { link(k, av, child) }
+        return true
     }
 
     /// mremap's copy_vma: the new VMA joins the anon_vma, after the old one.
-    func vmaCopied<P>(_ k: Kernel<Self, P>, old: UInt32, new: UInt32, cpu: CPU) {
+    func vmaCopied<P>(_ k: Kernel<Self, P>, old: UInt32, new: UInt32, cpu: CPU) -> Bool {
         let av = k.vmaCtx(old)
         if av != 0 { link(k, av, new) }
+        return true
     }
 
     /// The page offset is what page.index holds, so the moved VMA keeps it;
@@ -249,9 +251,26 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
 
     /// __split_vma: the new half joins its anon_vma (the planted bug leaves
     /// it off the list: its pages are then found by no walk).
-    func vmaSplit<P>(_ k: Kernel<Self, P>, vma: UInt32, new: UInt32, cpu: CPU) {
+    func vmaSplit<P>(_ k: Kernel<Self, P>, vma: UInt32, new: UInt32, cpu: CPU) -> Bool {
         let av = k.vmaCtx(vma)
         if av != 0 && k.inject != .anonVmaSplitUnlinked { link(k, av, new) }
+        return true
+    }
+
+    /// Mergeable when they share the anon_vma or one has none (2.6.7's
+    /// vma_merge: the merged VMA keeps the one there is).
+    func canMergeVMAs<P>(_ k: Kernel<Self, P>, lower: UInt32, upper: UInt32) -> Bool {
+        let a = k.vmaCtx(lower), b = k.vmaCtx(upper)
+        return a == b || a == 0 || b == 0
+    }
+
+    /// `kept` adopts `removed`'s anon_vma when it has none (before
+    /// `removed` leaves the list, so the pages it brings stay reachable).
+    func vmaMerged<P>(_ k: Kernel<Self, P>, kept: UInt32, removed: UInt32, cpu: CPU) {
+        let av = k.vmaCtx(removed)
+        guard av != 0, k.vmaCtx(kept) == 0 else { return }
+        link(k, av, kept)
+        k.vmaRecord(kept).pointee.ctx.store(av, ordering: .releasing)
     }
 
     /// anon_vma_unlink: the VMA leaves its list; the anon_vma dies with its
@@ -292,6 +311,9 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
         fr.pointee.mapping.store(r.pointee.ctx.load(ordering: .acquiring), ordering: .relaxed)
         fr.pointee.flags.bitwiseOr(FrameFlags.anon, ordering: .releasing)
     }
+
+    /// Nothing moves: the VMA has one anon_vma, which the page names already.
+    @inline(__always) func pageReused<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vma: UInt32) {}
 
     func pageCloned<P>(_ k: Kernel<Self, P>, from: UInt32, to: UInt32) {
         k.frames[Int(to)].index.store(k.frames[Int(from)].index.load(ordering: .relaxed), ordering: .relaxed)
@@ -497,5 +519,21 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
         if left != 0 {
             report(Violation(kind: .leak, detail: "\(left) anon_vmas still allocated"))
         }
+    }
+
+    /// Live anon_vmas and the VMAs on their lists; 2.6.7's anon_vma is 24
+    /// bytes (spinlock, list head) and every VMA carries 24 (the pointer and
+    /// its list node).
+    func metadata<P>(_ k: Kernel<Self, P>) -> RmapMetadata {
+        var m = RmapMetadata()
+        for av in 1...s.pointee.vmaCapacity where slab.load(UInt32(av)) == SlotState.live {
+            m.contexts += 1
+            m.links += Int(heads[av].pointee.count.load(ordering: .relaxed))
+        }
+        var vmas = 0
+        for v in 1...k.spaces.vmas.capacity where k.spaces.vmas.load(UInt32(v)) == SlotState.live { vmas += 1 }
+        m.maxChain = m.contexts > 0 ? 1 : 0
+        m.bytes = m.contexts * 24 + vmas * 24
+        return m
     }
 }
