@@ -96,6 +96,9 @@ public struct RunSettings: Codable, Sendable, Equatable {
     public var recycling: Recycling = .hunt
     /// The named workload (`WorkloadShape`): the random mix, or a script.
     public var workload: WorkloadShape = .mix
+    /// anon-vma-chain only: fork may reuse an anon_vma (`--avc-reuse`,
+    /// `MachineConfig.anonVmaReuse`); other schemes refuse false.
+    public var anonVmaReuse = true
 
     public init() {}
 
@@ -115,6 +118,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         c.injection = inject
         c.perturb = perturb
         c.recycling = recycling
+        c.anonVmaReuse = anonVmaReuse
         return c
     }
 
@@ -140,6 +144,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         if keepGoing { a.append("--keep-going") }
         a.append(perturb ? "--perturb" : "--no-perturb")
         a += ["--recycling", recycling.rawValue]
+        if scheme == .anonVMAChain { a += ["--avc-reuse", anonVmaReuse ? "on" : "off"] }
         return a
     }
 
@@ -186,7 +191,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case scheme, threads, durationS, ops, warmupS, seed, mix, rcu, sync, checks, frames, swapSlots, processes, population
         case familySize, locality, vmaPages, vmasPerProcess, auditIntervalS, stallTimeoutS, gpProbeIntervalS, latencySample
-        case sampleIntervalS, pin, pinFirst, keepGoing, inject, perturb, recycling, workload
+        case sampleIntervalS, pin, pinFirst, keepGoing, inject, perturb, recycling, workload, anonVmaReuse
     }
 
     /// Missing keys keep their defaults, so older result files still load.
@@ -226,6 +231,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         perturb = try v(.perturb, false)
         recycling = try v(.recycling, .throughput)
         workload = try v(.workload, d.workload)
+        anonVmaReuse = try v(.anonVmaReuse, d.anonVmaReuse)
     }
 }
 
