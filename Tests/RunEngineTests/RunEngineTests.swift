@@ -138,7 +138,7 @@ final class OptionValidationTests: XCTestCase {
     func testInjectionNamesParse() {
         for i in Injection.allCases { XCTAssertEqual(Injection(rawValue: i.rawValue), i) }
         XCTAssertNil(Injection(rawValue: "no-such-bug"))
-        XCTAssertEqual(Injection.allCases.count, 23)
+        XCTAssertEqual(Injection.allCases.count, 30)
         // Every planted bug says what may catch it.
         for i in Injection.allCases where i != .none { XCTAssertFalse(i.caughtBy.isEmpty, i.rawValue) }
         // Each scheme's catalogue: its own bugs and the shared ones, no other scheme's.
@@ -150,6 +150,7 @@ final class OptionValidationTests: XCTestCase {
         }
         XCTAssertEqual(Injection.catalogue(for: .anongroup).count, 15)
         XCTAssertEqual(Injection.catalogue(for: .anonVma).count, 14)
+        XCTAssertEqual(Injection.catalogue(for: .anonVMAChain).count, 14)
     }
 
     func testEventNamesAreSnakeCase() {
