@@ -210,6 +210,32 @@ final class VerdictTests: XCTestCase {
         XCTAssertGreaterThan(r.walks.count, 0)
     }
 
+    /// anon-vma-chain under the same load, with reuse on and off: every
+    /// operation and the checks clean; the setting is recorded, rebuilt by
+    /// `arguments`, and refused for another scheme.
+    func testCleanAnonVMAChainRunSucceeds() throws {
+        for reuse in [true, false] {
+            var o = small(2, 1.0)
+            o.scheme = .anonVMAChain
+            o.frames = 256
+            o.anonVmaReuse = reuse
+            let r = try StressEngine.run(o)
+            XCTAssertEqual(r.verdict, Verdict.success, "reuse \(reuse): \(r.violations.prefix(3))")
+            XCTAssertEqual(r.leakCheck, "clean")
+            XCTAssertEqual(r.settings.anonVmaReuse, reuse)
+            for op in OpKind.allCases { XCTAssertGreaterThan(r.ops[op.name]?.completed ?? 0, 0, op.name) }
+            XCTAssertEqual(r.events["mremap_copy"] ?? 0, 0, "anon_vma_chain never copies on mremap")
+            XCTAssertGreaterThan(r.walks.count, 0)
+            XCTAssertEqual(Array(o.arguments.suffix(2)), ["--avc-reuse", reuse ? "on" : "off"])
+            let back = try JSONDecoder().decode(RunSettings.self, from: try JSONEncoder().encode(o))
+            XCTAssertEqual(back.anonVmaReuse, reuse)
+        }
+        var bad = small(2, 1.0)
+        bad.scheme = .anonVma
+        bad.anonVmaReuse = false
+        XCTAssertNotNil(bad.validate(), "reuse off is refused for anon-vma")
+    }
+
     func testOpsBudgetEndsTheRunAtExactlyThatManyCompletedOperations() throws {
         var o = small(2, 60)
         o.ops = 20_000
