@@ -142,8 +142,7 @@ public enum Injection: String, CaseIterable, Sendable {
     /// model's own checks.
     public var isDataRace: Bool {
         switch self {
-        case .walkOutsideRCU, .mmFreeNoGrace, .walkNoPageTableLock, .racyMapcount, .anonVmaFreeNoGrace, .avcWalkNoRootLock,
-             .avcFreeNoGrace: true
+        case .walkOutsideRCU, .mmFreeNoGrace, .walkNoPageTableLock, .racyMapcount, .anonVmaFreeNoGrace, .avcWalkNoRootLock: true
         default: false
         }
     }
