@@ -8,6 +8,11 @@ public enum SchemeKind: String, CaseIterable, Sendable {
     /// the anon_vma listing every VMA that may map the page, page.index = the
     /// linear page offset.
     case anonVma = "anon-vma"
+    /// Rik van Riel's anon_vma_chain (Linux 2.6.34 to today): page.mapping =
+    /// the faulting VMA's own anon_vma, whose set of anon_vma_chain objects
+    /// names every VMA that may map the page; each VMA chains to every
+    /// anon_vma of its ancestry.
+    case anonVMAChain = "anon-vma-chain"
 }
 
 /// How the rmap's lists (an anongroup's mms, an anon_vma's VMAs) are
@@ -105,6 +110,11 @@ public struct MachineConfig: Sendable {
     /// (benchmarks build machines directly); `stress run` asks for hunt.
     /// Controlled runs always hunt.
     public var recycling: Recycling = .throughput
+    /// anon-vma-chain: fork may reuse an anon_vma of the child's chain that
+    /// no VMA uses as its own and that has at most one child (the rule
+    /// since CVE-2022-42703's fix), instead of always allocating one. Off:
+    /// every fork adds a generation to the hierarchy (2.6.34-3.18).
+    public var anonVmaReuse = true
 
     public init() {}
 
@@ -192,6 +202,9 @@ public struct MachineConfig: Sendable {
         }
         if anonVmaWalk == .rcuOnly && sync != .rcu {
             return "anon_vma walk rcu-only needs sync rcu (got sync \(sync.rawValue))"
+        }
+        if !anonVmaReuse && scheme != .anonVMAChain {
+            return "anon_vma reuse can be turned off only for the anon-vma-chain scheme (got \(scheme.rawValue))"
         }
         if let only = injection.scheme, only != scheme {
             return "injection \(injection.rawValue) is a bug of the \(only.rawValue) scheme, not of \(scheme.rawValue)"

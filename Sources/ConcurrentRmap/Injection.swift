@@ -42,6 +42,22 @@ public enum Injection: String, CaseIterable, Sendable {
     /// vma_merge forgets to give the kept VMA the removed one's anon_vma.
     case anonVmaMergeDropsAnonVma = "anon-vma-merge-drops-anon-vma"
 
+    // The anon_vma_chain scheme's bugs.
+    /// fork clones the chain and links the child's VMA only after copying its PTEs.
+    case avcForkLinkAfterCopy = "avc-fork-link-after-copy"
+    /// unlink frees a VMA's own anon_vma when its last active VMA leaves, though descendants still link to it.
+    case avcUnlinkFreeInUse = "avc-unlink-free-in-use"
+    /// fork's reuse rule counts children and active VMAs as one degree (the 3.19 rule's ambiguity).
+    case avcReuseDegree = "avc-reuse-degree"
+    /// the rmap walk takes neither the root's lock nor a read-side section over the set.
+    case avcWalkNoRootLock = "avc-walk-no-root-lock"
+    /// COW reuse of an exclusive page leaves it on an ancestor's anon_vma (no page_move_anon_rmap).
+    case avcMoveAnonRmapSkipped = "avc-move-anon-rmap-skipped"
+    /// an anon_vma whose last reference goes is freed without a grace period.
+    case avcFreeNoGrace = "avc-free-no-grace"
+    /// __split_vma does not clone the chain into the new half.
+    case avcSplitNoClone = "avc-split-no-clone"
+
     // Bugs of the shared machinery (every scheme).
     /// an exiting mm's slot is freed without waiting for a grace period.
     case mmFreeNoGrace = "mm-free-no-grace"
@@ -67,6 +83,9 @@ public enum Injection: String, CaseIterable, Sendable {
         case .anonVmaPublishEarly, .anonVmaNoRecheck, .anonVmaForkLinkAfterCopy, .anonVmaSplitUnlinked,
              .anonVmaMremapPgoff, .anonVmaFreeNoGrace, .prepareLockInversion, .anonVmaMergeDropsAnonVma:
             .anonVma
+        case .avcForkLinkAfterCopy, .avcUnlinkFreeInUse, .avcReuseDegree, .avcWalkNoRootLock, .avcMoveAnonRmapSkipped,
+             .avcFreeNoGrace, .avcSplitNoClone:
+            .anonVMAChain
         case .none, .mmFreeNoGrace, .walkNoPageTableLock, .racyMapcount, .rcuReaderStall, .rcuUnlockForgotten,
              .mmPinNoZeroCheck, .gpPollEarly:
             nil
@@ -100,6 +119,15 @@ public enum Injection: String, CaseIterable, Sendable {
         // the last on its list, mapped pages name a freed anon_vma.
         case .anonVmaMergeDropsAnonVma: [.location, .incompleteWalk, .lifetime, .groupList, .mapcount]
         case .prepareLockInversion: [.lockOrder]
+        case .avcForkLinkAfterCopy: [.incompleteWalk, .mapcount]
+        // The anon_vma goes while descendants' chains and pages name it.
+        case .avcUnlinkFreeInUse: [.lifetime, .groupList, .incompleteWalk, .location, .leak]
+        // The recount of num_active_vmas disagrees.
+        case .avcReuseDegree: [.groupList]
+        case .avcWalkNoRootLock, .avcFreeNoGrace: [.lifetime, .groupList, .incompleteWalk]
+        // A writable page on an ancestor's anon_vma.
+        case .avcMoveAnonRmapSkipped: [.location]
+        case .avcSplitNoClone: [.groupList, .incompleteWalk, .location, .mapcount]
         case .mmFreeNoGrace, .mmPinNoZeroCheck, .gpPollEarly: [.lifetime, .incompleteWalk, .groupList]
         // Racing PTE stores lose one: counts, contents, leaf use counts
         // (a leaf left holding PTEs at exit is a leak).
@@ -134,7 +162,7 @@ public enum Injection: String, CaseIterable, Sendable {
     /// model's own checks.
     public var isDataRace: Bool {
         switch self {
-        case .walkOutsideRCU, .mmFreeNoGrace, .walkNoPageTableLock, .racyMapcount, .anonVmaFreeNoGrace: true
+        case .walkOutsideRCU, .mmFreeNoGrace, .walkNoPageTableLock, .racyMapcount, .anonVmaFreeNoGrace, .avcWalkNoRootLock: true
         default: false
         }
     }
@@ -175,6 +203,20 @@ public enum Injection: String, CaseIterable, Sendable {
             "[anon-vma] anon_vma_prepare takes the mm's ptl and then the anon_vma lock, the order its old comments gave: a walker holds the anon_vma lock and waits for the ptl, so the two can deadlock under --sync mutex|rwlock (lock-order, found by controlled runs whether or not a schedule deadlocks). Linux d9d332e0 (2008) fixed this order."
         case .anonVmaMergeDropsAnonVma:
             "[anon-vma] vma_merge of a VMA with no anon_vma and a neighbour with one does not make the kept VMA adopt it: the neighbour's pages, now under the kept VMA, name an anon_vma it is not on, and the list empties and is freed while they are mapped (location, completeness, lifetime). Linux 2.6.7's __anon_vma_merge."
+        case .avcForkLinkAfterCopy:
+            "[anon-vma-chain] dup_mmap copies the PTEs before anon_vma_fork links the child's VMA into its parent's anon_vmas: a walk in between misses the child's copy (completeness). anon_vma_fork runs before copy_page_range since 2.6.34."
+        case .avcUnlinkFreeInUse:
+            "[anon-vma-chain] unlink_anon_vmas drops the VMA's own anon_vma when no VMA uses it as its own any more, although descendants' chains and their pages still name it: it is freed and reused under them (lifetime). The class of the anon_vma lifetime crashes of 2010-2011 and of CVE-2022-42703 (a freed anon_vma still named by page->mapping)."
+        case .avcReuseDegree:
+            "[anon-vma-chain] anon_vma_clone's reuse test uses one count of children and VMAs, as the 3.19 `degree` did: an anon_vma still used by one VMA is reused by another and the reuse is not counted as an active VMA (num_active_vmas disagrees with a recount: group-list). The ambiguity Jann Horn's fix for CVE-2022-42703 (6.2) removed by counting num_children and num_active_vmas."
+        case .avcWalkNoRootLock:
+            "[anon-vma-chain] the walk reads page->mapping and walks the anon_vma's set without taking the root's lock (nor staying in the read-side section): unlink frees AVCs and VMAs under it (lifetime, completeness). page_lock_anon_vma_read's root lock (2.6.36)."
+        case .avcMoveAnonRmapSkipped:
+            "[anon-vma-chain] do_wp_page writes in place an exclusive page that still names an ancestor's anon_vma without page_move_anon_rmap: a writable page outside its VMA's own anon_vma, walked by every relative and pinning the ancestor (location). Linux's page_move_anon_rmap (2.6.34) and __page_check_anon_rmap."
+        case .avcFreeNoGrace:
+            "[anon-vma-chain] an anon_vma whose last reference goes is reused at once instead of after a grace period: a walker that read page->mapping locks and walks another object (lifetime). SLAB_TYPESAFE_BY_RCU for anon_vma."
+        case .avcSplitNoClone:
+            "[anon-vma-chain] __split_vma gives the new half the anon_vma but not the chain (no anon_vma_clone): its pages are in no anon_vma's set (completeness, location, counts). Linux's anon_vma_clone in __split_vma."
         case .mmFreeNoGrace:
             "an exiting mm slot is recycled at once: a walker still on it lands in another mm (lifetime). The reason SLAB_DESTROY_BY_RCU exists for anon_vma."
         case .walkNoPageTableLock:

@@ -46,6 +46,8 @@ public final class Machine: @unchecked Sendable {
         case (.anonVma, false): core = AnonVMAMachine(config: config, log: log)
         case (.anongroup, true): core = AnonGroupControlledMachine(config: config, log: log)
         case (.anonVma, true): core = AnonVMAControlledMachine(config: config, log: log)
+        case (.anonVMAChain, false): core = AnonVMAChainMachine(config: config, log: log)
+        case (.anonVMAChain, true): core = AnonVMAChainControlledMachine(config: config, log: log)
         }
     }
 
@@ -205,6 +207,9 @@ public final class Machine: @unchecked Sendable {
 
     /// Names a lock of this machine by its address (controlled-run traces).
     public func lockName(address: UInt) -> String? { core.lockName(address: address) }
+    /// The scheme's rmap metadata now (contexts, links, longest chain,
+    /// bytes). Scans the tables: exact when no operation is in flight.
+    public func rmapMetadata() -> RmapMetadata { core.rmapMetadata() }
     public var violations: [Violation] { log.all }
     public func violationCount(_ kind: ViolationKind) -> Int { log.count(kind) }
     /// Records a violation found outside the model (the watchdog's stalls).
@@ -275,6 +280,7 @@ protocol MachineDriver: AnyObject, Sendable {
     func familyStats() -> (count: Int, mean: Double, max: Int)
     var bench: any MachineBenchDriver { get }
     func lockName(address: UInt) -> String?
+    func rmapMetadata() -> RmapMetadata
 }
 
 /// A machine specialized for one scheme and one platform: it owns the
@@ -329,6 +335,26 @@ final class AnonGroupControlledMachine: KernelMachine, @unchecked Sendable {
 /// anon_vma under a controlled scheduler.
 final class AnonVMAControlledMachine: KernelMachine, @unchecked Sendable {
     typealias R = AnonVMARmap
+    typealias P = ControlledPlatform
+    let config: MachineConfig
+    let kernel: Kernel<R, P>
+    init(config: MachineConfig, log: ViolationLog) { self.config = config; kernel = Kernel(config: config, log: log) }
+    deinit { destroyKernel() }
+}
+
+/// anon_vma_chain on pthread and liburcu.
+final class AnonVMAChainMachine: KernelMachine, @unchecked Sendable {
+    typealias R = AnonVMAChainRmap
+    typealias P = RealPlatform
+    let config: MachineConfig
+    let kernel: Kernel<R, P>
+    init(config: MachineConfig, log: ViolationLog) { self.config = config; kernel = Kernel(config: config, log: log) }
+    deinit { destroyKernel() }
+}
+
+/// anon_vma_chain under a controlled scheduler.
+final class AnonVMAChainControlledMachine: KernelMachine, @unchecked Sendable {
+    typealias R = AnonVMAChainRmap
     typealias P = ControlledPlatform
     let config: MachineConfig
     let kernel: Kernel<R, P>
@@ -498,4 +524,6 @@ extension KernelMachine {
         if let i = kernel.spaces.mmapLock.locks.index(of: address) { return "mmap lock of mm \(i)" }
         return kernel.rmap.lockName(address: address)
     }
+
+    func rmapMetadata() -> RmapMetadata { kernel.rmap.metadata(kernel) }
 }

@@ -94,7 +94,11 @@ public enum HistoricCompare {
     static func reuseModes(_ s: SchemeKind) -> [Bool] { s.rawValue == "anon-vma-chain" ? [true, false] : [true] }
 
     /// The machine of a fork-chain run with the reuse rule on or off.
-    static func withReuse(_ mc: MachineConfig, _ reuse: Bool) -> MachineConfig { mc }
+    static func withReuse(_ mc: MachineConfig, _ reuse: Bool) -> MachineConfig {
+        var c = mc
+        c.anonVmaReuse = reuse
+        return c
+    }
 
     /// Single-thread benchmarks, each point a fresh machine (schemes
     /// alternated per repeat, like the other benchmarks).

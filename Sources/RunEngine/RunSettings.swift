@@ -101,6 +101,9 @@ public struct RunSettings: Codable, Sendable, Equatable {
     public var recycling: Recycling = .hunt
     /// The named workload (`WorkloadShape`): the random mix, or a script.
     public var workload: WorkloadShape = .mix
+    /// anon-vma-chain only: fork may reuse an anon_vma (`--avc-reuse`,
+    /// `MachineConfig.anonVmaReuse`); other schemes refuse false.
+    public var anonVmaReuse = true
 
     public init() {}
 
@@ -122,6 +125,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         c.injection = inject
         c.perturb = perturb
         c.recycling = recycling
+        c.anonVmaReuse = anonVmaReuse
         return c
     }
 
@@ -151,6 +155,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         if keepGoing { a.append("--keep-going") }
         a.append(perturb ? "--perturb" : "--no-perturb")
         a += ["--recycling", recycling.rawValue]
+        if scheme == .anonVMAChain { a += ["--avc-reuse", anonVmaReuse ? "on" : "off"] }
         return a
     }
 
@@ -198,7 +203,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         case scheme, threads, durationS, ops, warmupS, seed, mix, rcu, sync, checks, frames, swapSlots, processes, population
         case familySize, locality, vmaPages, vmasPerProcess, auditIntervalS, stallTimeoutS, gpProbeIntervalS, latencySample
         case sampleIntervalS, pin, pinFirst, keepGoing, inject, perturb, recycling, workload
-        case anonVmaWalk, anonVmaMerge
+        case anonVmaWalk, anonVmaMerge, anonVmaReuse
     }
 
     /// Missing keys keep their defaults, so older result files still load.
@@ -243,6 +248,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         let old = scheme == .anonVma && sync == .rcu
         anonVmaWalk = try v(.anonVmaWalk, old ? .rcuOnly : d.anonVmaWalk)
         anonVmaMerge = try v(.anonVmaMerge, scheme == .anonVma ? false : d.anonVmaMerge)
+        anonVmaReuse = try v(.anonVmaReuse, d.anonVmaReuse)
     }
 }
 

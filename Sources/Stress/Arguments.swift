@@ -56,6 +56,30 @@ struct SchemeOption<D: CommandDefaults>: ParsableArguments {
     var scheme: String?
 
     func value() throws -> SchemeKind? { try scheme.map { try Parse.choice($0, "--scheme", "rmap scheme") } }
+
+}
+
+/// --avc-reuse on|off (anon-vma-chain only).
+struct AVCReuseOption<D: CommandDefaults>: ParsableArguments {
+    @Option(name: .customLong("avc-reuse"), help: help(D.self, "avc-reuse", "anon-vma-chain only: fork reuses an anon_vma with no active VMA and at most one child (on, the rule since 6.2) or always allocates one (off) (default on)."))
+    var avcReuse: String?
+
+    /// --avc-reuse as a setting, refused for any scheme but anon-vma-chain.
+    func reuseValue(for scheme: SchemeKind) throws -> Bool? {
+        try AVCReuseOption.parseReuse(avcReuse, scheme: scheme)
+    }
+
+    static func parseReuse(_ text: String?, scheme: SchemeKind) throws -> Bool? {
+        guard let text else { return nil }
+        guard scheme == .anonVMAChain else {
+            throw ValidationError("--avc-reuse applies only to --scheme anon-vma-chain (got \(scheme.rawValue))")
+        }
+        switch text {
+        case "on": return true
+        case "off": return false
+        default: throw ValidationError("--avc-reuse must be on or off (got '\(text)')")
+        }
+    }
 }
 
 /// --threads N (one count; `scale` and `schemes` take a list: SweepOptions).
@@ -191,6 +215,7 @@ struct ProcessesOption<D: CommandDefaults>: ParsableArguments {
 /// varied.
 struct SettingsOptions<D: CommandDefaults>: ParsableArguments {
     @OptionGroup var scheme: SchemeOption<D>
+    @OptionGroup var avcReuse: AVCReuseOption<D>
     @OptionGroup var duration: DurationOption<D>
     @Option(help: help(D.self, "ops", "End after this many completed operations, \(Ranges.r(Limits.ops)); the time they take is the measurement."))
     var ops: String?
@@ -240,6 +265,12 @@ struct SettingsOptions<D: CommandDefaults>: ParsableArguments {
 
     /// The options as given, over this command's defaults.
     var input: SettingsInput {
+        var i = inputWithoutReuse
+        i.avcReuse = avcReuse.avcReuse
+        return i
+    }
+
+    private var inputWithoutReuse: SettingsInput {
         SettingsInput(base: D.settings, scheme: scheme.scheme, threads: nil, duration: duration.duration, ops: ops,
                       warmup: warmup.warmup, seed: seed.seed, mix: mix.mix, workload: workload, rcu: nil, sync: nil, checks: checks.checks,
                       frames: frames, swapSlots: swapSlots, processes: processes.processes,
@@ -352,6 +383,7 @@ struct SettingsInput {
     var keepGoing = false, pin = false
     var pinFirst: String? = nil
     var optionsFrom: String?
+    var avcReuse: String? = nil
 
     func settings() throws -> RunSettings {
         var s = base
@@ -416,6 +448,10 @@ struct SettingsInput {
         if let v = pinFirst {
             guard s.pin else { throw ValidationError("--pin-first needs --pin") }
             s.pinFirst = try Parse.whole(v, "--pin-first", 0...Limits.threads.upperBound)
+        }
+        if let r = try AVCReuseOption<RunOptions.Defaults>.parseReuse(avcReuse, scheme: s.scheme) { s.anonVmaReuse = r }
+        if !s.anonVmaReuse && s.scheme != .anonVMAChain {
+            throw ValidationError("--avc-reuse off applies only to --scheme anon-vma-chain (got \(s.scheme.rawValue))")
         }
         if let problem = s.validate() { throw ValidationError(problem) }
         return s

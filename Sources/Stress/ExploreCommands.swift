@@ -23,6 +23,7 @@ struct ControlledOptions: ParsableArguments {
     }
 
     @OptionGroup var scheme: SchemeOption<Defaults>
+    @OptionGroup var avcReuse: AVCReuseOption<Defaults>
     @OptionGroup var threads: ThreadsOption<Defaults>
     @OptionGroup var schedule: ScheduleOptions<Defaults>
     @OptionGroup var seed: SeedOption<Defaults>
@@ -36,6 +37,7 @@ struct ControlledOptions: ParsableArguments {
         var s = ControlledSpec.testSettings(scheme: scheme, threads: try threads.value() ?? Defaults.threads,
                                             seed: try seed.value() ?? d.seed, inject: inject)
         if let v = try sync.value() { s.sync = v }
+        if let r = try avcReuse.reuseValue(for: scheme) { s.anonVmaReuse = r }
         if let m = try mix.value() { s.mix = m }
         try anonVma.apply(to: &s)
         if let own = inject.scheme, own != scheme {

@@ -26,7 +26,7 @@ final class Reporter: @unchecked Sendable {
 
     func header(_ s: RunSettings) {
         let amount = s.ops.map { "ops=\($0) (at most \(fmt(s.durationS))s)" } ?? "duration=\(fmt(s.durationS))s"
-        line("stress \(StressVersion.description): scheme=\(s.scheme.rawValue) threads=\(s.threads) \(amount)\(s.warmupS > 0 ? " warmup=\(fmt(s.warmupS))s" : "") seed=\(s.seed) rcu=\(s.rcu.rawValue) sync=\(s.sync.rawValue)\(s.scheme == .anonVma ? " anon-vma-walk=\(s.anonVmaWalk.rawValue) anon-vma-merge=\(s.anonVmaMerge ? "on" : "off")" : "") checks=\(s.checks.rawValue)\(s.inject == .none ? "" : " inject=\(s.inject.rawValue)")\(s.perturb ? " perturb" : "") recycling=\(s.recycling.rawValue)\(s.pin ? " pin" : "")")
+        line("stress \(StressVersion.description): scheme=\(s.scheme.rawValue) threads=\(s.threads) \(amount)\(s.warmupS > 0 ? " warmup=\(fmt(s.warmupS))s" : "") seed=\(s.seed) rcu=\(s.rcu.rawValue) sync=\(s.sync.rawValue)\(s.scheme == .anonVma ? " anon-vma-walk=\(s.anonVmaWalk.rawValue) anon-vma-merge=\(s.anonVmaMerge ? "on" : "off")" : "") checks=\(s.checks.rawValue)\(s.scheme == .anonVMAChain ? " avc-reuse=\(s.anonVmaReuse ? "on" : "off")" : "")\(s.inject == .none ? "" : " inject=\(s.inject.rawValue)")\(s.perturb ? " perturb" : "") recycling=\(s.recycling.rawValue)\(s.pin ? " pin" : "")")
         line("  workload=\(s.workload.rawValue)\(s.workload == .aim7 || s.workload == .zygote ? " (\(WorkloadShape.children(processes: s.processes, workers: s.threads)) children per worker)" : "") mix=\(s.mix) frames=\(s.frames) swap-slots=\(s.swapSlots) processes=\(s.processes)\(s.workload.isScript ? "" : " population=\(s.effectivePopulation) family-size=\(s.familySize)") vma-pages=\(s.vmaPages) audit-interval=\(fmt(s.auditIntervalS))s")
     }
 

@@ -47,7 +47,7 @@ final class SwapCacheTests: XCTestCase {
                         XCTAssertEqual(k.mapcount(f), 1)
                         XCTAssertEqual(cpu.pointee.eventCount(.swapCacheCopy), 1)
                         XCTAssertEqual(cpu.pointee.eventCount(.swapCacheHit), 1)
-                    case .anonVma:
+                    case .anonVma, .anonVMAChain:
                         XCTAssertEqual(n, f, "anon_vma: the sharer maps the cached page too")
                         XCTAssertEqual(k.mapcount(f), 2)
                         XCTAssertEqual(cpu.pointee.eventCount(.swapCacheCopy), 0)
@@ -65,6 +65,7 @@ final class SwapCacheTests: XCTestCase {
                 switch scheme {
                 case .anongroup: try check(m.kernel)
                 case .anonVma: try check(m.anonVMAKernel)
+                case .anonVMAChain: try check(m.avcKernel)
                 }
             }
         }

@@ -40,6 +40,25 @@ final class ControlledScheduleTests: XCTestCase {
         }
     }
 
+    /// anon-vma-chain under controlled schedules: its fork-order and
+    /// grace-period bugs are found with their classes; the correct model,
+    /// reuse on and off, under every list protection, is clean.
+    func testAnonVMAChainBugsFoundAndCorrectModelClean() throws {
+        let f = try find(.anonVMAChain, .avcForkLinkAfterCopy, budget: 200)
+        XCTAssertTrue(Injection.avcForkLinkAfterCopy.caughtBy.contains(try XCTUnwrap(f.outcome.violation).kind))
+        let g = try find(.anonVMAChain, .avcFreeNoGrace, budget: 200)
+        XCTAssertEqual(g.outcome.violation?.kind, .lifetime, g.outcome.violation?.description ?? "")
+        for reuse in [true, false] {
+            for sync in ListSync.allCases {
+                var s = base(.anonVMAChain)
+                s.sync = sync
+                s.anonVmaReuse = reuse
+                let sum = try Explorer.explore(base: s, strategy: .random, steps: 3000, schedules: 20)
+                XCTAssertNil(sum.found, "reuse \(reuse) \(sync): \(sum.found?.outcome.violation?.description ?? "")")
+            }
+        }
+    }
+
     /// The same spec twice: the same steps, decisions and operations.
     func testAnExecutionIsAFunctionOfItsSpec() throws {
         for scheme in SchemeKind.allCases {

@@ -138,7 +138,7 @@ final class OptionValidationTests: XCTestCase {
     func testInjectionNamesParse() {
         for i in Injection.allCases { XCTAssertEqual(Injection(rawValue: i.rawValue), i) }
         XCTAssertNil(Injection(rawValue: "no-such-bug"))
-        XCTAssertEqual(Injection.allCases.count, 24)
+        XCTAssertEqual(Injection.allCases.count, 31)
         // Every planted bug says what may catch it.
         for i in Injection.allCases where i != .none { XCTAssertFalse(i.caughtBy.isEmpty, i.rawValue) }
         // Each scheme's catalogue: its own bugs and the shared ones, no other scheme's.
@@ -150,6 +150,7 @@ final class OptionValidationTests: XCTestCase {
         }
         XCTAssertEqual(Injection.catalogue(for: .anongroup).count, 15)
         XCTAssertEqual(Injection.catalogue(for: .anonVma).count, 15)
+        XCTAssertEqual(Injection.catalogue(for: .anonVMAChain).count, 14)
     }
 
     func testEventNamesAreSnakeCase() {
@@ -207,6 +208,32 @@ final class VerdictTests: XCTestCase {
         XCTAssertEqual(r.events["mremap_copy"] ?? 0, 0, "anon_vma never copies on mremap")
         XCTAssertGreaterThan(r.events["mremap_keep"] ?? 0, 0)
         XCTAssertGreaterThan(r.walks.count, 0)
+    }
+
+    /// anon-vma-chain under the same load, with reuse on and off: every
+    /// operation and the checks clean; the setting is recorded, rebuilt by
+    /// `arguments`, and refused for another scheme.
+    func testCleanAnonVMAChainRunSucceeds() throws {
+        for reuse in [true, false] {
+            var o = small(2, 1.0)
+            o.scheme = .anonVMAChain
+            o.frames = 256
+            o.anonVmaReuse = reuse
+            let r = try StressEngine.run(o)
+            XCTAssertEqual(r.verdict, Verdict.success, "reuse \(reuse): \(r.violations.prefix(3))")
+            XCTAssertEqual(r.leakCheck, "clean")
+            XCTAssertEqual(r.settings.anonVmaReuse, reuse)
+            for op in OpKind.allCases { XCTAssertGreaterThan(r.ops[op.name]?.completed ?? 0, 0, op.name) }
+            XCTAssertEqual(r.events["mremap_copy"] ?? 0, 0, "anon_vma_chain never copies on mremap")
+            XCTAssertGreaterThan(r.walks.count, 0)
+            XCTAssertEqual(Array(o.arguments.suffix(2)), ["--avc-reuse", reuse ? "on" : "off"])
+            let back = try JSONDecoder().decode(RunSettings.self, from: try JSONEncoder().encode(o))
+            XCTAssertEqual(back.anonVmaReuse, reuse)
+        }
+        var bad = small(2, 1.0)
+        bad.scheme = .anonVma
+        bad.anonVmaReuse = false
+        XCTAssertNotNil(bad.validate(), "reuse off is refused for anon-vma")
     }
 
     func testOpsBudgetEndsTheRunAtExactlyThatManyCompletedOperations() throws {

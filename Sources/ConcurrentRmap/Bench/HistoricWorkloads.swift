@@ -114,11 +114,11 @@ extension Machine {
 
 extension KernelMachine {
     func benchMetadata() -> BenchMetadata {
-        // Until the schemes count their own links: the list schemes' figures.
-        let b = R.metadataBytes
-        let anongroup = R.kind == .anongroup
-        return BenchMetadata(contexts: contextsInUse, links: anongroup ? mmsInUse : vmasInUse, maxChain: 1,
-                             bytes: b.perVMA * vmasInUse + b.perMM * mmsInUse, liveMMs: mmsInUse, liveVMAs: vmasInUse)
+        // The scheme counts its own objects (`RmapScheme.metadata`): live
+        // contexts, links, the longest chain and their bytes in the kernel.
+        let m = kernel.rmap.metadata(kernel)
+        return BenchMetadata(contexts: m.contexts, links: m.links, maxChain: m.maxChain,
+                             bytes: m.bytes, liveMMs: mmsInUse, liveVMAs: vmasInUse)
     }
 
     /// One walk of the page at (`mm`, `vpn`), counted; reports a walk that

@@ -116,9 +116,10 @@ struct RCUSlab: @unchecked Sendable {
         pool.free(h)
     }
 
-    /// Frees the slot at once, without a grace period: only the planted
-    /// bugs that skip the grace period (mm-free-no-grace,
-    /// anon-vma-free-no-grace) do this. False, with nothing freed, when the
+    /// Frees the slot at once, without a grace period: the planted bugs
+    /// that skip the grace period (mm-free-no-grace, anon-vma-free-no-grace,
+    /// avc-free-no-grace), and anon_vma_chain's AVCs under the lock modes,
+    /// which walkers reach only under the root lock the freer holds. False, with nothing freed, when the
     /// slot was not in `from`.
     func freeNow(_ h: UInt32, from: UInt32) -> Bool {
         guard transition(h, from: from, to: SlotState.rcuPending) else { return false }

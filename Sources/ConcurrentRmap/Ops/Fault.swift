@@ -114,7 +114,9 @@ extension Kernel {
                     expected[i] = v
                     setPTE(at: i, pte.with(young: true))
                 } else if reuse {
-                    // Sole mapping, no other pin: take it over (do_wp_page reuse).
+                    // Sole mapping, no other pin: take it over (do_wp_page
+                    // reuse), on the VMA's own rmap context first.
+                    rmap.pageReused(self, frame: f, mm: mm, vma: vma)
                     let v = nextValue(cpu)
                     frames[Int(f)].content.store(v, ordering: .relaxed)
                     expected[i] = v

@@ -31,13 +31,19 @@ extension Kernel {
             let cv = newVMA(child, start: vmaStart(pv), pages: vmaPages(pv), pgoff: vmaPgoff(pv), ctx: vmaCtx(pv), cpu)
             guard cv != 0 else { ok = false; break }
             setVMAHandle(child, t, cv)
-            if linkFirst { rmap.vmaForked(self, parent: pv, child: cv, cpu: cpu) } else { made.append((pv, cv)) }
+            if linkFirst {
+                // Out of memory: the child VMA is left with nothing in the
+                // rmap and no PTE; the child's teardown drops it.
+                guard rmap.vmaForked(self, parent: pv, child: cv, cpu: cpu) else { ok = false; break }
+            } else {
+                made.append((pv, cv))
+            }
             raceWindow(cpu)  // between linking and copying
             if !copyRange(parent, child, vma: pv, cpu) { ok = false; break }
         }
         raceWindow(cpu)
         if !linkFirst {
-            for (pv, cv) in made { rmap.vmaForked(self, parent: pv, child: cv, cpu: cpu) }
+            for (pv, cv) in made where !rmap.vmaForked(self, parent: pv, child: cv, cpu: cpu) { ok = false }
             rmap.mmForked(self, parent: parent, child: child, cpu: cpu)
         }
         mmapUnlock(parent)

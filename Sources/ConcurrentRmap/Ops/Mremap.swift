@@ -34,7 +34,12 @@ extension Kernel {
         let new = newVMA(mm, start: newStart, pages: pages, pgoff: pgoff, ctx: vmaCtx(old), cpu)
         guard new != 0 else { return false }
         guard insertVMA(mm, new) else { freeUnpublishedVMA(new, cpu); return false }
-        rmap.vmaCopied(self, old: old, new: new, cpu: cpu)
+        guard rmap.vmaCopied(self, old: old, new: new, cpu: cpu) else {
+            // Out of memory: nothing of `new` is in the rmap, and no PTE moved.
+            removeVMA(mm, new)
+            freeUnpublishedVMA(new, cpu)
+            return false
+        }
         var spare: UInt32 = 0
         defer { if spare != 0 { put(spare, cpu) } }
         for d in 0..<UInt64(pages) {

@@ -47,7 +47,13 @@ extension Kernel {
                            pgoff: vmaPgoff(v) + UInt64(cut), ctx: vmaCtx(v), cpu)
         guard upper != 0 else { return false }
         guard insertVMA(mm, upper) else { freeUnpublishedVMA(upper, cpu); return false }
-        rmap.vmaSplit(self, vma: v, new: upper, cpu: cpu)
+        guard rmap.vmaSplit(self, vma: v, new: upper, cpu: cpu) else {
+            // Out of memory: nothing of `upper` is in the rmap, and nobody
+            // else holds this mm's mmap lock to have seen it.
+            removeVMA(mm, upper)
+            freeUnpublishedVMA(upper, cpu)
+            return false
+        }
         raceWindow(cpu)  // both halves cover the upper pages: a walker may go either way
         resizeVMA(mm, v, pages: cut)
         cpu.pointee.count(.vmaSplit)

@@ -15,6 +15,19 @@ enum PageMove {
 /// (correct: a walker then sees every copy), or after (a planted bug).
 enum ForkLinkPhase { case beforeCopy, afterCopy }
 
+/// The rmap metadata a scheme holds at one moment (`RmapScheme.metadata`):
+/// its contexts (anongroups or anon_vmas), its links (mms on group lists,
+/// VMAs on anon_vma lists, anon_vma_chain objects), the longest chain a VMA
+/// has (anon_vmas reachable from one VMA), and the bytes the kernel's
+/// structures would take on x86-64.
+public struct RmapMetadata: Sendable, Equatable {
+    public var contexts = 0
+    public var links = 0
+    public var maxChain = 0
+    public var bytes = 0
+    public init() {}
+}
+
 /// The rmap seam: everything the operations tell a scheme, and how it walks
 /// the mappings of a page. Three tiers of events, each with the call
 /// context as part of the contract (see ARCHITECTURE.md for the lock
@@ -69,16 +82,19 @@ protocol RmapScheme: Sendable {
     /// faults of the same mm may prepare at once). False: out of memory.
     func vmaPrepare<P>(_ k: Kernel<Self, P>, mm: UInt32, vma: UInt32, cpu: CPU) -> Bool
     /// fork: `child` (of the unpublished child mm) copies `parent`. Parent's
-    /// mmap lock held for writing.
-    func vmaForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU)
+    /// mmap lock held for writing. False: out of memory, with nothing of
+    /// `child` left in the rmap (the fork backs off).
+    func vmaForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) -> Bool
     /// mremap: `new` copies `old` at another place, before any PTE moves.
-    /// mmap lock held for writing.
-    func vmaCopied<P>(_ k: Kernel<Self, P>, old: UInt32, new: UInt32, cpu: CPU)
+    /// mmap lock held for writing. False: out of memory, nothing of `new`
+    /// left in the rmap (the mremap backs off).
+    func vmaCopied<P>(_ k: Kernel<Self, P>, old: UInt32, new: UInt32, cpu: CPU) -> Bool
     /// The page offset mremap gives the copy of a VMA at `newStart`.
     func movedPgoff<P>(_ k: Kernel<Self, P>, old pgoff: UInt64, newStart: UInt64) -> UInt64
     /// split: `new` is the upper part of `vma`, before `vma` shrinks. mmap
-    /// lock held for writing.
-    func vmaSplit<P>(_ k: Kernel<Self, P>, vma: UInt32, new: UInt32, cpu: CPU)
+    /// lock held for writing. False: out of memory, nothing of `new` left
+    /// in the rmap (the split backs off).
+    func vmaSplit<P>(_ k: Kernel<Self, P>, vma: UInt32, new: UInt32, cpu: CPU) -> Bool
     /// vma_merge: may adjacent VMAs `lower` and `upper` of one mm (linear
     /// offsets continuous) become one, as far as the rmap is concerned?
     /// mmap lock held for writing.
@@ -97,6 +113,9 @@ protocol RmapScheme: Sendable {
     /// A frame becomes an anonymous page first mapped at (mm, vpn) in `vma`:
     /// sets page.mapping and page.index. ptl held; the frame is new.
     func pageAdded<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vma: UInt32, vpn: UInt64)
+    /// do_wp_page reuses exclusive page `frame` (mapped once, in `vma` of
+    /// `mm`) for a write, before its PTE becomes writable. ptl held.
+    func pageReused<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vma: UInt32)
     /// Migration: `to` takes over `from`'s place in the rmap. Both locked.
     func pageCloned<P>(_ k: Kernel<Self, P>, from: UInt32, to: UInt32)
     /// The frame's last reference is gone.
@@ -128,4 +147,7 @@ protocol RmapScheme: Sendable {
     func audit<P>(_ k: Kernel<Self, P>, report: (Violation) -> Void)
     /// After every process exited and every retired slot was freed: nothing left.
     func leakCheck<P>(_ k: Kernel<Self, P>, report: (Violation) -> Void)
+    /// The scheme's rmap metadata now (statistics: may scan its tables;
+    /// exact with the world stopped).
+    func metadata<P>(_ k: Kernel<Self, P>) -> RmapMetadata
 }

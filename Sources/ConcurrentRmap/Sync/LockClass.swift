@@ -16,9 +16,14 @@
 ///           rmapList         the scheme's list lock: an anongroup's group
 ///                            mutex or an anon_vma's mutex (writers; walkers
 ///                            under --sync mutex, and anon_vma walkers under
-///                            --sync rcu inside their read-side section)
+///                            --sync rcu inside their read-side section);
+///                            anon_vma_chain: the tree root's mutex
+///                            (2.6.36-3.7), writers under --sync mutex|rcu,
+///                            walkers under mutex
 ///             rmapListRW       its rwlock under --sync rwlock (writers
-///                              after the mutex, walkers alone for reading)
+///                              after the mutex, walkers alone for reading);
+///                              anon_vma_chain: the root's rwsem (3.8+),
+///                              taken alone by writers and walkers
 ///               ptl              one mm's page-table lock
 ///                 ptlNested        fork: the child's ptl under the parent's
 ///

@@ -214,15 +214,15 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     // MARK: VMA events: the group is per mm, so VMAs need nothing.
 
     @inline(__always) func vmaPrepare<P>(_ k: Kernel<Self, P>, mm: UInt32, vma: UInt32, cpu: CPU) -> Bool { true }
-    func vmaForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) {}
-    func vmaCopied<P>(_ k: Kernel<Self, P>, old: UInt32, new: UInt32, cpu: CPU) {}
+    func vmaForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) -> Bool { true }
+    func vmaCopied<P>(_ k: Kernel<Self, P>, old: UInt32, new: UInt32, cpu: CPU) -> Bool { true }
     func movedPgoff<P>(_ k: Kernel<Self, P>, old pgoff: UInt64, newStart: UInt64) -> UInt64 { pgoff }
-    func vmaSplit<P>(_ k: Kernel<Self, P>, vma: UInt32, new: UInt32, cpu: CPU) {}
-    func vmaUnmapped<P>(_ k: Kernel<Self, P>, vma: UInt32, cpu: CPU) {}
-    /// A page's anchor is its group and virtual address, which a merge
-    /// changes neither of: any two neighbours may merge, with nothing to do.
+    func vmaSplit<P>(_ k: Kernel<Self, P>, vma: UInt32, new: UInt32, cpu: CPU) -> Bool { true }
+    /// Pages name the mm's group and their address, not the VMA: any two
+    /// VMAs of one mm may merge.
     func canMergeVMAs<P>(_ k: Kernel<Self, P>, lower: UInt32, upper: UInt32) -> Bool { true }
     func vmaMerged<P>(_ k: Kernel<Self, P>, kept: UInt32, removed: UInt32, cpu: CPU) {}
+    func vmaUnmapped<P>(_ k: Kernel<Self, P>, vma: UInt32, cpu: CPU) {}
 
     // MARK: Pages
 
@@ -233,6 +233,10 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         k.frames[Int(frame)].mapping.store(g, ordering: .relaxed)
         k.frames[Int(frame)].flags.bitwiseOr(FrameFlags.anon, ordering: .releasing)
     }
+
+    /// Nothing moves: the page names the mm's group and its address, which
+    /// a write in place keeps (there is no per-VMA context to move it to).
+    @inline(__always) func pageReused<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vma: UInt32) {}
 
     func pageCloned<P>(_ k: Kernel<Self, P>, from: UInt32, to: UInt32) {
         let g = k.frames[Int(from)].mapping.load(ordering: .relaxed)
@@ -406,6 +410,19 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         if left != 0 {
             report(Violation(kind: .leak, detail: "\(left) anongroups still allocated"))
         }
+    }
+
+    /// Live groups and their member mms; a group is about 24 bytes (lock,
+    /// list head, count) and each mm adds its 12-byte link (the seed).
+    func metadata<P>(_ k: Kernel<Self, P>) -> RmapMetadata {
+        var m = RmapMetadata()
+        for g in 1...slab.capacity where slab.load(UInt32(g)) == SlotState.live {
+            m.contexts += 1
+            m.links += Int(members[g])
+        }
+        m.maxChain = m.contexts > 0 ? 1 : 0
+        m.bytes = m.contexts * 24 + m.links * AnonGroupRmap.metadataBytes.perMM
+        return m
     }
 }
 

@@ -311,15 +311,17 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
     }
 
     /// fork: the child's copy of a VMA shares its anon_vma.
-    func vmaForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) {
+    func vmaForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) -> Bool {
         let av = k.vmaCtx(parent)
         if av != 0 { link(k, av, child) }
+        return true
     }
 
     /// mremap's copy_vma: the new VMA joins the anon_vma, after the old one.
-    func vmaCopied<P>(_ k: Kernel<Self, P>, old: UInt32, new: UInt32, cpu: CPU) {
+    func vmaCopied<P>(_ k: Kernel<Self, P>, old: UInt32, new: UInt32, cpu: CPU) -> Bool {
         let av = k.vmaCtx(old)
         if av != 0 { link(k, av, new) }
+        return true
     }
 
     /// The page offset is what page.index holds, so the moved VMA keeps it;
@@ -330,9 +332,10 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
 
     /// __split_vma: the new half joins its anon_vma (the planted bug leaves
     /// it off the list: its pages are then found by no walk).
-    func vmaSplit<P>(_ k: Kernel<Self, P>, vma: UInt32, new: UInt32, cpu: CPU) {
+    func vmaSplit<P>(_ k: Kernel<Self, P>, vma: UInt32, new: UInt32, cpu: CPU) -> Bool {
         let av = k.vmaCtx(vma)
         if av != 0 && k.inject != .anonVmaSplitUnlinked { link(k, av, new) }
+        return true
     }
 
     /// anon_vma_unlink: the VMA leaves its list; the anon_vma dies with its
@@ -373,6 +376,9 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
         fr.pointee.mapping.store(r.pointee.ctx.load(ordering: .acquiring), ordering: .relaxed)
         fr.pointee.flags.bitwiseOr(FrameFlags.anon, ordering: .releasing)
     }
+
+    /// Nothing moves: the VMA has one anon_vma, which the page names already.
+    @inline(__always) func pageReused<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vma: UInt32) {}
 
     func pageCloned<P>(_ k: Kernel<Self, P>, from: UInt32, to: UInt32) {
         k.frames[Int(to)].index.store(k.frames[Int(from)].index.load(ordering: .relaxed), ordering: .relaxed)
@@ -582,5 +588,21 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
         if left != 0 {
             report(Violation(kind: .leak, detail: "\(left) anon_vmas still allocated"))
         }
+    }
+
+    /// Live anon_vmas and the VMAs on their lists; 2.6.7's anon_vma is 24
+    /// bytes (spinlock, list head) and every VMA carries 24 (the pointer and
+    /// its list node).
+    func metadata<P>(_ k: Kernel<Self, P>) -> RmapMetadata {
+        var m = RmapMetadata()
+        for av in 1...s.pointee.vmaCapacity where slab.load(UInt32(av)) == SlotState.live {
+            m.contexts += 1
+            m.links += Int(heads[av].pointee.count.load(ordering: .relaxed))
+        }
+        var vmas = 0
+        for v in 1...k.spaces.vmas.capacity where k.spaces.vmas.load(UInt32(v)) == SlotState.live { vmas += 1 }
+        m.maxChain = m.contexts > 0 ? 1 : 0
+        m.bytes = m.contexts * 24 + vmas * 24
+        return m
     }
 }
