@@ -57,7 +57,7 @@ public struct TreeShape: Codable, Sendable, Equatable, CustomStringConvertible {
 
 /// What `stress schemes` measures.
 public struct SchemeConfig: Sendable {
-    public var schemes: [SchemeKind] = [.anongroup, .anonVma]
+    public var schemes: [SchemeKind] = [.anongroup, .anonVma, .anonVMAChain]
     public var threads: [Int] = [1, 2]
     public var syncs: [ListSync] = [.rcu, .rwlock, .mutex]
     public var repeats = 3

@@ -10,6 +10,7 @@ import XCTest
 final class SchemeComparisonTests: XCTestCase {
     static let g = SchemeKind.anongroup.rawValue
     static let a = SchemeKind.anonVma.rawValue
+    static let c = SchemeKind.anonVMAChain.rawValue
 
     func tinyConfig() -> SchemeConfig {
         var c = SchemeConfig()
@@ -86,13 +87,13 @@ final class SchemeComparisonTests: XCTestCase {
         XCTAssertEqual(o.failures, 0)
 
         // (1) one run per scheme and thread count, all clean, summarized with latencies.
-        XCTAssertEqual(Set(o.runs.map { $0.result.settings.scheme.rawValue }), [Self.g, Self.a])
+        XCTAssertEqual(Set(o.runs.map { $0.result.settings.scheme.rawValue }), [Self.g, Self.a, Self.c])
         XCTAssertTrue(o.runs.allSatisfy { $0.result.verdict == Verdict.success })
-        XCTAssertEqual(o.throughput.count, 4)
+        XCTAssertEqual(o.throughput.count, 6)
         XCTAssertTrue(o.throughput.allSatisfy { $0.opsPerS.median > 0 && $0.p99Ns["fault"] != nil })
 
-        // (2) walks: every page of every tree, both schemes, exec and not.
-        XCTAssertEqual(o.walks.count, 2 * 3 * 2 * 3)
+        // (2) walks: every page of every tree, every scheme, exec and not.
+        XCTAssertEqual(o.walks.count, 3 * 3 * 2 * 3)
         for w in o.walks {
             XCTAssertEqual(w.verdict, Verdict.success, "\(w)")
             XCTAssertEqual(w.wasted, w.visited - w.found)
@@ -108,9 +109,16 @@ final class SchemeComparisonTests: XCTestCase {
                 if !w.exec { XCTAssertEqual(w.sharers, w.mms, "no exec: the whole tree maps it") }
                 else { XCTAssertLessThan(w.sharers, w.mms, "exec'd children left") }
             case "private-cow":
-                // One mm maps the copy; both schemes still scan the tree's sharers.
+                // One mm maps the copy; both 2004 schemes still scan the
+                // tree's sharers; anon_vma_chain moved it to the writer's own
+                // anon_vma, whose set holds the writer and its descendants.
                 XCTAssertEqual(w.found, 1)
-                XCTAssertEqual(w.visited, w.sharers, "\(w)")
+                if w.scheme == Self.c {
+                    XCTAssertGreaterThanOrEqual(w.visited, 1, "\(w)")
+                    XCTAssertLessThan(w.visited, max(2, w.sharers), "\(w)")
+                } else {
+                    XCTAssertEqual(w.visited, w.sharers, "\(w)")
+                }
             case "private-fresh":
                 XCTAssertEqual(w.found, 1)
                 if w.scheme == Self.g {
@@ -125,7 +133,7 @@ final class SchemeComparisonTests: XCTestCase {
         }
 
         // (3) fork+exit per VMA count and scheme.
-        XCTAssertEqual(o.forkExit.count, 8)
+        XCTAssertEqual(o.forkExit.count, 12)
         XCTAssertNotNil(SchemeClaims.forkExitSlope(o))
         XCTAssertTrue(o.forkExit.allSatisfy { $0.verdict == Verdict.success && $0.nsPerForkExit > 0 })
 
@@ -164,32 +172,52 @@ final class SchemeComparisonTests: XCTestCase {
         XCTAssertGreaterThan(mg.bytesPerMM, 0)
         XCTAssertEqual(mg.treeContexts, 1, "one anongroup for the no-exec tree")
         XCTAssertEqual(ma.treeContexts, 2, "the root's anon_vma and the deepest sharer's fresh one")
-        XCTAssertEqual(o.mix.count, 2)
-        // The 2004 claims, the 3.8 rwsem claim; AIM7, fork-chain and zygote
-        // claims need anon-vma-chain.
-        XCTAssertEqual(o.claims.count, 7, "\(o.claims.map(\.who))")
+        let mc = try XCTUnwrap(o.metadata.first { $0.scheme == Self.c })
+        XCTAssertGreaterThan(try XCTUnwrap(mc.treeContexts), try XCTUnwrap(ma.treeContexts), "every forked VMA gets an anon_vma of its own")
+        XCTAssertEqual(o.mix.count, 3)
+        // The 2004 claims, the 3.8 rwsem claim, and with anon-vma-chain
+        // measured the AIM7, fork-chain and zygote claims.
+        XCTAssertEqual(o.claims.count, 10, "\(o.claims.map(\.who))")
         XCTAssertTrue(o.claims.allSatisfy { ["supports", "refutes", "partly"].contains($0.verdict) && !$0.figure.isEmpty })
         try checkVerdictsFollowFigures(o)
 
-        // (8) the historic workloads: AIM7's walks scan the whole family under
-        // both list schemes; their hierarchies stay one context.
-        XCTAssertEqual(o.aim7.count, 2 * 2)
+        // (8) the historic workloads. AIM7: the 2004 schemes' walks scan the
+        // whole family; anon_vma_chain's find a child's copy on the child's
+        // own anon_vma, so visits per page stay near 2 as the family grows.
+        XCTAssertEqual(o.aim7.count, 3 * 2)
         for r in o.aim7 {
             XCTAssertEqual(r.verdict, Verdict.success, "\(r)")
             XCTAssertEqual(r.cowPages, 12)
             XCTAssertEqual(r.childCopy.found, 1, "a child's copy is mapped once")
-            XCTAssertEqual(r.childCopy.visited, r.children + 1, "\(r.scheme): one object per family member")
             XCTAssertEqual(r.shared.found, r.children + 1, "a page nobody wrote is mapped by all")
             XCTAssertEqual(r.parentOwn.found, 1)
-            XCTAssertEqual(r.visitsPerPage, Double(r.children + 1), accuracy: 1e-9)
+            if r.scheme == Self.c {
+                XCTAssertEqual(r.childCopy.visited, 1, "the copy is on the child's own anon_vma")
+                XCTAssertLessThan(r.visitsPerPage, 3, "\(r)")
+            } else {
+                XCTAssertEqual(r.childCopy.visited, r.children + 1, "\(r.scheme): one object per family member")
+                XCTAssertEqual(r.visitsPerPage, Double(r.children + 1), accuracy: 1e-9)
+            }
         }
-        XCTAssertEqual(o.forkChain.count, 2)
+        // Fork chain: one context under the 2004 schemes; anon_vma_chain's
+        // hierarchy bounded with the reuse rule and one anon_vma per
+        // generation without it.
+        XCTAssertEqual(o.forkChain.count, 4)
         for r in o.forkChain {
             XCTAssertEqual(r.verdict, Verdict.success)
             XCTAssertEqual(r.samples.map(\.generation), [10, 20, 30, 40])
-            XCTAssertTrue(r.samples.allSatisfy { $0.metadata.contexts == 1 && $0.metadata.liveMMs == 1 && $0.found == 1 }, "\(r)")
+            XCTAssertTrue(r.samples.allSatisfy { $0.metadata.liveMMs == 1 && $0.found == 1 }, "\(r)")
+            let contexts = r.samples.map(\.metadata.contexts)
+            if r.scheme != Self.c {
+                XCTAssertEqual(Set(contexts), [1], "\(r)")
+            } else if r.reuse {
+                XCTAssertEqual(Set(contexts).count, 1, "bounded: \(r)")
+                XCTAssertLessThanOrEqual(contexts[0], 3)
+            } else {
+                XCTAssertEqual(contexts, r.samples.map { $0.generation + 1 }, "one anon_vma per generation: \(r)")
+            }
         }
-        XCTAssertEqual(o.zygote.count, 2)
+        XCTAssertEqual(o.zygote.count, 3)
         let zg = try XCTUnwrap(o.zygote.first { $0.scheme == Self.g })
         XCTAssertEqual(zg.metadata.contexts, 1)
         XCTAssertEqual(zg.metadata.liveMMs, 9)
@@ -208,7 +236,7 @@ final class SchemeComparisonTests: XCTestCase {
             if let arr = v as? [Any] { XCTAssertFalse(arr.isEmpty, key) }
         }
         let walks = try XCTUnwrap(json["walks"] as? [[String: Any]])
-        XCTAssertEqual(Set(walks.compactMap { $0["scheme"] as? String }), [Self.g, Self.a])
+        XCTAssertEqual(Set(walks.compactMap { $0["scheme"] as? String }), [Self.g, Self.a, Self.c])
         XCTAssertEqual(try ScaleCompare.load(dir).count, o.runs.count, "runs.json loads for stress compare")
         for f in SchemeReport.files where f.hasSuffix(".csv") {
             let text = try String(contentsOfFile: dir + "/" + f, encoding: .utf8)
