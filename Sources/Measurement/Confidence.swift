@@ -100,8 +100,9 @@ public enum Confidence {
         }
         public var ratio: Double
         public var p: Double?
-        /// The two sides' ranges of repeats do not overlap.
-        public var exceedsBothSides: Bool
+        /// The two sides' ranges of repeats do not overlap; nil when a side
+        /// has one repeat (its noise is not known).
+        public var exceedsBothSides: Bool?
         public var outcome: Outcome
         /// Why, in words, for the reports.
         public var reason: String
@@ -113,7 +114,7 @@ public enum Confidence {
         let ma = Spread(x).median, mb = Spread(y).median
         guard mb > 0, ma.isFinite else { return nil }
         let ratio = ma / mb
-        let separate = x.min()! > y.max()! || x.max()! < y.min()!
+        let separate: Bool? = x.count < 2 || y.count < 2 ? nil : (x.min()! > y.max()! || x.max()! < y.min()!)
         let change = abs(ratio - 1) * 100
         guard smallestP(x.count, y.count) < alpha else {
             return Decision(ratio: ratio, p: nil, exceedsBothSides: separate, outcome: .tooFew,
@@ -128,8 +129,8 @@ public enum Confidence {
             return Decision(ratio: ratio, p: p, exceedsBothSides: separate, outcome: .withinNoise,
                             reason: String(format: "p = %.3f, but the %.1f%% difference is within the machine's %.1f%% noise", p, change, noise))
         }
-        guard separate else {
-            return Decision(ratio: ratio, p: p, exceedsBothSides: false, outcome: .noDifference,
+        guard separate == true else {
+            return Decision(ratio: ratio, p: p, exceedsBothSides: separate, outcome: .noDifference,
                             reason: String(format: "p = %.3f, but the ranges of the repeats overlap", p))
         }
         return Decision(ratio: ratio, p: p, exceedsBothSides: true, outcome: ratio > 1 ? .faster : .slower,

@@ -144,7 +144,7 @@ public enum ScaleCompare {
         for row in rows where row.figure == "ops/s" {
             let ch = row.change.map { String(format: "%+.1f%%", $0) } ?? "-"
             let p = row.decision?.p.map { String(format: "%.3f", $0) } ?? "-"
-            let beyond = row.decision.map { $0.exceedsBothSides ? "yes" : "no" } ?? "-"
+            let beyond = row.decision.map { d in d.exceedsBothSides.map { $0 ? "yes" : "no" } ?? "1 repeat" } ?? "-"
             var why = verdict(row.decision)
             if let d = row.decision, d.outcome == .tooFew { why += " (\(d.reason))" }
             out += l(row.point, 34) + r(ch, 9) + r(p, 8) + r(beyond, 14) + "  " + why + (forced.isEmpty ? "" : " (!)") + "\n"
@@ -158,7 +158,7 @@ public enum ScaleCompare {
             let b = cell(row.base), n = cell(row.new)
             let ch = row.change.map { String(format: "%+.1f%%", $0) } ?? "-"
             let p = row.decision?.p.map { String(format: "%.3f", $0) } ?? "-"
-            let beyond = row.decision.map { $0.exceedsBothSides ? "beyond" : "within" } ?? "-"
+            let beyond = row.decision.map { d in d.exceedsBothSides.map { $0 ? "beyond" : "within" } ?? "n=1" } ?? "-"
             out += r(b.0, 10) + r(b.1, 6) + r(b.2, 16) + r(ch, 10) + r(n.0, 10) + r(n.1, 6) + r(n.2, 16) + r(p, 7) + r(beyond, 7) + "  "
                 + l(row.figure + (forced.isEmpty ? "" : " (!)"), 16) + "\n"
         }

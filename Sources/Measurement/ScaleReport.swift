@@ -330,7 +330,7 @@ public enum ScaleReport {
             let d = p.decision
             let noise = machineNoise(ceiling, threads: p.threads).map { String(format: "%.1f%%", $0) } ?? "not measured"
             let what = d.outcome == .faster ? "\(p.a) is faster" : d.outcome == .slower ? "\(p.a) is slower" : d.outcome.rawValue
-            h += "<tr><td class=\"l\">\(p.a) / \(p.b)\(t.multipleRCU ? " (\(p.rcu))" : "")</td><td>\(p.threads)</td><td>\(String(format: "%.2f", d.ratio))×</td><td>\(d.p.map { String(format: "%.3f", $0) } ?? "–")</td><td>\(d.exceedsBothSides ? "yes" : "no")</td><td>\(noise)</td><td class=\"l\"><b>\(htmlEscaped(what))</b> (\(htmlEscaped(d.reason)))</td></tr>\n"
+            h += "<tr><td class=\"l\">\(p.a) / \(p.b)\(t.multipleRCU ? " (\(p.rcu))" : "")</td><td>\(p.threads)</td><td>\(String(format: "%.2f", d.ratio))×</td><td>\(d.p.map { String(format: "%.3f", $0) } ?? "–")</td><td>\(d.exceedsBothSides.map { $0 ? "yes" : "no" } ?? "one repeat: unknown")</td><td>\(noise)</td><td class=\"l\"><b>\(htmlEscaped(what))</b> (\(htmlEscaped(d.reason)))</td></tr>\n"
         }
         return h + "</table>\n"
     }
