@@ -91,6 +91,10 @@ public struct LineChart: Sendable {
             let t = logY ? (log10(max(v, yMin * 1e-3)) - log10(yMin)) / (log10(yMax) - log10(yMin)) : (v - yMin) / (yMax - yMin)
             return top + ph * (1 - t)
         }
+        // Values over a 16x range or more go on a log 2 axis even when not
+        // asked: at linear spacing the small ones would sit on each other.
+        let positive = xValues.filter { $0.isFinite && $0 > 0 }
+        let logX = self.logX || (positive.count == xValues.count && (positive.last ?? 0) >= 16 * (positive.first ?? 1))
         let xs = xValues.filter { $0.isFinite && (!logX || $0 > 0) }
         let x0 = xs.first ?? 0, x1 = xs.last ?? 1
         func xt(_ x: Double) -> Double { logX ? log2(max(x, 1e-9)) : x }

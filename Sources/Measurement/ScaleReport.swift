@@ -68,7 +68,16 @@ public enum ScaleReport {
         }
         var c = LineChart(title: title, xLabel: "worker threads", yLabel: yLabel, xValues: t.threads.map(Double.init), series: series)
         c.oversubscribedAbove = Double(cpuCount)
+        // Thread counts at true spacing; over a wide range (1..64) both axes
+        // in log, where perfect scaling is still a straight line.
+        if wideRange(t.threads) { c.logX = true; c.logY = true }
         return c
+    }
+
+    /// Counts spanning 16x or more are drawn on a log 2 axis.
+    static func wideRange(_ v: [Int]) -> Bool {
+        guard let lo = v.min(), let hi = v.max(), lo > 0 else { return false }
+        return hi >= 16 * lo
     }
 
     /// (a) total completed ops/s against threads, with perfect-scaling
@@ -119,6 +128,7 @@ public enum ScaleReport {
             var c = LineChart(title: "(c) \(op) latency (whole operation, includes its rmap walks)", xLabel: "worker threads",
                               yLabel: "ns per \(op) call", xValues: t.threads.map(Double.init), series: series)
             c.logY = true
+            c.logX = wideRange(t.threads)
             c.oversubscribedAbove = Double(cpuCount)
             c.width = 560; c.height = 320
             return c
@@ -151,6 +161,7 @@ public enum ScaleReport {
             }
             var c = LineChart(title: title, xLabel: "mms in the anongroup (G)", yLabel: y, xValues: sizes, series: series)
             c.logY = logY
+            c.logX = wideRange(sizes.map { Int($0) })
             c.width = 560; c.height = 320
             return c
         }
