@@ -108,7 +108,7 @@ cat >>"$tmp/layout.html" <<'JS'
 JS
 timeout 120 "$chrome" "${flags[@]}" --virtual-time-budget=5000 --dump-dom "file://$tmp/layout.html" >"$tmp/layout.dom" 2>"$tmp/layout.err" || {
     cat "$tmp/layout.err" >&2; fail "chromium could not lay out the report"; }
-layout=$(grep -o 'LAYOUT [^<]*' "$tmp/layout.dom" | head -1)
+layout=$(grep -o 'LAYOUT [0-9][^<]*' "$tmp/layout.dom" | head -1)
 [ -n "$layout" ] || fail "the layout check did not run in chromium"
 case "$layout" in
     *"; OK") ;;
