@@ -298,7 +298,19 @@ public enum SchemeReport {
 
         """
         let fails = o.failures
-        h += "<p><b>Verdict:</b> \(fails == 0 ? "every run and benchmark machine SUCCESS (no violation, no leak)" : "<span style=\"color:#b00\">\(fails) failing or lost measurement(s)</span>")\(o.interrupted != 0 ? ", interrupted by signal \(o.interrupted)" : "").</p>\n<table>\n"
+        // The verdict names itself, how complete the report is, and the
+        // commit, before anything else.
+        let planned = m.plannedRuns ?? o.runs.count
+        let word = o.interrupted != 0 ? "INTERRUPTED" : fails > 0 ? Verdict.failure : o.runs.count + o.lost.count < planned ? "INCOMPLETE" : Verdict.success
+        h += "<p class=\"verdict\"><b>Verdict: <span\(word == Verdict.success ? "" : " style=\"color:#b00\"")>\(word)</span></b>: "
+            + "\(o.runs.count) of \(planned) planned throughput runs finished; "
+            + (fails == 0 ? "every run and benchmark machine SUCCESS (no violation, no leak)" : "\(fails) failing or lost measurement(s)")
+            + (o.interrupted != 0 ? "; interrupted by signal \(o.interrupted), later sections missing" : "") + ".</p>\n"
+        h += "<p><b>Commit:</b> <code>\(htmlEscaped(m.gitCommit))</code>\(m.gitDirty ? " <span style=\"color:#b00\">built from a tree with uncommitted changes: not a report to commit</span>" : "").</p>\n"
+        if let w = Confidence.starvedMachine(measuredParallelism: m.measuredParallelism, mostThreads: m.threads.max() ?? 1) {
+            h += "<p class=\"starved\" style=\"color:#b00\"><b>\(htmlEscaped(w))</b></p>\n"
+        }
+        h += "<table>\n"
         let meta: [(String, String)] = [
             ("commit", m.gitCommit + (m.gitDirty ? " (dirty tree)" : "")), ("version", m.version), ("build", m.buildConfiguration), ("date", m.date),
             ("CPU", "\(m.cpuModel), \(m.cpuCount) online"), ("kernel", m.kernel),
