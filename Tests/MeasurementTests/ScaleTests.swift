@@ -247,17 +247,6 @@ final class ScaleTests: XCTestCase {
         XCTAssertTrue(ScaleCompare.differences(base: mixed, new: a).contains { $0.contains("base mixes runs") })
     }
 
-    func testIntervalsAndSeparation() {
-        let a: [Double] = [100, 102, 98, 101, 99], b: [Double] = [80, 82, 79, 81, 80], c: [Double] = [99, 103, 97, 100, 101]
-        let ci = Bootstrap.medianCI(a)!
-        XCTAssertLessThanOrEqual(ci.lo, 100)
-        XCTAssertGreaterThanOrEqual(ci.hi, 100)
-        XCTAssertEqual(Separation(a, over: b)?.verdict, "faster")
-        XCTAssertEqual(Separation(b, over: a)?.verdict, "slower")
-        XCTAssertEqual(Separation(a, over: c)?.verdict, "cannot be separated")
-        XCTAssertNil(Separation([1], over: [2]))
-    }
-
     /// The machine's noise comes from the ceiling's runs, and scaling is
     /// also paired repeat by repeat: a slow repeat that lowers both of its
     /// points leaves its ratio alone.
