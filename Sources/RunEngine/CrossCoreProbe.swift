@@ -25,8 +25,9 @@ enum CrossCoreProbe {
         Int(min(0.030, max(0.002, 0.02 * runS)) * 1e9)
     }
 
-    /// Nanoseconds per round trip, or nil on a one-CPU machine or where
-    /// threads cannot be pinned to the first two usable CPUs.
+    /// Nanoseconds per round trip, or nil on a one-CPU machine, where
+    /// threads cannot be pinned to the first two usable CPUs, or where not
+    /// one trip fit in the budget (a thread was descheduled throughout).
     static func roundTripNanos(runS: Double) -> Double? {
         guard HostInfo.cpuCount >= 2 else { return nil }
         let ns = crm_cross_core_round_trip_ns(HostInfo.pinnedCPU(slot: 0), HostInfo.pinnedCPU(slot: 1), trips,

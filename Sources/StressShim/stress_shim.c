@@ -142,7 +142,8 @@ double crm_cross_core_round_trip_ns(int cpu_a, int cpu_b, long trips, long budge
     if (ready > 0) atomic_store_explicit(&probe_word, -1, memory_order_release);
     pthread_join(partner, NULL);
     pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
-    if (!pinned) return -1;
-    // Not one trip made in the budget: the budget is a lower bound of it.
-    return (double)ns / (double)(done > 0 ? done : 1);
+    // Not one trip made in the budget: a thread was descheduled, which
+    // says nothing about the line's travel; no figure.
+    if (!pinned || done == 0) return -1;
+    return (double)ns / (double)done;
 }

@@ -41,7 +41,7 @@ int crm_usable_cpu(int index);
 /// averaged over up to `trips` made within `budget_ns` (a busy machine
 /// that deschedules either thread makes a trip take milliseconds: the
 /// budget keeps the probe short whatever happens); -1 when the threads
-/// cannot be placed. The calling thread runs on `cpu_a` meanwhile and gets
+/// cannot be placed or not one trip was made within the budget. The calling thread runs on `cpu_a` meanwhile and gets
 /// its former CPU set back.
 /// On a VM the figure can change while a process runs, as the hypervisor
 /// moves the virtual CPUs between cores that share a cache and cores that
