@@ -154,7 +154,12 @@ struct Compare: ParsableCommand {
             throw ValidationError("the two sides are not comparable: they differ in \(diff.joined(separator: "; ")) (use --force to compare anyway)")
         }
         let rows = ScaleCompare.compare(base: a, new: b)
-        print(ScaleCompare.format(rows, baseName: base, newName: new, forced: diff), terminator: "")
+        // Each side named with its commit(s) and how many runs it holds.
+        func name(_ path: String, _ runs: [ScaleRun]) -> String {
+            let commits = Set(runs.map { $0.result.gitCommit + ($0.result.gitDirty ? " (dirty tree)" : "") }).sorted()
+            return "\(path) (\(runs.count) run\(runs.count == 1 ? "" : "s"), commit \(commits.joined(separator: ", ")))"
+        }
+        print(ScaleCompare.format(rows, baseName: name(base, a), newName: name(new, b), forced: diff), terminator: "")
     }
 }
 
