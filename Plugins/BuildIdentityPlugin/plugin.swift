@@ -39,16 +39,31 @@ struct BuildIdentityPlugin: BuildToolPlugin {
                               outputFiles: [file])]
     }
 
-    /// HEAD, the ref it names and the index, where `.git` is a directory
-    /// (a worktree's `.git` is a file: only the sources are watched there).
+    /// HEAD, the ref it names, the index and packed-refs. In a git
+    /// worktree `.git` is a file naming the worktree's own git directory
+    /// (HEAD and index live there; refs and packed-refs in the common
+    /// directory its `commondir` names): without following it a commit
+    /// made there would not rerun the command and the stamp would go stale.
     private func gitInputs(_ repo: URL) -> [URL] {
-        let git = repo.appending(path: ".git")
+        let dotGit = repo.appending(path: ".git")
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: git.path, isDirectory: &isDir), isDir.boolValue else { return [] }
-        var files = [git.appending(path: "HEAD"), git.appending(path: "index"), git.appending(path: "packed-refs")]
-        if let head = try? String(contentsOf: git.appending(path: "HEAD"), encoding: .utf8),
+        guard FileManager.default.fileExists(atPath: dotGit.path, isDirectory: &isDir) else { return [] }
+        var gitDir = dotGit
+        if !isDir.boolValue {
+            guard let text = try? String(contentsOf: dotGit, encoding: .utf8),
+                  let line = text.split(separator: "\n").first(where: { $0.hasPrefix("gitdir: ") }) else { return [] }
+            let path = line.dropFirst(8).trimmingCharacters(in: .whitespaces)
+            gitDir = path.hasPrefix("/") ? URL(fileURLWithPath: path) : repo.appending(path: path)
+        }
+        var common = gitDir
+        if let c = try? String(contentsOf: gitDir.appending(path: "commondir"), encoding: .utf8) {
+            let path = c.trimmingCharacters(in: .whitespacesAndNewlines)
+            common = path.hasPrefix("/") ? URL(fileURLWithPath: path) : gitDir.appending(path: path)
+        }
+        var files = [gitDir.appending(path: "HEAD"), gitDir.appending(path: "index"), common.appending(path: "packed-refs")]
+        if let head = try? String(contentsOf: gitDir.appending(path: "HEAD"), encoding: .utf8),
            head.hasPrefix("ref: ") {
-            files.append(git.appending(path: head.dropFirst(5).trimmingCharacters(in: .whitespacesAndNewlines)))
+            files.append(common.appending(path: head.dropFirst(5).trimmingCharacters(in: .whitespacesAndNewlines)))
         }
         return files.filter { FileManager.default.fileExists(atPath: $0.path) }
     }

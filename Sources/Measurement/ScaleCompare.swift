@@ -16,6 +16,8 @@ public enum ScaleCompare {
         public var figure: String
         public var base: Spread?
         public var new: Spread?
+        /// Is new faster than base: the significance test over the repeats.
+        public var decision: Confidence.Decision?
         /// Change of the medians, percent; nil when either side is missing.
         public var change: Double? {
             guard let b = base, let n = new else { return nil }
@@ -25,32 +27,10 @@ public enum ScaleCompare {
     }
 
     /// Reads runs from a scale folder (its runs.json), a runs.json file, or
-    /// a single `stress run --json` result.
-    public static func load(_ path: String) throws -> [ScaleRun] {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw LoadError(message: "no such file or folder '\(path)'")
-        }
-        let file = isDir.boolValue ? (path as NSString).appendingPathComponent("runs.json") : path
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw LoadError(message: "cannot read '\(file)'")
-        }
-        return try parse(data, name: file)
-    }
+    /// `stress run --json` results, strictly (see `CompareInput`).
+    public static func load(_ path: String) throws -> [ScaleRun] { try CompareInput.load(path) }
 
-    public static func parse(_ data: Data, name: String) throws -> [ScaleRun] {
-        let dec = ScaleFiles.decoder()
-        var runs: [ScaleRun]?
-        if let r = try? dec.decode([ScaleRun].self, from: data) { runs = r }
-        else if let one = try? dec.decode(StressResult.self, from: data) { runs = [wrap(one)] }
-        else if let many = try? dec.decode([StressResult].self, from: data) { runs = many.map(wrap) }
-        guard let runs else { throw LoadError(message: "'\(name)' is not a runs.json or a stress --json result") }
-        guard !runs.isEmpty else { throw LoadError(message: "'\(name)' holds no runs") }
-        if let open = runs.first(where: { $0.result.verdict == Verdict.running }) {
-            throw LoadError(message: "'\(name)' holds a run that never finished (verdict RUNNING, phase \(open.result.phase))")
-        }
-        return runs
-    }
+    public static func parse(_ data: Data, name: String) throws -> [ScaleRun] { try CompareInput.parse(data, name: name) }
 
     static func wrap(_ r: StressResult) -> ScaleRun {
         ScaleRun(sync: r.settings.sync.rawValue, rcu: r.settings.rcu.rawValue, threads: r.settings.threads, repeatIndex: 0,
@@ -120,15 +100,31 @@ public enum ScaleCompare {
                 for (fig, metric) in figures {
                     let b = tb.spread(k, threads: th, metric), n = tn.spread(k, threads: th, metric)
                     if b == nil && n == nil { continue }
-                    rows.append(Row(point: point, figure: fig, base: b, new: n))
+                    let d = Confidence.decide(tn.values(k, threads: th, metric), over: tb.values(k, threads: th, metric))
+                    rows.append(Row(point: point, figure: fig, base: b, new: n, decision: b == nil || n == nil ? nil : d))
                 }
             }
         }
         return rows
     }
 
-    /// An LKP-style text table. `forced`: the settings that differ, when
-    /// the comparison was forced; every figure is then marked.
+    /// What a row's decision says, in the table's words.
+    static func verdict(_ d: Confidence.Decision?) -> String {
+        guard let d else { return "-" }
+        switch d.outcome {
+        case .faster: return "new is faster"
+        case .slower: return "new is slower"
+        case .noDifference: return "no difference shown"
+        case .withinNoise: return "within machine noise"
+        case .tooFew: return "too few repeats"
+        }
+    }
+
+    /// The decision first: one line per point for total ops/s (is new
+    /// faster, its significance, and whether the difference exceeds the
+    /// noise of both sides); then the LKP-style table of every figure.
+    /// `forced`: the settings that differ, when the comparison was forced;
+    /// every figure is then marked.
     public static func format(_ rows: [Row], baseName: String, newName: String, forced: [String] = []) -> String {
         func num(_ v: Double) -> String { String(format: abs(v) >= 100 ? "%.0f" : "%.2f", v) }
         func cell(_ s: Spread?) -> (String, String, String) {
@@ -139,18 +135,31 @@ public enum ScaleCompare {
         func r(_ s: String, _ w: Int) -> String { s.count >= w ? s : String(repeating: " ", count: w - s.count) + s }
         func l(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
         var out = "base: \(baseName)\nnew:  \(newName)\n"
-        out += "medians over repeats; ± is the standard deviation of the repeats as a percentage of their mean, min..max their range;\n"
-        out += "%change compares the medians; ops/s counts completed operations, idle/s attempts that found nothing to do.\n"
         if !forced.isEmpty {
             out += "FORCED: the sides differ in \(forced.joined(separator: "; ")); every figure below is marked (!) and may not mean what it seems.\n"
         }
-        out += "\n" + r("base", 10) + r("", 6) + r("min..max", 16) + r("%change", 10) + r("new", 10) + r("", 6) + r("min..max", 16) + "  figure\n"
+        out += "\nDecision on total ops/s (exact two-sided Mann-Whitney U test over the repeats, significant at p < 0.05;\n"
+        out += "'beyond noise' when the ranges of the two sides' repeats do not overlap):\n\n"
+        out += l("point", 34) + r("change", 9) + r("p", 8) + r("beyond noise", 14) + "  decision\n"
+        for row in rows where row.figure == "ops/s" {
+            let ch = row.change.map { String(format: "%+.1f%%", $0) } ?? "-"
+            let p = row.decision?.p.map { String(format: "%.3f", $0) } ?? "-"
+            let beyond = row.decision.map { d in d.exceedsBothSides.map { $0 ? "yes" : "no" } ?? "1 repeat" } ?? "-"
+            var why = verdict(row.decision)
+            if let d = row.decision, d.outcome == .tooFew { why += " (\(d.reason))" }
+            out += l(row.point, 34) + r(ch, 9) + r(p, 8) + r(beyond, 14) + "  " + why + (forced.isEmpty ? "" : " (!)") + "\n"
+        }
+        out += "\nEvery figure: medians over repeats; ± is the standard deviation of the repeats as a percentage of their mean,\n"
+        out += "min..max their range; %change compares the medians; ops/s counts completed operations, idle/s attempts that found nothing to do.\n"
+        out += "\n" + r("base", 10) + r("", 6) + r("min..max", 16) + r("%change", 10) + r("new", 10) + r("", 6) + r("min..max", 16) + r("p", 7) + r("noise", 7) + "  figure\n"
         var lastPoint = ""
         for row in rows {
             if row.point != lastPoint { out += "\n" + row.point + "\n"; lastPoint = row.point }
             let b = cell(row.base), n = cell(row.new)
             let ch = row.change.map { String(format: "%+.1f%%", $0) } ?? "-"
-            out += r(b.0, 10) + r(b.1, 6) + r(b.2, 16) + r(ch, 10) + r(n.0, 10) + r(n.1, 6) + r(n.2, 16) + "  "
+            let p = row.decision?.p.map { String(format: "%.3f", $0) } ?? "-"
+            let beyond = row.decision.map { d in d.exceedsBothSides.map { $0 ? "beyond" : "within" } ?? "n=1" } ?? "-"
+            out += r(b.0, 10) + r(b.1, 6) + r(b.2, 16) + r(ch, 10) + r(n.0, 10) + r(n.1, 6) + r(n.2, 16) + r(p, 7) + r(beyond, 7) + "  "
                 + l(row.figure + (forced.isEmpty ? "" : " (!)"), 16) + "\n"
         }
         return out

@@ -68,7 +68,16 @@ public enum ScaleReport {
         }
         var c = LineChart(title: title, xLabel: "worker threads", yLabel: yLabel, xValues: t.threads.map(Double.init), series: series)
         c.oversubscribedAbove = Double(cpuCount)
+        // Thread counts at true spacing; over a wide range (1..64) both axes
+        // in log, where perfect scaling is still a straight line.
+        if wideRange(t.threads) { c.logX = true; c.logY = true }
         return c
+    }
+
+    /// Counts spanning 16x or more are drawn on a log 2 axis.
+    static func wideRange(_ v: [Int]) -> Bool {
+        guard let lo = v.min(), let hi = v.max(), lo > 0 else { return false }
+        return hi >= 16 * lo
     }
 
     /// (a) total completed ops/s against threads, with perfect-scaling
@@ -119,6 +128,7 @@ public enum ScaleReport {
             var c = LineChart(title: "(c) \(op) latency (whole operation, includes its rmap walks)", xLabel: "worker threads",
                               yLabel: "ns per \(op) call", xValues: t.threads.map(Double.init), series: series)
             c.logY = true
+            c.logX = wideRange(t.threads)
             c.oversubscribedAbove = Double(cpuCount)
             c.width = 560; c.height = 320
             return c
@@ -151,6 +161,7 @@ public enum ScaleReport {
             }
             var c = LineChart(title: title, xLabel: "mms in the anongroup (G)", yLabel: y, xValues: sizes, series: series)
             c.logY = logY
+            c.logX = wideRange(sizes.map { Int($0) })
             c.width = 560; c.height = 320
             return c
         }
@@ -186,20 +197,76 @@ public enum ScaleReport {
 
     // MARK: How sure the figures are
 
-    /// Rows of the measurement table: per series and thread count, the
-    /// median with its 95% interval and the spread of the repeats; the
-    /// ceiling and the series' ratio to it; and whether each pair of sync
-    /// modes can be told apart.
-    public static func measurementLines(_ t: ScaleTable, ceiling: [CeilingRun], cpuCount: Int = .max) -> [String] {
+    /// The machine's noise at `threads`: how far the ceiling's totals
+    /// (independent processes sharing nothing) spread over repeats, in
+    /// percent of their median; nil with fewer than 2 ceiling repeats.
+    static func machineNoise(_ ceiling: [CeilingRun], threads: Int) -> Double? {
+        let v = ceiling.filter { $0.threads == threads && $0.verdict == "SUCCESS" }.map(\.opsPerS)
+        return v.count >= 2 ? Spread(v).rangePercent : nil
+    }
+
+    public struct PairDecision: Sendable {
+        public var a: String
+        public var b: String
+        public var rcu: String
+        public var threads: Int
+        public var decision: Confidence.Decision
+    }
+
+    /// "Does rcu beat rwlock / mutex?" at every thread count: the exact
+    /// Mann-Whitney test over the repeats, with the machine's noise at that
+    /// thread count (the ceiling's spread) folded in.
+    public static func pairDecisions(_ t: ScaleTable, ceiling: [CeilingRun]) -> [PairDecision] {
+        var out: [PairDecision] = []
+        for (a, b) in [("rcu", "rwlock"), ("rcu", "mutex")] {
+            for rcu in Set(t.series.map(\.rcu)).sorted() {
+                let ka = ScaleTable.SeriesKey(sync: a, rcu: rcu), kb = ScaleTable.SeriesKey(sync: b, rcu: rcu)
+                for th in t.threads {
+                    let x = t.values(ka, threads: th) { $0.result.opsPerS }, y = t.values(kb, threads: th) { $0.result.opsPerS }
+                    guard let d = Confidence.decide(x, over: y, machineNoisePercent: machineNoise(ceiling, threads: th)) else { continue }
+                    out.append(PairDecision(a: a, b: b, rcu: rcu, threads: th, decision: d))
+                }
+            }
+        }
+        return out
+    }
+
+    static func decisionLine(_ p: PairDecision, multipleRCU: Bool) -> String {
+        let d = p.decision
+        let what: String
+        switch d.outcome {
+        case .faster: what = "\(p.a) is faster"
+        case .slower: what = "\(p.a) is slower"
+        default: what = d.outcome.rawValue
+        }
+        return String(format: "%@ against %@%@ at %d threads: %.2fx, %@ (%@)", p.a, p.b, multipleRCU ? " (\(p.rcu))" : "", p.threads,
+                      d.ratio, what, d.reason)
+    }
+
+    /// Rows of the measurement summary. The decisions first (does rcu beat
+    /// the baselines, with their significance), a STARVED MACHINE warning
+    /// when the machine gave fewer free cores than threads asked; then per
+    /// series and thread count the median with its 95% interval (order
+    /// statistics; none below 6 repeats) and the spread of the repeats; the
+    /// ceiling and the series' ratio to it; the machine's noise.
+    public static func measurementLines(_ t: ScaleTable, ceiling: [CeilingRun], cpuCount: Int = .max,
+                                        measuredParallelism: Double? = nil) -> [String] {
         var out: [String] = []
+        for p in pairDecisions(t, ceiling: ceiling) { out.append(decisionLine(p, multipleRCU: t.multipleRCU)) }
+        if let w = Confidence.starvedMachine(measuredParallelism: measuredParallelism, mostThreads: t.threads.max() ?? 1) {
+            out.append(w)
+        }
         for k in t.series {
             for th in t.threads {
                 let v = t.values(k, threads: th) { $0.result.opsPerS }
                 guard !v.isEmpty else { continue }
                 let sp = Spread(v)
-                let ci = Bootstrap.medianCI(v)
                 var line = "\(t.name(k)) threads=\(th): median \(LineChart.short(sp.median)) ops/s"
-                if let ci { line += " (95% CI \(LineChart.short(ci.lo))..\(LineChart.short(ci.hi)))" }
+                if let ci = Confidence.medianInterval(v) {
+                    line += String(format: " (95%% CI %@..%@, order statistics, coverage %.1f%%)", LineChart.short(ci.lo), LineChart.short(ci.hi), ci.coverage * 100)
+                } else {
+                    line += " (95% CI: too few repeats to tell, \(v.count) < \(Confidence.minRepeatsForInterval))"
+                }
                 line += String(format: ", spread (max-min)/median %.1f%% over %d repeats", sp.rangePercent, sp.n)
                 let c = ceiling.filter { $0.threads == th }.map(\.opsPerS)
                 if th > 1, !c.isEmpty, let one = t.spread(k, threads: 1, { $0.result.opsPerS }) {
@@ -212,18 +279,6 @@ public enum ScaleReport {
             out += pairedScalingLines(t, k)
         }
         out += machineNoiseLines(ceiling, cpuCount: cpuCount)
-        for (a, b) in [("rcu", "rwlock"), ("rcu", "mutex")] {
-            for rcu in Set(t.series.map(\.rcu)).sorted() {
-                let ka = ScaleTable.SeriesKey(sync: a, rcu: rcu), kb = ScaleTable.SeriesKey(sync: b, rcu: rcu)
-                for th in t.threads {
-                    let x = t.values(ka, threads: th) { $0.result.opsPerS }, y = t.values(kb, threads: th) { $0.result.opsPerS }
-                    guard let sep = Separation(x, over: y) else { continue }
-                    out.append(String(format: "%@ against %@ (%@) at %d threads: %.2fx (95%% CI %.2f..%.2f): %@",
-                                      a, b, rcu, th, sep.ratio, sep.lo, sep.hi,
-                                      sep.verdict == "cannot be separated" ? "cannot be separated from the noise" : "\(a) is \(sep.verdict)"))
-                }
-            }
-        }
         return out
     }
 
@@ -268,11 +323,52 @@ public enum ScaleReport {
         return out
     }
 
-    static func measurementSection(_ t: ScaleTable, ceiling: [CeilingRun], cpuCount: Int) -> String {
+    static func measurementSection(_ t: ScaleTable, ceiling: [CeilingRun], cpuCount: Int, measuredParallelism: Double?) -> String {
         var h = "<h2>How sure: medians, 95% intervals, the machine's ceiling</h2>\n"
-        h += "<p class=\"note\">Repeats of the points are interleaved in time. Intervals are bootstrap 95% intervals of the median (and of the ratio of two medians). The ceiling is N independent 1-thread <code>stress run</code> processes at once, measured in the same sweep: the scaling this machine allows a workload that shares nothing. Its spread, and that of its single processes, is the machine's own noise: a point of the model cannot be expected to spread less. Scaling is also given repeat by repeat (each N-thread run over the 1-thread run of its repeat): a drift of the machine slower than a pair of runs cancels out of it, faster swings do not. Two sync modes are told apart only when the interval of their ratio excludes 1.</p>\n<ul>\n"
-        for l in measurementLines(t, ceiling: ceiling, cpuCount: cpuCount) { h += "<li>\(htmlEscaped(l))</li>\n" }
+        h += "<p class=\"note\">Repeats of the points are interleaved in time. A 95% interval of a median is the order-statistic one (distribution-free, exact coverage given); below \(Confidence.minRepeatsForInterval) repeats no such interval exists and none is claimed. \"A is faster\" needs an exact two-sided Mann-Whitney U test over the repeats at p &lt; 0.05, ranges of repeats that do not overlap, and a difference larger than the machine's own noise. The ceiling is N independent 1-thread <code>stress run</code> processes at once, measured in the same sweep: the scaling this machine allows a workload that shares nothing. Its spread is the machine's own noise: a point of the model cannot be expected to spread less. Scaling is also given repeat by repeat (each N-thread run over the 1-thread run of its repeat): a drift of the machine slower than a pair of runs cancels out of it, faster swings do not.</p>\n<ul>\n"
+        for l in measurementLines(t, ceiling: ceiling, cpuCount: cpuCount, measuredParallelism: measuredParallelism) {
+            h += "<li>\(htmlEscaped(l))</li>\n"
+        }
         return h + "</ul>\n"
+    }
+
+    /// The decision table: does rcu beat the baselines, with significance.
+    static func decisionTable(_ t: ScaleTable, ceiling: [CeilingRun]) -> String {
+        let ds = pairDecisions(t, ceiling: ceiling)
+        guard !ds.isEmpty else { return "" }
+        var h = "<h2>Decision: does RCU beat the locks?</h2>\n<table class=\"decision\"><tr><th class=\"l\">comparison</th><th>threads</th><th>ratio of medians</th><th>p (Mann-Whitney)</th><th>beyond the noise of both sides</th><th>machine noise</th><th class=\"l\">decision</th></tr>\n"
+        for p in ds {
+            let d = p.decision
+            let noise = machineNoise(ceiling, threads: p.threads).map { String(format: "%.1f%%", $0) } ?? "not measured"
+            let what = d.outcome == .faster ? "\(p.a) is faster" : d.outcome == .slower ? "\(p.a) is slower" : d.outcome.rawValue
+            h += "<tr><td class=\"l\">\(p.a) / \(p.b)\(t.multipleRCU ? " (\(p.rcu))" : "")</td><td>\(p.threads)</td><td>\(String(format: "%.2f", d.ratio))×</td><td>\(d.p.map { String(format: "%.3f", $0) } ?? "–")</td><td>\(d.exceedsBothSides.map { $0 ? "yes" : "no" } ?? "one repeat: unknown")</td><td>\(noise)</td><td class=\"l\"><b>\(htmlEscaped(what))</b> (\(htmlEscaped(d.reason)))</td></tr>\n"
+        }
+        return h + "</table>\n"
+    }
+
+    /// A sweep's verdict and completeness: INTERRUPTED (by a signal), STALL
+    /// (the sweep stopped at a stalled run), FAILURE (a run failed or was
+    /// lost), INCOMPLETE (fewer runs than planned for another reason), or
+    /// SUCCESS; and "n of m runs" with what ended how.
+    public static func verdict(runs: [ScaleRun], ceiling: [CeilingRun], walkCost: [WalkCostRun], meta: ScaleMeta) -> (word: String, detail: String) {
+        let planned = meta.plannedRuns ?? runs.count
+        let lost = meta.lostRuns ?? []
+        var ended: [String: Int] = [:]
+        for r in runs { ended[r.result.verdict, default: 0] += 1 }
+        var detail = "\(runs.count) of \(planned) planned runs finished ("
+            + ended.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ") + ")"
+        if !lost.isEmpty { detail += ", \(lost.count) lost" }
+        let ceilingBad = ceiling.filter { $0.verdict != Verdict.success }.count
+        if !ceiling.isEmpty { detail += ", \(ceiling.count) ceiling measurements\(ceilingBad > 0 ? " (\(ceilingBad) failed)" : "")" }
+        let wcBad = walkCost.filter { $0.verdict != Verdict.success }.count
+        if !walkCost.isEmpty { detail += ", \(walkCost.count) walk-cost measurements\(wcBad > 0 ? " (\(wcBad) failed)" : "")" }
+        let failed = runs.contains { $0.result.verdict != Verdict.success && $0.result.verdict != Verdict.stall } || !lost.isEmpty
+            || ceilingBad > 0 || wcBad > 0
+        if let sig = meta.interruptedBy { return ("INTERRUPTED", "by signal \(sig); " + detail) }
+        if runs.contains(where: { $0.result.verdict == Verdict.stall }) { return (Verdict.stall, detail + "; the sweep stopped at the stall") }
+        if failed { return (Verdict.failure, detail) }
+        if runs.count < planned { return ("INCOMPLETE", detail) }
+        return (Verdict.success, detail)
     }
 
     // MARK: HTML
@@ -297,9 +393,14 @@ public enum ScaleReport {
         <h1>ConcurrentRmap scalability report</h1>
 
         """
-        let failed = runs.filter { $0.result.verdict != "SUCCESS" }
-        let wcFailed = walkCost.filter { $0.verdict != "SUCCESS" }
-        h += "<p><b>Verdict:</b> \(failed.isEmpty && wcFailed.isEmpty ? "all \(runs.count) runs SUCCESS" : "<span style=\"color:#b00\">\(failed.count + wcFailed.count) failing run(s)</span>")\(walkCost.isEmpty ? "" : ", \(walkCost.count) walk-cost measurements").</p>\n"
+        let verdict = ScaleReport.verdict(runs: runs, ceiling: ceiling, walkCost: walkCost, meta: meta)
+        let bad = verdict.word != Verdict.success
+        h += "<p class=\"verdict\"><b>Verdict: <span\(bad ? " style=\"color:#b00\"" : "")>\(htmlEscaped(verdict.word))</span></b>: \(htmlEscaped(verdict.detail)).</p>\n"
+        h += "<p><b>Commit:</b> <code>\(htmlEscaped(meta.gitCommit))</code>\(meta.gitDirty == true ? " <span style=\"color:#b00\">built from a tree with uncommitted changes</span>" : "").</p>\n"
+        if let w = Confidence.starvedMachine(measuredParallelism: meta.measuredParallelism, mostThreads: t.threads.max() ?? 1) {
+            h += "<p class=\"starved\" style=\"color:#b00\"><b>\(htmlEscaped(w))</b></p>\n"
+        }
+        h += decisionTable(t, ceiling: ceiling)
         h += "<table>\n"
         let rows: [(String, String)] = [
             ("commit", meta.gitCommit), ("version", meta.version), ("build", meta.buildConfiguration), ("date", meta.date),
@@ -341,7 +442,7 @@ public enum ScaleReport {
             }
             h += "</table>\n"
 
-            h += measurementSection(t, ceiling: ceiling, cpuCount: cpus)
+            h += measurementSection(t, ceiling: ceiling, cpuCount: cpus, measuredParallelism: meta.measuredParallelism)
             h += "<h2>(a) Total throughput against threads</h2>\n<div class=\"charts\">\(throughputChart(t, ceiling: ceiling, cpuCount: cpus).svg())</div>\n"
             h += "<h2>(b) Per-operation throughput</h2>\n<div class=\"charts\">\n"
             for c in perOpCharts(t, cpuCount: cpus) { h += c.svg() }
@@ -380,7 +481,7 @@ public enum ScaleReport {
             }
             h += "</table>\n"
         }
-        h += "<p class=\"note\">Generated by <code>stress scale</code> \(htmlEscaped(meta.version)) (\(htmlEscaped(meta.gitCommit))). Raw data: runs.csv, runs.json, meta.json\(walkCost.isEmpty ? "" : ", walkcost.csv, walkcost.json"). Compare two sweeps with <code>stress compare OLD NEW</code>.</p>\n"
+        h += "<p class=\"note\">Generated by <code>stress scale</code> \(htmlEscaped(meta.version)) (commit \(htmlEscaped(meta.gitCommit))\(meta.gitDirty == true ? ", dirty tree" : "")). Raw data: runs.csv, runs.json, meta.json\(walkCost.isEmpty ? "" : ", walkcost.csv, walkcost.json"). Compare two sweeps with <code>stress compare OLD NEW</code>.</p>\n"
         h += "</body></html>\n"
         return h
     }

@@ -135,6 +135,14 @@ public struct ScaleMeta: Codable, Sendable {
     public var settings: RunSettings?
     /// Sizes are per thread (weak scaling); absent in older files: false.
     public var perThreadSize: Bool?
+    /// Tracked files had uncommitted changes when the binary was built.
+    public var gitDirty: Bool? = StressVersion.gitDirty
+    /// Runs the sweep planned (the report says how many of them it holds).
+    public var plannedRuns: Int?
+    /// The signal that interrupted the sweep, absent when it ran to the end.
+    public var interruptedBy: Int32?
+    /// Runs whose child process crashed or hung, as "point: how it ended".
+    public var lostRuns: [String]?
 
     public init(arguments: [String], config: ScaleConfig) {
         self.arguments = arguments
@@ -157,6 +165,7 @@ public struct ScaleMeta: Codable, Sendable {
         checks = config.base.checks.rawValue
         settings = config.base
         perThreadSize = config.perThreadSize
+        plannedRuns = config.points().count
         buildConfiguration = HostInfo.buildConfiguration
     }
 }
@@ -429,6 +438,15 @@ public enum ScaleFiles {
     public static func write(dir: String, runs: [ScaleRun], ceiling: [CeilingRun] = [], walkCost: [WalkCostRun],
                              meta: ScaleMeta) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // A rerun into the same folder must not leave an earlier sweep's
+        // files beside this one's: remove those of our own names this
+        // sweep does not write (nothing else in the folder is touched).
+        var stale: [String] = []
+        if ceiling.isEmpty { stale.append("ceiling.json") }
+        if walkCost.isEmpty { stale += ["walkcost.csv", "walkcost.json"] }
+        for f in stale where FileManager.default.fileExists(atPath: dir + "/" + f) {
+            try FileManager.default.removeItem(atPath: dir + "/" + f)
+        }
         try AtomicFile.write(Data(ScaleReport.csv(runs).utf8), to: dir + "/runs.csv")
         try ResultFile.write(runs, to: dir + "/runs.json")
         try ResultFile.write(meta, to: dir + "/meta.json")

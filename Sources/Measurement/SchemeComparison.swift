@@ -292,9 +292,12 @@ public struct SchemeMeta: Codable, Sendable {
     public var work: Double
     public var benchChecks: String
     public var wallS: Double = 0
+    /// Throughput runs planned (the report says how many it holds).
+    public var plannedRuns: Int?
 
     public init(arguments: [String], config c: SchemeConfig) {
         self.arguments = arguments
+        plannedRuns = c.runs ? c.repeats * c.schemes.count * c.threads.count * c.syncs.count : 0
         seed = c.seed
         loadAverage = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))
             .map { $0.split(separator: " ").prefix(3).joined(separator: " ") } ?? "unknown"

@@ -244,11 +244,13 @@ public enum SchemeReport {
     }
 
     /// Throughput per (sync, threads): each scheme's median ops/s, and each
-    /// against the first scheme with a bootstrap interval of the ratio.
+    /// against the first scheme: the ratio of medians and the decision of
+    /// the exact Mann-Whitney test over the repeats (a bootstrap interval
+    /// from 3 repeats claimed a 95% it did not have).
     static func throughputTable(_ o: SchemeComparison, _ points: [ThroughputPoint], runs: [ScaleRun], syncs: [String]) -> String {
         let schemes = orderedSchemes(o.meta.schemes)
         var h = "<table>\n" + header(["sync", "threads"] + schemes.map { "\($0) ops/s" }
-                                     + schemes.dropFirst().flatMap { ["\($0) / \(schemes[0])", "95% bootstrap interval"] })
+                                     + schemes.dropFirst().flatMap { ["\($0) / \(schemes[0])", "p (Mann-Whitney): decision"] })
         for sync in syncs {
             for th in Set(points.map(\.threads)).sorted() {
                 let ps = schemes.map { sc in points.first { $0.scheme == sc && $0.sync == sync && $0.threads == th } }
@@ -257,8 +259,12 @@ public enum SchemeReport {
                 h += "<tr>\(cell(sync, left: true))\(cell("\(th)"))" + ps.map { p in cell(p.map { LineChart.short($0.opsPerS.median) } ?? "–") }.joined()
                 for k in schemes.indices.dropFirst() {
                     let ratio = (ps[0] != nil && ps[k] != nil) ? String(format: "%.3f×", ps[k]!.opsPerS.median / ps[0]!.opsPerS.median) : "–"
-                    let ci = Bootstrap.ratioCI(xs[k], xs[0]).map { String(format: "%.3f..%.3f", $0.lo, $0.hi) } ?? "–"
-                    h += cell(ratio) + cell(ci)
+                    let d = Confidence.decide(xs[k], over: xs[0])
+                    let what = d.map { d in
+                        (d.p.map { String(format: "%.3f: ", $0) } ?? "")
+                            + (d.outcome == .faster ? "\(schemes[k]) faster" : d.outcome == .slower ? "\(schemes[k]) slower" : d.outcome.rawValue)
+                    } ?? "–"
+                    h += cell(ratio) + cell(what)
                 }
                 h += "</tr>\n"
             }
@@ -298,7 +304,19 @@ public enum SchemeReport {
 
         """
         let fails = o.failures
-        h += "<p><b>Verdict:</b> \(fails == 0 ? "every run and benchmark machine SUCCESS (no violation, no leak)" : "<span style=\"color:#b00\">\(fails) failing or lost measurement(s)</span>")\(o.interrupted != 0 ? ", interrupted by signal \(o.interrupted)" : "").</p>\n<table>\n"
+        // The verdict names itself, how complete the report is, and the
+        // commit, before anything else.
+        let planned = m.plannedRuns ?? o.runs.count
+        let word = o.interrupted != 0 ? "INTERRUPTED" : fails > 0 ? Verdict.failure : o.runs.count + o.lost.count < planned ? "INCOMPLETE" : Verdict.success
+        h += "<p class=\"verdict\"><b>Verdict: <span\(word == Verdict.success ? "" : " style=\"color:#b00\"")>\(word)</span></b>: "
+            + "\(o.runs.count) of \(planned) planned throughput runs finished; "
+            + (fails == 0 ? "every run and benchmark machine SUCCESS (no violation, no leak)" : "\(fails) failing or lost measurement(s)")
+            + (o.interrupted != 0 ? "; interrupted by signal \(o.interrupted), later sections missing" : "") + ".</p>\n"
+        h += "<p><b>Commit:</b> <code>\(htmlEscaped(m.gitCommit))</code>\(m.gitDirty ? " <span style=\"color:#b00\">built from a tree with uncommitted changes: not a report to commit</span>" : "").</p>\n"
+        if let w = Confidence.starvedMachine(measuredParallelism: m.measuredParallelism, mostThreads: m.threads.max() ?? 1) {
+            h += "<p class=\"starved\" style=\"color:#b00\"><b>\(htmlEscaped(w))</b></p>\n"
+        }
+        h += "<table>\n"
         let meta: [(String, String)] = [
             ("commit", m.gitCommit + (m.gitDirty ? " (dirty tree)" : "")), ("version", m.version), ("build", m.buildConfiguration), ("date", m.date),
             ("CPU", "\(m.cpuModel), \(m.cpuCount) online"), ("kernel", m.kernel),

@@ -6,12 +6,22 @@ public struct OperationMix: Sendable, Equatable, CustomStringConvertible {
 
     public static let `default` = try! OperationMix(parsing: "fault=60,fork=4,exit=4,exec=1,mremap=6,munmap=2,split=2,reclaim=15,migrate=8")
 
+    /// Mixes by name, accepted wherever a mix is: `default`; `walk-heavy`,
+    /// where most operations are rmap walks (reclaim and migration) over
+    /// pages that forks keep shared; `fault-only`, no rmap walk at all
+    /// (the floor the walks are measured against).
+    public static let named: [(name: String, mix: String)] = [
+        ("default", "fault=60,fork=4,exit=4,exec=1,mremap=6,munmap=2,split=2,reclaim=15,migrate=8"),
+        ("walk-heavy", "fault=20,fork=6,exit=6,exec=1,mremap=2,munmap=1,split=1,reclaim=35,migrate=28"),
+        ("fault-only", "fault=1"),
+    ]
+
     public enum ParseError: Error, CustomStringConvertible, Equatable {
         case malformed(String), unknownOperation(String), badWeight(String), duplicate(String), allZero
         public var description: String {
             switch self {
-            case .malformed(let s): "malformed mix entry '\(s)': expected NAME=WEIGHT"
-            case .unknownOperation(let s): "unknown operation '\(s)' in mix (known: \(OpKind.allCases.map(\.name).joined(separator: ", ")))"
+            case .malformed(let s): "malformed mix entry '\(s)': expected NAME=WEIGHT,... or a named mix (\(OperationMix.named.map(\.name).joined(separator: ", ")))"
+            case .unknownOperation(let s): "unknown operation '\(s)' in mix (known: \(OpKind.allCases.map(\.name).joined(separator: ", ")); or a named mix: \(OperationMix.named.map(\.name).joined(separator: ", ")))"
             case .badWeight(let s): "bad weight in mix entry '\(s)': expected a whole number 0...1000000"
             case .duplicate(let s): "operation '\(s)' appears twice in mix"
             case .allZero: "mix has no operation with a positive weight"
@@ -20,7 +30,8 @@ public struct OperationMix: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Parses "fault=60,fork=4,...". Operations left out get weight 0.
-    public init(parsing text: String) throws {
+    public init(parsing given: String) throws {
+        let text = OperationMix.named.first { $0.name == given }?.mix ?? given
         weights = Array(repeating: 0, count: OpKind.allCases.count)
         var seen = Set<String>()
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {

@@ -83,7 +83,7 @@ public enum StressEngine {
         machine.releaseCPU(boot)
         RCU.unregisterThread()
 
-        if s.threads >= 2, let ns = CrossCoreProbe.roundTripNanos() { run.crossCore.append(ns) }
+        if s.threads >= 2, let ns = CrossCoreProbe.roundTripNanos(runS: s.warmupS + s.durationS) { run.crossCore.append(ns) }
 
         // Workers, announced while they start (thousands take seconds).
         var threads: [pthread_t] = []
@@ -222,7 +222,7 @@ public enum StressEngine {
             return run.result(phase: "stopping", end: run.end, histograms: true)
         }
         for t in threads { joinThread(t) }
-        if !run.crossCore.isEmpty, let ns = CrossCoreProbe.roundTripNanos() { run.crossCore.append(ns) }
+        if !run.crossCore.isEmpty, let ns = CrossCoreProbe.roundTripNanos(runS: s.warmupS + s.durationS) { run.crossCore.append(ns) }
         if let probe {
             // The probe leaves its loop after its current synchronize_rcu,
             // which never returns while a reader holds the grace period up

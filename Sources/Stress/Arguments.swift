@@ -142,7 +142,7 @@ struct AnonVMAOptions<D: CommandDefaults>: ParsableArguments {
 
 /// --mix.
 struct MixOption<D: CommandDefaults>: ParsableArguments {
-    @Option(help: help(D.self, "mix", "Operation weights NAME=WEIGHT,... over \(OpKind.allCases.map(\.name).joined(separator: ", ")); weights 0...1000000."))
+    @Option(help: help(D.self, "mix", "Operation weights NAME=WEIGHT,... over \(OpKind.allCases.map(\.name).joined(separator: ", ")); weights 0...1000000; or a named mix: \(OperationMix.named.map(\.name).joined(separator: ", "))."))
     var mix: String?
 
     /// The mix as given, checked.
@@ -466,6 +466,9 @@ struct SettingsInput {
         // object; nothing else that happens to hold "settings" (a schedule
         // file, a campaign record), and no settings key this build does not
         // know (a misspelt one would silently fall back to a default).
+        do { _ = try StrictJSON.parse(data) } catch {
+            throw ValidationError("--options-from: '\(path)': \(error)")
+        }
         guard let top = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw ValidationError("--options-from: '\(path)' is not a stress result file (not a JSON object)")
         }
@@ -478,9 +481,9 @@ struct SettingsInput {
             throw ValidationError("--options-from: '\(path)' has a settings key this build does not know: '\(unknown)'")
         }
         do {
-            return try ResultFile.decoder().decode(RunSettings.self, from: JSONSerialization.data(withJSONObject: settings))
+            return try ResultFileCheck.decode(RunSettings.self, from: JSONSerialization.data(withJSONObject: settings))
         } catch {
-            throw ValidationError("--options-from: '\(path)': its settings do not decode (\(error))")
+            throw ValidationError("--options-from: '\(path)': its settings do not decode: \(error)")
         }
     }
 }
@@ -494,4 +497,32 @@ func freshSeed() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
     return UInt64(ts.tv_sec) &* 1_000_000_007 &+ UInt64(ts.tv_nsec) &+ UInt64(getpid())
+}
+
+/// ArgumentParser takes "-1" after `--threads` for another option and
+/// answers "Missing value for '--threads'". A negative number right after
+/// a long option is attached to it ("--threads=-1"), so the option's own
+/// check answers with its range. Stops at "--".
+enum NegativeValues {
+    static func attached(_ args: [String]) -> [String] {
+        var out: [String] = []
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            if a == "--" { out += args[i...]; break }
+            if a.hasPrefix("--"), !a.contains("="), i + 1 < args.count, isNegativeNumber(args[i + 1]) {
+                out.append(a + "=" + args[i + 1])
+                i += 2
+                continue
+            }
+            out.append(a)
+            i += 1
+        }
+        return out
+    }
+
+    static func isNegativeNumber(_ s: String) -> Bool {
+        guard s.count > 1, s.first == "-", let second = s.dropFirst().first else { return false }
+        return second.isNumber || second == "."
+    }
 }

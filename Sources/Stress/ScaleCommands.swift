@@ -82,14 +82,20 @@ struct Scale: ParsableCommand {
                 fflush(nil)
             }
         }
+        meta.interruptedBy = sweep.interrupted != 0 ? sweep.interrupted : nil
+        meta.lostRuns = sweep.lost.isEmpty ? nil : sweep.lost
         try ScaleFiles.write(dir: out, runs: sweep.runs, ceiling: sweep.ceiling, walkCost: walk, meta: meta)
-        for l in ScaleReport.measurementLines(ScaleTable(sweep.runs), ceiling: sweep.ceiling, cpuCount: meta.cpuCount) { print(l) }
+        let verdict = ScaleReport.verdict(runs: sweep.runs, ceiling: sweep.ceiling, walkCost: walk, meta: meta)
+        print("\(verdict.word): \(verdict.detail); commit \(meta.gitCommit)\(meta.gitDirty == true ? " (dirty tree)" : "")")
+        for l in ScaleReport.measurementLines(ScaleTable(sweep.runs), ceiling: sweep.ceiling, cpuCount: meta.cpuCount,
+                                              measuredParallelism: meta.measuredParallelism) { print(l) }
         let failed = sweep.runs.filter { $0.result.verdict != Verdict.success }.count + walk.filter { $0.verdict != Verdict.success }.count
             + sweep.lost.count + sweep.ceiling.filter { $0.verdict != Verdict.success }.count
         print("wrote \(out)/report.html, runs.csv, runs.json, meta.json\(sweep.ceiling.isEmpty ? "" : ", ceiling.json")\(walk.isEmpty ? "" : ", walkcost.csv, walkcost.json")")
         for l in sweep.lost { print("lost: \(l)") }
         if sweep.interrupted != 0 {
-            print("INTERRUPTED by signal \(sweep.interrupted): \(sweep.runs.count) runs kept")
+            print("INTERRUPTED by signal \(sweep.interrupted): \(sweep.runs.count) of \(meta.plannedRuns ?? 0) runs kept; the report says INTERRUPTED")
+            fflush(nil)
             throw ExitRequest(status: 128 + sweep.interrupted)
         }
         print(failed == 0 ? "SUCCESS" : "FAILURE: \(failed) failing or lost run(s)")
@@ -148,7 +154,12 @@ struct Compare: ParsableCommand {
             throw ValidationError("the two sides are not comparable: they differ in \(diff.joined(separator: "; ")) (use --force to compare anyway)")
         }
         let rows = ScaleCompare.compare(base: a, new: b)
-        print(ScaleCompare.format(rows, baseName: base, newName: new, forced: diff), terminator: "")
+        // Each side named with its commit(s) and how many runs it holds.
+        func name(_ path: String, _ runs: [ScaleRun]) -> String {
+            let commits = Set(runs.map { $0.result.gitCommit + ($0.result.gitDirty ? " (dirty tree)" : "") }).sorted()
+            return "\(path) (\(runs.count) run\(runs.count == 1 ? "" : "s"), commit \(commits.joined(separator: ", ")))"
+        }
+        print(ScaleCompare.format(rows, baseName: name(base, a), newName: name(new, b), forced: diff), terminator: "")
     }
 }
 

@@ -71,8 +71,10 @@ struct Schemes: ParsableCommand {
     var chainGenerations: String?
     @Option(name: .customLong("zygote-children"), help: "Children of the zygote benchmark, \(Ranges.r(HistoricConfig.zygoteChildrenRange)) (default \(HistoricConfig().zygoteChildren)).")
     var zygoteChildren: String?
-    @Option(help: "Output folder (created if missing).")
-    var out: String = "docs/schemes"
+    // Required: a default of docs/schemes overwrote the committed report
+    // whenever the command ran from the checkout.
+    @Option(help: "Output folder (created if missing; required, e.g. --out docs/schemes to regenerate the committed report from a clean commit).")
+    var out: String
     @Option(name: .customLong("trace"), help: "A recorded trace or strace log (repeatable): judge the 2004 claims on each program from its exact statistics instead of running the synthetic comparison; writes trace-claims.md and trace-claims.json to --out.")
     var traces: [String] = []
 

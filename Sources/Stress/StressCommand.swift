@@ -19,7 +19,7 @@ enum ExitStatus {
 struct StressMain {
     static func main() {
         Signals.install()
-        let args = Array(CommandLine.arguments.dropFirst())
+        let args = NegativeValues.attached(Array(CommandLine.arguments.dropFirst()))
         do {
             try Parse.rejectRepeated(args)
             if args.first == "help", args.count > 1, !Stress.subcommandNames.contains(args[1]) {

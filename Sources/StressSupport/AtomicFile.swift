@@ -43,8 +43,8 @@ public enum AtomicFile {
     public static let temporaryPrefix = ".tmp-"
 
     /// Checks, before a run starts, that `path` can later be written: its
-    /// folder exists and is writable and the path is not a folder. Creates
-    /// nothing and truncates nothing.
+    /// folder exists and a file can be created in it, and the path is not
+    /// a folder. Leaves nothing behind and truncates nothing.
     public static func checkWritable(_ path: String) throws {
         guard !path.isEmpty else { throw ToolError("empty file name") }
         var isDir: ObjCBool = false
@@ -56,6 +56,13 @@ public enum AtomicFile {
             throw ToolError("folder '\(folder)' does not exist")
         }
         guard access(folder, W_OK) == 0 else { throw ToolError("folder '\(folder)' is not writable") }
+        // access() says yes to root everywhere (/proc too): create and
+        // remove the temporary file the write will use, to be sure.
+        let probe = "\(folder)/\(temporaryPrefix)probe.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ToolError("cannot write in '\(folder)': \(String(cString: strerror(errno)))") }
+        close(fd)
+        unlink(probe)
     }
 
     private static func folder(of path: String) -> String {

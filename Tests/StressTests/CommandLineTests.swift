@@ -292,9 +292,14 @@ final class CommandLineTests: XCTestCase {
         kill(p.processIdentifier, SIGINT)
         XCTAssertTrue(wait(for: p, seconds: 30))
         XCTAssertEqual(p.terminationStatus, 130, read(dir + "/out") + read(dir + "/err"))
-        let runs = try ScaleCompare.load(dir + "/sweep")
+        let runs = try ScaleFiles.decoder().decode([ScaleRun].self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/sweep/runs.json")))
         XCTAssertGreaterThanOrEqual(runs.count, 2, "the points finished are kept")
-        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/sweep/report.html"))
+        // The report says what it is: interrupted, n of 6 runs, its commit.
+        let html = read(dir + "/sweep/report.html")
+        XCTAssertTrue(html.contains(">INTERRUPTED</span>"), "the report is marked INTERRUPTED")
+        XCTAssertTrue(html.contains("of 6 planned runs finished"))
+        XCTAssertTrue(html.contains("<b>Commit:</b> <code>\(StressVersion.gitCommit)</code>"))
+        XCTAssertTrue(read(dir + "/out").contains("INTERRUPTED"))
     }
 
     /// Result files are never truncated before a result exists: an earlier

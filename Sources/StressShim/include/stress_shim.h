@@ -38,12 +38,15 @@ int crm_usable_cpu(int index);
 
 /// Nanoseconds for one round trip of a cache line between CPU `cpu_a` and
 /// CPU `cpu_b` (two threads pinned there take turns writing one word),
-/// averaged over `trips`; -1 when the threads cannot be placed. The calling
-/// thread runs on `cpu_a` meanwhile and gets its former CPU set back.
+/// averaged over up to `trips` made within `budget_ns` (a busy machine
+/// that deschedules either thread makes a trip take milliseconds: the
+/// budget keeps the probe short whatever happens); -1 when the threads
+/// cannot be placed or not one trip was made within the budget. The calling thread runs on `cpu_a` meanwhile and gets
+/// its former CPU set back.
 /// On a VM the figure can change while a process runs, as the hypervisor
 /// moves the virtual CPUs between cores that share a cache and cores that
 /// do not.
-double crm_cross_core_round_trip_ns(int cpu_a, int cpu_b, long trips);
+double crm_cross_core_round_trip_ns(int cpu_a, int cpu_b, long trips, long budget_ns);
 
 #ifdef __cplusplus
 }
