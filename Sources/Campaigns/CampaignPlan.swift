@@ -65,7 +65,7 @@ public struct CampaignPlan: Sendable {
     /// Parses a plan. `label` names it in errors.
     public init(json data: Data, label: String, defaultName: String = "campaign") throws {
         func fail(_ s: String) -> CampaignError { CampaignError("plan '\(label)': \(s)") }
-        if let problem = StrictJSON.problem(data) { throw fail("not valid JSON: \(problem)") }
+        if let problem = StrictJSON.problem(data) { throw fail(problem) }
         let root: JSONValue
         do { root = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
             throw fail("not valid JSON (\(Self.jsonErrorSummary(error)))")

@@ -1,4 +1,5 @@
 import Foundation
+import RunEngine
 import StressSupport
 #if canImport(Glibc)
 import Glibc

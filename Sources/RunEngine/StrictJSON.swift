@@ -44,6 +44,12 @@ public indirect enum StrictJSON: Equatable, Sendable {
         return v
     }
 
+    /// Nil when `data` is one well-formed JSON document with no duplicate
+    /// key; else what is wrong and at which byte (syntax only).
+    public static func problem(_ data: Data) -> String? {
+        do { _ = try parse(data); return nil } catch { return "\(error)" }
+    }
+
     public subscript(key: String) -> StrictJSON? {
         guard case .object(let kv) = self else { return nil }
         return kv.first { $0.0 == key }?.1
@@ -78,10 +84,11 @@ public indirect enum StrictJSON: Equatable, Sendable {
                 if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(kv) }
                 while true {
                     skipSpace()
+                    if i < bytes.count, bytes[i] == UInt8(ascii: "}") { throw fail("trailing comma in an object") }
                     guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a key") }
                     let k = try string()
                     let at = path.isEmpty ? k : path + "." + k
-                    guard seen.insert(k).inserted else { throw ParseError(message: "key '\(at)' appears twice") }
+                    guard seen.insert(k).inserted else { throw ParseError(message: "duplicate key \"\(k)\"\(path.isEmpty ? "" : " in '\(path)'")") }
                     skipSpace()
                     guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':' after key '\(at)'") }
                     i += 1
@@ -100,6 +107,7 @@ public indirect enum StrictJSON: Equatable, Sendable {
                 if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
                 while true {
                     skipSpace()
+                    if i < bytes.count, bytes[i] == UInt8(ascii: "]") { throw fail("trailing comma in a list") }
                     a.append(try value(depth: depth + 1, path: "\(path)[\(a.count)]"))
                     skipSpace()
                     guard i < bytes.count else { throw fail("unexpected end") }
@@ -124,13 +132,32 @@ public indirect enum StrictJSON: Equatable, Sendable {
             return v
         }
 
+        /// RFC 8259's number grammar (no leading zeros, '+', bare '.' or
+        /// exponent without digits, which Double(_:) would take), finite.
         mutating func number() throws -> StrictJSON {
             let start = i
-            while i < bytes.count, "+-0123456789.eE".utf8.contains(bytes[i]) { i += 1 }
-            guard i > start, let text = String(bytes: bytes[start..<i], encoding: .utf8), let d = Double(text), d.isFinite,
-                  text.first != "+", !text.hasPrefix("-+") else {
+            func digits() -> Int {
+                let from = i
+                while i < bytes.count, bytes[i] >= 0x30 && bytes[i] <= 0x39 { i += 1 }
+                return i - from
+            }
+            if i < bytes.count, bytes[i] == UInt8(ascii: "-") { i += 1 }
+            let intStart = i
+            let n = digits()
+            guard n > 0 else { i = start; throw fail("expected a value") }
+            if n > 1 && bytes[intStart] == UInt8(ascii: "0") { i = intStart; throw fail("a number must not start with 0") }
+            if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
+                i += 1
+                guard digits() > 0 else { throw fail("a number needs digits after '.'") }
+            }
+            if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+                i += 1
+                if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+                guard digits() > 0 else { throw fail("a number needs digits in its exponent") }
+            }
+            guard let d = Double(String(decoding: bytes[start..<i], as: UTF8.self)), d.isFinite else {
                 i = start
-                throw fail("expected a value")
+                throw fail("a number out of range")
             }
             return .number(d)
         }

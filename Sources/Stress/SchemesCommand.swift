@@ -6,14 +6,14 @@ import RmapTrace
 import RunEngine
 import StressSupport
 
-/// `stress schemes`: the same workloads on anongroup and anon_vma, written
+/// `stress schemes`: the same workloads on every rmap scheme, written
 /// to a folder with a report.
 struct Schemes: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schemes",
         abstract: "Compare the rmap schemes on the same workloads; write report.html, CSVs, schemes.json and runs.json.",
         discussion: """
-            Throughput and latency: `stress run` children at each thread count and sync mode for both schemes (repeats \
+            Throughput and latency: `stress run` children at each thread count and sync mode for every scheme (repeats \
             interleaved, the scheme order alternating). Then single-thread benchmarks on fresh machines: rmap walks over \
             fork trees (CHILDRENxDEPTH, with and without exec), fork+exit against VMAs per process, mremap against VMA \
             size and the share of pages still shared after fork, swap-in from a sharer through the swap cache, and \

@@ -81,7 +81,7 @@ final class ResultInputCommandLineTests: XCTestCase {
         try assertUsageError(["compare", dir + "/twice.json", dir + "/b.json"], contains: "is a copy of run 1")
         let trimmed = a.trimmingCharacters(in: .whitespacesAndNewlines)
         try (String(trimmed.dropLast()) + ", \"verdict\": \"SUCCESS\"}").write(toFile: dir + "/dupkey.json", atomically: true, encoding: .utf8)
-        try assertUsageError(["compare", dir + "/dupkey.json", dir + "/b.json"], contains: "key 'verdict' appears twice")
+        try assertUsageError(["compare", dir + "/dupkey.json", dir + "/b.json"], contains: "duplicate key \"verdict\"")
         try assertUsageError(["compare", dir, dir + "/b.json"], contains: "folder without runs.json")
         // Good inputs: the decision comes first, with its significance.
         let ok = try run(["compare", dir + "/a.json", dir + "/b.json"])
@@ -97,7 +97,7 @@ final class ResultInputCommandLineTests: XCTestCase {
         XCTAssertEqual(try run(small + ["--seed", "5", "--json", dir + "/a.json"]).status, 0)
         let text = try String(contentsOfFile: dir + "/a.json", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         try (String(text.dropLast()) + ", \"verdict\": \"SUCCESS\"}").write(toFile: dir + "/dup.json", atomically: true, encoding: .utf8)
-        try assertUsageError(["run", "--options-from", dir + "/dup.json"], contains: "appears twice")
+        try assertUsageError(["run", "--options-from", dir + "/dup.json"], contains: "duplicate key")
         try text.replacingOccurrences(of: "\"scheme\" : \"anongroup\"", with: "\"scheme\" : \"nosuch\"")
             .write(toFile: dir + "/scheme.json", atomically: true, encoding: .utf8)
         let r = try run(["run", "--options-from", dir + "/scheme.json"])

@@ -32,6 +32,18 @@ extension Kernel {
     @inline(__always) func vmaCtx(_ v: UInt32) -> UInt32 { vmaRecord(v).pointee.ctx.load(ordering: .acquiring) }
     @inline(__always) func vmaMM(_ v: UInt32) -> UInt32 { vmaRecord(v).pointee.mm.load(ordering: .relaxed) }
 
+    /// vma_address: where VMA `v` would map a page of page offset `index`
+    /// (its mm and virtual page), or nil when `v` does not cover it. The
+    /// object-based walks (anon_vma, anon_vma_chain) call it per VMA.
+    @inline(__always) func vmaAddress(_ v: UInt32, index: UInt64) -> (mm: UInt32, vpn: UInt64)? {
+        let r = vmaRecord(v)
+        let start = r.pointee.start.load(ordering: .acquiring)
+        let pages = UInt64(r.pointee.pages.load(ordering: .acquiring))
+        let pgoff = r.pointee.pgoff.load(ordering: .acquiring)
+        guard index >= pgoff && index - pgoff < pages else { return nil }
+        return (r.pointee.mm.load(ordering: .relaxed), start + (index - pgoff))
+    }
+
     /// VMA `v` of `mm` now has `pages` pages (split, tail munmap): the
     /// record (release: walkers read it) and the mm's table. mmap lock held
     /// for writing.

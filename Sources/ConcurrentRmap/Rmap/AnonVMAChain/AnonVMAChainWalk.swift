@@ -88,14 +88,7 @@ extension AnonVMAChainRmap {
                 k.report(.lifetime, frame: frame, cpu: cpu, "anon_vma \(av) set reaches freed VMA \(vma)")
                 break
             }
-            let r = k.vmaRecord(vma)
-            let start = r.pointee.start.load(ordering: .acquiring)
-            let pages = UInt64(r.pointee.pages.load(ordering: .acquiring))
-            let pgoff = r.pointee.pgoff.load(ordering: .acquiring)
-            // vma_address: where this VMA would map the page, if it covers it.
-            if index >= pgoff && index - pgoff < pages {
-                visit(r.pointee.mm.load(ordering: .relaxed), start + (index - pgoff))
-            }
+            if let at = k.vmaAddress(vma, index: index) { visit(at.mm, at.vpn) }
             c = avcs[Int(c)].next.load(ordering: .acquiring)
             if visited > limit {
                 k.report(.groupList, frame: frame, cpu: cpu, "anon_vma \(av) set does not end (cycle)")
