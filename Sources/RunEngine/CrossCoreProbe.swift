@@ -27,7 +27,8 @@ enum CrossCoreProbe {
 
     /// Nanoseconds per round trip, or nil on a one-CPU machine, where
     /// threads cannot be pinned to the first two usable CPUs, or where not
-    /// one trip fit in the budget (a thread was descheduled throughout).
+    /// one batch of 64 trips fit in the budget (a thread was descheduled
+    /// throughout). The figure is the fastest batch's mean trip.
     static func roundTripNanos(runS: Double) -> Double? {
         guard HostInfo.cpuCount >= 2 else { return nil }
         let ns = crm_cross_core_round_trip_ns(HostInfo.pinnedCPU(slot: 0), HostInfo.pinnedCPU(slot: 1), trips,

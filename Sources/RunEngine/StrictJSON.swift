@@ -121,7 +121,7 @@ public indirect enum StrictJSON: Equatable, Sendable {
             case UInt8(ascii: "f"): return try literal("false", .bool(false))
             case UInt8(ascii: "n"): return try literal("null", .null)
             default:
-                return try number()
+                return try number(path: path)
             }
         }
 
@@ -134,7 +134,7 @@ public indirect enum StrictJSON: Equatable, Sendable {
 
         /// RFC 8259's number grammar (no leading zeros, '+', bare '.' or
         /// exponent without digits, which Double(_:) would take), finite.
-        mutating func number() throws -> StrictJSON {
+        mutating func number(path: String) throws -> StrictJSON {
             let start = i
             func digits() -> Int {
                 let from = i
@@ -157,7 +157,7 @@ public indirect enum StrictJSON: Equatable, Sendable {
             }
             guard let d = Double(String(decoding: bytes[start..<i], as: UTF8.self)), d.isFinite else {
                 i = start
-                throw fail("a number out of range")
+                throw fail("a number out of range\(path.isEmpty ? "" : " for '\(path)'")")
             }
             return .number(d)
         }
