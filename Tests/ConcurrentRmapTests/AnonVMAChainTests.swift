@@ -202,7 +202,7 @@ final class AnonVMAChainTests: XCTestCase {
                 let hi = k.findVMA(c, b + 2)
                 XCTAssertTrue(k.rmap.canMergeVMAs(k, lower: cv, upper: hi))
                 k.resizeVMA(c, cv, pages: 4)
-                k.rmap.vmaMerged(k, kept: cv, removed: hi, cpu: cpu)
+                XCTAssertTrue(k.rmap.vmaMerged(k, kept: cv, removed: hi, cpu: cpu))
                 k.unmapVMA(c, hi, cpu)
                 k.mmapUnlock(c)
                 assertAuditClean(m, "\(sync) after merge")
@@ -217,26 +217,37 @@ final class AnonVMAChainTests: XCTestCase {
     }
 
     /// A VMA with no anon_vma merges with one whose chain is only its own
-    /// anon_vma, and takes that chain over; one with ancestry does not.
-    func testMergeRuleAndChainTakeover() throws {
+    /// anon_vma and gets AVCs of its own on that chain (dup_anon_vma); one
+    /// with ancestry does not merge. Between the merge's rmap step and the
+    /// grow, the absorbed VMA's pages stay reachable through it.
+    func testMergeRuleAndDupAnonVMA() throws {
         try withMachine(config()) { m, cpu in
             let k = m.avcKernel
             let p = try k.startProcess(cpu)
             let v0 = k.vmaHandle(p, 0), v1 = k.vmaHandle(p, 1)
-            XCTAssertEqual(k.fault(p, vpn: k.base(p, vma: 1), write: true, cpu), .ok)
+            let at = k.base(p, vma: 1)
+            XCTAssertEqual(k.fault(p, vpn: at, write: true, cpu), .ok)
             let a = k.vmaCtx(v1)
             k.mmapWrite(p)
             XCTAssertTrue(k.rmap.canMergeVMAs(k, lower: v0, upper: v1))
-            k.rmap.vmaMerged(k, kept: v0, removed: v1, cpu: cpu)
+            XCTAssertTrue(k.rmap.vmaMerged(k, kept: v0, removed: v1, cpu: cpu))
             XCTAssertEqual(k.vmaCtx(v0), a)
             XCTAssertEqual(k.chain(v0), [a])
-            XCTAssertEqual(k.set(a), [v0])
-            XCTAssertEqual(k.vmaCtx(v1), 0)
+            XCTAssertEqual(Set(k.set(a)), [v0, v1], "both VMAs are in the set until the absorbed one is unlinked")
+            XCTAssertEqual(k.vmaCtx(v1), a)
             k.mmapUnlock(p)
-            // Undo by hand for the audit: give v0's chain back to v1.
+            // v0 does not cover the page yet: the walk must still find it
+            // through v1 (the old re-pointing of v1's AVCs lost it here).
+            let f = try XCTUnwrap(k.frame(p, at))
+            let n = try XCTUnwrap(k.migrate(frame: f, cpu))
+            XCTAssertEqual(k.frame(p, at), n, "the page is found while the merge is half done")
+            XCTAssertEqual(m.violations.map(\.description), [])
+            // Undo: v0, which maps nothing, leaves the set again.
             k.mmapWrite(p)
-            k.rmap.vmaMerged(k, kept: v1, removed: v0, cpu: cpu)
+            k.rmap.vmaUnmapped(k, vma: v0, cpu: cpu)
             k.mmapUnlock(p)
+            XCTAssertEqual(k.vmaCtx(v0), 0)
+            XCTAssertEqual(k.set(a), [v1])
             assertAuditClean(m)
             let c = try k.forkChild(p, cpu)
             let cv1 = k.vmaHandle(c, 1), cv0 = k.vmaHandle(c, 0)

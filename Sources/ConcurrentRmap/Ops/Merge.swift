@@ -12,7 +12,8 @@
 ///
 /// Order, so that a walker not holding the mmap lock finds every PTE:
 /// `vmaMerged` makes `lower`'s rmap state cover `upper`'s pages (anon_vma:
-/// `lower` joins the list it lacked), then `lower` grows, then `upper`
+/// `lower` joins the list it lacked; anon_vma_chain: `lower` gets AVCs of
+/// its own on `upper`'s chain), then `lower` grows, then `upper`
 /// leaves the table and the rmap (`vmaUnmapped`) and is retired. Until the
 /// unlink a walker may find a page through `upper`; after it, through the
 /// grown `lower`. No PTE moves and no page changes its anchor.
@@ -47,10 +48,12 @@ extension Kernel {
     }
 
     /// vma_merge of `upper` into `lower`, which `canMerge` allowed. mmap
-    /// lock held for writing.
-    func mergeLocked(_ mm: UInt32, lower: UInt32, upper: UInt32, _ cpu: CPU) {
+    /// lock held for writing. False when the scheme ran out of memory (both
+    /// VMAs stay as they were).
+    @discardableResult
+    func mergeLocked(_ mm: UInt32, lower: UInt32, upper: UInt32, _ cpu: CPU) -> Bool {
         let pages = vmaPages(lower) + vmaPages(upper)
-        rmap.vmaMerged(self, kept: lower, removed: upper, cpu: cpu)
+        guard rmap.vmaMerged(self, kept: lower, removed: upper, cpu: cpu) else { return false }
         raceWindow(cpu)  // lower covers upper's pages in the rmap, not yet in its length
         resizeVMA(mm, lower, pages: pages)
         raceWindow(cpu)  // both cover upper's pages: a walker may go either way
@@ -58,6 +61,7 @@ extension Kernel {
         rmap.vmaUnmapped(self, vma: upper, cpu: cpu)
         retireVMA(upper, cpu)
         cpu.pointee.count(.vmaMerge)
+        return true
     }
 
     /// Merges VMA `v` of `mm` with a compatible neighbour: the VMA that
@@ -68,7 +72,6 @@ extension Kernel {
         defer { mmapUnlock(mm) }
         guard v != 0, (0..<MachineConfig.maxVMAs).contains(where: { vmaHandle(mm, $0) == v }),
               let (lower, upper) = mergeCandidate(mm, v) else { return 0 }
-        mergeLocked(mm, lower: lower, upper: upper, cpu)
-        return lower
+        return mergeLocked(mm, lower: lower, upper: upper, cpu) ? lower : 0
     }
 }

@@ -25,8 +25,7 @@ extension Kernel {
         guard let t = randomVMA(mm, cpu) else { return false }
         let v = vmaHandle(mm, t)
         if cpu.pointee.random(below: 2) == 0, let (lower, upper) = mergeCandidate(mm, v) {
-            mergeLocked(mm, lower: lower, upper: upper, cpu)
-            return true
+            return mergeLocked(mm, lower: lower, upper: upper, cpu)
         }
         let pages = vmaPages(v)
         guard pages >= 2 else { return false }

@@ -102,8 +102,9 @@ protocol RmapScheme: Sendable {
     /// vma_merge: `removed` is absorbed into `kept`, before `kept` grows
     /// over `removed`'s pages; the scheme makes `kept`'s rmap state cover
     /// them. The caller then calls `vmaUnmapped(removed)`. mmap lock held
-    /// for writing.
-    func vmaMerged<P>(_ k: Kernel<Self, P>, kept: UInt32, removed: UInt32, cpu: CPU)
+    /// for writing. False: out of memory, nothing changed (the merge backs
+    /// off, as vma_merge does when dup_anon_vma fails).
+    func vmaMerged<P>(_ k: Kernel<Self, P>, kept: UInt32, removed: UInt32, cpu: CPU) -> Bool
     /// `vma` leaves its mm (munmap, exit, merge, the old half of mremap);
     /// its PTEs are gone or moved. It is retired (RCU) right after.
     func vmaUnmapped<P>(_ k: Kernel<Self, P>, vma: UInt32, cpu: CPU)

@@ -221,7 +221,7 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     /// Pages name the mm's group and their address, not the VMA: any two
     /// VMAs of one mm may merge.
     func canMergeVMAs<P>(_ k: Kernel<Self, P>, lower: UInt32, upper: UInt32) -> Bool { true }
-    func vmaMerged<P>(_ k: Kernel<Self, P>, kept: UInt32, removed: UInt32, cpu: CPU) {}
+    func vmaMerged<P>(_ k: Kernel<Self, P>, kept: UInt32, removed: UInt32, cpu: CPU) -> Bool { true }
     func vmaUnmapped<P>(_ k: Kernel<Self, P>, vma: UInt32, cpu: CPU) {}
 
     // MARK: Pages

@@ -300,14 +300,15 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
     /// before it grows over `removed`'s pages; the caller then unlinks
     /// `removed`. The planted bug skips the adoption: `removed`'s pages
     /// then name an anon_vma no VMA covering them is on.
-    func vmaMerged<P>(_ k: Kernel<Self, P>, kept: UInt32, removed: UInt32, cpu: CPU) {
+    func vmaMerged<P>(_ k: Kernel<Self, P>, kept: UInt32, removed: UInt32, cpu: CPU) -> Bool {
         let av = k.vmaCtx(removed)
-        guard av != 0 && k.vmaCtx(kept) == 0 else { return }
-        if k.inject == .anonVmaMergeDropsAnonVma { return }
+        guard av != 0 && k.vmaCtx(kept) == 0 else { return true }
+        if k.inject == .anonVmaMergeDropsAnonVma { return true }
         writeLock(k, av)
         linkTail(av, kept)
         k.vmaRecord(kept).pointee.ctx.store(av, ordering: .releasing)
         writeUnlock(k, av)
+        return true
     }
 
     /// fork: the child's copy of a VMA shares its anon_vma.

@@ -137,29 +137,17 @@ extension AnonVMAChainRmap {
     }
 
     /// vma_merge: `removed` is absorbed into `kept` (mmap lock held for
-    /// writing). When only `removed` has an anon_vma, `kept` takes over its
-    /// chain (dup_anon_vma without an allocation: the AVCs are re-pointed
-    /// under the root lock); then the caller unmaps `removed`.
-    func vmaMerged<P>(_ k: Kernel<Self, P>, kept: UInt32, removed: UInt32, cpu: CPU) {
+    /// writing). When only `removed` has an anon_vma, `kept` gets AVCs of
+    /// its own on `removed`'s chain (dup_anon_vma) before it grows: until
+    /// the caller unlinks `removed`, both are in the sets, so a walker finds
+    /// `removed`'s pages through one or the other. (Re-pointing `removed`'s
+    /// AVCs at `kept` instead loses them for the window in which `kept`
+    /// does not yet cover them.) False when out of AVCs: nothing changed.
+    func vmaMerged<P>(_ k: Kernel<Self, P>, kept: UInt32, removed: UInt32, cpu: CPU) -> Bool {
         let av = k.vmaCtx(removed)
-        guard k.vmaCtx(kept) == 0, av != 0 else { return }
-        let root = rootOf(av)
-        lockRoot(k, root)
-        let from = chains + Int(removed), to = chains + Int(kept)
-        var c = from.pointee.head.load(ordering: .relaxed)
-        while c != 0 {
-            avcs[Int(c)].vma.store(kept, ordering: .releasing)
-            c = avcs[Int(c)].vmaNext.load(ordering: .relaxed)
-        }
-        to.pointee.head.store(from.pointee.head.load(ordering: .relaxed), ordering: .relaxed)
-        to.pointee.tail.store(from.pointee.tail.load(ordering: .relaxed), ordering: .relaxed)
-        to.pointee.length.store(from.pointee.length.load(ordering: .relaxed), ordering: .relaxed)
-        from.pointee.head.store(0, ordering: .relaxed)
-        from.pointee.tail.store(0, ordering: .relaxed)
-        from.pointee.length.store(0, ordering: .relaxed)
+        guard k.vmaCtx(kept) == 0, av != 0 else { return true }
         k.vmaRecord(kept).pointee.ctx.store(av, ordering: .releasing)
-        k.vmaRecord(removed).pointee.ctx.store(0, ordering: .releasing)
-        unlockRoot(k, root)
+        return clone(k, dst: kept, src: removed, mayReuse: false, cpu: cpu)
     }
 
     /// unlink_anon_vmas at VMA teardown (munmap, exit, the old half of
