@@ -197,8 +197,8 @@ public struct MachineConfig: Sendable {
             return "VMAs per process must be 1...\(MachineConfig.maxVMAs / 2) (got \(vmasPerProcess))"
         }
         if frames < vmaPages * 2 { return "frames (\(frames)) must hold at least two VMAs of \(vmaPages) pages" }
-        if anonVmaWalk == .rcuOnly && scheme != .anonVma {
-            return "anon_vma walk rcu-only is an option of the anon-vma scheme, not of \(scheme.rawValue)"
+        if anonVmaWalk == .rcuOnly && scheme == .anongroup {
+            return "anon_vma walk rcu-only is an option of the anon-vma and anon-vma-chain schemes, not of \(scheme.rawValue)"
         }
         if anonVmaWalk == .rcuOnly && sync != .rcu {
             return "anon_vma walk rcu-only needs sync rcu (got sync \(sync.rawValue))"

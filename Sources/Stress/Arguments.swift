@@ -108,9 +108,9 @@ struct SyncOption<D: CommandDefaults>: ParsableArguments {
     func value() throws -> ListSync? { try sync.map { try Parse.choice($0, "--sync", "list protection") } }
 }
 
-/// --anon-vma-walk and --anon-vma-merge: the anon-vma scheme's own knobs.
+/// --anon-vma-walk (the anon_vma schemes) and --anon-vma-merge (anon-vma).
 struct AnonVMAOptions<D: CommandDefaults>: ParsableArguments {
-    @Option(name: .customLong("anon-vma-walk"), help: help(D.self, "anon-vma-walk", "anon-vma only, with --sync rcu: locked (the kernel's: RCU to reach the anon_vma, then its lock for the re-check and the walk) or rcu-only (a what-if: the walk under RCU alone) (default \(D.settings.anonVmaWalk.rawValue))."))
+    @Option(name: .customLong("anon-vma-walk"), help: help(D.self, "anon-vma-walk", "anon-vma and anon-vma-chain, with --sync rcu: locked (the kernel's: RCU to reach the anon_vma, then its (root's) lock for the re-check and the walk) or rcu-only (a what-if: the walk under RCU alone) (default \(D.settings.anonVmaWalk.rawValue))."))
     var anonVmaWalk: String?
     @Option(name: .customLong("anon-vma-merge"), help: help(D.self, "anon-vma-merge", "anon-vma only: on (a VMA's first fault reuses an adjacent compatible VMA's anon_vma, find_mergeable_anon_vma) or off (default \(D.settings.anonVmaMerge ? "on" : "off"))."))
     var anonVmaMerge: String?
@@ -121,8 +121,11 @@ struct AnonVMAOptions<D: CommandDefaults>: ParsableArguments {
     }
 
     static func apply(walk: String?, merge: String?, to s: inout RunSettings) throws {
-        if walk != nil || merge != nil, s.scheme != .anonVma {
-            throw ValidationError("--\(walk != nil ? "anon-vma-walk" : "anon-vma-merge") is an option of the anon-vma scheme (got --scheme \(s.scheme.rawValue))")
+        if walk != nil, s.scheme == .anongroup {
+            throw ValidationError("--anon-vma-walk is an option of the anon-vma and anon-vma-chain schemes (got --scheme \(s.scheme.rawValue))")
+        }
+        if merge != nil, s.scheme != .anonVma {
+            throw ValidationError("--anon-vma-merge is an option of the anon-vma scheme (got --scheme \(s.scheme.rawValue))")
         }
         if let walk {
             s.anonVmaWalk = try Parse.choice(walk, "--anon-vma-walk", "anon_vma walk")

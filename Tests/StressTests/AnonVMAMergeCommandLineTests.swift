@@ -23,11 +23,13 @@ final class AnonVMAMergeCommandLineTests: XCTestCase {
         let cases: [([String], String)] = [
             (["run", "--scheme", "anon-vma", "--anon-vma-walk", "rcu-only", "--sync", "mutex"], "needs --sync rcu"),
             (["run", "--scheme", "anon-vma", "--anon-vma-walk", "rcu-only", "--sync", "rwlock"], "needs --sync rcu"),
-            (["run", "--anon-vma-walk", "locked"], "option of the anon-vma scheme"),
+            (["run", "--anon-vma-walk", "locked"], "option of the anon-vma and anon-vma-chain schemes"),
+            (["run", "--scheme", "anon-vma-chain", "--anon-vma-walk", "rcu-only", "--sync", "mutex"], "needs --sync rcu"),
+            (["run", "--scheme", "anon-vma-chain", "--anon-vma-merge", "off"], "option of the anon-vma scheme"),
             (["run", "--scheme", "anongroup", "--anon-vma-merge", "off"], "option of the anon-vma scheme"),
             (["run", "--scheme", "anon-vma", "--anon-vma-walk", "rcu"], "known: locked, rcu-only"),
             (["run", "--scheme", "anon-vma", "--anon-vma-merge", "yes"], "must be on or off"),
-            (["explore", "--anon-vma-walk", "rcu-only"], "option of the anon-vma scheme"),
+            (["explore", "--anon-vma-walk", "rcu-only"], "option of the anon-vma and anon-vma-chain schemes"),
             (["explore", "--scheme", "anon-vma", "--sync", "mutex", "--anon-vma-walk", "rcu-only"], "needs --sync rcu"),
         ]
         for (args, words) in cases {

@@ -14,12 +14,20 @@ struct AVCState {
     let avSlab: RCUSlab
     let anonVMAs: PaddedArray<AVCAnonVMA>
     let lock: MutexArray
-    /// Only allocated per anon_vma under `--sync rwlock`.
+    /// Only allocated per anon_vma when the root lock is the rwsem.
     let rwlock: RWLockArray
     let avcSlab: RCUSlab
     let avcs: UnsafeMutablePointer<AVCLink>
     let chains: UnsafeMutablePointer<AVCChain>
     let sync: ListSync
+    /// Walkers take the root lock for reading: under the lock modes, and
+    /// under `--sync rcu` with the kernel's walk (`--anon-vma-walk locked`,
+    /// the default); false for the RCU-only what-if.
+    let walkLocked: Bool
+    /// The root lock is the rwsem of 3.8+ (`--sync rwlock`, and `--sync
+    /// rcu`, which models today's kernel); the mutex of 2.6.36-3.7 under
+    /// `--sync mutex`.
+    let rootRW: Bool
     let reuse: Bool
     let vmaCapacity: Int
 
@@ -35,12 +43,14 @@ struct AVCState {
         let navc = AVCState.avcCapacity(config)
         vmaCapacity = config.vmaCount
         sync = config.sync
+        walkLocked = config.sync != .rcu || config.anonVmaWalk == .locked
+        rootRW = config.sync != .mutex
         reuse = config.anonVmaReuse
         avSlab = RCUSlab(kind: .contexts, capacity: nav, nodes: config.nodes, log: log)
         anonVMAs = PaddedArray(count: nav + 1)
         for i in 0...nav { anonVMAs[i].initialize(to: AVCAnonVMA()) }
         lock = MutexArray(count: nav + 1)
-        rwlock = RWLockArray(count: config.sync == .rwlock ? nav + 1 : 1)
+        rwlock = RWLockArray(count: config.sync != .mutex ? nav + 1 : 1)
         avcSlab = RCUSlab(kind: .contexts, capacity: navc, nodes: config.nodes, log: log)
         avcs = CacheLine.allocate(AVCLink.self, count: navc + 1)
         for i in 0...navc { (avcs + i).initialize(to: AVCLink()) }

@@ -18,17 +18,19 @@ import Synchronization
 /// page moves it to the VMA's own anon_vma (page_move_anon_rmap).
 ///
 /// Locks (classes: `LockClass`): every anon_vma of a tree uses its root's
-/// lock: `rmapListRW` (the rwsem of 3.8+) under `--sync rwlock`,
-/// `rmapList` (the mutex of 2.6.36-3.7) otherwise. Writers (prepare, fork,
-/// split, mremap, merge, unlink) take it for writing, one root at a time;
-/// prepare takes the ptl inside it. Walkers take it for reading, or, under
-/// `--sync rcu` (a what-if no kernel ran), walk under RCU alone.
+/// lock: `rmapListRW` (the rwsem of 3.8+) under `--sync rwlock` and
+/// `--sync rcu` (today's kernel: RCU to reach the anon_vma, the rwsem for
+/// the walk), `rmapList` (the mutex of 2.6.36-3.7) under `--sync mutex`.
+/// Writers (prepare, fork, split, mremap, merge, unlink) take it for
+/// writing, one root at a time; prepare takes the ptl inside it. Walkers
+/// take it for reading, or, with `--anon-vma-walk rcu-only` (a what-if no
+/// kernel ran), walk under RCU alone.
 ///
 /// Life cycle: an anon_vma lives while its set is not empty or another
 /// anon_vma of its tree has it as root; it is freed after a grace period
 /// (the walk's lookup reaches it through RCU, SLAB_TYPESAFE_BY_RCU). AVCs
-/// are freed at once under the lock modes (walkers hold the root lock), or
-/// after a grace period under `--sync rcu`.
+/// are freed at once when walkers hold the root lock, after a grace period
+/// under the RCU-only walk.
 struct AnonVMAChainRmap: RmapScheme, @unchecked Sendable {
     let s: UnsafeMutablePointer<AVCState>
 
@@ -38,6 +40,8 @@ struct AnonVMAChainRmap: RmapScheme, @unchecked Sendable {
     @inline(__always) var avcs: UnsafeMutablePointer<AVCLink> { s.pointee.avcs }
     @inline(__always) var chains: UnsafeMutablePointer<AVCChain> { s.pointee.chains }
     @inline(__always) var sync: ListSync { s.pointee.sync }
+    @inline(__always) var walkLocked: Bool { s.pointee.walkLocked }
+    @inline(__always) var rootRW: Bool { s.pointee.rootRW }
     var slotPool: NodePool { avSlab.pool }
 
     static var kind: SchemeKind { .anonVMAChain }
@@ -78,7 +82,7 @@ struct AnonVMAChainRmap: RmapScheme, @unchecked Sendable {
 
     /// anon_vma_lock_write on the tree's root.
     @inline(__always) func lockRoot<P>(_ k: Kernel<Self, P>, _ root: UInt32, file: StaticString = #fileID, line: UInt = #line) {
-        if sync == .rwlock {
+        if rootRW {
             P.writeLock(s.pointee.rwlock.locks[Int(root)], .rmapListRW, LockSite(file, line))
         } else {
             P.lock(s.pointee.lock.locks[Int(root)], .rmapList, LockSite(file, line))
@@ -86,7 +90,7 @@ struct AnonVMAChainRmap: RmapScheme, @unchecked Sendable {
     }
 
     @inline(__always) func unlockRoot<P>(_ k: Kernel<Self, P>, _ root: UInt32) {
-        if sync == .rwlock { P.unlock(s.pointee.rwlock.locks[Int(root)]) } else { P.unlock(s.pointee.lock.locks[Int(root)]) }
+        if rootRW { P.unlock(s.pointee.rwlock.locks[Int(root)]) } else { P.unlock(s.pointee.lock.locks[Int(root)]) }
     }
 
     // MARK: Objects
@@ -101,7 +105,7 @@ struct AnonVMAChainRmap: RmapScheme, @unchecked Sendable {
     /// anon_vma_chain_free: at once when walkers hold the root lock, after
     /// a grace period when they walk under RCU alone.
     func freeAVC<P>(_ k: Kernel<Self, P>, _ c: UInt32, _ cpu: CPU) {
-        let ok = sync == .rcu ? k.retire(avcSlab, c, from: SlotState.live, cpu) : avcSlab.freeNow(c, from: SlotState.live)
+        let ok = !walkLocked ? k.retire(avcSlab, c, from: SlotState.live, cpu) : avcSlab.freeNow(c, from: SlotState.live)
         if !ok { k.report(.groupList, cpu: cpu, "anon_vma_chain \(c) freed twice (state \(SlotState.name(avcSlab.load(c))))") }
     }
 

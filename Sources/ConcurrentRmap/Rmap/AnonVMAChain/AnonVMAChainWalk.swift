@@ -8,9 +8,9 @@ extension AnonVMAChainRmap {
     /// a grace period), its root, take the root's lock for reading, and
     /// re-check that the page is still mapped: a mapped page keeps a VMA in
     /// its anon_vma's set, which keeps the anon_vma and its root alive. The
-    /// lock then protects the walk and the section ends. Under `--sync rcu`
-    /// (a what-if: no kernel walked the chain without the lock) the section
-    /// lasts the whole walk instead.
+    /// lock then protects the walk and the section ends. Under the RCU-only
+    /// walk (a what-if: no kernel walked the chain without the lock) the
+    /// section lasts the whole walk instead.
     ///
     /// Inlined into each caller so that the visit closure is inlined too.
     @inline(__always)
@@ -32,9 +32,9 @@ extension AnonVMAChainRmap {
             return 0
         }
         k.raceWindow(cpu)  // between reading page.mapping and locking the root
-        let locked = sync != .rcu && k.inject != .avcWalkNoRootLock
+        let locked = walkLocked && k.inject != .avcWalkNoRootLock
         if locked {
-            if sync == .rwlock {
+            if rootRW {
                 P.readLock(s.pointee.rwlock.locks[Int(root)], .rmapListRW, LockSite(#fileID, #line))
             } else {
                 P.lock(s.pointee.lock.locks[Int(root)], .rmapList, LockSite(#fileID, #line))
@@ -42,7 +42,7 @@ extension AnonVMAChainRmap {
         }
         defer {
             if locked {
-                if sync == .rwlock { P.unlock(s.pointee.rwlock.locks[Int(root)]) } else { P.unlock(s.pointee.lock.locks[Int(root)]) }
+                if rootRW { P.unlock(s.pointee.rwlock.locks[Int(root)]) } else { P.unlock(s.pointee.lock.locks[Int(root)]) }
             }
         }
         let stateAtLookup = avSlab.load(av)
@@ -57,7 +57,7 @@ extension AnonVMAChainRmap {
             k.report(.lifetime, frame: frame, vpn: index, cpu: cpu, "anon_vma \(av) changed its root from \(root) during the lookup")
         }
         // The lock protects the walk now; the planted bug holds neither.
-        if sync != .rcu || k.inject == .avcWalkNoRootLock {
+        if walkLocked || k.inject == .avcWalkNoRootLock {
             k.walkReadUnlock(cpu)
             inSection = false
         }
