@@ -61,6 +61,15 @@ struct FrameTable {
 /// fork and walk. A count that goes wrong is caught where it matters, by
 /// the "went negative" reports and the audit, with a verdict, not a trap.
 extension Kernel {
+    /// Migration's copy of an anonymous page's anchor: `to` names what
+    /// `from` names (`mapping`, `index`) and becomes anonymous (release:
+    /// the scans read the flag first). The schemes' `pageCloned` share it.
+    @inline(__always) func copyAnonAnchor(from: UInt32, to: UInt32) {
+        frames[Int(to)].index.store(frames[Int(from)].index.load(ordering: .relaxed), ordering: .relaxed)
+        frames[Int(to)].mapping.store(frames[Int(from)].mapping.load(ordering: .relaxed), ordering: .relaxed)
+        frames[Int(to)].flags.bitwiseOr(FrameFlags.anon, ordering: .releasing)
+    }
+
     @inline(__always) func refInc(_ f: UInt32) { frames[Int(f)].refcount.wrappingAdd(1, ordering: .relaxed) }
 
     /// get_page_unless_zero: pin a frame that may be freed concurrently.

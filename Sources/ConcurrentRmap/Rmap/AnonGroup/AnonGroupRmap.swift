@@ -241,9 +241,7 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
     func pageCloned<P>(_ k: Kernel<Self, P>, from: UInt32, to: UInt32) {
         let g = k.frames[Int(from)].mapping.load(ordering: .relaxed)
         if k.inject != .groupFreedWhilePages { refcount[Int(g)].pointee.wrappingAdd(1, ordering: .relaxed) }
-        k.frames[Int(to)].index.store(k.frames[Int(from)].index.load(ordering: .relaxed), ordering: .relaxed)
-        k.frames[Int(to)].mapping.store(g, ordering: .relaxed)
-        k.frames[Int(to)].flags.bitwiseOr(FrameFlags.anon, ordering: .releasing)
+        k.copyAnonAnchor(from: from, to: to)
     }
 
     func pageFreed<P>(_ k: Kernel<Self, P>, frame: UInt32, cpu: CPU) {

@@ -381,11 +381,7 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
     /// Nothing moves: the VMA has one anon_vma, which the page names already.
     @inline(__always) func pageReused<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vma: UInt32) {}
 
-    func pageCloned<P>(_ k: Kernel<Self, P>, from: UInt32, to: UInt32) {
-        k.frames[Int(to)].index.store(k.frames[Int(from)].index.load(ordering: .relaxed), ordering: .relaxed)
-        k.frames[Int(to)].mapping.store(k.frames[Int(from)].mapping.load(ordering: .relaxed), ordering: .relaxed)
-        k.frames[Int(to)].flags.bitwiseOr(FrameFlags.anon, ordering: .releasing)
-    }
+    func pageCloned<P>(_ k: Kernel<Self, P>, from: UInt32, to: UInt32) { k.copyAnonAnchor(from: from, to: to) }
 
     /// Pages hold no reference on their anon_vma.
     @inline(__always) func pageFreed<P>(_ k: Kernel<Self, P>, frame: UInt32, cpu: CPU) {}

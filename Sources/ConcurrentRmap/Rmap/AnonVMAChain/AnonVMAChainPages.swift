@@ -32,11 +32,7 @@ extension AnonVMAChainRmap {
         }
     }
 
-    func pageCloned<P>(_ k: Kernel<Self, P>, from: UInt32, to: UInt32) {
-        k.frames[Int(to)].index.store(k.frames[Int(from)].index.load(ordering: .relaxed), ordering: .relaxed)
-        k.frames[Int(to)].mapping.store(k.frames[Int(from)].mapping.load(ordering: .relaxed), ordering: .relaxed)
-        k.frames[Int(to)].flags.bitwiseOr(FrameFlags.anon, ordering: .releasing)
-    }
+    func pageCloned<P>(_ k: Kernel<Self, P>, from: UInt32, to: UInt32) { k.copyAnonAnchor(from: from, to: to) }
 
     /// Pages hold no reference on their anon_vma: a mapped page keeps a VMA
     /// in its anon_vma's set.
