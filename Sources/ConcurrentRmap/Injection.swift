@@ -129,7 +129,10 @@ public enum Injection: String, CaseIterable, Sendable {
         case .avcWalkNoRootLock, .avcFreeNoGrace: [.lifetime, .groupList, .incompleteWalk]
         // A writable page on an ancestor's anon_vma.
         case .avcMoveAnonRmapSkipped: [.location]
-        case .avcSplitNoClone: [.groupList, .incompleteWalk, .location, .mapcount]
+        // The upper half is in no set: walks miss its PTEs, its pages fail
+        // the location check, and once the lower half's unlink empties the
+        // set the anon_vma is freed while those pages still name it.
+        case .avcSplitNoClone: [.groupList, .incompleteWalk, .location, .mapcount, .lifetime]
         case .mmFreeNoGrace, .mmPinNoZeroCheck, .gpPollEarly: [.lifetime, .incompleteWalk, .groupList]
         // Racing PTE stores lose one: counts, contents, leaf use counts
         // (a leaf left holding PTEs at exit is a leak).

@@ -216,6 +216,29 @@ final class AnonVMAChainTests: XCTestCase {
         }
     }
 
+    /// Two halves of one anon_vma merge under the locked walk; the RCU-only
+    /// what-if refuses it (a lockless walker on the lower half's AVC would
+    /// miss the upper half's pages when its AVC is unlinked).
+    func testRCUOnlyWalkRefusesMergingTwoVMAsOfOneAnonVMA() throws {
+        for walk in [AnonVMAWalk.locked, .rcuOnly] {
+            var c = config()
+            c.anonVmaWalk = walk
+            try withMachine(c) { m, cpu in
+                let k = m.avcKernel
+                let p = try k.startProcess(cpu)
+                let v = k.vmaHandle(p, 0)
+                XCTAssertEqual(k.fault(p, vpn: k.base(p, vma: 0), write: true, cpu), .ok)
+                k.mmapWrite(p)
+                XCTAssertTrue(k.splitLocked(p, v, at: 4, cpu))
+                let upper = k.findVMA(p, k.base(p, vma: 0) + 4)
+                XCTAssertEqual(k.vmaCtx(upper), k.vmaCtx(v))
+                XCTAssertEqual(k.rmap.canMergeVMAs(k, lower: v, upper: upper), walk == .locked, "\(walk)")
+                k.mmapUnlock(p)
+                assertAuditClean(m, "\(walk)")
+            }
+        }
+    }
+
     /// A VMA with no anon_vma merges with one whose chain is only its own
     /// anon_vma and gets AVCs of its own on that chain (dup_anon_vma); one
     /// with ancestry does not merge. Between the merge's rmap step and the

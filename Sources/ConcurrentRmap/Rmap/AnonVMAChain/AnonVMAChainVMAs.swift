@@ -127,10 +127,14 @@ extension AnonVMAChainRmap {
 
     /// is_mergeable_anon_vma: the same anon_vma, or one has none and the
     /// other's chain is just its own anon_vma (nothing of an ancestry would
-    /// be lost or gained).
+    /// be lost or gained). The RCU-only what-if refuses two VMAs of one
+    /// anon_vma: `upper`'s pages move to `lower`, which is earlier in every
+    /// set, and a lockless walker standing on `lower`'s AVC when `upper`'s
+    /// is unlinked misses both (explore found it); anon-vma's what-if
+    /// refuses the same merge.
     func canMergeVMAs<P>(_ k: Kernel<Self, P>, lower: UInt32, upper: UInt32) -> Bool {
         let a = k.vmaCtx(lower), b = k.vmaCtx(upper)
-        if a == b { return true }
+        if a == b { return a == 0 || walkLocked }
         if a == 0 { return chains[Int(upper)].length.load(ordering: .relaxed) == 1 }
         if b == 0 { return chains[Int(lower)].length.load(ordering: .relaxed) == 1 }
         return false
