@@ -2,7 +2,9 @@
 # Integration test of `stress campaign slurm` on a real Slurm: starts a
 # single-node Slurm (scripts/slurm-up.sh), submits a small campaign as an
 # sbatch job array, waits for it, and checks the merged report (every cell
-# present, verdicts right, the planted-bug cells failed with a signature).
+# present, verdicts right, the planted-bug cells failed with a signature of
+# a declared class, so every cell met its expectation and the campaign
+# passes: exit 0).
 # Then it makes one cell look crashed and resubmits: only that cell may run
 # again. Last, a submission sbatch refuses must be a one-line error, exit 2.
 # Stops Slurm again (unless it was already up). Needs root; about a minute.
@@ -63,21 +65,24 @@ set +e
 timeout 300 "$stress" campaign slurm "$work/plan.json" "${opts[@]}" --wait | tee "$work/submit.out"
 rc=${PIPESTATUS[0]}
 set -e
-[ "$rc" -eq 1 ] || fail "campaign slurm --wait exited $rc, expected 1 (the planted bug fails)"
+[ "$rc" -eq 0 ] || fail "campaign slurm --wait exited $rc, expected 0 (the planted bug is caught, as expected)"
 grep -q '^submitted job [0-9]*: array 0-7%2, 8 tasks, 8 cells' "$work/submit.out" || fail "unexpected submission line"
 [ -f "$results/slurm/submit-1.sbatch" ] && [ -f "$results/slurm/submit-1.json" ] || fail "no job script or submission record"
 
 # check_report EXPECTED_ATTEMPTS_OF_CELL_0: the CSV's leading columns are
 # index,seed,inject,threads,duration,state,verdict,exit_status,signal,wall_s,
-# ops_per_s,completed_ops,first_violation_s,build,attempts,slurm_job; the free
-# text (signature, note, reproduce) follows and may hold quoted commas.
+# ops_per_s,completed_ops,first_violation_s,build,attempts,slurm_job,expected,
+# met; the free text (signature, note, miss, reproduce) follows and may hold
+# quoted commas.
 check_report() {
     set +e
     "$stress" campaign report "$results" > "$work/report.out"
     rc=$?
     set -e
-    [ "$rc" -eq 1 ] || fail "campaign report exited $rc, expected 1"
+    [ "$rc" -eq 0 ] || fail "campaign report exited $rc, expected 0 (every cell met its expectation)"
     grep -q "8 cells: 4 passed, 4 failed" "$work/report.out" || fail "report summary: $(head -1 "$work/report.out")"
+    grep -q "^PASS: every cell met its expectation" "$work/report.out" || fail "the report does not say every cell met its expectation"
+    grep -q "planted bugs caught with a declared class: 4 of 4 cells" "$work/report.out" || fail "the report does not count the 4 planted-bug cells as caught"
     csv="$results/report.csv"
     [ "$(tail -n +2 "$csv" | wc -l)" -eq 8 ] || fail "report.csv has $(tail -n +2 "$csv" | wc -l) cells, expected 8"
     tail -n +2 "$csv" | awk -F, -v a0="$1" '
@@ -86,6 +91,7 @@ check_report() {
         $3 == "none" && !($6 == "passed" && $7 == "SUCCESS" && $8 == "0") { print "cell " $1 ": " $6 " " $7; bad = 1 }
         $3 == "mremap-no-copy" && !($6 == "failed" && $7 == "FAILURE" && $8 == "1") { print "cell " $1 ": " $6 " " $7; bad = 1 }
         $3 == "mremap-no-copy" && $0 !~ /,"?(location|incomplete-walk) in [a-z]+: / { print "cell " $1 ": no signature"; bad = 1 }
+        $18 != "yes" { print "cell " $1 ": expectation not met (" $17 ")"; bad = 1 }
         $1 == 0 && $15 != a0 { print "cell 0: " $15 " attempts, expected " a0; bad = 1 }
         $1 != 0 && $15 != 1 { print "cell " $1 ": " $15 " attempts, expected 1"; bad = 1 }
         END { for (i = 0; i < 8; i++) if (!(i in seen)) { print "cell " i " missing"; bad = 1 }; exit bad }' \
@@ -103,7 +109,7 @@ set +e
 timeout 300 "$stress" campaign slurm "$work/plan.json" "${opts[@]}" --wait | tee "$work/resubmit.out"
 rc=${PIPESTATUS[0]}
 set -e
-[ "$rc" -eq 1 ] || fail "resubmission exited $rc, expected 1"
+[ "$rc" -eq 0 ] || fail "resubmission exited $rc, expected 0"
 grep -q '^submitted job [0-9]*: array 0%2, 1 tasks, 1 cells' "$work/resubmit.out" || fail "resubmission did not queue exactly cell 0"
 [ -f "$results/cells/00000/attempt-1/cell.json" ] || fail "cell 0's crashed attempt was not kept"
 check_report 2
