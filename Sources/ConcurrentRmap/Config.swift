@@ -13,6 +13,10 @@ public enum SchemeKind: String, CaseIterable, Sendable {
     /// names every VMA that may map the page; each VMA chains to every
     /// anon_vma of its ancestry.
     case anonVMAChain = "anon-vma-chain"
+
+    /// The schemes whose walk reaches an anon_vma and may lock it
+    /// (`--anon-vma-walk`, `MachineConfig.anonVmaWalk`).
+    public var hasAnonVMAWalk: Bool { self != .anongroup }
 }
 
 /// How the rmap's lists (an anongroup's mms, an anon_vma's VMAs) are
@@ -197,7 +201,7 @@ public struct MachineConfig: Sendable {
             return "VMAs per process must be 1...\(MachineConfig.maxVMAs / 2) (got \(vmasPerProcess))"
         }
         if frames < vmaPages * 2 { return "frames (\(frames)) must hold at least two VMAs of \(vmaPages) pages" }
-        if anonVmaWalk == .rcuOnly && scheme == .anongroup {
+        if anonVmaWalk == .rcuOnly && !scheme.hasAnonVMAWalk {
             return "anon_vma walk rcu-only is an option of the anon-vma and anon-vma-chain schemes, not of \(scheme.rawValue)"
         }
         if anonVmaWalk == .rcuOnly && sync != .rcu {

@@ -147,7 +147,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
               "--gp-probe-interval", "\(gpProbeIntervalS)", "--latency-sample", "\(latencySample)",
               "--sample-interval", "\(sampleIntervalS)", "--inject", inject.rawValue]
         // Options of the anon_vma schemes only (refused for the others).
-        if scheme != .anongroup { a += ["--anon-vma-walk", anonVmaWalk.rawValue] }
+        if scheme.hasAnonVMAWalk { a += ["--anon-vma-walk", anonVmaWalk.rawValue] }
         if scheme == .anonVma { a += ["--anon-vma-merge", anonVmaMerge ? "on" : "off"] }
         if pin { a.append("--pin") }
         if pin && pinFirst != 0 { a += ["--pin-first", "\(pinFirst)"] }

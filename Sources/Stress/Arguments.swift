@@ -121,7 +121,7 @@ struct AnonVMAOptions<D: CommandDefaults>: ParsableArguments {
     }
 
     static func apply(walk: String?, merge: String?, to s: inout RunSettings) throws {
-        if walk != nil, s.scheme == .anongroup {
+        if walk != nil, !s.scheme.hasAnonVMAWalk {
             throw ValidationError("--anon-vma-walk is an option of the anon-vma and anon-vma-chain schemes (got --scheme \(s.scheme.rawValue))")
         }
         if merge != nil, s.scheme != .anonVma {

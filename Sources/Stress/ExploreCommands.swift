@@ -72,7 +72,7 @@ struct Explore: ParsableCommand {
         let schedules = try options.schedule.schedulesValue()
         let out = self.out ?? "schedule.json"
         do { try AtomicFile.checkWritable(out) } catch { throw ValidationError("cannot write schedule file: \(error)") }
-        print("explore: scheme=\(base.scheme.rawValue) threads=\(base.threads) strategy=\(ScheduleFile.strategyName(strategy)) steps=\(steps) schedules<=\(schedules) seed=\(base.seed) inject=\(inject.rawValue) sync=\(base.sync.rawValue)\(base.scheme != .anongroup ? " anon-vma-walk=\(base.anonVmaWalk.rawValue)" : "")")
+        print("explore: scheme=\(base.scheme.rawValue) threads=\(base.threads) strategy=\(ScheduleFile.strategyName(strategy)) steps=\(steps) schedules<=\(schedules) seed=\(base.seed) inject=\(inject.rawValue) sync=\(base.sync.rawValue)\(base.scheme.hasAnonVMAWalk ? " anon-vma-walk=\(base.anonVmaWalk.rawValue)" : "")")
         let summary = try Explorer.explore(base: base, strategy: strategy, steps: steps, schedules: schedules,
                                            interrupted: { Signals.pending != 0 },
                                            progress: quiet ? nil : { n, t in

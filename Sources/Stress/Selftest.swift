@@ -106,7 +106,7 @@ struct Selftest: ParsableCommand {
                 // Only a controlled run checks the lock order (see
                 // Injection.needsControlledRun): explore it in-process.
                 var base = ControlledSpec.testSettings(scheme: scheme, threads: 3, seed: seed, inject: inj)
-                if scheme != .anongroup { base.anonVmaWalk = inj.selftestAnonVmaWalk }
+                if scheme.hasAnonVMAWalk { base.anonVmaWalk = inj.selftestAnonVmaWalk }
                 let sum = try Explorer.explore(base: base, strategy: .random, steps: 3000,
                                                schedules: 2000, interrupted: { Signals.pending != 0 })
                 if Signals.pending != 0 {
@@ -131,7 +131,7 @@ struct Selftest: ParsableCommand {
             s.seed = seed
             s.inject = inj
             // A grace-period bug needs the RCU-only walk to be seen on anon-vma.
-            if scheme != .anongroup { s.anonVmaWalk = inj.selftestAnonVmaWalk }
+            if scheme.hasAnonVMAWalk { s.anonVmaWalk = inj.selftestAnonVmaWalk }
             s.perturb = perturb
             s.stallTimeoutS = 5
             s.auditIntervalS = 1
@@ -168,7 +168,7 @@ struct Selftest: ParsableCommand {
         var counts: [Int] = []
         for inj in list {
             var base = ControlledSpec.testSettings(scheme: scheme, threads: threads, seed: seed, inject: inj)
-            if scheme != .anongroup { base.anonVmaWalk = inj.selftestAnonVmaWalk }
+            if scheme.hasAnonVMAWalk { base.anonVmaWalk = inj.selftestAnonVmaWalk }
             let sum = try Explorer.explore(base: base, strategy: strategy, steps: steps, schedules: budget,
                                            interrupted: { Signals.pending != 0 })
             if Signals.pending != 0 {

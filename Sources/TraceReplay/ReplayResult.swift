@@ -101,7 +101,7 @@ public struct ReplayResult: Sendable, Encodable {
         settings = Settings(threads: s.threads, seed: s.seed, faultPercent: s.faultPercent, cowPercent: s.cowPercent,
                             scale: s.scale, vmaPages: s.vmaPages, frames: s.frames, swapSlots: s.swapSlots,
                             processes: s.processes, checks: s.checks.rawValue, sync: s.sync.rawValue,
-                            anonVmaWalk: s.scheme != .anongroup ? s.anonVmaWalk.rawValue : nil,
+                            anonVmaWalk: s.scheme.hasAnonVMAWalk ? s.anonVmaWalk.rawValue : nil,
                             anonVmaMerge: s.scheme == .anonVma ? s.anonVmaMerge : nil,
                             inject: s.injection.rawValue, background: s.background,
                             fullTable: s.evictWhenFull ? "evict" : "skip", window: s.window, migrateEvery: s.migrateEvery,

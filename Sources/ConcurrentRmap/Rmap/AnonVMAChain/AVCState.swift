@@ -50,7 +50,7 @@ struct AVCState {
         anonVMAs = PaddedArray(count: nav + 1)
         for i in 0...nav { anonVMAs[i].initialize(to: AVCAnonVMA()) }
         lock = MutexArray(count: nav + 1)
-        rwlock = RWLockArray(count: config.sync != .mutex ? nav + 1 : 1)
+        rwlock = RWLockArray(count: rootRW ? nav + 1 : 1)
         avcSlab = RCUSlab(kind: .contexts, capacity: navc, nodes: config.nodes, log: log)
         avcs = CacheLine.allocate(AVCLink.self, count: navc + 1)
         for i in 0...navc { (avcs + i).initialize(to: AVCLink()) }

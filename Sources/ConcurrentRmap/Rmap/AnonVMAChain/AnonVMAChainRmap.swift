@@ -89,6 +89,15 @@ struct AnonVMAChainRmap: RmapScheme, @unchecked Sendable {
         }
     }
 
+    /// anon_vma_lock_read (the walk): the rwsem for reading, or the mutex.
+    @inline(__always) func readLockRoot<P>(_ k: Kernel<Self, P>, _ root: UInt32, file: StaticString = #fileID, line: UInt = #line) {
+        if rootRW {
+            P.readLock(s.pointee.rwlock.locks[Int(root)], .rmapListRW, LockSite(file, line))
+        } else {
+            P.lock(s.pointee.lock.locks[Int(root)], .rmapList, LockSite(file, line))
+        }
+    }
+
     @inline(__always) func unlockRoot<P>(_ k: Kernel<Self, P>, _ root: UInt32) {
         if rootRW { P.unlock(s.pointee.rwlock.locks[Int(root)]) } else { P.unlock(s.pointee.lock.locks[Int(root)]) }
     }

@@ -109,9 +109,17 @@ extension AnonVMAChainRmap {
     /// mremap's copy_vma: the new VMA shares the old one's anon_vma and
     /// clones its chain, before any PTE moves.
     func vmaCopied<P>(_ k: Kernel<Self, P>, old: UInt32, new: UInt32, cpu: CPU) -> Bool {
-        k.vmaRecord(new).pointee.ctx.store(k.vmaCtx(old), ordering: .releasing)
-        guard k.vmaCtx(old) != 0 else { return true }
-        return clone(k, dst: new, src: old, mayReuse: false, cpu: cpu)
+        cloneSharing(k, dst: new, src: old, cpu: cpu)
+    }
+
+    /// `dst` shares `src`'s anon_vma and, unless it has none, clones its
+    /// chain (split, mremap's copy, merge's dup_anon_vma). `link: false` is
+    /// avc-split-no-clone: the anon_vma without the chain.
+    private func cloneSharing<P>(_ k: Kernel<Self, P>, dst: UInt32, src: UInt32, link: Bool = true, cpu: CPU) -> Bool {
+        let av = k.vmaCtx(src)
+        k.vmaRecord(dst).pointee.ctx.store(av, ordering: .releasing)
+        guard av != 0, link else { return true }
+        return clone(k, dst: dst, src: src, mayReuse: false, cpu: cpu)
     }
 
     /// The page offset is what page.index holds, so the moved VMA keeps it.
@@ -120,9 +128,7 @@ extension AnonVMAChainRmap {
     /// __split_vma: the new half shares the anon_vma and clones the chain
     /// (the planted bug leaves its chain empty: no set lists it).
     func vmaSplit<P>(_ k: Kernel<Self, P>, vma: UInt32, new: UInt32, cpu: CPU) -> Bool {
-        k.vmaRecord(new).pointee.ctx.store(k.vmaCtx(vma), ordering: .releasing)
-        guard k.vmaCtx(vma) != 0, k.inject != .avcSplitNoClone else { return true }
-        return clone(k, dst: new, src: vma, mayReuse: false, cpu: cpu)
+        cloneSharing(k, dst: new, src: vma, link: k.inject != .avcSplitNoClone, cpu: cpu)
     }
 
     /// is_mergeable_anon_vma: the same anon_vma, or one has none and the
@@ -148,10 +154,8 @@ extension AnonVMAChainRmap {
     /// AVCs at `kept` instead loses them for the window in which `kept`
     /// does not yet cover them.) False when out of AVCs: nothing changed.
     func vmaMerged<P>(_ k: Kernel<Self, P>, kept: UInt32, removed: UInt32, cpu: CPU) -> Bool {
-        let av = k.vmaCtx(removed)
-        guard k.vmaCtx(kept) == 0, av != 0 else { return true }
-        k.vmaRecord(kept).pointee.ctx.store(av, ordering: .releasing)
-        return clone(k, dst: kept, src: removed, mayReuse: false, cpu: cpu)
+        guard k.vmaCtx(kept) == 0, k.vmaCtx(removed) != 0 else { return true }
+        return cloneSharing(k, dst: kept, src: removed, cpu: cpu)
     }
 
     /// unlink_anon_vmas at VMA teardown (munmap, exit, the old half of

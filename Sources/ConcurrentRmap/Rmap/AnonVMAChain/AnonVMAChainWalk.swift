@@ -33,18 +33,8 @@ extension AnonVMAChainRmap {
         }
         k.raceWindow(cpu)  // between reading page.mapping and locking the root
         let locked = walkLocked && k.inject != .avcWalkNoRootLock
-        if locked {
-            if rootRW {
-                P.readLock(s.pointee.rwlock.locks[Int(root)], .rmapListRW, LockSite(#fileID, #line))
-            } else {
-                P.lock(s.pointee.lock.locks[Int(root)], .rmapList, LockSite(#fileID, #line))
-            }
-        }
-        defer {
-            if locked {
-                if rootRW { P.unlock(s.pointee.rwlock.locks[Int(root)]) } else { P.unlock(s.pointee.lock.locks[Int(root)]) }
-            }
-        }
+        if locked { readLockRoot(k, root) }
+        defer { if locked { unlockRoot(k, root) } }
         let stateAtLookup = avSlab.load(av)
         let generation = avSlab.generation[Int(av)]  // plain read: see SlotFreeTarget
         if fr.pointee.mapcount.load(ordering: .acquiring) == 0 { return 0 }
