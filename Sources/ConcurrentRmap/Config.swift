@@ -115,6 +115,8 @@ public struct MachineConfig: Sendable {
     /// since CVE-2022-42703's fix), instead of always allocating one. Off:
     /// every fork adds a generation to the hierarchy (2.6.34-3.18).
     public var anonVmaReuse = true
+    /// Inodes (files) the machine has; each holds up to `vmaPages` pages.
+    public var inodes = 8
 
     public init() {}
 

@@ -491,6 +491,7 @@ extension KernelMachine {
     func teardown(cpu: CPU, _ report: (Violation) -> Void) {
         kernel.exitAll(cpu)
         kernel.dropSwapCache(cpu)
+        kernel.dropPageCache(cpu)
         kernel.drain(cpu)
         kernel.leakCheck(report)
     }

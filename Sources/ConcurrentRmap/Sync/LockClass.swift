@@ -10,9 +10,13 @@
 /// through the `Nested` classes, which stand for lockdep's nesting
 /// annotations and name the only places that do it.
 ///
+///     inodeLock        an inode's i_rwsem (truncate)
 ///     mmapLock         one mm's mmap lock (fork: the parent's only)
 ///       pageLock         a page lock (bit in page.flags)
 ///         pageLockNested   migration's new page, taken holding the old one
+///           iMmap            an inode's i_mmap lock (i_mmap_rwsem): its
+///                            VMA list; the file walk reads, mmap, fork,
+///                            split, mremap, merge and unmap write
 ///           rmapList         the scheme's list lock: an anongroup's group
 ///                            mutex or an anon_vma's mutex (writers; walkers
 ///                            under --sync mutex, and anon_vma walkers under
@@ -62,9 +66,11 @@
 ///   outside every read-side section: a reader may wait for any lock an
 ///   operation holds.
 public enum LockClass: UInt8, CaseIterable, Sendable {
+    case inodeLock
     case mmapLock
     case pageLock
     case pageLockNested
+    case iMmap
     case rmapList
     case rmapListRW
     case ptl
@@ -75,7 +81,9 @@ public enum LockClass: UInt8, CaseIterable, Sendable {
 
     public var name: String {
         switch self {
+        case .inodeLock: "i_rwsem"
         case .mmapLock: "mmap_lock"
+        case .iMmap: "i_mmap_rwsem"
         case .pageLock: "page_lock"
         case .pageLockNested: "page_lock/nested"
         case .rmapList: "rmap_list_lock"
