@@ -21,6 +21,7 @@ extension Kernel {
             let f = pte.target
             guard validFrame(f, mm: mm, vpn: vpn, cpu) else { ptlUnlock(mm); return .inconsistent }
             checkMapped(f, mm: mm, vpn: vpn, cpu)
+            checkWithinEOF(f, ino, frames[Int(f)].index.load(ordering: .relaxed), cpu)
             if pte.isWritable && !shared && checks != .off {
                 report(.location, frame: f, mm: mm, vpn: vpn, cpu: cpu, "writable PTE of a page cache page in a private mapping")
             }
@@ -66,6 +67,7 @@ extension Kernel {
             cpu.pointee.count(.fileSigbus)
             return .badAddress
         }
+        raceWindow(cpu)  // size read, page not yet locked: a truncate may run to its end here
         let f: UInt32
         switch findOrCreateCachePage(ino, index, cpu) {
         case .outOfMemory: cpu.pointee.count(.faultOOM); return .outOfMemory

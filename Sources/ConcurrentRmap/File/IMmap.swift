@@ -62,10 +62,11 @@ extension Kernel {
     /// The walk over i_mmap for file page `f` (locked, pinned): every VMA
     /// of inode `page.mapping` that covers `page.index` (vma_address).
     /// Returns the VMAs visited.
-    @inline(__always) func fileWalk(_ f: UInt32, _ visit: (UInt32, UInt64) -> Void) -> Int {
+    @inline(__always) func fileWalk(_ f: UInt32, _ cpu: CPU, _ visit: (UInt32, UInt64) -> Void) -> Int {
         let ino = frames[Int(f)].mapping.load(ordering: .relaxed)
         let index = frames[Int(f)].index.load(ordering: .relaxed)
         guard files.contains(ino) else { return 0 }
+        checkWithinEOF(f, ino, index, cpu)
         let locked = inject != .fileWalkNoIMmapLock
         if locked { iMmapRead(ino) }
         defer { if locked { iMmapUnlock(ino) } }
@@ -78,6 +79,18 @@ extension Kernel {
             v = vmaRecord(v).pointee.iNext.load(ordering: .relaxed)
         }
         return visited
+    }
+
+    /// A mapped page beyond EOF with no truncate of its inode in flight
+    /// (which would be about to unmap it): a fault mapped it after a
+    /// truncate had passed, or a truncate left it. Page locked (walkers,
+    /// the fault's present path holds the ptl: see the caller).
+    @inline(__always) func checkWithinEOF(_ f: UInt32, _ ino: UInt32, _ index: UInt64, _ cpu: CPU? = nil) {
+        guard checks != .off, index >= files.inode[Int(ino)].size.load(ordering: .sequentiallyConsistent),
+              files.inode[Int(ino)].truncating.load(ordering: .sequentiallyConsistent) == 0,
+              frames[Int(f)].mapcount.load(ordering: .relaxed) > 0 else { return }
+        report(.location, frame: f, vpn: index, cpu: cpu,
+               "page \(index) of inode \(ino) is mapped beyond EOF (\(files.inode[Int(ino)].size.load(ordering: .relaxed)) pages) with no truncate in flight")
     }
 
     /// Invariant 1 for both branches: may the PTE of `mm` at `vpn` map `f`?

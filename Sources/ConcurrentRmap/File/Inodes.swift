@@ -9,11 +9,16 @@ import Synchronization
 ///   VMA records (`VMARecord.iNext/iPrev`), under the inode's i_mmap lock.
 /// - `mappings`: VMAs on `i_mmap`, the inode's references from mappings.
 /// - `nrpages`: pages in its cache.
+/// - `truncating`: truncates in flight.
 struct InodeRecord: ~Copyable {
     let size = Atomic<UInt64>(0)
     let head = Atomic<UInt32>(0)
     let mappings = Atomic<Int32>(0)
     let nrpages = Atomic<Int32>(0)
+    /// Truncates in flight (set before the size store, cleared after the
+    /// last page beyond it is gone): with none, a mapped page beyond EOF
+    /// is a bug wherever it is seen.
+    let truncating = Atomic<Int32>(0)
 }
 
 /// The file subsystem: a fixed set of inodes (handles 1...count, created

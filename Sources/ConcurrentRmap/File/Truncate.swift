@@ -31,6 +31,8 @@ extension Kernel {
         inodeLock(ino)
         defer { inodeUnlock(ino) }
         let old = files.inode[Int(ino)].size.load(ordering: .relaxed)
+        files.inode[Int(ino)].truncating.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        defer { files.inode[Int(ino)].truncating.wrappingSubtract(1, ordering: .releasing) }
         files.inode[Int(ino)].size.store(new, ordering: .sequentiallyConsistent)
         cpu.pointee.count(.truncate)
         guard new < old else { return }

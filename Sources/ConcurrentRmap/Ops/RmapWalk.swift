@@ -63,7 +63,7 @@ extension Kernel {
         if frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.anon != 0 {
             stats.visited = rmap.walk(self, frame: f, cpu: cpu, visit)
         } else {
-            stats.visited = fileWalk(f, visit)
+            stats.visited = fileWalk(f, cpu, visit)
         }
         cpu.pointee.count(.rmapWalk)
         cpu.pointee.count(.walkVisited, UInt64(stats.visited))
