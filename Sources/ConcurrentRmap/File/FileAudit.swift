@@ -54,6 +54,9 @@ extension Kernel {
                 prev = v
                 v = r.pointee.iNext.load(ordering: .relaxed)
             }
+            if prev != files.inode[i].tail.load(ordering: .relaxed) {
+                report(Violation(kind: .groupList, detail: "i_mmap of inode \(i) ends at VMA \(prev), its tail says \(files.inode[i].tail.load(ordering: .relaxed))"))
+            }
             if n != files.inode[i].mappings.load(ordering: .relaxed) {
                 report(Violation(kind: .groupList, detail: "inode \(i) counts \(files.inode[i].mappings.load(ordering: .relaxed)) mappings, i_mmap lists \(n)"))
             }
@@ -133,7 +136,8 @@ extension Kernel {
     func fileLeakCheck(_ report: (Violation) -> Void) {
         guard files.count > 0 else { return }
         for i in 1...files.count {
-            if files.inode[i].head.load(ordering: .relaxed) != 0 || files.inode[i].mappings.load(ordering: .relaxed) != 0 {
+            if files.inode[i].head.load(ordering: .relaxed) != 0 || files.inode[i].tail.load(ordering: .relaxed) != 0
+                || files.inode[i].mappings.load(ordering: .relaxed) != 0 {
                 report(Violation(kind: .leak, detail: "inode \(i) still has \(files.inode[i].mappings.load(ordering: .relaxed)) VMAs on its i_mmap"))
             }
             if files.inode[i].nrpages.load(ordering: .relaxed) != 0 {

@@ -19,18 +19,27 @@ extension Kernel {
     }
     @inline(__always) func inodeUnlock(_ ino: UInt32) { P.unlock(files.inodeLock.locks[Int(ino)]) }
 
-    /// vma_interval_tree_insert: file VMA `v` joins its inode's i_mmap (at
-    /// the head). Anonymous VMAs are ignored. mmap lock held for writing.
+    /// vma_interval_tree_insert: file VMA `v` joins its inode's i_mmap, at
+    /// the tail (2.6.0's list_add_tail). Anonymous VMAs are ignored. mmap
+    /// lock held for writing.
+    ///
+    /// Why the tail: mremap links its copy, then moves PTEs under the ptl
+    /// alone while a walker may be on the list. With the copy behind the
+    /// old VMA, a walker that reaches the old VMA after a PTE left it finds
+    /// it in the copy later (anon_vma's rule for its copies; Linux's
+    /// interval tree has no order and takes the rmap locks instead,
+    /// need_rmap_locks). At the head, that walk missed it (found by
+    /// `explore`).
     func iMmapLink(_ v: UInt32) {
         let ino = VMAFile.inode(vmaFile(v))
         guard ino != 0 else { return }
         let r = vmaRecord(v)
         iMmapWrite(ino)
-        let h = files.inode[Int(ino)].head.load(ordering: .relaxed)
-        r.pointee.iPrev.store(0, ordering: .relaxed)
-        r.pointee.iNext.store(h, ordering: .relaxed)
-        if h != 0 { vmaRecord(h).pointee.iPrev.store(v, ordering: .relaxed) }
-        files.inode[Int(ino)].head.store(v, ordering: .relaxed)
+        let t = files.inode[Int(ino)].tail.load(ordering: .relaxed)
+        r.pointee.iNext.store(0, ordering: .relaxed)
+        r.pointee.iPrev.store(t, ordering: .relaxed)
+        if t != 0 { vmaRecord(t).pointee.iNext.store(v, ordering: .relaxed) } else { files.inode[Int(ino)].head.store(v, ordering: .relaxed) }
+        files.inode[Int(ino)].tail.store(v, ordering: .relaxed)
         r.pointee.iLinked.store(true, ordering: .relaxed)
         files.inode[Int(ino)].mappings.wrappingAdd(1, ordering: .relaxed)
         iMmapUnlock(ino)
@@ -48,7 +57,7 @@ extension Kernel {
         guard r.pointee.iLinked.load(ordering: .relaxed) else { return }
         let p = r.pointee.iPrev.load(ordering: .relaxed), n = r.pointee.iNext.load(ordering: .relaxed)
         if p != 0 { vmaRecord(p).pointee.iNext.store(n, ordering: .relaxed) } else { files.inode[Int(ino)].head.store(n, ordering: .relaxed) }
-        if n != 0 { vmaRecord(n).pointee.iPrev.store(p, ordering: .relaxed) }
+        if n != 0 { vmaRecord(n).pointee.iPrev.store(p, ordering: .relaxed) } else { files.inode[Int(ino)].tail.store(p, ordering: .relaxed) }
         r.pointee.iLinked.store(false, ordering: .relaxed)
         files.inode[Int(ino)].mappings.wrappingSubtract(1, ordering: .relaxed)
     }

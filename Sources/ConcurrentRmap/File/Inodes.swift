@@ -5,14 +5,16 @@ import Synchronization
 /// - `size`: the file's size in pages (i_size). Stored with sequential
 ///   consistency: truncate stores it and then scans the cache, a fault on a
 ///   miss inserts into the cache and then loads it (see `Truncate.swift`).
-/// - `head`: the first VMA of `i_mmap`, a doubly linked list through the
-///   VMA records (`VMARecord.iNext/iPrev`), under the inode's i_mmap lock.
+/// - `head`, `tail`: the ends of `i_mmap`, a doubly linked list through
+///   the VMA records (`VMARecord.iNext/iPrev`), under the inode's i_mmap
+///   lock.
 /// - `mappings`: VMAs on `i_mmap`, the inode's references from mappings.
 /// - `nrpages`: pages in its cache.
 /// - `truncating`: truncates in flight.
 struct InodeRecord: ~Copyable {
     let size = Atomic<UInt64>(0)
     let head = Atomic<UInt32>(0)
+    let tail = Atomic<UInt32>(0)
     let mappings = Atomic<Int32>(0)
     let nrpages = Atomic<Int32>(0)
     /// Truncates in flight (set before the size store, cleared after the
