@@ -258,3 +258,34 @@ extension FileTestKernel {
 }
 
 extension Kernel: FileTestKernel {}
+
+extension FileTests {
+    /// i_mmap keeps link order, new VMAs at the tail: mremap's copy is
+    /// walked after the VMA it copies, so a walker racing the PTE moves
+    /// finds each PTE in one of the two (explore found the miss with
+    /// head insertion).
+    func testIMmapLinksAtTheTail() throws {
+        try withMachine(.small()) { m, cpu in
+            let k = m.kernel
+            let a = try k.startProcess(cpu), b = try k.startProcess(cpu)
+            let va = k.mmapFile(a, inode: 7, pgoff: 0, pages: 4, shared: true, cpu)
+            let vb = k.mmapFile(b, inode: 7, pgoff: 0, pages: 4, shared: true, cpu)
+            XCTAssertEqual(k.iMmapList(7), [va, vb])
+            let t = try XCTUnwrap((0..<MachineConfig.maxVMAs).first { k.vmaHandle(a, $0) == va })
+            let to = k.unusedStart(a)
+            XCTAssertTrue(k.mremap(a, vma: t, to: to, cpu))
+            XCTAssertEqual(k.iMmapList(7), [vb, k.findVMA(a, to)])
+            assertAuditClean(m)
+        }
+    }
+}
+
+extension Kernel {
+    /// Inode `ino`'s i_mmap, head to tail.
+    func iMmapList(_ ino: UInt32) -> [UInt32] {
+        var out: [UInt32] = []
+        var v = files.inode[Int(ino)].head.load(ordering: .relaxed)
+        while v != 0 { out.append(v); v = vmaRecord(v).pointee.iNext.load(ordering: .relaxed) }
+        return out
+    }
+}
