@@ -543,6 +543,8 @@ extension KernelMachine {
     func lockName(address: UInt) -> String? {
         if let i = kernel.spaces.ptl.locks.index(of: address) { return "ptl of mm \(i)" }
         if let i = kernel.spaces.mmapLock.locks.index(of: address) { return "mmap lock of mm \(i)" }
+        if let i = kernel.files.iMmapLock.locks.index(of: address) { return "i_mmap lock of inode \(i)" }
+        if let i = kernel.files.inodeLock.locks.index(of: address) { return "inode lock of inode \(i)" }
         return kernel.rmap.lockName(address: address)
     }
 
