@@ -41,10 +41,15 @@
 ///   (reclaim, migration) waits for ptls. Under a ptl a page lock is only
 ///   tried (fault's swap-cache lookup and reuse); mremap drops the ptl
 ///   before `lockPage`; migration's nested page lock is a fresh frame's.
-/// - Faults never wait for a page lock: on a migration entry or a busy
-///   swap-cache page they drop the ptl and `P.relax`, still holding the
-///   mmap lock, which no page-lock holder ever wants (reclaim and migration
-///   take none; `migrate(in:)` drops its own before `isolate`).
+/// - Anonymous faults never wait for a page lock: on a migration entry or
+///   a busy swap-cache page they drop the ptl and `P.relax`, still holding
+///   the mmap lock, which no page-lock holder ever wants (reclaim,
+///   migration and truncate take none; `migrate(in:)` drops its own before
+///   `isolate`). The file fault waits for a cache page's lock holding only
+///   the mmap lock (read), as filemap_fault's lock_page does.
+/// - Truncate holds the inode lock over the whole truncate, so it waits
+///   for page locks and the i_mmap lock under it; nothing that holds a
+///   page lock, an mmap lock or i_mmap ever takes an inode lock.
 /// - Walkers hold one ptl at a time; fork's parent then child (ptlNested)
 ///   is the only place two are held, and the child is unreachable but
 ///   through the rmap.
