@@ -289,3 +289,67 @@ extension Kernel {
         return out
     }
 }
+
+extension FileTests {
+    /// Split halves of one file VMA merge back (same file, continuous
+    /// offsets) and the absorbed half leaves i_mmap; a file VMA never
+    /// merges with an anonymous neighbour.
+    func testMergeKeepsIMmap() throws {
+        try withMachine(.small()) { m, cpu in
+            let k = m.kernel
+            let p = try k.startProcess(cpu)
+            let v = k.mmapFile(p, inode: 8, pgoff: 0, pages: 16, shared: true, cpu)
+            let base = k.vmaStart(v)
+            for d: UInt64 in [2, 12] { XCTAssertEqual(k.fault(p, vpn: base + d, write: true, cpu), .ok) }
+            k.mmapWrite(p)
+            XCTAssertTrue(k.splitLocked(p, v, at: 8, cpu))
+            k.mmapUnlock(p)
+            XCTAssertEqual(k.iMmapList(8).count, 2)
+            XCTAssertEqual(k.mergeVMA(p, vma: v, cpu), v)
+            XCTAssertEqual(k.iMmapList(8), [v])
+            XCTAssertEqual(k.files.inode[8].mappings.load(ordering: .relaxed), 1)
+            // An anonymous VMA right after it, with continuous offsets, stays apart.
+            k.mmapWrite(p)
+            XCTAssertTrue(k.splitLocked(p, v, at: 8, cpu))
+            let upper = k.findVMA(p, base + 8)
+            k.vmaRecord(upper).pointee.file.store(0, ordering: .relaxed)  // as if it were anonymous
+            XCTAssertFalse(k.canMerge(p, lower: v, upper: upper))
+            k.vmaRecord(upper).pointee.file.store(8 | VMAFile.shared, ordering: .relaxed)
+            k.mmapUnlock(p)
+            assertAuditClean(m)
+        }
+    }
+
+    /// The general check behind truncate's guarantee: a mapped page beyond
+    /// EOF with no truncate in flight is reported by the walk that meets
+    /// it, and by the audit.
+    func testMappedBeyondEOFIsReported() throws {
+        try withMachine(.small(), expectNoViolations: false) { m, cpu in
+            let k = m.kernel
+            let p = try k.startProcess(cpu)
+            let v = k.mmapFile(p, inode: 1, pgoff: 0, pages: 8, shared: true, cpu)
+            XCTAssertEqual(k.fault(p, vpn: k.vmaStart(v) + 5, write: false, cpu), .ok)
+            let f = try XCTUnwrap(k.frame(p, k.vmaStart(v) + 5))
+            k.files.inode[1].size.store(4, ordering: .relaxed)  // a size change with no unmap
+            XCTAssertTrue(Set(m.audit().map(\.kind)).contains(.location))
+            XCTAssertNotNil(k.migrate(frame: f, cpu))
+            XCTAssertTrue(m.violations.contains { $0.kind == .location && $0.detail.contains("beyond EOF") })
+            k.files.inode[1].size.store(UInt64(k.files.maxPages), ordering: .relaxed)
+        }
+    }
+
+    /// The teardown leak check covers the inodes: a VMA left on i_mmap is
+    /// reported.
+    func testLeakCheckCoversInodes() throws {
+        try withMachine(.small()) { m, cpu in
+            let k = m.kernel
+            var found: [Violation] = []
+            k.files.inode[2].mappings.store(1, ordering: .relaxed)
+            k.files.inode[3].nrpages.store(1, ordering: .relaxed)
+            k.fileLeakCheck { found.append($0) }
+            XCTAssertEqual(found.map(\.kind), [.leak, .leak])
+            k.files.inode[2].mappings.store(0, ordering: .relaxed)
+            k.files.inode[3].nrpages.store(0, ordering: .relaxed)
+        }
+    }
+}

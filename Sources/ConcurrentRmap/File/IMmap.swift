@@ -81,8 +81,18 @@ extension Kernel {
         defer { if locked { iMmapUnlock(ino) } }
         var visited = 0
         var v = files.inode[Int(ino)].head.load(ordering: .relaxed)
+        let check = checks != .off
         while v != 0 {
             visited += 1
+            // Under the i_mmap lock every VMA on the list is live, linked
+            // and of this inode; one that is not left (or was freed and
+            // reused) under the walker.
+            if check && (spaces.vmas.load(v) != SlotState.live || !vmaRecord(v).pointee.iLinked.load(ordering: .relaxed)
+                         || VMAFile.inode(vmaFile(v)) != ino) {
+                report(.lifetime, frame: f, vpn: index, cpu: cpu,
+                       "file walk of inode \(ino) reached VMA \(v), which left its i_mmap (\(SlotState.name(spaces.vmas.load(v))))")
+                break
+            }
             if let (mm, vpn) = vmaAddress(v, index: index) { visit(mm, vpn) }
             if !locked { P.schedulingPoint() }
             v = vmaRecord(v).pointee.iNext.load(ordering: .relaxed)
