@@ -95,7 +95,15 @@ extension Kernel {
             }
             if let (mm, vpn) = vmaAddress(v, index: index) { visit(mm, vpn) }
             if !locked { P.schedulingPoint() }
-            v = vmaRecord(v).pointee.iNext.load(ordering: .relaxed)
+            let next = vmaRecord(v).pointee.iNext.load(ordering: .relaxed)
+            // The same, after the visit (its race window): the list must
+            // not have changed under the walker.
+            if check && !vmaRecord(v).pointee.iLinked.load(ordering: .relaxed) {
+                report(.lifetime, frame: f, vpn: index, cpu: cpu,
+                       "VMA \(v) left the i_mmap of inode \(ino) while the walk was on it")
+                break
+            }
+            v = next
         }
         return visited
     }

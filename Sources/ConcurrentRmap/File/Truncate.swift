@@ -31,7 +31,7 @@ extension Kernel {
         inodeLock(ino)
         defer { inodeUnlock(ino) }
         let old = files.inode[Int(ino)].size.load(ordering: .relaxed)
-        if new > old { checkNothingBeyond(ino, old, upTo: new, cpu) }
+        checkNothingBeyond(ino, old, cpu)
         files.inode[Int(ino)].truncating.wrappingAdd(1, ordering: .sequentiallyConsistent)
         defer { files.inode[Int(ino)].truncating.wrappingSubtract(1, ordering: .releasing) }
         files.inode[Int(ino)].size.store(new, ordering: .sequentiallyConsistent)
@@ -62,21 +62,21 @@ extension Kernel {
         }
     }
 
-    /// Before a file grows from `old` pages: nothing may be cached beyond
-    /// `old` (what a fault that raced the last shrink would have left),
-    /// or the grown size would make it legal unseen. Each page is looked
-    /// at under its lock: a fault that inserted one and is about to
-    /// re-check the size and take it out holds that lock until it has.
-    /// Inode lock held.
-    private func checkNothingBeyond(_ ino: UInt32, _ old: UInt64, upTo new: UInt64, _ cpu: CPU) {
+    /// Before a truncate changes the size from `old` pages: nothing may be
+    /// cached beyond `old` (what a fault that raced the last shrink would
+    /// have left), or a grown size would make it legal, and a shrink would
+    /// drop it, unseen. Each page is looked at under its lock: a fault
+    /// that inserted one and is about to re-check the size and take it
+    /// out holds that lock until it has. Inode lock held.
+    private func checkNothingBeyond(_ ino: UInt32, _ old: UInt64, _ cpu: CPU) {
         guard checks != .off else { return }
-        for index in old..<new {
+        for index in old..<UInt64(files.maxPages) {
             let f = files.slot(ino, index).pointee.load(ordering: .sequentiallyConsistent)
             guard f != 0, tryPin(f) else { continue }
             lockPage(f)
             if inCache(f, ino, index) {
                 report(.location, frame: f, vpn: index, cpu: cpu,
-                       "page \(index) of inode \(ino) is cached beyond EOF (\(old) pages)\(frames[Int(f)].mapcount.load(ordering: .relaxed) > 0 ? " and mapped" : "") when the file grows")
+                       "page \(index) of inode \(ino) is cached beyond EOF (\(old) pages)\(frames[Int(f)].mapcount.load(ordering: .relaxed) > 0 ? " and mapped" : "") when the next truncate starts")
             }
             unlockPage(f)
             put(f, cpu)
