@@ -23,6 +23,10 @@ public enum Event: Int, CaseIterable, Sendable {
     /// batches whose grace period another thread's had already covered, and
     /// the retired batches freed either way (see `Kernel.gracePeriodDue`).
     case gracePeriodWait, gracePeriodShared, retireBatchFreed
+    /// File mappings made; faults that mapped a page cache page; private
+    /// write faults that copied one; dirty pages written back; cache pages
+    /// reclaim dropped; truncates; faults beyond EOF (SIGBUS).
+    case mmapFile, fileFault, fileCow, fileWriteback, fileDropped, truncate, fileSigbus
 
     /// snake_case, as in results files: `first_touch`, `fault_oom`.
     public var name: String {

@@ -119,6 +119,11 @@ public struct MachineConfig: Sendable {
     /// since CVE-2022-42703's fix), instead of always allocating one. Off:
     /// every fork adds a generation to the hierarchy (2.6.34-3.18).
     public var anonVmaReuse = true
+    /// Inodes (files) the machine has; each holds up to `vmaPages` pages.
+    /// Enough that the page cache alone could fill half the default
+    /// memory: reclaim then meets cache pages, clean and dirty, as a real
+    /// machine's does.
+    public var inodes = 32
 
     public init() {}
 
@@ -210,6 +215,7 @@ public struct MachineConfig: Sendable {
         if !anonVmaReuse && scheme != .anonVMAChain {
             return "anon_vma reuse can be turned off only for the anon-vma-chain scheme (got \(scheme.rawValue))"
         }
+        if inodes < 0 || inodes > 65_536 { return "inodes must be 0...65536 (got \(inodes))" }
         if let only = injection.scheme, only != scheme {
             return "injection \(injection.rawValue) is a bug of the \(only.rawValue) scheme, not of \(scheme.rawValue)"
         }

@@ -74,6 +74,20 @@ public enum Injection: String, CaseIterable, Sendable {
     /// the shim's polled grace period counts one begun before the snapshot.
     case gpPollEarly = "gp-poll-early"
 
+    // Bugs of the file branch (every scheme).
+    /// truncate shrinks the file and drops its cache pages without unmapping them.
+    case fileTruncateNoUnmap = "file-truncate-no-unmap"
+    /// a fault does not re-check the file size under the page lock.
+    case fileFaultNoSizeCheck = "file-fault-no-size-check"
+    /// fork does not add the child's file VMAs to the inode's i_mmap.
+    case fileForkNoIMmap = "file-fork-no-i-mmap"
+    /// the file walk reads i_mmap without its lock.
+    case fileWalkNoIMmapLock = "file-walk-no-i-mmap-lock"
+    /// reclaim drops a dirty page cache page without writing it back.
+    case fileReclaimDropsDirty = "file-reclaim-drops-dirty"
+    /// a write fault on a private file mapping writes into the page cache page.
+    case filePrivateWriteInCache = "file-private-write-in-cache"
+
     /// The scheme this bug belongs to; nil for bugs of the shared machinery.
     public var scheme: SchemeKind? {
         switch self {
@@ -87,7 +101,8 @@ public enum Injection: String, CaseIterable, Sendable {
              .avcFreeNoGrace, .avcSplitNoClone:
             .anonVMAChain
         case .none, .mmFreeNoGrace, .walkNoPageTableLock, .racyMapcount, .rcuReaderStall, .rcuUnlockForgotten,
-             .mmPinNoZeroCheck, .gpPollEarly:
+             .mmPinNoZeroCheck, .gpPollEarly, .fileTruncateNoUnmap, .fileFaultNoSizeCheck, .fileForkNoIMmap,
+             .fileWalkNoIMmapLock, .fileReclaimDropsDirty, .filePrivateWriteInCache:
             nil
         }
     }
@@ -141,6 +156,16 @@ public enum Injection: String, CaseIterable, Sendable {
         // a mapping no walk found.
         case .racyMapcount: [.mapcount, .refcount, .freedWhileMapped, .incompleteWalk]
         case .rcuReaderStall, .rcuUnlockForgotten: [.stall]
+        // A PTE beyond EOF (location), a cache page left mapped (mapcount,
+        // refcount), or a walk of a page that lost its cache slot.
+        case .fileTruncateNoUnmap, .fileFaultNoSizeCheck: [.location, .mapcount, .refcount, .incompleteWalk]
+        // The child's PTEs are out of reach of the i_mmap walk.
+        case .fileForkNoIMmap: [.incompleteWalk, .groupList, .location]
+        // The list changes under the walker: it follows a VMA that left
+        // (or was freed and reused), or misses one.
+        case .fileWalkNoIMmapLock: [.lifetime, .incompleteWalk, .groupList, .lockNotHeld]
+        case .fileReclaimDropsDirty: [.content]
+        case .filePrivateWriteInCache: [.location, .content]
         }
     }
 
@@ -168,7 +193,8 @@ public enum Injection: String, CaseIterable, Sendable {
     /// model's own checks.
     public var isDataRace: Bool {
         switch self {
-        case .walkOutsideRCU, .mmFreeNoGrace, .walkNoPageTableLock, .racyMapcount, .anonVmaFreeNoGrace, .avcWalkNoRootLock: true
+        case .walkOutsideRCU, .mmFreeNoGrace, .walkNoPageTableLock, .racyMapcount, .anonVmaFreeNoGrace, .avcWalkNoRootLock,
+             .fileWalkNoIMmapLock: true
         default: false
         }
     }
@@ -176,6 +202,19 @@ public enum Injection: String, CaseIterable, Sendable {
     /// What the bug breaks, and the real fix it mirrors.
     public var summary: String {
         switch self {
+        case .fileTruncateNoUnmap:
+            "ftruncate shrinks the file and removes its cache pages without unmap_mapping_range: PTEs keep mapping pages beyond EOF that left the cache (location, counts). truncate_pagecache's unmap."
+        case .fileFaultNoSizeCheck:
+            "the file fault does not re-check i_size once it holds the page lock: a fault racing truncate maps (or caches) a page beyond EOF after truncate passed it (location). The classic truncate/fault race (truncate_count, later invalidate_lock)."
+        case .fileForkNoIMmap:
+            "dup_mmap copies a file VMA without vma_interval_tree_insert_after: the child's mappings of the file are invisible to the i_mmap walk (incomplete walk, PTE beyond EOF after truncate)."
+        case .fileWalkNoIMmapLock:
+            "the file rmap walk follows i_mmap without i_mmap_lock_read: VMAs leave, move and are freed under it (lifetime, incomplete walk). rmap_walk_file takes i_mmap_rwsem."
+        case .fileReclaimDropsDirty:
+            "reclaim frees a dirty page cache page without writing it back (pageout): the data is lost (content). shrink_folio_list's dirty check."
+        case .filePrivateWriteInCache:
+            "a write fault on a MAP_PRIVATE file mapping writes the page cache page instead of copying it (location: a writable PTE of a cache page in a private VMA; content of the file). do_cow_fault."
+
         case .none: "no injected bug"
         case .mremapNoCopy:
             "[anongroup] mremap after fork moves a shared page and re-indexes it: the other mm's PTE is no longer at page.index (location). The seed email's copy_one_pte rule."

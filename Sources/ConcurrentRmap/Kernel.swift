@@ -26,6 +26,8 @@ struct KernelState<R: RmapScheme> {
     let spaces: AddressSpaces
     let processes: ProcessTable
     let caches: CPUCaches
+    /// Inodes and their page caches.
+    let files: Inodes
     /// The liburcu flavor this machine's readers and grace periods use.
     let flavor: RCUFlavor
 
@@ -41,6 +43,7 @@ struct KernelState<R: RmapScheme> {
         spaces = AddressSpaces(config: config, log: log)
         processes = ProcessTable(config: config)
         caches = CPUCaches(slots: config.maxCPUs, frameCache: config.frameCacheSize)
+        files = Inodes(count: config.inodes, maxPages: config.vmaPages)
         flavor = RCU.flavor
     }
 }
@@ -80,6 +83,7 @@ struct Kernel<R: RmapScheme, P: Platform>: @unchecked Sendable {
         spaces.destroy()
         processes.destroy()
         caches.destroy()
+        files.destroy()
         s.deinitialize(count: 1)
         s.deallocate()
     }
@@ -94,6 +98,7 @@ struct Kernel<R: RmapScheme, P: Platform>: @unchecked Sendable {
     @inline(__always) var spaces: AddressSpaces { s.pointee.spaces }
     @inline(__always) var processes: ProcessTable { s.pointee.processes }
     @inline(__always) var caches: CPUCaches { s.pointee.caches }
+    @inline(__always) var files: Inodes { s.pointee.files }
     @inline(__always) var flavor: RCUFlavor { s.pointee.flavor }
 
     // The tables every operation touches, by their usual names.
@@ -205,7 +210,7 @@ struct Kernel<R: RmapScheme, P: Platform>: @unchecked Sendable {
             report(.freedWhileMapped, frame: f, mm: mm, vpn: vpn, cpu: cpu, "PTE maps a free frame")
             return
         }
-        if !rmap.locationOK(self, frame: f, mm: mm, vpn: vpn) {
+        if !locationOK(f, mm: mm, vpn: vpn) {
             report(.location, frame: f, mm: mm, vpn: vpn, cpu: cpu,
                    "page.mapping/index (\(fr.pointee.mapping.load(ordering: .relaxed)), 0x\(String(fr.pointee.index.load(ordering: .relaxed), radix: 16))) do not name this PTE")
         }

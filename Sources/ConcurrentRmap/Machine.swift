@@ -125,6 +125,13 @@ public final class Machine: @unchecked Sendable {
     /// tail when the process has nearly as many VMAs as it may.
     public func split(_ p: PinnedProcess, cpu: CPU) -> Bool { core.split(p, cpu: cpu) }
 
+    /// mmap of part of a random file, shared or private.
+    public func mmapFile(_ p: PinnedProcess, cpu: CPU) -> Bool { core.mmapFile(p, cpu: cpu) }
+
+    /// ftruncate of a random file: shrunk to a random size, or grown back
+    /// to its full size when it is already small.
+    public func truncate(cpu: CPU) -> Bool { core.truncate(cpu: cpu) }
+
     /// mms in the process's fork family.
     public func familySize(_ p: PinnedProcess) -> Int { core.familySize(p) }
 
@@ -255,6 +262,8 @@ protocol MachineDriver: AnyObject, Sendable {
     func mremap(_ p: PinnedProcess, cpu: CPU) -> Bool
     func munmap(_ p: PinnedProcess, cpu: CPU) -> Bool
     func split(_ p: PinnedProcess, cpu: CPU) -> Bool
+    func mmapFile(_ p: PinnedProcess, cpu: CPU) -> Bool
+    func truncate(cpu: CPU) -> Bool
     func familySize(_ p: PinnedProcess) -> Int
     func spawnPinned(cpu: CPU) -> PinnedProcess?
     func mapVMA(_ p: PinnedProcess, pages: Int, cpu: CPU) -> UInt32
@@ -434,6 +443,17 @@ extension KernelMachine {
         defer { kernel.betweenOperations(cpu) }
         return kernel.split(p.mm, cpu)
     }
+
+    func mmapFile(_ p: PinnedProcess, cpu: CPU) -> Bool {
+        defer { kernel.betweenOperations(cpu) }
+        return kernel.mmapFile(p.mm, cpu)
+    }
+
+    func truncate(cpu: CPU) -> Bool {
+        defer { kernel.betweenOperations(cpu) }
+        kernel.truncate(cpu)
+        return true
+    }
     func familySize(_ p: PinnedProcess) -> Int { kernel.processes.families.size(of: p.mm) }
 
     func spawnPinned(cpu: CPU) -> PinnedProcess? {
@@ -491,6 +511,7 @@ extension KernelMachine {
     func teardown(cpu: CPU, _ report: (Violation) -> Void) {
         kernel.exitAll(cpu)
         kernel.dropSwapCache(cpu)
+        kernel.dropPageCache(cpu)
         kernel.drain(cpu)
         kernel.leakCheck(report)
     }
@@ -522,6 +543,8 @@ extension KernelMachine {
     func lockName(address: UInt) -> String? {
         if let i = kernel.spaces.ptl.locks.index(of: address) { return "ptl of mm \(i)" }
         if let i = kernel.spaces.mmapLock.locks.index(of: address) { return "mmap lock of mm \(i)" }
+        if let i = kernel.files.iMmapLock.locks.index(of: address) { return "i_mmap lock of inode \(i)" }
+        if let i = kernel.files.inodeLock.locks.index(of: address) { return "inode lock of inode \(i)" }
         return kernel.rmap.lockName(address: address)
     }
 

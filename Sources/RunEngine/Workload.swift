@@ -105,6 +105,9 @@ public struct Workload: Sendable {
                 return m.migrate(in: p, cpu: cpu)
             }
             return m.migrate(cpu: cpu)
+        case .truncate:
+            cpu.pointee.note(op, mm: 0, arg: 0)
+            return m.truncate(cpu: cpu)
         default:
             break
         }
@@ -148,7 +151,10 @@ public struct Workload: Sendable {
         case .split:
             cpu.pointee.note(op, mm: p.mm, arg: UInt32(p.slot))
             return m.split(p, cpu: cpu)
-        case .reclaim, .migrate:
+        case .mmapFile:
+            cpu.pointee.note(op, mm: p.mm, arg: UInt32(p.slot))
+            return m.mmapFile(p, cpu: cpu)
+        case .reclaim, .migrate, .truncate:
             return false
         }
     }

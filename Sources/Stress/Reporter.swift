@@ -70,6 +70,7 @@ final class Reporter: @unchecked Sendable {
         line("swap cache     \(r.event(.swapCacheHit)) swap-ins mapped the cached page, \(r.event(.swapCacheCopy)) copied it (the scheme's rule), \(r.event(.swapCacheFreed)) cached pages freed")
         line("migration      \(r.event(.migrated)) pages migrated")
         line("faults         \(r.event(.firstTouch)) first touch, \(r.event(.cowCopy)) COW copies, \(r.event(.cowReuse)) COW reuses, \(r.event(.faultOOM)) out of memory")
+        line("files          \(r.event(.mmapFile)) file mappings, \(r.event(.fileFault)) cache pages mapped, \(r.event(.fileCow)) private copies, \(r.event(.fileWriteback)) written back, \(r.event(.fileDropped)) dropped by reclaim, \(r.event(.truncate)) truncates, \(r.event(.fileSigbus)) faults beyond EOF")
         line("processes      \(r.event(.forkExec)) execs after a fork that outgrew its family")
         if let last = r.samples.last {
             line("shape          \(last.processes) processes in \(last.families) families (mean \(fmt(last.meanFamilySize, 2)), largest \(last.maxFamilySize)), \(last.framesInUse)/\(r.settings.frames) frames in use")

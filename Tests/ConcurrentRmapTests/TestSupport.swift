@@ -236,6 +236,7 @@ extension Machine {
         switch op {
         case .reclaim: return reclaim(cpu: cpu, scan: 64, target: 16) > 0
         case .migrate: return migrate(cpu: cpu)
+        case .truncate: return truncate(cpu: cpu)
         default: break
         }
         guard let p = pinProcess(near: cpu.pointee.random(below: config.maxProcesses), cpu: cpu) else {
@@ -253,7 +254,8 @@ extension Machine {
         case .mremap: return mremap(p, cpu: cpu)
         case .munmap: return munmap(p, cpu: cpu)
         case .split: return split(p, cpu: cpu)
-        case .reclaim, .migrate: return false
+        case .mmapFile: return mmapFile(p, cpu: cpu)
+        case .reclaim, .migrate, .truncate: return false
         }
     }
 

@@ -14,6 +14,7 @@ extension Kernel {
         var mapped = [Int32](repeating: 0, count: nf + 1)
         var swapRefs = [Int32](repeating: 0, count: config.swapSlots + 1)
         var leavesSeen = 0
+        let pageCached = auditFiles(report)
         for m in 1...config.mmSlots {
             let st = mms.state[m].pointee.load(ordering: .acquiring)
             let mm = UInt32(m)
@@ -63,13 +64,17 @@ extension Kernel {
                         report(Violation(kind: .freedWhileMapped, frame: UInt32(f), mm: mm, vpn: vpn, detail: "PTE maps a free frame"))
                         continue
                     }
-                    if !rmap.locationOK(self, frame: UInt32(f), mm: mm, vpn: vpn) {
+                    if !locationOK(UInt32(f), mm: mm, vpn: vpn) {
                         report(Violation(kind: .location, frame: UInt32(f), mm: mm, vpn: vpn,
                                          detail: "page.mapping/index (\(frames[f].mapping.load(ordering: .relaxed)), 0x\(String(frames[f].index.load(ordering: .relaxed), radix: 16))) do not name this PTE"))
                     }
+                    // A file page's content is the file's, shared by every
+                    // mapping: per-PTE expectations do not apply to it.
+                    let filePage = fl & FrameFlags.anon == 0
+                    if filePage { auditFilePTE(UInt32(f), pte, mm: mm, vpn: vpn, report) }
                     if pte.isMigration {
                         report(Violation(kind: .incompleteWalk, frame: UInt32(f), mm: mm, vpn: vpn, detail: "migration entry at rest"))
-                    } else if frames[f].content.load(ordering: .relaxed) != expected[i] {
+                    } else if !filePage && frames[f].content.load(ordering: .relaxed) != expected[i] {
                         report(Violation(kind: .content, frame: UInt32(f), mm: mm, vpn: vpn,
                                          detail: "page holds 0x\(String(frames[f].content.load(ordering: .relaxed), radix: 16)), expected 0x\(String(expected[i], radix: 16))"))
                     }
@@ -97,7 +102,7 @@ extension Kernel {
             guard fl & FrameFlags.free == 0 else { continue }
             let mc = frames[f].mapcount.load(ordering: .relaxed)
             let rc = frames[f].refcount.load(ordering: .relaxed)
-            let inCache = fl & FrameFlags.swapCache != 0
+            let inCache = fl & FrameFlags.swapCache != 0 || pageCached[f]
             if fl & FrameFlags.locked != 0 {
                 report(Violation(kind: .refcount, frame: UInt32(f), detail: "page still locked at rest"))
             }
@@ -111,7 +116,7 @@ extension Kernel {
             if !inCache && mapped[f] == 0 {
                 report(Violation(kind: .leak, frame: UInt32(f), detail: "page neither mapped nor cached, not free"))
             }
-            if inCache {
+            if fl & FrameFlags.swapCache != 0 {
                 // While swap entries name its slot, a cached page is the
                 // slot's copy: a swap-in maps it in place of the slot. (With
                 // none, a writable mapping may have written it since: the
@@ -163,5 +168,6 @@ extension Kernel {
                          cachedMMs: caches.cachedCount(.mms), report)
         processes.leakCheck(report)
         rmap.leakCheck(self, report: report)
+        fileLeakCheck(report)
     }
 }

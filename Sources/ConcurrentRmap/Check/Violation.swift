@@ -6,6 +6,8 @@ import Glibc
 /// The operations a worker performs. Raw values index statistics arrays.
 public enum OpKind: Int, CaseIterable, Sendable {
     case fault, fork, exit, exec, mremap, munmap, split, reclaim, migrate
+    /// mmap of a file (shared or private), and ftruncate of a file.
+    case mmapFile, truncate
 
     public var name: String {
         switch self {
@@ -18,6 +20,8 @@ public enum OpKind: Int, CaseIterable, Sendable {
         case .split: "split"
         case .reclaim: "reclaim"
         case .migrate: "migrate"
+        case .mmapFile: "mmap-file"
+        case .truncate: "truncate"
         }
     }
 

@@ -22,6 +22,14 @@ struct VMARecord: ~Copyable {
     /// The scheme's context for the VMA: its anon_vma (0 until the first
     /// fault prepares one); unused by anongroup.
     let ctx = Atomic<UInt32>(0)
+    /// What it maps (`VMAFile`): 0 for anonymous memory, else an inode and
+    /// whether shared. Fixed for the VMA's life.
+    let file = Atomic<UInt32>(0)
+    /// Its links on the inode's i_mmap list (under the i_mmap lock), and
+    /// whether it is on it.
+    let iNext = Atomic<UInt32>(0)
+    let iPrev = Atomic<UInt32>(0)
+    let iLinked = Atomic<Bool>(false)
 }
 
 /// The address-space subsystem: mm slots with their users, locks and page

@@ -31,6 +31,8 @@ extension Kernel {
     @inline(__always) func vmaPgoff(_ v: UInt32) -> UInt64 { vmaRecord(v).pointee.pgoff.load(ordering: .acquiring) }
     @inline(__always) func vmaCtx(_ v: UInt32) -> UInt32 { vmaRecord(v).pointee.ctx.load(ordering: .acquiring) }
     @inline(__always) func vmaMM(_ v: UInt32) -> UInt32 { vmaRecord(v).pointee.mm.load(ordering: .relaxed) }
+    /// `VMAFile` of `v`: 0 when anonymous.
+    @inline(__always) func vmaFile(_ v: UInt32) -> UInt32 { vmaRecord(v).pointee.file.load(ordering: .relaxed) }
 
     /// vma_address: where VMA `v` would map a page of page offset `index`
     /// (its mm and virtual page), or nil when `v` does not cover it. The
@@ -105,7 +107,7 @@ extension Kernel {
 
     /// A new VMA object of `mm` (not yet in its table); 0 when out of VMA
     /// slots. Its fields are set before it is published.
-    func newVMA(_ mm: UInt32, start: UInt64, pages: Int, pgoff: UInt64, ctx: UInt32, _ cpu: CPU) -> UInt32 {
+    func newVMA(_ mm: UInt32, start: UInt64, pages: Int, pgoff: UInt64, ctx: UInt32, file: UInt32 = 0, _ cpu: CPU) -> UInt32 {
         let v = cacheAlloc(.vmas, cpu)
         guard v != 0 else { return 0 }
         let r = vmaRecord(v)
@@ -114,6 +116,10 @@ extension Kernel {
         r.pointee.pages.store(UInt32(pages), ordering: .relaxed)
         r.pointee.pgoff.store(pgoff, ordering: .relaxed)
         r.pointee.ctx.store(ctx, ordering: .relaxed)
+        r.pointee.file.store(file, ordering: .relaxed)
+        r.pointee.iNext.store(0, ordering: .relaxed)
+        r.pointee.iPrev.store(0, ordering: .relaxed)
+        r.pointee.iLinked.store(false, ordering: .relaxed)
         spaces.vmas.publish(v)
         return v
     }

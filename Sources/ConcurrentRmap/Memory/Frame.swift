@@ -48,4 +48,10 @@ enum FrameFlags {
     static let referenced: UInt32 = 1 << 3
     /// In the swap cache: a clean copy of swap slot `swapSlot`.
     static let swapCache: UInt32 = 1 << 4
+    /// In the page cache of inode `mapping` at file offset `index` (set
+    /// and cleared under the page lock). A page that is not `anon` is a
+    /// file page: the rmap walk takes the i_mmap branch.
+    static let pageCache: UInt32 = 1 << 5
+    /// A page cache page written since its last writeback.
+    static let dirty: UInt32 = 1 << 6
 }

@@ -143,6 +143,9 @@ extension Kernel {
         if fl & FrameFlags.swapCache != 0 {
             report(.swapCount, frame: f, cpu: cpu, "frame freed while still in the swap cache (slot \(fr.pointee.swapSlot.load(ordering: .relaxed)))")
         }
+        if fl & FrameFlags.pageCache != 0 {
+            report(.refcount, frame: f, cpu: cpu, "frame freed while still in the page cache")
+        }
         if fl & FrameFlags.anon != 0 {
             rmap.pageFreed(self, frame: f, cpu: cpu)
         }

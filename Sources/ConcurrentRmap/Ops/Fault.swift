@@ -39,7 +39,11 @@ extension Kernel {
     private func faultLocked(_ mm: UInt32, vma: UInt32, vpn: UInt64, write: Bool, _ cpu: CPU) -> FaultResult {
         // The scheme's context for new pages (anon_vma_prepare), before the
         // ptl: it may allocate.
-        guard rmap.vmaPrepare(self, mm: mm, vma: vma, cpu: cpu) else { cpu.pointee.count(.faultOOM); return .outOfMemory }
+        // A shared file mapping never has anonymous pages.
+        let file = vmaFile(vma)
+        if !VMAFile.isShared(file) {
+            guard rmap.vmaPrepare(self, mm: mm, vma: vma, cpu: cpu) else { cpu.pointee.count(.faultOOM); return .outOfMemory }
+        }
         var spare: UInt32 = 0
         defer { if spare != 0 { put(spare, cpu) } }
         while true {
@@ -73,6 +77,11 @@ extension Kernel {
                     P.relax()
                 case .failed: ptlUnlock(mm); return .inconsistent
                 }
+                continue
+            }
+            if file != 0 && (pte.isNone || (pte.isPresent && pte.target >= 1 && Int(pte.target) <= config.frames
+                                              && isFilePage(pte.target))) {
+                if let r = fileFaultStep(mm, vma: vma, vpn: vpn, at: i, pte: pte, write: write, spare: &spare, cpu) { return r }
                 continue
             }
             // Decided once: pins come and go, so canReuse may change under us.

@@ -1,7 +1,7 @@
 /// fork (dup_mmap + copy_page_range).
 ///
 /// Locks (order: `LockClass`): the parent's mmapLock (write), briefly the
-/// scheme's rmapList (released before any ptl), then the parent's ptl and
+/// scheme's rmapList and an inode's iMmap (each released before any ptl), then the parent's ptl and
 /// the child's as ptlNested: walkers hold one ptl at a time, so this is the
 /// only place two are held.
 ///
@@ -28,9 +28,12 @@ extension Kernel {
         for t in 0..<MachineConfig.maxVMAs {
             let pv = vmaHandle(parent, t)
             guard pv != 0 else { continue }
-            let cv = newVMA(child, start: vmaStart(pv), pages: vmaPages(pv), pgoff: vmaPgoff(pv), ctx: vmaCtx(pv), cpu)
+            let cv = newVMA(child, start: vmaStart(pv), pages: vmaPages(pv), pgoff: vmaPgoff(pv), ctx: vmaCtx(pv),
+                            file: vmaFile(pv), cpu)
             guard cv != 0 else { ok = false; break }
             setVMAHandle(child, t, cv)
+            // A file VMA joins i_mmap before any PTE could be copied.
+            if inject != .fileForkNoIMmap { iMmapLink(cv) }
             if linkFirst {
                 // Out of memory: the child VMA is left with nothing in the
                 // rmap and no PTE; the child's teardown drops it.
@@ -100,6 +103,9 @@ extension Kernel {
                     swap.count[Int(pte.target)].wrappingAdd(1, ordering: .relaxed)
                 } else {
                     guard validFrame(pte.target, mm: parent, vpn: vpn, cpu) else { continue }
+                    // A file page is not copied: the child refaults it from
+                    // the page cache (the kernel's rule for shared mappings).
+                    if isFilePage(pte.target) { continue }
                     refInc(pte.target)
                     mapInc(pte.target, cpu)
                     // Present and migration entries alike become read-only in

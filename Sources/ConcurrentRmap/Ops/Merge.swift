@@ -29,7 +29,8 @@ extension Kernel {
         let slot = UInt64(config.vmaPages)
         guard start + pages == vmaStart(upper),
               vmaPgoff(lower) + pages == vmaPgoff(upper),
-              start / slot == (vmaStart(upper) + UInt64(vmaPages(upper)) - 1) / slot else { return false }
+              start / slot == (vmaStart(upper) + UInt64(vmaPages(upper)) - 1) / slot,
+              vmaFile(lower) == vmaFile(upper) else { return false }
         return rmap.canMergeVMAs(self, lower: lower, upper: upper)
     }
 
@@ -59,6 +60,7 @@ extension Kernel {
         raceWindow(cpu)  // both cover upper's pages: a walker may go either way
         removeVMA(mm, upper)
         rmap.vmaUnmapped(self, vma: upper, cpu: cpu)
+        iMmapUnlink(upper)
         retireVMA(upper, cpu)
         cpu.pointee.count(.vmaMerge)
         return true

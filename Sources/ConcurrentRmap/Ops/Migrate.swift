@@ -1,4 +1,4 @@
-/// Page migration: move an anonymous page to a new frame. It must find and
+/// Page migration: move an anonymous or page cache page to a new frame. It must find and
 /// replace every mapping, so it is the strictest test of rmap completeness
 /// (as in the kernel's tools/testing/selftests/mm/rmap.c).
 ///
@@ -21,7 +21,7 @@ extension Kernel {
         for _ in 0..<16 {
             let c = UInt32(cpu.pointee.random(below: config.frames)) + 1
             let fl = frames[Int(c)].flags.load(ordering: .relaxed)
-            guard fl & FrameFlags.anon != 0 && fl & FrameFlags.free == 0, c != target else { continue }
+            guard fl & (FrameFlags.anon | FrameFlags.pageCache) != 0 && fl & FrameFlags.free == 0, c != target else { continue }
             if isolate(c, cpu) { f = c; break }
         }
         guard f != 0 else { put(target, cpu); cpu.pointee.count(.migrateSkipped); return false }
@@ -72,10 +72,14 @@ extension Kernel {
         // go once it sees the frame is not (yet) anonymous, so wait for it.
         lockPage(target, nested: true)
         frames[Int(target)].content.store(frames[Int(f)].content.load(ordering: .relaxed), ordering: .relaxed)
-        rmap.pageCloned(self, from: f, to: target)
+        // An anonymous page's anchor comes from the scheme; a page cache
+        // page hands over its anchor and its slot (the cache's reference
+        // moves: dropped on the old page below).
+        let file = isFilePage(f)
+        if file { cacheMove(from: f, to: target) } else { rmap.pageCloned(self, from: f, to: target) }
         // A page in the swap cache hands its place there to the new one.
-        let cached = frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.swapCache != 0
-        if cached { swapCacheMove(from: f, to: target) }
+        let cached = file || frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.swapCache != 0
+        if cached && !file { swapCacheMove(from: f, to: target) }
         _ = rmapWalk(f, trylock: false, cpu) { mm, vpn, i in
             let pte = pte(at: i)
             guard pte.mappedFrame == f else { return false }
@@ -97,7 +101,7 @@ extension Kernel {
                    "migration left \(left) mappings of the old page")
         }
         unlockPage(target)
-        if cached { put(f, cpu) }  // the swap cache's reference, now the new page's
+        if cached { put(f, cpu) }  // the swap or page cache's reference, now the new page's
         putBack(f, cpu)
         put(target, cpu)
         cpu.pointee.count(.migrated)

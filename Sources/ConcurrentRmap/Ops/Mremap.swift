@@ -31,7 +31,10 @@ extension Kernel {
         let from = vmaStart(old)
         let pages = vmaPages(old)
         let pgoff = rmap.movedPgoff(self, old: vmaPgoff(old), newStart: newStart)
-        let new = newVMA(mm, start: newStart, pages: pages, pgoff: pgoff, ctx: vmaCtx(old), cpu)
+        // A file VMA keeps its file offset wherever it goes.
+        let file = vmaFile(old)
+        let new = newVMA(mm, start: newStart, pages: pages, pgoff: file != 0 ? vmaPgoff(old) : pgoff, ctx: vmaCtx(old),
+                         file: file, cpu)
         guard new != 0 else { return false }
         guard insertVMA(mm, new) else { freeUnpublishedVMA(new, cpu); return false }
         guard rmap.vmaCopied(self, old: old, new: new, cpu: cpu) else {
@@ -40,6 +43,7 @@ extension Kernel {
             freeUnpublishedVMA(new, cpu)
             return false
         }
+        iMmapLink(new)
         var spare: UInt32 = 0
         defer { if spare != 0 { put(spare, cpu) } }
         for d in 0..<UInt64(pages) {
@@ -68,6 +72,7 @@ extension Kernel {
     func unmapVMA(_ mm: UInt32, _ v: UInt32, _ cpu: CPU) {
         removeVMA(mm, v)
         rmap.vmaUnmapped(self, vma: v, cpu: cpu)
+        iMmapUnlink(v)
         retireVMA(v, cpu)
     }
 
@@ -114,7 +119,8 @@ extension Kernel {
                 }
             }
             let cur = self.pte(at: i)
-            let decision = rmap.pageMove(self, frame: f, mm: mm)
+            // A file page keeps its frame and index: the VMA keeps its pgoff.
+            let decision = isFilePage(f) ? PageMove.keep : rmap.pageMove(self, frame: f, mm: mm)
             if decision == .copy && spare == 0 {
                 ptlUnlock(mm)
                 if usePageLock { unlockPage(f); put(f, cpu) }

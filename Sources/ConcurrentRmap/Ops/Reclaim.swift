@@ -45,6 +45,10 @@ extension Kernel {
             let f = stretch.first + ((first &+ d) % n)
             cpu.pointee.count(.reclaimScanned)
             let fl = frames[Int(f)].flags.load(ordering: .relaxed)
+            if fl & (FrameFlags.pageCache | FrameFlags.anon | FrameFlags.free) == FrameFlags.pageCache {
+                if shrinkFilePage(f, cpu) { freed += 1; if freed >= target { break } }
+                continue
+            }
             guard fl & FrameFlags.anon != 0 && fl & FrameFlags.free == 0 else { continue }
             if fl & FrameFlags.swapCache != 0 && frames[Int(f)].mapcount.load(ordering: .relaxed) == 0 {
                 if freeCachedPage(f, cpu) { freed += 1; if freed >= target { break } }
@@ -70,7 +74,7 @@ extension Kernel {
     /// The scanners' isolate step (reclaim, migration, and the tests that
     /// migrate a page they chose): pin a frame that may be freed meanwhile,
     /// trylock its page lock, then re-check under the lock that it is still
-    /// an anonymous page with at least one mapping. True when `f` is pinned,
+    /// an anonymous or page cache page with at least one mapping. True when `f` is pinned,
     /// locked and mapped; the caller ends with `putBack`. False leaves
     /// nothing held.
     ///
@@ -86,7 +90,7 @@ extension Kernel {
     func isolate(_ f: UInt32, _ cpu: CPU) -> Bool {
         guard tryPin(f) else { return false }
         guard tryLockPage(f) else { put(f, cpu); return false }
-        if frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.anon != 0
+        if frames[Int(f)].flags.load(ordering: .acquiring) & (FrameFlags.anon | FrameFlags.pageCache) != 0
             && frames[Int(f)].mapcount.load(ordering: .relaxed) > 0 {
             return true
         }

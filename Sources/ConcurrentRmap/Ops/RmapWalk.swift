@@ -1,4 +1,6 @@
-/// The rmap walk protocol shared by reclaim and migration.
+/// The rmap walk protocol shared by reclaim, migration and truncate, over
+/// both branches: an anonymous page's mappings come from the scheme, a
+/// file page's from its inode's i_mmap (`fileWalk`).
 ///
 /// Preconditions: the frame is pinned and its page lock is held, so its
 /// `mapping` and `index` are stable (mremap re-indexes under the page lock)
@@ -32,7 +34,7 @@ extension Kernel {
         let perturb = config.perturb
         let generation = mms.generation
         let states = mms.state
-        stats.visited = rmap.walk(self, frame: f, cpu: cpu) { mm, vpn in
+        func visit(_ mm: UInt32, _ vpn: UInt64) {
             guard vpn < UInt64(MachineConfig.vpnLimit) else {
                 report(.location, frame: f, mm: mm, vpn: vpn, cpu: cpu, "page.index 0x\(String(vpn, radix: 16)) is no virtual page")
                 return
@@ -56,6 +58,12 @@ extension Kernel {
             let i = pteIndex(mm, vpn)
             guard i >= 0 else { return }
             if body(mm, vpn, i) { stats.found += 1 }
+        }
+        // PageAnon decides the branch: the scheme's walk, or i_mmap's.
+        if frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.anon != 0 {
+            stats.visited = rmap.walk(self, frame: f, cpu: cpu, visit)
+        } else {
+            stats.visited = fileWalk(f, cpu, visit)
         }
         cpu.pointee.count(.rmapWalk)
         cpu.pointee.count(.walkVisited, UInt64(stats.visited))

@@ -43,7 +43,7 @@ extension Kernel {
     func splitLocked(_ mm: UInt32, _ v: UInt32, at cut: Int, _ cpu: CPU) -> Bool {
         let start = vmaStart(v), pages = vmaPages(v)
         let upper = newVMA(mm, start: start + UInt64(cut), pages: pages - cut,
-                           pgoff: vmaPgoff(v) + UInt64(cut), ctx: vmaCtx(v), cpu)
+                           pgoff: vmaPgoff(v) + UInt64(cut), ctx: vmaCtx(v), file: vmaFile(v), cpu)
         guard upper != 0 else { return false }
         guard insertVMA(mm, upper) else { freeUnpublishedVMA(upper, cpu); return false }
         guard rmap.vmaSplit(self, vma: v, new: upper, cpu: cpu) else {
@@ -53,6 +53,7 @@ extension Kernel {
             freeUnpublishedVMA(upper, cpu)
             return false
         }
+        iMmapLink(upper)
         raceWindow(cpu)  // both halves cover the upper pages: a walker may go either way
         resizeVMA(mm, v, pages: cut)
         cpu.pointee.count(.vmaSplit)

@@ -10,9 +10,13 @@
 /// through the `Nested` classes, which stand for lockdep's nesting
 /// annotations and name the only places that do it.
 ///
+///     inodeLock        an inode's i_rwsem (truncate)
 ///     mmapLock         one mm's mmap lock (fork: the parent's only)
 ///       pageLock         a page lock (bit in page.flags)
 ///         pageLockNested   migration's new page, taken holding the old one
+///           iMmap            an inode's i_mmap lock (i_mmap_rwsem): its
+///                            VMA list; the file walk reads, mmap, fork,
+///                            split, mremap, merge and unmap write
 ///           rmapList         the scheme's list lock: an anongroup's group
 ///                            mutex or an anon_vma's mutex (writers; walkers
 ///                            under --sync mutex, and anon_vma walkers under
@@ -37,10 +41,15 @@
 ///   (reclaim, migration) waits for ptls. Under a ptl a page lock is only
 ///   tried (fault's swap-cache lookup and reuse); mremap drops the ptl
 ///   before `lockPage`; migration's nested page lock is a fresh frame's.
-/// - Faults never wait for a page lock: on a migration entry or a busy
-///   swap-cache page they drop the ptl and `P.relax`, still holding the
-///   mmap lock, which no page-lock holder ever wants (reclaim and migration
-///   take none; `migrate(in:)` drops its own before `isolate`).
+/// - Anonymous faults never wait for a page lock: on a migration entry or
+///   a busy swap-cache page they drop the ptl and `P.relax`, still holding
+///   the mmap lock, which no page-lock holder ever wants (reclaim,
+///   migration and truncate take none; `migrate(in:)` drops its own before
+///   `isolate`). The file fault waits for a cache page's lock holding only
+///   the mmap lock (read), as filemap_fault's lock_page does.
+/// - Truncate holds the inode lock over the whole truncate, so it waits
+///   for page locks and the i_mmap lock under it; nothing that holds a
+///   page lock, an mmap lock or i_mmap ever takes an inode lock.
 /// - Walkers hold one ptl at a time; fork's parent then child (ptlNested)
 ///   is the only place two are held, and the child is unreachable but
 ///   through the rmap.
@@ -62,9 +71,11 @@
 ///   outside every read-side section: a reader may wait for any lock an
 ///   operation holds.
 public enum LockClass: UInt8, CaseIterable, Sendable {
+    case inodeLock
     case mmapLock
     case pageLock
     case pageLockNested
+    case iMmap
     case rmapList
     case rmapListRW
     case ptl
@@ -75,7 +86,9 @@ public enum LockClass: UInt8, CaseIterable, Sendable {
 
     public var name: String {
         switch self {
+        case .inodeLock: "i_rwsem"
         case .mmapLock: "mmap_lock"
+        case .iMmap: "i_mmap_rwsem"
         case .pageLock: "page_lock"
         case .pageLockNested: "page_lock/nested"
         case .rmapList: "rmap_list_lock"

@@ -1,0 +1,148 @@
+/// The file branch's audit, its leak check, and the page cache's eviction
+/// at teardown. World stopped, as for `audit`.
+extension Kernel {
+    /// A PTE of `mm` at `vpn` maps file page `f` (found by the audit's
+    /// page-table walk): inside the file, writable only from a shared
+    /// mapping, and from a VMA on its inode's i_mmap (the walk finds it).
+    func auditFilePTE(_ f: UInt32, _ pte: PTE, mm: UInt32, vpn: UInt64, _ report: (Violation) -> Void) {
+        let ino = frames[Int(f)].mapping.load(ordering: .relaxed)
+        let index = frames[Int(f)].index.load(ordering: .relaxed)
+        guard files.contains(ino) else {
+            report(Violation(kind: .location, frame: f, mm: mm, vpn: vpn, detail: "file page names inode \(ino), outside 1...\(files.count)"))
+            return
+        }
+        if index >= files.inode[Int(ino)].size.load(ordering: .relaxed) {
+            report(Violation(kind: .location, frame: f, mm: mm, vpn: vpn,
+                             detail: "PTE maps page \(index) of inode \(ino), beyond EOF (\(files.inode[Int(ino)].size.load(ordering: .relaxed)) pages)"))
+        }
+        let v = findVMA(mm, vpn)
+        guard v != 0 else { return }  // reported by the caller
+        if pte.isWritable && !VMAFile.isShared(vmaFile(v)) {
+            report(Violation(kind: .location, frame: f, mm: mm, vpn: vpn, detail: "writable PTE of a page cache page in a private mapping"))
+        }
+        if !vmaRecord(v).pointee.iLinked.load(ordering: .relaxed) {
+            report(Violation(kind: .incompleteWalk, frame: f, mm: mm, vpn: vpn,
+                             detail: "VMA \(v) maps inode \(ino) but is not on its i_mmap: the walk cannot find this PTE"))
+        }
+    }
+
+    /// Inodes: each i_mmap list against the VMAs of the mms' tables, each
+    /// page cache slot against its page. Returns, per frame, whether the
+    /// page cache holds it (for the refcount audit).
+    func auditFiles(_ report: (Violation) -> Void) -> [Bool] {
+        var cached = [Bool](repeating: false, count: config.frames + 1)
+        guard files.count > 0 else { return cached }
+        var onList = Set<UInt32>()
+        for i in 1...files.count {
+            let ino = UInt32(i)
+            var n: Int32 = 0
+            var prev: UInt32 = 0
+            var v = files.inode[i].head.load(ordering: .relaxed)
+            while v != 0 {
+                n += 1
+                guard spaces.vmas.contains(v), n <= Int32(config.vmaCount) else {
+                    report(Violation(kind: .groupList, detail: "i_mmap of inode \(i) names VMA \(v) (or loops)"))
+                    break
+                }
+                let r = vmaRecord(v)
+                if spaces.vmas.load(v) != SlotState.live || VMAFile.inode(r.pointee.file.load(ordering: .relaxed)) != ino
+                    || !r.pointee.iLinked.load(ordering: .relaxed) || r.pointee.iPrev.load(ordering: .relaxed) != prev {
+                    report(Violation(kind: .groupList, mm: r.pointee.mm.load(ordering: .relaxed),
+                                     detail: "i_mmap of inode \(i) lists VMA \(v): \(SlotState.name(spaces.vmas.load(v))), file \(r.pointee.file.load(ordering: .relaxed)), linked \(r.pointee.iLinked.load(ordering: .relaxed))"))
+                }
+                if !onList.insert(v).inserted { report(Violation(kind: .groupList, detail: "VMA \(v) on two i_mmap lists")) }
+                prev = v
+                v = r.pointee.iNext.load(ordering: .relaxed)
+            }
+            if prev != files.inode[i].tail.load(ordering: .relaxed) {
+                report(Violation(kind: .groupList, detail: "i_mmap of inode \(i) ends at VMA \(prev), its tail says \(files.inode[i].tail.load(ordering: .relaxed))"))
+            }
+            if n != files.inode[i].mappings.load(ordering: .relaxed) {
+                report(Violation(kind: .groupList, detail: "inode \(i) counts \(files.inode[i].mappings.load(ordering: .relaxed)) mappings, i_mmap lists \(n)"))
+            }
+            let size = files.inode[i].size.load(ordering: .relaxed)
+            var pages: Int32 = 0
+            for index in 0..<UInt64(files.maxPages) {
+                let f = files.slot(ino, index).pointee.load(ordering: .relaxed)
+                guard f != 0 else { continue }
+                pages += 1
+                guard f >= 1 && Int(f) <= config.frames else {
+                    report(Violation(kind: .location, detail: "page cache of inode \(i) names frame \(f)"))
+                    continue
+                }
+                if !inCache(f, ino, index) {
+                    report(Violation(kind: .location, frame: f, detail: "page cache slot \(index) of inode \(i) holds a frame that is not that page"))
+                }
+                if cached[Int(f)] { report(Violation(kind: .refcount, frame: f, detail: "frame in two page cache slots")) }
+                cached[Int(f)] = true
+                if index >= size {
+                    report(Violation(kind: .location, frame: f, detail: "page cache of inode \(i) holds page \(index), beyond EOF (\(size))"))
+                }
+            }
+            if pages != files.inode[i].nrpages.load(ordering: .relaxed) {
+                report(Violation(kind: .refcount, detail: "inode \(i) counts \(files.inode[i].nrpages.load(ordering: .relaxed)) cached pages, its cache holds \(pages)"))
+            }
+        }
+        // Every file VMA of every mm is on its inode's list.
+        for m in 1...config.mmSlots where spaces.isLiveOrDying(m) {
+            for k in 0..<MachineConfig.maxVMAs {
+                let v = vmaHandle(UInt32(m), k)
+                if v != 0 && vmaFile(v) != 0 && !onList.contains(v) {
+                    report(Violation(kind: .groupList, mm: UInt32(m), detail: "file VMA \(v) of inode \(VMAFile.inode(vmaFile(v))) is not on its i_mmap"))
+                }
+            }
+        }
+        for f in 1...config.frames {
+            let fl = frames[f].flags.load(ordering: .relaxed)
+            guard fl & FrameFlags.free == 0 else { continue }
+            if fl & FrameFlags.anon != 0 && (fl & FrameFlags.pageCache != 0 || cached[f]) {
+                report(Violation(kind: .location, frame: UInt32(f), detail: "anonymous page (a private copy) in the page cache"))
+            }
+            if fl & FrameFlags.pageCache != 0 && !cached[f] {
+                report(Violation(kind: .refcount, frame: UInt32(f), detail: "page marked in the page cache, in no slot"))
+            }
+        }
+        return cached
+    }
+
+    /// Teardown: every cache page written back and dropped (the machine's
+    /// "sync and drop_caches"). Every process has exited: none is mapped.
+    func dropPageCache(_ cpu: CPU) {
+        guard files.count > 0 else { return }
+        for i in 1...files.count {
+            for index in 0..<UInt64(files.maxPages) {
+                let f = files.slot(UInt32(i), index).pointee.load(ordering: .acquiring)
+                guard f != 0, tryPin(f) else { continue }
+                lockPage(f)
+                if inCache(f, UInt32(i), index) {
+                    if frames[Int(f)].mapcount.load(ordering: .relaxed) > 0 {
+                        report(.leak, frame: f, cpu: cpu, "page cache page still mapped after every process exited")
+                        unlockPage(f); put(f, cpu)
+                        continue
+                    }
+                    writeback(f, cpu)
+                    cacheRemove(f, discard: false, cpu)
+                    unlockPage(f)
+                    put(f, cpu)
+                } else {
+                    unlockPage(f)
+                }
+                put(f, cpu)
+            }
+        }
+    }
+
+    /// After teardown: no VMA on any i_mmap, no page in any cache.
+    func fileLeakCheck(_ report: (Violation) -> Void) {
+        guard files.count > 0 else { return }
+        for i in 1...files.count {
+            if files.inode[i].head.load(ordering: .relaxed) != 0 || files.inode[i].tail.load(ordering: .relaxed) != 0
+                || files.inode[i].mappings.load(ordering: .relaxed) != 0 {
+                report(Violation(kind: .leak, detail: "inode \(i) still has \(files.inode[i].mappings.load(ordering: .relaxed)) VMAs on its i_mmap"))
+            }
+            if files.inode[i].nrpages.load(ordering: .relaxed) != 0 {
+                report(Violation(kind: .leak, detail: "inode \(i) still has \(files.inode[i].nrpages.load(ordering: .relaxed)) pages in its cache"))
+            }
+        }
+    }
+}
