@@ -304,6 +304,13 @@ public struct ScaleConfig: Sendable {
         if let p = o.validate() {
             return perThreadSize ? "with --per-thread-size at \(most) threads: \(p)" : p
         }
+        // Every swept sync mode must suit the other settings (rcu-only walks
+        // need sync rcu): refused here, not run by run in the children.
+        for s in syncs where s != o.sync {
+            var other = o
+            other.sync = s
+            if let p = other.validate() { return "with sync \(s.rawValue): \(p)" }
+        }
         for g in groupSizes where g < 1 || g > 4096 { return "group sizes must be 1...4096 (got \(g))" }
         return nil
     }

@@ -330,6 +330,19 @@ final class ScaleTests: XCTestCase {
         XCTAssertTrue(p?.contains("--per-thread-size") ?? false, p ?? "")
     }
 
+    /// An RCU-only walk cannot run under a lock mode: a sweep over sync
+    /// modes is refused before any run, not failed run by run.
+    func testRCUOnlyWalkRefusesLockModesInTheSweep() {
+        var c = ScaleConfig()
+        c.base.scheme = .anonVMAChain
+        c.base.anonVmaWalk = .rcuOnly
+        c.syncs = [.rcu]
+        XCTAssertNil(c.validate())
+        c.syncs = [.rcu, .mutex]
+        let p = c.validate()
+        XCTAssertTrue(p?.contains("sync mutex") ?? false, p ?? "accepted")
+    }
+
     /// The usable CPUs are the process's affinity mask: distinct, ascending,
     /// as many as `cpuCount`, and the pin slots wrap round them.
     func testUsableCPUsFollowTheAffinityMask() {
