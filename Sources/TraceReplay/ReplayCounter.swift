@@ -16,6 +16,9 @@ public enum ReplayCounter: Int, CaseIterable, Sendable {
     case mapFaults, stackFaults, heapFaults, mprotectFaults, cowWrites, moveReads, touchFailed
     // The background thread.
     case backgroundReclaims, backgroundReclaimed, backgroundMigrations, workerMigrations
+    // File mappings modelled: onto the inode of a file the trace names, onto
+    // a spare inode (file not named); reads and private writes at mmap.
+    case mmapFileNamed, mmapFileSpare, fileReads, fileWrites
 
     /// snake_case: `mremap_moves`, `fork_ns`.
     public var name: String {

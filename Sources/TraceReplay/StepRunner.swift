@@ -15,6 +15,7 @@ final class StepRunner: @unchecked Sendable {
     let vmaPages: Int
     let evictWhenFull: Bool
     let migrateEvery: Int
+    let settings: ReplaySettings
 
     init(machine: Machine, plan: ReplayPlan, settings s: ReplaySettings, queue: ReadyQueue) {
         self.machine = machine
@@ -31,6 +32,7 @@ final class StepRunner: @unchecked Sendable {
         vmaPages = s.vmaPages
         evictWhenFull = s.evictWhenFull
         migrateEvery = s.migrateEvery
+        settings = s
     }
 
     deinit {
@@ -221,8 +223,8 @@ final class StepRunner: @unchecked Sendable {
         let end = pageEnd(s.a, s.b)
         // A mapping replaces whatever was there (MAP_FIXED).
         _ = unmapRange(s.a, end, st, p, cpu, w)
+        if s.flags & Step.file != 0 { mmapFile(s, index, st, p, cpu, w); return }
         if s.flags & Step.shared != 0 { w.add(.mmapShared); return }
-        if s.flags & Step.file != 0 { w.add(.mmapFile); return }
         if end == s.a { w.add(.mmapEmpty); return }
         let tracePages = (end - s.a) / 4096
         let pages = Int(min(UInt64(vmaPages), max(1, (tracePages + scale - 1) / scale)))
@@ -240,6 +242,40 @@ final class StepRunner: @unchecked Sendable {
         st.pointee.regions.append(r)
         if writable {
             for i in 0..<pages where Region.selected(i, faultPercent) { touch(p, r, i, write: true, .mapFaults, cpu, w) }
+        }
+    }
+
+    /// A file mapping, shared or private, on its inode (`ReplaySettings.inode`):
+    /// `scale` file pages per model page, offset likewise. A read-only one
+    /// has `faultPercent` of its pages read (the page cache fills and is
+    /// shared by every process mapping the file); a writable one has them
+    /// written: a private one gets anonymous copies of file pages (births
+    /// counted as `file_cow`), a shared one dirties the cache.
+    private func mmapFile(_ s: Step, _ index: UInt32, _ st: UnsafeMutablePointer<MMState>, _ p: PinnedProcess,
+                          _ cpu: CPU, _ w: WorkerCounters) {
+        let end = pageEnd(s.a, s.b)
+        let ino = settings.inode(file: s.c, unknown: s.other)
+        guard ino != 0 else { w.add(.mmapFile); return }
+        if end == s.a { w.add(.mmapEmpty); return }
+        let tracePages = (end - s.a) / 4096
+        let pages = Int(min(UInt64(vmaPages), max(1, (tracePages + scale - 1) / scale)))
+        let pgoff = s.d / 4096 / scale
+        let shared = s.flags & Step.shared != 0
+        var v = machine.mapFile(p, inode: ino, pgoff: pgoff, pages: pages, shared: shared, cpu: cpu)
+        if v == 0 && evictWhenFull && evictLeastRecentlyUsed(st, p, cpu) {
+            w.add(.mmapEvicted)
+            v = machine.mapFile(p, inode: ino, pgoff: pgoff, pages: pages, shared: shared, cpu: cpu)
+        }
+        guard v != 0 else { w.add(.mmapTableFull); return }
+        w.add(s.c != 0 ? .mmapFileNamed : .mmapFileSpare)
+        let n = machine.vmaPages(v)
+        let writable = s.flags & Step.writable != 0
+        let unit = (tracePages + UInt64(n) - 1) / UInt64(n)
+        let r = Region(start: s.a, end: end, base: s.a, unit: max(1, unit), vma: v, pages: Int32(n),
+                       faultPercent: writable ? UInt8(faultPercent) : 0, kind: .mapping, lastUse: index)
+        st.pointee.regions.append(r)
+        for i in 0..<n where Region.selected(i, faultPercent) {
+            touch(p, r, i, write: writable, writable ? .fileWrites : .fileReads, cpu, w)
         }
     }
 
