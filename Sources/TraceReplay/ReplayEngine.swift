@@ -305,6 +305,7 @@ public enum TraceReplay {
         r.metadata.finalVmas = machine.vmasInUse
         r.metadata.finalMms = machine.mmsInUse
         r.metadata.finalProcesses = machine.processCount
+        r.files.pageCachePagesAtEnd = machine.pageCachePages
         _ = machine.audit()
         r.audits += 1
         r.collect(counters + [bgCounters], cpus: watches.map(\.cpu))

@@ -74,6 +74,9 @@ public struct ReplayResult: Sendable, Encodable {
         public var mappingsWithInode = 0, mappingsWithoutInode = 0, unknownFdMappings = 0
         /// Page cache pages at the peak (sampled).
         public var peakPageCachePages = 0
+        /// Page cache pages when the replay ended (files outlive processes:
+        /// every page read and not reclaimed), before the teardown.
+        public var pageCachePagesAtEnd = 0
     }
 
     /// Anonymous pages made, by origin: zero-filled at a first touch, a
@@ -239,7 +242,7 @@ public struct ReplayResult: Sendable, Encodable {
         line("group at fork  " + (groups.isEmpty ? "no forks" : groups.map { "\($0.key):\($0.value)" }.joined(separator: " ")))
         line("mappings       \(count(.mmapModelled)) modelled, \(count(.munmapWhole)) unmapped, \(count(.munmapPartial)) partly unmapped; heap: \(count(.heapMapped)) mapped, \(count(.heapGrowths)) growths, \(count(.heapShrinks)) shrinks; \(count(.madviseDrops)) madvise drops, \(count(.mprotects)) mprotects (\(count(.mprotectMadeWritable)) made a mapping writable)")
         line("mremap         \(mremap.moves) moves of \(trace.mremapMoved) in the trace (\(count(.mremapPartialMoves)) of part of a mapping), \(count(.mremapResized)) in-place resizes; \(mremap.pagesCopied) shared pages copied, \(mremap.pagesReindexed) re-indexed, \(mremap.pagesKept) kept, \(mremap.swapEntriesMoved) swap entries moved")
-        line("files          \(files.paths) paths (\(files.pathsWithoutInode) without an inode of \(settings.inodes)), \(files.inodesUsed) inodes used; mmaps: \(files.mappingsWithInode) with an inode, \(files.mappingsWithoutInode) without, \(files.unknownFdMappings) of an unknown file (\(files.spareInodes) spare inodes); \(count(.mmapFileNamed) + count(.mmapFileSpare)) modelled, \(count(.fileReads)) pages read, \(count(.fileWrites)) written; peak \(files.peakPageCachePages) page cache pages")
+        line("files          \(files.paths) paths (\(files.pathsWithoutInode) without an inode of \(settings.inodes)), \(files.inodesUsed) inodes used; mmaps: \(files.mappingsWithInode) with an inode, \(files.mappingsWithoutInode) without, \(files.unknownFdMappings) of an unknown file (\(files.spareInodes) spare inodes); \(count(.mmapFileNamed) + count(.mmapFileSpare)) modelled, \(count(.fileReads)) pages read, \(count(.fileWrites)) written; page cache: peak \(files.peakPageCachePages) pages, \(files.pageCachePagesAtEnd) at the end")
         line("anon births    \(anonBirths.total): \(anonBirths.zeroFill) zero-filled, \(anonBirths.anonCopy) copies of anonymous pages, \(anonBirths.fileCopy) copies of file pages (private file share \(fixed(privateFileShare * 100, 1))%)")
         line("touches        \(count(.mapFaults)) at mmap, \(count(.stackFaults)) stack, \(count(.heapFaults)) heap, \(count(.mprotectFaults)) after mprotect, \(count(.cowWrites)) COW writes after fork, \(count(.moveReads)) reads after mremap; \(count(.touchFailed)) did not complete")
         line("faults         \(event(.firstTouch)) first touch, \(event(.cowCopy)) COW copies, \(event(.cowReuse)) COW reuses, \(event(.swapIn)) swap-ins, \(event(.faultOOM)) out of memory")
