@@ -126,4 +126,37 @@ final class TraceFileReplayTests: XCTestCase {
         XCTAssertEqual(two.count(.mmapFileSpare), 1)
         XCTAssertEqual(two.anonBirths.fileCopy, 1)
     }
+
+    /// The committed real recording shell_ls_cat (dash running ls, cat and
+    /// ls): every file mapping names its file, and libc is one file, hence
+    /// one inode, mapped by every image.
+    func testARealRecordingMapsLibcAsOneFileInEveryImage() throws {
+        let path = here.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/traces/shell_ls_cat.trace.gz").path
+        let (records, _) = try TraceTools.importAll(path)
+        var libc: UInt32?
+        var images = Set<MMID>(), mappingLibc = Set<MMID>()
+        for r in records {
+            switch r.event {
+            case .file(let id, let p) where p.hasSuffix("/libc.so.6\""):
+                XCTAssertNil(libc, "libc declared twice")
+                libc = id
+            case .exec(_, let n, _): images.insert(n)
+            case .mmap(let mm, _, _, _, _, .file(let id), _):
+                XCTAssertNotNil(id, "a file mapping without its file")
+                if id == libc { mappingLibc.insert(mm) }
+            default: break
+            }
+        }
+        XCTAssertNotNil(libc)
+        XCTAssertEqual(images.count, 4)
+        XCTAssertEqual(mappingLibc, images)
+        let plan = try ReplayPlan.load(path: path)
+        let r = try TraceReplay.run(plan, settings: exact(.anonVmaChain))
+        XCTAssertEqual(r.verdict, "SUCCESS", "\(r.violations)")
+        XCTAssertEqual(r.files.unknownFdMappings, 0)
+        XCTAssertEqual(r.files.mappingsWithoutInode, 0)
+        XCTAssertEqual(r.files.inodesUsed, r.files.paths)
+        XCTAssertGreaterThan(r.anonBirths.fileCopy, 0)
+    }
 }
