@@ -133,7 +133,7 @@ final class TraceFileReplayTests: XCTestCase {
     func testARealRecordingMapsLibcAsOneFileInEveryImage() throws {
         let path = here.deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("docs/traces/shell_ls_cat.trace.gz").path
-        let (records, _) = try TraceTools.importAll(path)
+        let records = try TraceTools.readAll(path)
         var libc: UInt32?
         var images = Set<MMID>(), mappingLibc = Set<MMID>()
         for r in records {
@@ -152,7 +152,7 @@ final class TraceFileReplayTests: XCTestCase {
         XCTAssertEqual(images.count, 4)
         XCTAssertEqual(mappingLibc, images)
         let plan = try ReplayPlan.load(path: path)
-        let r = try TraceReplay.run(plan, settings: exact(.anonVmaChain))
+        let r = try TraceReplay.run(plan, settings: exact(.anonVMAChain))
         XCTAssertEqual(r.verdict, "SUCCESS", "\(r.violations)")
         XCTAssertEqual(r.files.unknownFdMappings, 0)
         XCTAssertEqual(r.files.mappingsWithoutInode, 0)
