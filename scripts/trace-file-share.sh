@@ -16,8 +16,8 @@ if [ -z "${STRESS:-}" ]; then
     swift build -c release --product stress >/dev/null
     STRESS=.build/release/stress
 fi
-echo "| trace | paths | file mmaps: with an inode / unknown file / without | inodes used | anonymous pages born | of them copies of file pages | private file share |"
-echo "|---|---|---|---|---|---|---|"
+echo "| trace | paths | file mmaps: with an inode / unknown file / without | inodes used | anonymous pages born | of them copies of file pages | private file share | mappings given a first anonymous page: anonymous / private file (share) / fork copies |"
+echo "|---|---|---|---|---|---|---|---|"
 status=0
 for f in "$@"; do
     name=$(basename "$f"); name=${name%.gz}; name=${name%.st}; name=${name%.trace}
@@ -32,6 +32,7 @@ for f in "$@"; do
     total=$(sed -E 's/^anon births +([0-9]+):.*/\1/' <<<"$births")
     copies=$(sed -E 's/.* ([0-9]+) copies of file pages.*/\1/' <<<"$births")
     share=$(sed -E 's/.*private file share ([0-9.]+%).*/\1/' <<<"$births")
-    echo "| $name | $paths | $with / $unknown / $without | $used | $total | $copies | $share |"
+    vmas=$(grep '^anon_vmas ' <<<"$report" | sed -E 's/.*page: ([0-9]+) by a touch.*, ([0-9]+) by a write to a private file mapping \(([0-9.]+%)\); ([0-9]+) copied.*/\1 \/ \2 (\3) \/ \4/')
+    echo "| $name | $paths | $with / $unknown / $without | $used | $total | $copies | $share | $vmas |"
 done
 exit $status

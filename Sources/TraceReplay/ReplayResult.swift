@@ -86,6 +86,15 @@ public struct ReplayResult: Sendable, Encodable {
         public var total: UInt64 = 0, zeroFill: UInt64 = 0, anonCopy: UInt64 = 0, fileCopy: UInt64 = 0
     }
 
+    /// The mappings that got a first anonymous page (in Linux, where
+    /// anon_vma_prepare gives the VMA its anon_vma), by origin, and the
+    /// child VMAs fork gave one (anon_vma_fork). The same for every scheme.
+    public struct AnonVmaBirths: Sendable, Encodable {
+        public var firstTouch = 0, privateFileWrite = 0, fork = 0
+        /// privateFileWrite / (firstTouch + privateFileWrite); 0 with none.
+        public var privateFileShare = 0.0
+    }
+
     public var source: String
     public var imported: Bool
     public var scheme: String
@@ -114,6 +123,7 @@ public struct ReplayResult: Sendable, Encodable {
     /// The share of anonymous pages born from private file mappings
     /// (`anonBirths.fileCopy / anonBirths.total`; 0 with none).
     public var privateFileShare = 0.0
+    public var anonVmaBirths = AnonVmaBirths()
     public var audits = 0
     /// Every replay counter (`ReplayCounter`), by name.
     public var counts: [String: Int] = [:]
@@ -203,6 +213,11 @@ public struct ReplayResult: Sendable, Encodable {
         anonBirths = AnonBirths(total: event(.firstTouch) + event(.cowCopy) + event(.fileCow), zeroFill: event(.firstTouch),
                                 anonCopy: event(.cowCopy), fileCopy: event(.fileCow))
         privateFileShare = anonBirths.total > 0 ? Double(anonBirths.fileCopy) / Double(anonBirths.total) : 0
+        anonVmaBirths.firstTouch = count(.anonVmaFirstTouch)
+        anonVmaBirths.privateFileWrite = count(.anonVmaFileWrite)
+        anonVmaBirths.fork = count(.anonVmaFork)
+        let prepared = anonVmaBirths.firstTouch + anonVmaBirths.privateFileWrite
+        anonVmaBirths.privateFileShare = prepared > 0 ? Double(anonVmaBirths.privateFileWrite) / Double(prepared) : 0
         violationCount = machine.violationCount
         violationsByKind = [:]
         for k in ViolationKind.allCases where machine.violationCount(k) > 0 { violationsByKind[k.rawValue] = machine.violationCount(k) }
@@ -244,6 +259,7 @@ public struct ReplayResult: Sendable, Encodable {
         line("mremap         \(mremap.moves) moves of \(trace.mremapMoved) in the trace (\(count(.mremapPartialMoves)) of part of a mapping), \(count(.mremapResized)) in-place resizes; \(mremap.pagesCopied) shared pages copied, \(mremap.pagesReindexed) re-indexed, \(mremap.pagesKept) kept, \(mremap.swapEntriesMoved) swap entries moved")
         line("files          \(files.paths) paths (\(files.pathsWithoutInode) without an inode of \(settings.inodes)), \(files.inodesUsed) inodes used; mmaps: \(files.mappingsWithInode) with an inode, \(files.mappingsWithoutInode) without, \(files.unknownFdMappings) of an unknown file (\(files.spareInodes) spare inodes); \(count(.mmapFileNamed) + count(.mmapFileSpare)) modelled, \(count(.fileReads)) pages read, \(count(.fileWrites)) written; page cache: peak \(files.peakPageCachePages) pages, \(files.pageCachePagesAtEnd) at the end")
         line("anon births    \(anonBirths.total): \(anonBirths.zeroFill) zero-filled, \(anonBirths.anonCopy) copies of anonymous pages, \(anonBirths.fileCopy) copies of file pages (private file share \(fixed(privateFileShare * 100, 1))%)")
+        line("anon_vmas      mappings given a first anonymous page: \(anonVmaBirths.firstTouch) by a touch of anonymous memory, \(anonVmaBirths.privateFileWrite) by a write to a private file mapping (\(fixed(anonVmaBirths.privateFileShare * 100, 1))%); \(anonVmaBirths.fork) copied to fork children")
         line("touches        \(count(.mapFaults)) at mmap, \(count(.stackFaults)) stack, \(count(.heapFaults)) heap, \(count(.mprotectFaults)) after mprotect, \(count(.cowWrites)) COW writes after fork, \(count(.moveReads)) reads after mremap; \(count(.touchFailed)) did not complete")
         line("faults         \(event(.firstTouch)) first touch, \(event(.cowCopy)) COW copies, \(event(.cowReuse)) COW reuses, \(event(.swapIn)) swap-ins, \(event(.faultOOM)) out of memory")
         line("rmap walks     \(walks.count)  (\(fixed(walks.visitedPerWalk, 2)) \(objects) visited per walk, \(fixed(walks.wastedPerWalk, 2)) of them without the page; \(walks.trylockFailures) trylock failures)")

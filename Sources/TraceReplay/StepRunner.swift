@@ -143,9 +143,22 @@ final class StepRunner: @unchecked Sendable {
         }
     }
 
+    @discardableResult
     @inline(__always) private func touch(_ p: PinnedProcess, _ r: Region, _ page: Int, write: Bool, _ c: ReplayCounter,
-                                         _ cpu: CPU, _ w: WorkerCounters) {
-        if machine.touch(p, vma: r.vma, page: page, write: write, cpu: cpu) { w.add(c) } else { w.add(.touchFailed) }
+                                         _ cpu: CPU, _ w: WorkerCounters) -> Bool {
+        if machine.touch(p, vma: r.vma, page: page, write: write, cpu: cpu) { w.add(c); return true }
+        w.add(.touchFailed)
+        return false
+    }
+
+    /// After a touch of region `k` that made an anonymous page (any of
+    /// anonymous memory, a write to a private file mapping): its first one
+    /// is counted by origin, where Linux's anon_vma_prepare runs.
+    @inline(__always) private func madeAnon(_ st: UnsafeMutablePointer<MMState>, _ k: Int, _ w: WorkerCounters) {
+        let r = st.pointee.regions[k]
+        guard !r.hasAnon, r.backing != .sharedFile else { return }
+        st.pointee.regions[k].hasAnon = true
+        w.add(r.backing == .privateFile ? .anonVmaFileWrite : .anonVmaFirstTouch)
     }
 
     /// The stack VMA a new image starts with, faulted like a new mapping.
@@ -156,7 +169,9 @@ final class StepRunner: @unchecked Sendable {
         let r = Region(start: 1 << 60, end: 1 << 60, base: 1 << 60, unit: 1, vma: v, pages: Int32(pages),
                        faultPercent: UInt8(faultPercent), kind: .stack)
         st.pointee.regions.append(r)
-        for i in 0..<pages where Region.selected(i, faultPercent) { touch(p, r, i, write: true, .stackFaults, cpu, w) }
+        for i in 0..<pages where Region.selected(i, faultPercent) {
+            if touch(p, r, i, write: true, .stackFaults, cpu, w) { madeAnon(st, st.pointee.regions.count - 1, w) }
+        }
     }
 
     private func fork(_ s: Step, _ st: UnsafeMutablePointer<MMState>, _ p: PinnedProcess, _ cpu: CPU, _ w: WorkerCounters) {
@@ -180,6 +195,7 @@ final class StepRunner: @unchecked Sendable {
         for var r in st.pointee.regions {
             guard let t = parentTable.firstIndex(of: r.vma), childTable[t] != 0 else { continue }
             r.vma = childTable[t]
+            if r.hasAnon { w.add(.anonVmaFork) }
             regions.append(r)
         }
         child.pointee.process = c
@@ -190,12 +206,12 @@ final class StepRunner: @unchecked Sendable {
     /// The child writes `cowPercent` of the pages it inherited (of those its
     /// parent faulted: the same even selection), breaking COW.
     private func cowAfterFork(_ st: UnsafeMutablePointer<MMState>, _ p: PinnedProcess, _ cpu: CPU, _ w: WorkerCounters) {
-        for r in st.pointee.regions {
+        for (k, r) in st.pointee.regions.enumerated() {
             let n = r.kind == .heap ? Int(r.top) : Int(r.pages)
             let fp = r.kind == .heap ? 100 : Int(r.faultPercent)
             var j = 0
             for i in 0..<n where Region.selected(i, fp) {
-                if Region.selected(j, cowPercent) { touch(p, r, i, write: true, .cowWrites, cpu, w) }
+                if Region.selected(j, cowPercent) && touch(p, r, i, write: true, .cowWrites, cpu, w) { madeAnon(st, k, w) }
                 j += 1
             }
         }
@@ -241,7 +257,9 @@ final class StepRunner: @unchecked Sendable {
                        faultPercent: writable ? UInt8(faultPercent) : 0, kind: .mapping, lastUse: index)
         st.pointee.regions.append(r)
         if writable {
-            for i in 0..<pages where Region.selected(i, faultPercent) { touch(p, r, i, write: true, .mapFaults, cpu, w) }
+            for i in 0..<pages where Region.selected(i, faultPercent) {
+                if touch(p, r, i, write: true, .mapFaults, cpu, w) { madeAnon(st, st.pointee.regions.count - 1, w) }
+            }
         }
     }
 
@@ -272,10 +290,13 @@ final class StepRunner: @unchecked Sendable {
         let writable = s.flags & Step.writable != 0
         let unit = (tracePages + UInt64(n) - 1) / UInt64(n)
         let r = Region(start: s.a, end: end, base: s.a, unit: max(1, unit), vma: v, pages: Int32(n),
-                       faultPercent: writable ? UInt8(faultPercent) : 0, kind: .mapping, lastUse: index)
+                       faultPercent: writable ? UInt8(faultPercent) : 0, kind: .mapping, lastUse: index,
+                       backing: shared ? .sharedFile : .privateFile)
         st.pointee.regions.append(r)
         for i in 0..<n where Region.selected(i, faultPercent) {
-            touch(p, r, i, write: writable, writable ? .fileWrites : .fileReads, cpu, w)
+            if touch(p, r, i, write: writable, writable ? .fileWrites : .fileReads, cpu, w) && writable {
+                madeAnon(st, st.pointee.regions.count - 1, w)
+            }
         }
     }
 
@@ -394,7 +415,7 @@ final class StepRunner: @unchecked Sendable {
         st.pointee.regions[k!].top = Int32(top)
         if top > Int(r.top) {
             w.add(.heapGrowths)
-            for i in Int(r.top)..<top { touch(p, r, i, write: true, .heapFaults, cpu, w) }
+            for i in Int(r.top)..<top where touch(p, r, i, write: true, .heapFaults, cpu, w) { madeAnon(st, k!, w) }
         } else if top < Int(r.top) {
             w.add(.heapShrinks)
             _ = machine.dropPages(p, vma: r.vma, first: top, count: Int(r.top) - top, cpu: cpu)
@@ -413,7 +434,9 @@ final class StepRunner: @unchecked Sendable {
             w.add(.mprotectMadeWritable)
             st.pointee.regions[k].faultPercent = UInt8(faultPercent)
             let (lo, hi) = r.modelPages(s.a, end)
-            for i in lo..<hi where Region.selected(i, faultPercent) { touch(p, r, i, write: true, .mprotectFaults, cpu, w) }
+            for i in lo..<hi where Region.selected(i, faultPercent) {
+                if touch(p, r, i, write: true, .mprotectFaults, cpu, w) { madeAnon(st, k, w) }
+            }
         }
     }
 

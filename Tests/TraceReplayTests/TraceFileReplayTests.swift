@@ -71,6 +71,13 @@ final class TraceFileReplayTests: XCTestCase {
             XCTAssertEqual(r.anonBirths.total, r.anonBirths.zeroFill + r.anonBirths.anonCopy + 3, what)
             XCTAssertEqual(r.privateFileShare, 3 / Double(r.anonBirths.total), accuracy: 1e-12, what)
             XCTAssertTrue(r.report.contains("3 copies of file pages"), r.report)
+            // Mappings given a first anonymous page: the stacks of the first
+            // task, sh and cat; libc's data in sh and cat and the memfd. The
+            // forked child inherits sh's stack and libc data.
+            XCTAssertEqual(r.anonVmaBirths.firstTouch, 3, what)
+            XCTAssertEqual(r.anonVmaBirths.privateFileWrite, 3, what)
+            XCTAssertEqual(r.anonVmaBirths.fork, 2, what)
+            XCTAssertEqual(r.anonVmaBirths.privateFileShare, 0.5, what)
         }
     }
 
