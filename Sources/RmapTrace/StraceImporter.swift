@@ -408,11 +408,26 @@ public final class StraceImporter {
             let pi = at ? 1 : 0
             guard k > pi else { throw fail("malformed line: open without a path") }
             let (s, e) = args[pi]
-            // openat2's flags are inside its struct: the rest of the line holds them either way.
-            let cloexec = !named("creat") && k > pi + 1 && bytesContain(b, args[pi + 1].0, argEnd, "O_CLOEXEC")
-            let dirfd = at ? parseFD(b, args[0].0, args[0].1)?.fd : nil
+            // openat2's flags are inside its struct: the rest of the line holds them either way
+            // (O_CLOEXEC by name, or bit 0x80000 of raw flags under strace -X raw).
+            var cloexec = false
+            if !named("creat") && k > pi + 1 {
+                let (fs, fe) = args[pi + 1]
+                cloexec = bytesContain(b, fs, argEnd, "O_CLOEXEC") || (parseInteger(b, fs, fe).map { $0 & 0x80000 != 0 } ?? false)
+            }
+            var dirfd: Int32?
+            var dirPath: String?
+            if at {
+                let (ds, de) = args[0]
+                if let d = parseFD(b, ds, de) {
+                    dirfd = d.fd
+                    if let (ps, pe) = d.path { dirPath = "\"" + String(decoding: UnsafeBufferPointer(rebasing: b[ps..<pe]), as: UTF8.self) + "\"" }
+                } else if de - ds > 10, bytesEqual(b, ds, ds + 9, "AT_FDCWD<"), b[de - 1] == 0x3e {
+                    dirPath = "\"" + String(decoding: UnsafeBufferPointer(rebasing: b[(ds + 9)..<(de - 1)]), as: UTF8.self) + "\""
+                }
+            }
             try emit(.open(fd: Int32(fd), path: String(decoding: UnsafeBufferPointer(rebasing: b[s..<e]), as: UTF8.self),
-                           cloexec: cloexec, dirfd: dirfd))
+                           cloexec: cloexec, dirfd: dirfd, dirPath: dirPath))
         case 3 where named("dup"), 4 where named("dup2"), 4 where named("dup3"):
             guard case .value(let new) = result, new <= Int64(Int32.max) else { return }
             let k = splitArguments(b, argStart, argEnd, into: &args, max: 3)
@@ -437,11 +452,14 @@ public final class StraceImporter {
             }
             try emit(.close(first: fd.fd, last: fd.fd, cloexecOnly: false))
         case 11 where named("close_range"):
-            guard splitArguments(b, argStart, argEnd, into: &args, max: 3) == 3, let lo = arg(0), let hi = arg(1), lo >= 0 else {
+            let k = splitArguments(b, argStart, argEnd, into: &args, max: 3)
+            guard k >= 2, let lo = parseFD(b, args[0].0, args[0].1)?.fd else {
                 throw fail("malformed line: close_range needs 3 arguments")
             }
-            let cloexecOnly = bytesContain(b, args[2].0, args[2].1, "CLOSE_RANGE_CLOEXEC") || (arg(2).map { $0 & 4 != 0 } ?? false)
-            try emit(.close(first: Int32(clamping: lo), last: Int32(clamping: UInt64(bitPattern: hi)), cloexecOnly: cloexecOnly))
+            // The last fd as printed (4294967295, ~0U, a name): past any fd when not a plain int.
+            let hi = arg(1).map { Int32(clamping: $0 < 0 ? Int64(Int32.max) : $0) } ?? Int32.max
+            let cloexecOnly = k == 3 && (bytesContain(b, args[2].0, args[2].1, "CLOSE_RANGE_CLOEXEC") || (arg(2).map { $0 & 4 != 0 } ?? false))
+            try emit(.close(first: lo, last: hi, cloexecOnly: cloexecOnly))
         case 4 where named("exit"), 10 where named("exit_group"):
             return  // the task's end is its '+++' line
         default:
@@ -645,9 +663,10 @@ public final class StraceImporter {
             try out(r.time, .mprotect(mm: mm, address: a, length: l, protection: p))
         case .madvise(let a, let l, let adv):
             try out(r.time, .madvise(mm: mm, address: a, length: l, advice: adv))
-        case .open(let fd, var path, let cloexec, let dirfd):
-            // A relative path opened at a directory fd the log named: the directory's path joined.
-            if let dirfd, let dir = t.files.fds[dirfd]?.path, path.utf8.count > 1, path.utf8.first == 0x22,
+        case .open(let fd, var path, let cloexec, let dirfd, let dirPath):
+            // A relative path opened at a directory the log named (by strace -y, or an fd
+            // the table knows): the directory's path joined.
+            if let dir = dirPath ?? dirfd.flatMap({ t.files.fds[$0]?.path }), path.utf8.count > 1, path.utf8.first == 0x22,
                path.utf8.dropFirst().first != 0x2f, dir.utf8.count > 1, dir.utf8.last == 0x22 {
                 path = String(dir.dropLast()) + "/" + String(path.dropFirst())
             }

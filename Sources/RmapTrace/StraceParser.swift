@@ -19,8 +19,10 @@ enum StraceOp {
     case brk(request: UInt64, result: UInt64)
     case mprotect(address: UInt64, length: UInt64, protection: Protection)
     case madvise(address: UInt64, length: UInt64, advice: Advice)
-    /// open, openat, openat2, creat: `dirfd` nil for AT_FDCWD (or a call without one).
-    case open(fd: Int32, path: String, cloexec: Bool, dirfd: Int32?)
+    /// open, openat, openat2, creat: `dirfd` nil for AT_FDCWD (or a call
+    /// without one); `dirPath` the directory strace -y printed beside it
+    /// (`AT_FDCWD</cwd>`, `5</dir>`), quoted, if any.
+    case open(fd: Int32, path: String, cloexec: Bool, dirfd: Int32?, dirPath: String?)
     /// dup, dup2, dup3, fcntl(F_DUPFD[_CLOEXEC]): `new` now names what `old` names.
     case dup(old: Int32, new: Int32, cloexec: Bool)
     /// close and close_range: fds first...last go, or only get close-on-exec.

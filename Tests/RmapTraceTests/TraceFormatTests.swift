@@ -260,6 +260,33 @@ final class TraceFormatTests: XCTestCase {
         ])
     }
 
+    /// strace -y names the working directory beside AT_FDCWD: relative
+    /// paths are joined to it; raw open flags (-X raw) carry O_CLOEXEC as a
+    /// bit; close_range to "every fd" closes them all.
+    func testDecoratedDirectoriesRawFlagsAndCloseRange() throws {
+        let log = """
+            1 1.000000 execve("/bin/sh", ["sh"], 0x1 /* 1 vars */) = 0
+            1 1.000001 openat(AT_FDCWD</home/u>, "lib/a.so", O_RDONLY) = 3</home/u/lib/a.so>
+            1 1.000002 openat(AT_FDCWD, "/lib/b.so", 0x80000) = 4
+            1 1.000003 openat(AT_FDCWD, "/lib/c.so", 0) = 5
+            1 1.000004 clone(child_stack=NULL, flags=SIGCHLD) = 2
+            2 1.000005 execve("/bin/true", ["true"], 0x1 /* 1 vars */) = 0
+            2 1.000006 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 3, 0) = 0x7f0000000000
+            2 1.000007 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 4, 0) = 0x7f0000001000
+            2 1.000008 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 5, 0) = 0x7f0000002000
+            2 1.000009 close_range(3, 4294967295, 0) = 0
+            2 1.000010 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 5, 0) = 0x7f0000003000
+
+            """
+        let (records, _) = try TraceTools.importAll(write("dirs.st", log))
+        XCTAssertEqual(records.map(\.line).filter { $0.contains("mmap") || $0.contains("file") }, [
+            "6 file 1 \"/home/u/lib/a.so\"", "6 mmap 4 0x7f0000000000 4096 r-- private file:1 0x0",
+            "7 mmap 4 0x7f0000001000 4096 r-- private file:? 0x0",
+            "8 file 2 \"/lib/c.so\"", "8 mmap 4 0x7f0000002000 4096 r-- private file:2 0x0",
+            "10 mmap 4 0x7f0000003000 4096 r-- private file:? 0x0",
+        ])
+    }
+
     /// exec by a process with threads: the threads it kills are reported gone
     /// before the exec, and their '+++' lines after it are dropped.
     func testExecKillsThreads() throws {
