@@ -167,8 +167,12 @@ func parseFD(_ b: Bytes, _ from: Int, _ to: Int) -> (fd: Int32, path: (Int, Int)
     var end = to
     while end > e && b[end - 1] == 0x20 { end -= 1 }
     if e == end { return (Int32(v), nil) }
-    guard end - e >= 2, b[e] == 0x3c, b[end - 1] == 0x3e else { return nil }  // '<' ... '>'
-    return (Int32(v), (e + 1, end - 1))
+    // '<' path '>', maybe followed by a note ('3</memfd:x>(deleted)'): the last '>' ends the path.
+    guard end - e >= 2, b[e] == 0x3c else { return nil }
+    var close = end - 1
+    while close > e && b[close] != 0x3e { close -= 1 }
+    guard close > e else { return nil }
+    return (Int32(v), (e + 1, close))
 }
 
 /// Top-level `, `-separated arguments of [from, to): quotes, brackets, braces

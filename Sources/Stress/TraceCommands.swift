@@ -26,7 +26,7 @@ struct TraceCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a command under strace and write its trace.",
             discussion: """
-                Runs strace -f --seccomp-bpf -ttt -s 256 -e trace=process,memory,\(fileCalls) -o LOG -- COMMAND..., then \
+                Runs strace -f --seccomp-bpf -ttt -s 256 -y -e trace=process,memory,\(fileCalls) -o LOG -- COMMAND..., then \
                 imports LOG. Needs strace (apt-get install strace). The command's own exit status is reported, \
                 not returned.
                 """)
@@ -54,7 +54,7 @@ struct TraceCommand: ParsableCommand {
             defer { if keepLog == nil { try? FileManager.default.removeItem(atPath: log) } }
             let p = Process()
             p.executableURL = URL(fileURLWithPath: strace)
-            p.arguments = ["-f", "--seccomp-bpf", "-ttt", "-s", "256", "-e", "trace=process,memory," + Self.fileCalls, "-o", log, "--"] + command
+            p.arguments = ["-f", "--seccomp-bpf", "-ttt", "-s", "256", "-y", "-e", "trace=process,memory," + Self.fileCalls, "-o", log, "--"] + command
             do { try p.run() } catch { throw ValidationError("cannot run strace: \(error.localizedDescription)") }
             p.waitUntilExit()
             let size = (try? FileManager.default.attributesOfItem(atPath: log)[.size] as? Int) ?? nil

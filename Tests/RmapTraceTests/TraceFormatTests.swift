@@ -242,7 +242,7 @@ final class TraceFormatTests: XCTestCase {
             2 1.000016 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 20, 0) = 0x7f1000002000
             2 1.000017 openat(AT_FDCWD, "/lib/c.so", O_RDONLY|O_CLOEXEC) = 8</lib/c.so>
             2 1.000018 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 8</lib/c.so>, 0) = 0x7f1000003000
-            2 1.000019 mmap(NULL, 4096, PROT_READ, MAP_SHARED, 9</memfd:jit (deleted)>, 0) = 0x7f1000004000
+            2 1.000019 mmap(NULL, 4096, PROT_READ, MAP_SHARED, 9</memfd:jit>(deleted), 0) = 0x7f1000004000
 
             """
         let (records, _) = try TraceTools.importAll(write("fds.st", log))
@@ -256,7 +256,7 @@ final class TraceFormatTests: XCTestCase {
             "15 mmap 4 0x7f1000001000 4096 r-- private file:? 0x0",
             "16 file 2 \"/lib/b.so\"", "16 mmap 4 0x7f1000002000 4096 r-- private file:2 0x0",
             "18 file 3 \"/lib/c.so\"", "18 mmap 4 0x7f1000003000 4096 r-- private file:3 0x0",
-            "19 file 4 \"/memfd:jit (deleted)\"", "19 mmap 4 0x7f1000004000 4096 r-- shared file:4 0x0",
+            "19 file 4 \"/memfd:jit\"", "19 mmap 4 0x7f1000004000 4096 r-- shared file:4 0x0",
         ])
     }
 
