@@ -2,7 +2,13 @@
 # Record the traces of docs/traces/ with `stress trace record` (see
 # docs/traces/README.md for what each one is and its figures).
 #
-#   scripts/record-traces.sh [readline|mp_pool|postgres|redis|all]...
+#   scripts/record-traces.sh [readline|mp_pool|postgres|redis|shell|all]...
+#
+# The recorder traces process and memory calls and the fd calls that name a
+# mapping's file (open, openat, openat2, creat, close, close_range, dup,
+# dup2, dup3, fcntl), so that the same library is the same file id in every
+# process (docs/trace-format.md). Traces recorded before it traced close and
+# dup (all but shell_ls_cat) have openat only.
 #
 # Run from anywhere as root on Debian 12 (bookworm), after
 #   apt-get install -y strace build-essential python3-pip postgresql redis-server redis-tools
@@ -111,11 +117,20 @@ redis() {
     cd "$root"
 }
 
+# 6: a shell running two small programs: the dynamic loader maps ld.so.cache
+# and libc in every process, so each path recurs in all of them.
+shell() {
+    cd "$work"
+    record shell_ls_cat sh -c 'ls / >/dev/null; cat /etc/hostname >/dev/null; ls -l /etc >/dev/null'
+    stats shell_ls_cat
+    cd "$root"
+}
+
 [ "$#" -gt 0 ] || set -- all
 for w in "$@"; do
     case $w in
-        readline|mp_pool|postgres|redis) $w ;;
-        all) readline; mp_pool; postgres; redis ;;
-        *) echo "usage: scripts/record-traces.sh [readline|mp_pool|postgres|redis|all]..." >&2; exit 2 ;;
+        readline|mp_pool|postgres|redis|shell) $w ;;
+        all) readline; mp_pool; postgres; redis; shell ;;
+        *) echo "usage: scripts/record-traces.sh [readline|mp_pool|postgres|redis|shell|all]..." >&2; exit 2 ;;
     esac
 done

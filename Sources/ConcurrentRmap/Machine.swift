@@ -243,6 +243,16 @@ public final class Machine: @unchecked Sendable {
     /// Fork families right now: how many, their mean and largest size
     /// (a racy read, for the steady-state samples).
     public func familyStats() -> (count: Int, mean: Double, max: Int) { core.familyStats() }
+
+    /// mmap of `pages` pages of inode `inode` (1...config.inodes) from file
+    /// page `pgoff`, shared or private (a replayed file mapping; pages and
+    /// offset clamped to the file); its handle, 0 when the inode does not
+    /// exist or the process's table is full.
+    public func mapFile(_ p: PinnedProcess, inode: UInt32, pgoff: UInt64, pages: Int, shared: Bool, cpu: CPU) -> UInt32 {
+        core.mapFile(p, inode: inode, pgoff: pgoff, pages: pages, shared: shared, cpu: cpu)
+    }
+    /// Pages in the page caches of all inodes (a racy read).
+    public var pageCachePages: Int { core.pageCachePages }
 }
 
 /// What `Machine` asks of its specialized core (a `KernelMachine`: one
@@ -290,6 +300,8 @@ protocol MachineDriver: AnyObject, Sendable {
     var bench: any MachineBenchDriver { get }
     func lockName(address: UInt) -> String?
     func rmapMetadata() -> RmapMetadata
+    func mapFile(_ p: PinnedProcess, inode: UInt32, pgoff: UInt64, pages: Int, shared: Bool, cpu: CPU) -> UInt32
+    var pageCachePages: Int { get }
 }
 
 /// A machine specialized for one scheme and one platform: it owns the
@@ -549,4 +561,10 @@ extension KernelMachine {
     }
 
     func rmapMetadata() -> RmapMetadata { kernel.rmap.metadata(kernel) }
+
+    func mapFile(_ p: PinnedProcess, inode: UInt32, pgoff: UInt64, pages: Int, shared: Bool, cpu: CPU) -> UInt32 {
+        defer { kernel.betweenOperations(cpu) }
+        return kernel.mapFileVMA(p.mm, inode: inode, pgoff: pgoff, pages: pages, shared: shared, cpu)
+    }
+    var pageCachePages: Int { kernel.pageCachePages }
 }

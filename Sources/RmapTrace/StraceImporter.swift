@@ -38,9 +38,18 @@ public final class StraceImporter {
     /// Maximum number of lines held back while waiting for a clone to return.
     public var holdLimit = 1 << 20
 
+    /// An open file: its path as the log printed it (quoted), and close-on-exec.
+    private struct OpenFile {
+        var path: String
+        var cloexec: Bool
+    }
+    /// A task's fd table; tasks cloned with CLONE_FILES share one.
     private final class FileTable {
-        var fds: [Int32: String] = [:]
-        init(_ fds: [Int32: String] = [:]) { self.fds = fds }
+        var fds: [Int32: OpenFile] = [:]
+        init(_ fds: [Int32: OpenFile] = [:]) { self.fds = fds }
+        /// What a successful execve leaves: a table of its own (exec
+        /// unshares it) without the close-on-exec fds.
+        func afterExec() -> FileTable { FileTable(fds.filter { !$0.value.cloexec }) }
     }
     private struct Task {
         var mm: MMID
@@ -250,7 +259,7 @@ public final class StraceImporter {
             result = bytesContain(b, r, n, " ERESTART") ? .restarted : .unknown
         } else {
             var e = r
-            while e < n && b[e] != 0x20 { e += 1 }
+            while e < n && b[e] != 0x20 && b[e] != 0x3c { e += 1 }  // strace -y: 'FD</path>'
             guard let v = parseInteger(b, r, e) else { throw fail("malformed line: bad result") }
             if v < 0 {
                 result = .failed  // -1 ERRNO (or '-1 (errno N)'): the kernel refused the call
@@ -287,15 +296,27 @@ public final class StraceImporter {
         switch len {
         case 4 where named("mmap"), 5 where named("mmap2"):
             guard splitArguments(b, argStart, argEnd, into: &args, max: 6) == 6,
-                  let len = arg(1), let fd = arg(4), let off = arg(5) else {
+                  let len = arg(1), let off = arg(5) else {
                 throw fail("malformed line: mmap needs 6 arguments")
+            }
+            // The fd: -1 (anonymous), N, or strace -y's N</path>.
+            var fd: Int64 = -1
+            var fdPath: String?
+            if let d = parseFD(b, args[4].0, args[4].1) {
+                fd = Int64(d.fd)
+                if let (s, e) = d.path { fdPath = "\"" + String(decoding: UnsafeBufferPointer(rebasing: b[s..<e]), as: UTF8.self) + "\"" }
+            } else if let v = arg(4) {
+                fd = v
+            } else {
+                throw fail("malformed line: bad mmap fd")
             }
             try checkedRange(value, UInt64(bitPattern: len))
             let (fs, fe) = args[3]
             let anon = bytesContain(b, fs, fe, "MAP_ANON")
             let shared = hasFlag(b, fs, fe, "MAP_SHARED") || hasFlag(b, fs, fe, "MAP_SHARED_VALIDATE")
             try emit(.mmap(address: value, length: UInt64(bitPattern: len), protection: parseProtection(b, args[2].0, args[2].1),
-                           shared: shared, anon: anon, fd: Int32(truncatingIfNeeded: fd), offset: UInt64(bitPattern: off)))
+                           shared: shared, anon: anon, fd: Int32(truncatingIfNeeded: fd), offset: UInt64(bitPattern: off),
+                           fdPath: fdPath))
         case 3 where named("brk"):
             guard case .value(let v) = result else { return }
             guard splitArguments(b, argStart, argEnd, into: &args, max: 1) == 1, let req = arg(0) else {
@@ -380,13 +401,65 @@ public final class StraceImporter {
         case 6 where named("execve"), 8 where named("execveat"):
             guard case .value(0) = result else { throw fail("malformed line: execve returned something other than 0 or an error") }
             try emit(.exec)
-        case 6 where named("openat"), 4 where named("open"):
+        case 6 where named("openat"), 4 where named("open"), 7 where named("openat2"), 5 where named("creat"):
             guard case .value(let fd) = result, fd >= 0, fd <= Int64(Int32.max) else { return }
             let k = splitArguments(b, argStart, argEnd, into: &args, max: 3)
-            let pi = named("openat") ? 1 : 0
+            let at = named("openat") || named("openat2")
+            let pi = at ? 1 : 0
             guard k > pi else { throw fail("malformed line: open without a path") }
             let (s, e) = args[pi]
-            try emit(.open(fd: Int32(fd), path: String(decoding: UnsafeBufferPointer(rebasing: b[s..<e]), as: UTF8.self)))
+            // openat2's flags are inside its struct: the rest of the line holds them either way
+            // (O_CLOEXEC by name, or bit 0x80000 of raw flags under strace -X raw).
+            var cloexec = false
+            if !named("creat") && k > pi + 1 {
+                let (fs, fe) = args[pi + 1]
+                cloexec = bytesContain(b, fs, argEnd, "O_CLOEXEC") || (parseInteger(b, fs, fe).map { $0 & 0x80000 != 0 } ?? false)
+            }
+            var dirfd: Int32?
+            var dirPath: String?
+            if at {
+                let (ds, de) = args[0]
+                if let d = parseFD(b, ds, de) {
+                    dirfd = d.fd
+                    if let (ps, pe) = d.path { dirPath = "\"" + String(decoding: UnsafeBufferPointer(rebasing: b[ps..<pe]), as: UTF8.self) + "\"" }
+                } else if de - ds > 10, bytesEqual(b, ds, ds + 9, "AT_FDCWD<"), b[de - 1] == 0x3e {
+                    dirPath = "\"" + String(decoding: UnsafeBufferPointer(rebasing: b[(ds + 9)..<(de - 1)]), as: UTF8.self) + "\""
+                }
+            }
+            try emit(.open(fd: Int32(fd), path: String(decoding: UnsafeBufferPointer(rebasing: b[s..<e]), as: UTF8.self),
+                           cloexec: cloexec, dirfd: dirfd, dirPath: dirPath))
+        case 3 where named("dup"), 4 where named("dup2"), 4 where named("dup3"):
+            guard case .value(let new) = result, new <= Int64(Int32.max) else { return }
+            let k = splitArguments(b, argStart, argEnd, into: &args, max: 3)
+            guard k >= 1, let old = parseFD(b, args[0].0, args[0].1) else { throw fail("malformed line: \(nameString()) without an fd") }
+            let cloexec = named("dup3") && k == 3 && bytesContain(b, args[2].0, args[2].1, "O_CLOEXEC")
+            try emit(.dup(old: old.fd, new: Int32(new), cloexec: cloexec))
+        case 5 where named("fcntl"), 7 where named("fcntl64"):
+            guard case .value(let v) = result else { return }
+            let k = splitArguments(b, argStart, argEnd, into: &args, max: 3)
+            guard k >= 2, let fd = parseFD(b, args[0].0, args[0].1) else { throw fail("malformed line: fcntl without an fd") }
+            let (cs, ce) = args[1]
+            if bytesEqual(b, cs, ce, "F_DUPFD") || bytesEqual(b, cs, ce, "F_DUPFD_CLOEXEC") {
+                guard v <= Int64(Int32.max) else { throw fail("malformed line: bad fcntl result") }
+                try emit(.dup(old: fd.fd, new: Int32(v), cloexec: bytesEqual(b, cs, ce, "F_DUPFD_CLOEXEC")))
+            } else if bytesEqual(b, cs, ce, "F_SETFD"), k == 3 {
+                let (fs, fe) = args[2]
+                try emit(.setCloexec(fd: fd.fd, on: bytesContain(b, fs, fe, "FD_CLOEXEC") || parseInteger(b, fs, fe).map { $0 & 1 != 0 } == true))
+            }
+        case 5 where named("close"):
+            guard splitArguments(b, argStart, argEnd, into: &args, max: 1) == 1, let fd = parseFD(b, args[0].0, args[0].1) else {
+                throw fail("malformed line: close without an fd")
+            }
+            try emit(.close(first: fd.fd, last: fd.fd, cloexecOnly: false))
+        case 11 where named("close_range"):
+            let k = splitArguments(b, argStart, argEnd, into: &args, max: 3)
+            guard k >= 2, let lo = parseFD(b, args[0].0, args[0].1)?.fd else {
+                throw fail("malformed line: close_range needs 3 arguments")
+            }
+            // The last fd as printed (4294967295, ~0U, a name): past any fd when not a plain int.
+            let hi = arg(1).map { Int32(clamping: $0 < 0 ? Int64(Int32.max) : $0) } ?? Int32.max
+            let cloexecOnly = k == 3 && (bytesContain(b, args[2].0, args[2].1, "CLOSE_RANGE_CLOEXEC") || (arg(2).map { $0 & 4 != 0 } ?? false))
+            try emit(.close(first: lo, last: hi, cloexecOnly: cloexecOnly))
         case 4 where named("exit"), 10 where named("exit_group"):
             return  // the task's end is its '+++' line
         default:
@@ -513,7 +586,7 @@ public final class StraceImporter {
         let n = newMM()
         try leave(r.pid, t, time: r.time, byExec: n)
         mms[n] = MMState()
-        tasks[r.pid] = Task(mm: n, borrower: false, files: t.files)
+        tasks[r.pid] = Task(mm: n, borrower: false, files: t.files.afterExec())
     }
 
     private func apply(_ r: StraceRecord) throws(TraceError) {
@@ -553,10 +626,10 @@ public final class StraceImporter {
                 try out(r.time, .threadExit(mm: mm))
             }
             try exec(r, o)
-        case .mmap(let a, let l, let p, let shared, let anon, let fd, let off):
+        case .mmap(let a, let l, let p, let shared, let anon, let fd, let off, let fdPath):
             var backing = Backing.anon
             if !anon {
-                if let path = t.files.fds[fd] {
+                if let path = fdPath ?? t.files.fds[fd]?.path {
                     if let id = fileIDs[path] {
                         backing = .file(id)
                     } else {
@@ -590,8 +663,31 @@ public final class StraceImporter {
             try out(r.time, .mprotect(mm: mm, address: a, length: l, protection: p))
         case .madvise(let a, let l, let adv):
             try out(r.time, .madvise(mm: mm, address: a, length: l, advice: adv))
-        case .open(let fd, let path):
-            t.files.fds[fd] = path
+        case .open(let fd, var path, let cloexec, let dirfd, let dirPath):
+            // A relative path opened at a directory the log named (by strace -y, or an fd
+            // the table knows): the directory's path joined.
+            if let dir = dirPath ?? dirfd.flatMap({ t.files.fds[$0]?.path }), path.utf8.count > 1, path.utf8.first == 0x22,
+               path.utf8.dropFirst().first != 0x2f, dir.utf8.count > 1, dir.utf8.last == 0x22 {
+                path = String(dir.dropLast()) + "/" + String(path.dropFirst())
+            }
+            t.files.fds[fd] = OpenFile(path: path, cloexec: cloexec)
+        case .dup(let old, let new, let cloexec):
+            if old == new { return }
+            if let f = t.files.fds[old] {
+                t.files.fds[new] = OpenFile(path: f.path, cloexec: cloexec)
+            } else {
+                t.files.fds[new] = nil  // now a file the log never named
+            }
+        case .close(let first, let last, let cloexecOnly):
+            if first == last {
+                if cloexecOnly { t.files.fds[first]?.cloexec = true } else { t.files.fds[first] = nil }
+            } else {
+                for fd in t.files.fds.keys where fd >= first && fd <= last {
+                    if cloexecOnly { t.files.fds[fd]!.cloexec = true } else { t.files.fds[fd] = nil }
+                }
+            }
+        case .setCloexec(let fd, let on):
+            t.files.fds[fd]?.cloexec = on
         }
     }
 }

@@ -12,13 +12,23 @@ enum StraceOp {
     case exec
     case taskExit
     case superseded(old: Int32)
-    case mmap(address: UInt64, length: UInt64, protection: Protection, shared: Bool, anon: Bool, fd: Int32, offset: UInt64)
+    /// `fdPath`: the path strace -y printed beside the fd (quoted like an open's), if any.
+    case mmap(address: UInt64, length: UInt64, protection: Protection, shared: Bool, anon: Bool, fd: Int32, offset: UInt64, fdPath: String?)
     case munmap(address: UInt64, length: UInt64)
     case mremap(oldAddress: UInt64, oldLength: UInt64, newAddress: UInt64, newLength: UInt64, flags: MremapFlags)
     case brk(request: UInt64, result: UInt64)
     case mprotect(address: UInt64, length: UInt64, protection: Protection)
     case madvise(address: UInt64, length: UInt64, advice: Advice)
-    case open(fd: Int32, path: String)
+    /// open, openat, openat2, creat: `dirfd` nil for AT_FDCWD (or a call
+    /// without one); `dirPath` the directory strace -y printed beside it
+    /// (`AT_FDCWD</cwd>`, `5</dir>`), quoted, if any.
+    case open(fd: Int32, path: String, cloexec: Bool, dirfd: Int32?, dirPath: String?)
+    /// dup, dup2, dup3, fcntl(F_DUPFD[_CLOEXEC]): `new` now names what `old` names.
+    case dup(old: Int32, new: Int32, cloexec: Bool)
+    /// close and close_range: fds first...last go, or only get close-on-exec.
+    case close(first: Int32, last: Int32, cloexecOnly: Bool)
+    /// fcntl(F_SETFD): the fd's close-on-exec flag.
+    case setCloexec(fd: Int32, on: Bool)
 }
 
 /// A parsed op, with where and when it happened.
@@ -144,6 +154,25 @@ func parseInteger(_ b: Bytes, _ from: Int, _ to: Int) -> Int64? {
     }
     let s = Int64(bitPattern: v)
     return neg ? -s : s
+}
+
+/// A file descriptor argument: `N`, or strace -y's `N</path>` (then the
+/// path's range too). nil when it is neither (AT_FDCWD, a name).
+func parseFD(_ b: Bytes, _ from: Int, _ to: Int) -> (fd: Int32, path: (Int, Int)?)? {
+    var i = from
+    while i < to && b[i] == 0x20 { i += 1 }
+    var e = i
+    while e < to && isDigit(b[e]) { e += 1 }
+    guard e > i, e - i <= 10, let v = parseInteger(b, i, e), v <= Int64(Int32.max) else { return nil }
+    var end = to
+    while end > e && b[end - 1] == 0x20 { end -= 1 }
+    if e == end { return (Int32(v), nil) }
+    // '<' path '>', maybe followed by a note ('3</memfd:x>(deleted)'): the last '>' ends the path.
+    guard end - e >= 2, b[e] == 0x3c else { return nil }
+    var close = end - 1
+    while close > e && b[close] != 0x3e { close -= 1 }
+    guard close > e else { return nil }
+    return (Int32(v), (e + 1, close))
 }
 
 /// Top-level `, `-separated arguments of [from, to): quotes, brackets, braces

@@ -75,7 +75,7 @@ struct Schemes: ParsableCommand {
     // whenever the command ran from the checkout.
     @Option(help: "Output folder (created if missing; required, e.g. --out docs/schemes to regenerate the committed report from a clean commit).")
     var out: String
-    @Option(name: .customLong("trace"), help: "A recorded trace or strace log (repeatable): judge the 2004 claims on each program from its exact statistics instead of running the synthetic comparison; writes trace-claims.md and trace-claims.json to --out.")
+    @Option(name: .customLong("trace"), help: "A recorded trace or strace log (repeatable): judge the 2004 claims on each program from its exact statistics instead of running the synthetic comparison, and replay it (defaults) for the share of anonymous pages born from private file mappings; writes trace-claims.md, trace-claims.json and trace-files.json to --out.")
     var traces: [String] = []
 
     func run() throws {
@@ -147,6 +147,7 @@ struct Schemes: ParsableCommand {
     /// `--trace`: the claims on real programs, one block of rows per trace.
     func judgeTraces() throws {
         var rows: [ClaimRow] = []
+        var files: [TraceFileShare] = []
         for path in traces {
             let records: [TraceRecord]
             do { records = try TraceTools.readAll(path) } catch { throw ValidationError("\(error)") }
@@ -155,14 +156,24 @@ struct Schemes: ParsableCommand {
             let name = URL(fileURLWithPath: path).lastPathComponent
                 .replacingOccurrences(of: ".trace.gz", with: "").replacingOccurrences(of: ".st.gz", with: "")
             rows += TraceClaims.judge(workload: name, b.finish(), TraceClaims.mappings(records))
+            let share = try TraceFileShare.measure(workload: name, path: path)
+            guard share.verdict == "SUCCESS" else {
+                throw ValidationError("\(path): the replay for the file-mapping figures ended \(share.verdict) (stress trace run \(path))")
+            }
+            files.append(share)
         }
         try Parse.outputFolder(out)
         let md = "# The 2004 claims on recorded programs\n\nMade by `stress schemes --trace " + traces.map(shellQuoted).joined(separator: " --trace ")
             + " --out " + shellQuoted(out) + "` (\(StressVersion.description)). Each verdict follows from that trace's exact statistics "
-            + "(docs/trace-format.md) by the rule in its row.\n\n" + TraceClaims.markdown(rows)
+            + "(docs/trace-format.md) by the rule in its row.\n\n" + TraceClaims.markdown(rows) + "\n" + TraceFileShare.markdown(files)
         try AtomicFile.write(Data(md.utf8), to: out + "/trace-claims.md")
         try AtomicFile.write(SnakeCaseJSON.encoder().encode(rows), to: out + "/trace-claims.json")
+        try AtomicFile.write(SnakeCaseJSON.encoder().encode(files), to: out + "/trace-files.json")
         for r in rows { print("\(r.workload): \(r.verdict.uppercased()) \(r.who): \(r.claim)\n    \(r.figure)") }
-        print("wrote \(out)/trace-claims.md and trace-claims.json")
+        for f in files {
+            print("\(f.workload): anonymous pages born from private file mappings \(f.fileCopies) of \(f.anonPagesBorn) (\(TraceFileShare.percent(f.privateFileShare))); "
+                  + "mappings given a first anonymous page \(f.anonVmaFirstTouch) anonymous, \(f.anonVmaPrivateFileWrite) private file (\(TraceFileShare.percent(f.anonVmaPrivateFileShare))), \(f.anonVmaFork) fork copies")
+        }
+        print("wrote \(out)/trace-claims.md, trace-claims.json and trace-files.json")
     }
 }

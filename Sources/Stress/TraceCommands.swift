@@ -26,10 +26,14 @@ struct TraceCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a command under strace and write its trace.",
             discussion: """
-                Runs strace -f --seccomp-bpf -ttt -s 256 -e trace=process,memory,openat -o LOG -- COMMAND..., then \
+                Runs strace -f --seccomp-bpf -ttt -s 256 -y -e trace=process,memory,\(fileCalls) -o LOG -- COMMAND..., then \
                 imports LOG. Needs strace (apt-get install strace). The command's own exit status is reported, \
                 not returned.
                 """)
+
+        /// The calls that name and follow a mapping's fd: without close, dup and
+        /// fcntl an fd reused for another file would keep its old path.
+        static let fileCalls = "open,openat,openat2,creat,close,close_range,dup,dup2,dup3,fcntl"
 
         @Option(help: "The trace file to write (gzip).")
         var out: String
@@ -50,7 +54,7 @@ struct TraceCommand: ParsableCommand {
             defer { if keepLog == nil { try? FileManager.default.removeItem(atPath: log) } }
             let p = Process()
             p.executableURL = URL(fileURLWithPath: strace)
-            p.arguments = ["-f", "--seccomp-bpf", "-ttt", "-s", "256", "-e", "trace=process,memory,openat", "-o", log, "--"] + command
+            p.arguments = ["-f", "--seccomp-bpf", "-ttt", "-s", "256", "-y", "-e", "trace=process,memory," + Self.fileCalls, "-o", log, "--"] + command
             do { try p.run() } catch { throw ValidationError("cannot run strace: \(error.localizedDescription)") }
             p.waitUntilExit()
             let size = (try? FileManager.default.attributesOfItem(atPath: log)[.size] as? Int) ?? nil

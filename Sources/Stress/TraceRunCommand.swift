@@ -24,7 +24,11 @@ extension TraceCommand {
                 migrates random pages, so rmap walks happen. A mapping of B bytes gets \
                 clamp(ceil(B / 4096 / scale), 1, vma-pages) model pages (the heap: one per --scale pages); a munmap of part of a mapping and madvise dontneed, free or remove \
                 drop the covered pages, an mremap that moves moves the model VMA, in-place resizes and mprotect are \
-                counted. File-backed and shared mappings, mappings \
+                counted. A file mapping goes onto an inode: the trace's file k is inode k (the same path is the \
+                same inode in every process) up to the last --inodes / 8 (1...16), which take the mappings of files \
+                the log did not name; its pages are read (or, writable, written: private ones then get anonymous \
+                copies of file pages, whose share of all anonymous pages is reported). Files past the inodes, shared \
+                anonymous mappings, mappings \
                 evicted from a full table of 16 VMAs (or, with --full-table skip, left out) and calls on ranges not \
                 modelled are counted. Every --migrate-every steps of a process its worker migrates one of its pages. \
                 Exit status: 0 SUCCESS, 1 FAILURE (a violation or a leak), 2 bad usage or a bad input file (one \
@@ -81,6 +85,8 @@ extension TraceCommand {
         var window: String?
         @Option(name: .customLong("migrate-every"), help: "Every N steps of a process, its worker migrates one random page of it (an rmap walk over its group), 0 (never) or 1...1000000 (default 4).")
         var migrateEvery: String?
+        @Option(help: "Inodes of the model: the trace's file k is inode k while k <= inodes - spares (spares: inodes/8 clamped to 1...16, for mappings of unnamed files), 0...65536 (default 256; 0: no file mapping is modelled).")
+        var inodes: String?
         @Option(name: .customLong("full-table"), help: "When an mm's 16 model VMAs are taken, a new mapping evicts the least recently used one (evict, counted) or is not modelled (skip, counted) (default evict).")
         var fullTable: String?
         @Flag(name: .customLong("no-background"), help: "No background reclaim and migration (walks then come from the workers' migrations and direct reclaim).")
@@ -124,6 +130,7 @@ extension TraceCommand {
                 s.backgroundPauseUs = try Parse.whole(v, "--background-pause", ReplaySettings.backgroundPauseRange, "microseconds")
             }
             if let v = window { s.window = try Parse.whole(v, "--window", ReplaySettings.windowRange, "steps") }
+            if let v = inodes { s.inodes = try Parse.whole(v, "--inodes", ReplaySettings.inodesRange, "inodes") }
             if let v = migrateEvery { s.migrateEvery = try Parse.whole(v, "--migrate-every", ReplaySettings.migrateEveryRange, "steps") }
             switch fullTable {
             case nil, "evict": s.evictWhenFull = true
@@ -148,7 +155,7 @@ extension TraceCommand {
                 if toStdout { FileHandle.standardError.write(Data(text.utf8)) } else { print(text, terminator: "") }
             }
             if !quiet {
-                say("stress trace run \(file): scheme=\(s.scheme.rawValue) threads=\(s.threads) seed=\(s.seed) fault=\(s.faultPercent)% cow=\(s.cowPercent)% scale=\(s.scale) vma-pages=\(s.vmaPages) frames=\(s.frames) processes=\(s.processes) checks=\(s.checks.rawValue) sync=\(s.sync.rawValue) inject=\(s.injection.rawValue) background=\(s.background ? "\(s.backgroundPauseUs)us" : "off") window=\(s.window) migrate-every=\(s.migrateEvery) full-table=\(s.evictWhenFull ? "evict" : "skip")\n")
+                say("stress trace run \(file): scheme=\(s.scheme.rawValue) threads=\(s.threads) seed=\(s.seed) fault=\(s.faultPercent)% cow=\(s.cowPercent)% scale=\(s.scale) vma-pages=\(s.vmaPages) frames=\(s.frames) processes=\(s.processes) checks=\(s.checks.rawValue) sync=\(s.sync.rawValue) inject=\(s.injection.rawValue) background=\(s.background ? "\(s.backgroundPauseUs)us" : "off") window=\(s.window) migrate-every=\(s.migrateEvery) inodes=\(s.inodes) full-table=\(s.evictWhenFull ? "evict" : "skip")\n")
                 say("trace          \(plan.counts.events) events, \(plan.mmCount) address spaces, \(plan.counts.forks) forks, \(plan.counts.execs) execs, \(plan.counts.exits) exits, \(plan.counts.mremapMoved) mremap moves\n")
             }
             let result: ReplayResult

@@ -21,8 +21,14 @@ struct Region {
     /// The step that last mapped, moved or grew it (`--full-table evict`
     /// replaces the least recently used mapping).
     var lastUse: UInt32 = 0
+    /// What backs it; a shared file mapping never holds anonymous pages.
+    var backing: Backing = .anon
+    /// Whether it holds (or held) an anonymous page: in Linux its VMA then
+    /// has an anon_vma, born at its first anonymous page.
+    var hasAnon = false
 
     enum Kind: UInt8 { case mapping, heap, stack }
+    enum Backing: UInt8 { case anon, privateFile, sharedFile }
 
     /// Model pages [lo, hi) that the trace range [x, y) covers in this region.
     @inline(__always) func modelPages(_ x: UInt64, _ y: UInt64) -> (Int, Int) {

@@ -16,6 +16,14 @@ public enum ReplayCounter: Int, CaseIterable, Sendable {
     case mapFaults, stackFaults, heapFaults, mprotectFaults, cowWrites, moveReads, touchFailed
     // The background thread.
     case backgroundReclaims, backgroundReclaimed, backgroundMigrations, workerMigrations
+    // File mappings modelled: onto the inode of a file the trace names, onto
+    // a spare inode (file not named); reads and private writes at mmap.
+    case mmapFileNamed, mmapFileSpare, fileReads, fileWrites
+    // A mapping's first anonymous page (where anon_vma_prepare makes its
+    // anon_vma), by origin: a touch of anonymous memory, a write to a
+    // private file mapping; and fork's copy for each child VMA of a parent
+    // VMA that had one (anon_vma_fork).
+    case anonVmaFirstTouch, anonVmaFileWrite, anonVmaFork
 
     /// snake_case: `mremap_moves`, `fork_ns`.
     public var name: String {

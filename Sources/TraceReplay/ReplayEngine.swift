@@ -62,7 +62,7 @@ final class ReplayControl: @unchecked Sendable {
 
 /// Highest figures seen by one sampling thread (racy reads of the machine's counts).
 final class Peaks: @unchecked Sendable {
-    var contexts = 0, vmas = 0, mms = 0, processes = 0, frames = 0
+    var contexts = 0, vmas = 0, mms = 0, processes = 0, frames = 0, pageCache = 0
 
     func sample(_ m: Machine) {
         contexts = max(contexts, m.contextsInUse)
@@ -70,11 +70,13 @@ final class Peaks: @unchecked Sendable {
         mms = max(mms, m.mmsInUse)
         processes = max(processes, m.processCount)
         frames = max(frames, m.framesInUse)
+        pageCache = max(pageCache, m.pageCachePages)
     }
 
     func merge(_ o: Peaks) {
         contexts = max(contexts, o.contexts); vmas = max(vmas, o.vmas); mms = max(mms, o.mms)
         processes = max(processes, o.processes); frames = max(frames, o.frames)
+        pageCache = max(pageCache, o.pageCache)
     }
 }
 
@@ -298,10 +300,12 @@ public enum TraceReplay {
         r.metadata.peakBytes = peaks.vmas * bytes.perVMA + peaks.mms * bytes.perMM
         r.metadata.peakProcesses = peaks.processes
         r.metadata.peakFramesInUse = peaks.frames
+        r.files.peakPageCachePages = peaks.pageCache
         r.metadata.finalContexts = machine.contextsInUse
         r.metadata.finalVmas = machine.vmasInUse
         r.metadata.finalMms = machine.mmsInUse
         r.metadata.finalProcesses = machine.processCount
+        r.files.pageCachePagesAtEnd = machine.pageCachePages
         _ = machine.audit()
         r.audits += 1
         r.collect(counters + [bgCounters], cpus: watches.map(\.cpu))

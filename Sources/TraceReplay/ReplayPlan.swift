@@ -32,12 +32,14 @@ struct Step {
     /// the advice drops pages. mremap: bit 0 dontunmap. Bit 7: synthetic.
     var flags: UInt8 = 0
     var mm: UInt32
-    /// fork: the child; exec: the new mm.
+    /// fork: the child; exec: the new mm; a file mmap whose file the log
+    /// did not name: its unknown file's number (`ReplayPlan.unknownFiles`).
     var other: UInt32 = 0
     /// Index of the mm's next step, or `Step.end`.
     var next: UInt32 = Step.end
     /// Addresses and lengths (mmap, munmap, madvise, mprotect: a, b; mremap:
-    /// old, oldLength, new, newLength; brk: from, to).
+    /// old, oldLength, new, newLength; brk: from, to). A file mmap: c the
+    /// trace's file id (0: not named), d the offset in bytes.
     var a: UInt64 = 0
     var b: UInt64 = 0
     var c: UInt64 = 0
@@ -68,6 +70,9 @@ public struct TraceCounts: Sendable, Equatable, Encodable {
     /// thread, texit, vfork, vret, file: kept in order, nothing to model.
     public var taskEvents = 0
     public var fileEvents = 0
+    /// File mmaps whose file the trace names, and those it does not (`file:?`).
+    public var fileMappings = 0
+    public var unknownFileMappings = 0
     public init() {}
 }
 
@@ -88,6 +93,13 @@ public final class ReplayPlan: @unchecked Sendable {
     public internal(set) var loadSeconds: Double = 0
 
     private var tail: [UInt32] = [0]
+    /// Per trace file id (index; 0 unused): its mmaps.
+    var mappingsOfFile: [Int] = [0]
+    /// Files behind `file:?` mappings, told apart by a guess: a mapping at
+    /// offset 0 starts a new one (the dynamic loader maps a library's
+    /// header first), any other joins its mm's latest.
+    public private(set) var unknownFiles: UInt32 = 0
+    private var latestUnknown: [MMID: UInt32] = [:]
 
     init(source: String, imported: Bool) {
         self.source = source
@@ -172,12 +184,29 @@ public final class ReplayPlan: @unchecked Sendable {
             append(Step(kind: .tasks, mm: m))
         case .file:
             counts.fileEvents += 1
-        case .mmap(let m, let a, let l, let prot, let shared, let backing, _):
+        case .mmap(let m, let a, let l, let prot, let shared, let backing, let offset):
             counts.mmaps += 1
             var f: UInt8 = shared ? Step.shared : 0
-            if case .file = backing { f |= Step.file }
             if prot.contains(.write) { f |= Step.writable }
-            append(Step(kind: .mmap, flags: f, mm: m, a: a, b: l))
+            var step = Step(kind: .mmap, flags: f, mm: m, a: a, b: l)
+            if case .file(let id) = backing {
+                step.flags |= Step.file
+                step.d = offset
+                if let id {
+                    counts.fileMappings += 1
+                    step.c = UInt64(id)
+                    while mappingsOfFile.count <= Int(id) { mappingsOfFile.append(0) }
+                    mappingsOfFile[Int(id)] += 1
+                } else {
+                    counts.unknownFileMappings += 1
+                    if offset == 0 || latestUnknown[m] == nil {
+                        unknownFiles += 1
+                        latestUnknown[m] = unknownFiles
+                    }
+                    step.other = latestUnknown[m]!
+                }
+            }
+            append(step)
         case .munmap(let m, let a, let l):
             counts.munmaps += 1
             append(Step(kind: .munmap, mm: m, a: a, b: l))

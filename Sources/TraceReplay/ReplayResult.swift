@@ -28,6 +28,7 @@ public struct ReplayResult: Sendable, Encodable {
         public var auditIntervalS: Double
         public var stallTimeoutS: Double
         public var keepGoing: Bool
+        public var inodes: Int
     }
 
     public struct Processes: Sendable, Encodable {
@@ -61,6 +62,39 @@ public struct ReplayResult: Sendable, Encodable {
         public var finalContexts = 0, finalVmas = 0, finalMms = 0, finalProcesses = 0
     }
 
+    /// The trace's file mappings on the model's inodes (from the trace and
+    /// `--inodes`; the same for every scheme and run).
+    public struct Files: Sendable, Encodable {
+        /// The trace's files (paths) and those past the named inodes.
+        public var paths = 0, pathsWithoutInode = 0
+        /// Inodes that some mapping uses: named files', and spares.
+        public var inodesUsed = 0, spareInodes = 0
+        /// File mmaps of a named file with an inode, without one, and of a
+        /// file the log did not name (on a spare inode when there is one).
+        public var mappingsWithInode = 0, mappingsWithoutInode = 0, unknownFdMappings = 0
+        /// Page cache pages at the peak (sampled).
+        public var peakPageCachePages = 0
+        /// Page cache pages when the replay ended (files outlive processes:
+        /// every page read and not reclaimed), before the teardown.
+        public var pageCachePagesAtEnd = 0
+    }
+
+    /// Anonymous pages made, by origin: zero-filled at a first touch, a
+    /// copy of an anonymous page (COW after fork), a copy of a page cache
+    /// page (a write to a private file mapping: do_cow_fault and the like).
+    public struct AnonBirths: Sendable, Encodable {
+        public var total: UInt64 = 0, zeroFill: UInt64 = 0, anonCopy: UInt64 = 0, fileCopy: UInt64 = 0
+    }
+
+    /// The mappings that got a first anonymous page (in Linux, where
+    /// anon_vma_prepare gives the VMA its anon_vma), by origin, and the
+    /// child VMAs fork gave one (anon_vma_fork). The same for every scheme.
+    public struct AnonVmaBirths: Sendable, Encodable {
+        public var firstTouch = 0, privateFileWrite = 0, fork = 0
+        /// privateFileWrite / (firstTouch + privateFileWrite); 0 with none.
+        public var privateFileShare = 0.0
+    }
+
     public var source: String
     public var imported: Bool
     public var scheme: String
@@ -84,6 +118,12 @@ public struct ReplayResult: Sendable, Encodable {
     public var walks = Walks()
     public var mremap = Mremap()
     public var metadata = Metadata()
+    public var files = Files()
+    public var anonBirths = AnonBirths()
+    /// The share of anonymous pages born from private file mappings
+    /// (`anonBirths.fileCopy / anonBirths.total`; 0 with none).
+    public var privateFileShare = 0.0
+    public var anonVmaBirths = AnonVmaBirths()
     public var audits = 0
     /// Every replay counter (`ReplayCounter`), by name.
     public var counts: [String: Int] = [:]
@@ -106,7 +146,21 @@ public struct ReplayResult: Sendable, Encodable {
                             inject: s.injection.rawValue, background: s.background,
                             fullTable: s.evictWhenFull ? "evict" : "skip", window: s.window, migrateEvery: s.migrateEvery,
                             backgroundPauseUs: s.backgroundPauseUs, auditIntervalS: s.auditIntervalS,
-                            stallTimeoutS: s.stallTimeoutS, keepGoing: s.keepGoing)
+                            stallTimeoutS: s.stallTimeoutS, keepGoing: s.keepGoing, inodes: s.inodes)
+        files.paths = trace.fileEvents
+        files.spareInodes = s.spareInodes
+        for (id, n) in plan.mappingsOfFile.enumerated() where n > 0 {
+            if s.inode(file: UInt64(id), unknown: 0) != 0 {
+                files.inodesUsed += 1
+                files.mappingsWithInode += n
+            } else {
+                files.mappingsWithoutInode += n
+            }
+        }
+        files.pathsWithoutInode = max(0, trace.fileEvents - s.namedInodes)
+        files.unknownFdMappings = trace.unknownFileMappings
+        if s.spareInodes == 0 { files.mappingsWithoutInode += trace.unknownFileMappings }
+        if trace.unknownFileMappings > 0 { files.inodesUsed += min(Int(plan.unknownFiles), s.spareInodes) }
     }
 
     public func count(_ c: ReplayCounter) -> Int { counts[c.name] ?? 0 }
@@ -156,6 +210,14 @@ public struct ReplayResult: Sendable, Encodable {
         mremap.pagesReindexed = event(.mremapMove)
         mremap.pagesKept = event(.mremapKeep)
         mremap.swapEntriesMoved = event(.mremapSwapMove)
+        anonBirths = AnonBirths(total: event(.firstTouch) + event(.cowCopy) + event(.fileCow), zeroFill: event(.firstTouch),
+                                anonCopy: event(.cowCopy), fileCopy: event(.fileCow))
+        privateFileShare = anonBirths.total > 0 ? Double(anonBirths.fileCopy) / Double(anonBirths.total) : 0
+        anonVmaBirths.firstTouch = count(.anonVmaFirstTouch)
+        anonVmaBirths.privateFileWrite = count(.anonVmaFileWrite)
+        anonVmaBirths.fork = count(.anonVmaFork)
+        let prepared = anonVmaBirths.firstTouch + anonVmaBirths.privateFileWrite
+        anonVmaBirths.privateFileShare = prepared > 0 ? Double(anonVmaBirths.privateFileWrite) / Double(prepared) : 0
         violationCount = machine.violationCount
         violationsByKind = [:]
         for k in ViolationKind.allCases where machine.violationCount(k) > 0 { violationsByKind[k.rawValue] = machine.violationCount(k) }
@@ -172,7 +234,7 @@ public struct ReplayResult: Sendable, Encodable {
     /// The mappings and calls the model does not represent, by name (> 0 only).
     public var notModelled: [(String, Int)] {
         let kinds: [(String, ReplayCounter)] = [
-            ("file-backed mappings", .mmapFile), ("shared mappings", .mmapShared),
+            ("file-backed mappings without an inode", .mmapFile), ("shared mappings", .mmapShared),
             ("mappings beyond the 16 VMAs of an mm", .mmapTableFull),
             ("mappings evicted from a full table (least recently used)", .mmapEvicted), ("empty mappings", .mmapEmpty),
             ("heaps (brk) not modelled", .heapNotModelled), ("munmaps of unmodelled ranges", .munmapNotModelled),
@@ -195,6 +257,9 @@ public struct ReplayResult: Sendable, Encodable {
         line("group at fork  " + (groups.isEmpty ? "no forks" : groups.map { "\($0.key):\($0.value)" }.joined(separator: " ")))
         line("mappings       \(count(.mmapModelled)) modelled, \(count(.munmapWhole)) unmapped, \(count(.munmapPartial)) partly unmapped; heap: \(count(.heapMapped)) mapped, \(count(.heapGrowths)) growths, \(count(.heapShrinks)) shrinks; \(count(.madviseDrops)) madvise drops, \(count(.mprotects)) mprotects (\(count(.mprotectMadeWritable)) made a mapping writable)")
         line("mremap         \(mremap.moves) moves of \(trace.mremapMoved) in the trace (\(count(.mremapPartialMoves)) of part of a mapping), \(count(.mremapResized)) in-place resizes; \(mremap.pagesCopied) shared pages copied, \(mremap.pagesReindexed) re-indexed, \(mremap.pagesKept) kept, \(mremap.swapEntriesMoved) swap entries moved")
+        line("files          \(files.paths) paths (\(files.pathsWithoutInode) without an inode of \(settings.inodes)), \(files.inodesUsed) inodes used; mmaps: \(files.mappingsWithInode) with an inode, \(files.mappingsWithoutInode) without, \(files.unknownFdMappings) of an unknown file (\(files.spareInodes) spare inodes); \(count(.mmapFileNamed) + count(.mmapFileSpare)) modelled, \(count(.fileReads)) pages read, \(count(.fileWrites)) written; page cache: peak \(files.peakPageCachePages) pages, \(files.pageCachePagesAtEnd) at the end")
+        line("anon births    \(anonBirths.total): \(anonBirths.zeroFill) zero-filled, \(anonBirths.anonCopy) copies of anonymous pages, \(anonBirths.fileCopy) copies of file pages (private file share \(fixed(privateFileShare * 100, 1))%)")
+        line("anon_vmas      mappings given a first anonymous page: \(anonVmaBirths.firstTouch) by a touch of anonymous memory, \(anonVmaBirths.privateFileWrite) by a write to a private file mapping (\(fixed(anonVmaBirths.privateFileShare * 100, 1))%); \(anonVmaBirths.fork) copied to fork children")
         line("touches        \(count(.mapFaults)) at mmap, \(count(.stackFaults)) stack, \(count(.heapFaults)) heap, \(count(.mprotectFaults)) after mprotect, \(count(.cowWrites)) COW writes after fork, \(count(.moveReads)) reads after mremap; \(count(.touchFailed)) did not complete")
         line("faults         \(event(.firstTouch)) first touch, \(event(.cowCopy)) COW copies, \(event(.cowReuse)) COW reuses, \(event(.swapIn)) swap-ins, \(event(.faultOOM)) out of memory")
         line("rmap walks     \(walks.count)  (\(fixed(walks.visitedPerWalk, 2)) \(objects) visited per walk, \(fixed(walks.wastedPerWalk, 2)) of them without the page; \(walks.trylockFailures) trylock failures)")

@@ -61,6 +61,11 @@ public struct ReplaySettings: Sendable {
     public var migrateEvery = 4
     /// Count violations instead of stopping at the first.
     public var keepGoing = false
+    /// The machine's inodes: the trace's file k is inode k (the same path
+    /// is the same inode in every process) while k <= `namedInodes`; files
+    /// beyond stay out of the model ("without an inode"). 0: no file
+    /// mapping is modelled.
+    public var inodes = 256
 
     public init() {}
 
@@ -72,6 +77,22 @@ public struct ReplaySettings: Sendable {
     public static let windowRange = 1...(1 << 30)
     public static let auditIntervalRange = 0.1...3600.0
     public static let stallTimeoutRange = 1.0...3600.0
+    public static let inodesRange = 0...65_536
+
+    /// The last inodes, kept for mappings whose file the log did not name
+    /// (`file:?`): an eighth of them, 1...16.
+    public var spareInodes: Int { inodes == 0 ? 0 : max(1, min(16, inodes / 8)) }
+    /// Inodes the trace's named files get: 1...namedInodes.
+    public var namedInodes: Int { inodes - spareInodes }
+
+    /// The inode of a file mapping: its trace file id's (`file` > 0), or
+    /// for an unknown file (`file` 0) spare number `unknown` mod spares;
+    /// 0 when it has none.
+    func inode(file: UInt64, unknown: UInt32) -> UInt32 {
+        if file > 0 { return file <= UInt64(namedInodes) ? UInt32(file) : 0 }
+        guard spareInodes > 0, unknown > 0 else { return 0 }
+        return UInt32(namedInodes + 1 + Int(unknown - 1) % spareInodes)
+    }
 
     /// The machine these settings describe: one VMA (the stack) per new image.
     public var machineConfig: MachineConfig {
@@ -88,6 +109,7 @@ public struct ReplaySettings: Sendable {
         c.checks = checks
         c.injection = injection
         c.perturb = perturb
+        c.inodes = inodes
         // The workers, the background thread and the closer.
         c.expectedCPUs = threads + 1
         return c
@@ -105,6 +127,7 @@ public struct ReplaySettings: Sendable {
         if let p = outside("scale", scale, ReplaySettings.scaleRange, " trace pages per model page") { return p }
         if let p = outside("window", window, ReplaySettings.windowRange, " steps") { return p }
         if let p = outside("migrate every", migrateEvery, ReplaySettings.migrateEveryRange, " steps") { return p }
+        if let p = outside("inodes", inodes, ReplaySettings.inodesRange) { return p }
         if let p = outside("background pause", backgroundPauseUs, ReplaySettings.backgroundPauseRange, " microseconds") { return p }
         if !auditIntervalS.isFinite || !(auditIntervalS == 0 || ReplaySettings.auditIntervalRange.contains(auditIntervalS)) {
             return "audit interval must be 0 (final audit only) or 0.1...3600 seconds (got \(auditIntervalS))"

@@ -15,6 +15,7 @@ final class StepRunner: @unchecked Sendable {
     let vmaPages: Int
     let evictWhenFull: Bool
     let migrateEvery: Int
+    let settings: ReplaySettings
 
     init(machine: Machine, plan: ReplayPlan, settings s: ReplaySettings, queue: ReadyQueue) {
         self.machine = machine
@@ -31,6 +32,7 @@ final class StepRunner: @unchecked Sendable {
         vmaPages = s.vmaPages
         evictWhenFull = s.evictWhenFull
         migrateEvery = s.migrateEvery
+        settings = s
     }
 
     deinit {
@@ -141,9 +143,22 @@ final class StepRunner: @unchecked Sendable {
         }
     }
 
+    @discardableResult
     @inline(__always) private func touch(_ p: PinnedProcess, _ r: Region, _ page: Int, write: Bool, _ c: ReplayCounter,
-                                         _ cpu: CPU, _ w: WorkerCounters) {
-        if machine.touch(p, vma: r.vma, page: page, write: write, cpu: cpu) { w.add(c) } else { w.add(.touchFailed) }
+                                         _ cpu: CPU, _ w: WorkerCounters) -> Bool {
+        if machine.touch(p, vma: r.vma, page: page, write: write, cpu: cpu) { w.add(c); return true }
+        w.add(.touchFailed)
+        return false
+    }
+
+    /// After a touch of region `k` that made an anonymous page (any of
+    /// anonymous memory, a write to a private file mapping): its first one
+    /// is counted by origin, where Linux's anon_vma_prepare runs.
+    @inline(__always) private func madeAnon(_ st: UnsafeMutablePointer<MMState>, _ k: Int, _ w: WorkerCounters) {
+        let r = st.pointee.regions[k]
+        guard !r.hasAnon, r.backing != .sharedFile else { return }
+        st.pointee.regions[k].hasAnon = true
+        w.add(r.backing == .privateFile ? .anonVmaFileWrite : .anonVmaFirstTouch)
     }
 
     /// The stack VMA a new image starts with, faulted like a new mapping.
@@ -154,7 +169,9 @@ final class StepRunner: @unchecked Sendable {
         let r = Region(start: 1 << 60, end: 1 << 60, base: 1 << 60, unit: 1, vma: v, pages: Int32(pages),
                        faultPercent: UInt8(faultPercent), kind: .stack)
         st.pointee.regions.append(r)
-        for i in 0..<pages where Region.selected(i, faultPercent) { touch(p, r, i, write: true, .stackFaults, cpu, w) }
+        for i in 0..<pages where Region.selected(i, faultPercent) {
+            if touch(p, r, i, write: true, .stackFaults, cpu, w) { madeAnon(st, st.pointee.regions.count - 1, w) }
+        }
     }
 
     private func fork(_ s: Step, _ st: UnsafeMutablePointer<MMState>, _ p: PinnedProcess, _ cpu: CPU, _ w: WorkerCounters) {
@@ -178,6 +195,7 @@ final class StepRunner: @unchecked Sendable {
         for var r in st.pointee.regions {
             guard let t = parentTable.firstIndex(of: r.vma), childTable[t] != 0 else { continue }
             r.vma = childTable[t]
+            if r.hasAnon { w.add(.anonVmaFork) }
             regions.append(r)
         }
         child.pointee.process = c
@@ -188,12 +206,12 @@ final class StepRunner: @unchecked Sendable {
     /// The child writes `cowPercent` of the pages it inherited (of those its
     /// parent faulted: the same even selection), breaking COW.
     private func cowAfterFork(_ st: UnsafeMutablePointer<MMState>, _ p: PinnedProcess, _ cpu: CPU, _ w: WorkerCounters) {
-        for r in st.pointee.regions {
+        for (k, r) in st.pointee.regions.enumerated() {
             let n = r.kind == .heap ? Int(r.top) : Int(r.pages)
             let fp = r.kind == .heap ? 100 : Int(r.faultPercent)
             var j = 0
             for i in 0..<n where Region.selected(i, fp) {
-                if Region.selected(j, cowPercent) { touch(p, r, i, write: true, .cowWrites, cpu, w) }
+                if Region.selected(j, cowPercent) && touch(p, r, i, write: true, .cowWrites, cpu, w) { madeAnon(st, k, w) }
                 j += 1
             }
         }
@@ -221,8 +239,8 @@ final class StepRunner: @unchecked Sendable {
         let end = pageEnd(s.a, s.b)
         // A mapping replaces whatever was there (MAP_FIXED).
         _ = unmapRange(s.a, end, st, p, cpu, w)
+        if s.flags & Step.file != 0 { mmapFile(s, index, st, p, cpu, w); return }
         if s.flags & Step.shared != 0 { w.add(.mmapShared); return }
-        if s.flags & Step.file != 0 { w.add(.mmapFile); return }
         if end == s.a { w.add(.mmapEmpty); return }
         let tracePages = (end - s.a) / 4096
         let pages = Int(min(UInt64(vmaPages), max(1, (tracePages + scale - 1) / scale)))
@@ -239,7 +257,46 @@ final class StepRunner: @unchecked Sendable {
                        faultPercent: writable ? UInt8(faultPercent) : 0, kind: .mapping, lastUse: index)
         st.pointee.regions.append(r)
         if writable {
-            for i in 0..<pages where Region.selected(i, faultPercent) { touch(p, r, i, write: true, .mapFaults, cpu, w) }
+            for i in 0..<pages where Region.selected(i, faultPercent) {
+                if touch(p, r, i, write: true, .mapFaults, cpu, w) { madeAnon(st, st.pointee.regions.count - 1, w) }
+            }
+        }
+    }
+
+    /// A file mapping, shared or private, on its inode (`ReplaySettings.inode`):
+    /// `scale` file pages per model page, offset likewise. A read-only one
+    /// has `faultPercent` of its pages read (the page cache fills and is
+    /// shared by every process mapping the file); a writable one has them
+    /// written: a private one gets anonymous copies of file pages (births
+    /// counted as `file_cow`), a shared one dirties the cache.
+    private func mmapFile(_ s: Step, _ index: UInt32, _ st: UnsafeMutablePointer<MMState>, _ p: PinnedProcess,
+                          _ cpu: CPU, _ w: WorkerCounters) {
+        let end = pageEnd(s.a, s.b)
+        let ino = settings.inode(file: s.c, unknown: s.other)
+        guard ino != 0 else { w.add(.mmapFile); return }
+        if end == s.a { w.add(.mmapEmpty); return }
+        let tracePages = (end - s.a) / 4096
+        let pages = Int(min(UInt64(vmaPages), max(1, (tracePages + scale - 1) / scale)))
+        let pgoff = s.d / 4096 / scale
+        let shared = s.flags & Step.shared != 0
+        var v = machine.mapFile(p, inode: ino, pgoff: pgoff, pages: pages, shared: shared, cpu: cpu)
+        if v == 0 && evictWhenFull && evictLeastRecentlyUsed(st, p, cpu) {
+            w.add(.mmapEvicted)
+            v = machine.mapFile(p, inode: ino, pgoff: pgoff, pages: pages, shared: shared, cpu: cpu)
+        }
+        guard v != 0 else { w.add(.mmapTableFull); return }
+        w.add(s.c != 0 ? .mmapFileNamed : .mmapFileSpare)
+        let n = machine.vmaPages(v)
+        let writable = s.flags & Step.writable != 0
+        let unit = (tracePages + UInt64(n) - 1) / UInt64(n)
+        let r = Region(start: s.a, end: end, base: s.a, unit: max(1, unit), vma: v, pages: Int32(n),
+                       faultPercent: writable ? UInt8(faultPercent) : 0, kind: .mapping, lastUse: index,
+                       backing: shared ? .sharedFile : .privateFile)
+        st.pointee.regions.append(r)
+        for i in 0..<n where Region.selected(i, faultPercent) {
+            if touch(p, r, i, write: writable, writable ? .fileWrites : .fileReads, cpu, w) && writable {
+                madeAnon(st, st.pointee.regions.count - 1, w)
+            }
         }
     }
 
@@ -358,7 +415,7 @@ final class StepRunner: @unchecked Sendable {
         st.pointee.regions[k!].top = Int32(top)
         if top > Int(r.top) {
             w.add(.heapGrowths)
-            for i in Int(r.top)..<top { touch(p, r, i, write: true, .heapFaults, cpu, w) }
+            for i in Int(r.top)..<top where touch(p, r, i, write: true, .heapFaults, cpu, w) { madeAnon(st, k!, w) }
         } else if top < Int(r.top) {
             w.add(.heapShrinks)
             _ = machine.dropPages(p, vma: r.vma, first: top, count: Int(r.top) - top, cpu: cpu)
@@ -377,7 +434,9 @@ final class StepRunner: @unchecked Sendable {
             w.add(.mprotectMadeWritable)
             st.pointee.regions[k].faultPercent = UInt8(faultPercent)
             let (lo, hi) = r.modelPages(s.a, end)
-            for i in lo..<hi where Region.selected(i, faultPercent) { touch(p, r, i, write: true, .mprotectFaults, cpu, w) }
+            for i in lo..<hi where Region.selected(i, faultPercent) {
+                if touch(p, r, i, write: true, .mprotectFaults, cpu, w) { madeAnon(st, k, w) }
+            }
         }
     }
 

@@ -219,6 +219,74 @@ final class TraceFormatTests: XCTestCase {
         ])
     }
 
+    /// fds followed through dup, dup2, dup3, fcntl, close, close_range and
+    /// exec's close-on-exec; strace -y's FD</path> names the file outright.
+    func testFdsFollowDupCloseAndCloseOnExec() throws {
+        let log = """
+            1 1.000000 execve("/bin/sh", ["sh"], 0x1 /* 1 vars */) = 0
+            1 1.000001 openat(AT_FDCWD, "/lib/a.so", O_RDONLY|O_CLOEXEC) = 3
+            1 1.000002 dup(3) = 4
+            1 1.000003 dup3(3, 5, 0) = 5
+            1 1.000004 fcntl(5, F_SETFD, FD_CLOEXEC) = 0
+            1 1.000005 close(3) = 0
+            1 1.000006 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 3, 0) = 0x7f0000000000
+            1 1.000007 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 4, 0) = 0x7f0000001000
+            1 1.000008 openat(AT_FDCWD, "/lib", O_RDONLY|O_DIRECTORY) = 6
+            1 1.000009 openat(6, "b.so", O_RDONLY) = 7
+            1 1.000010 fcntl(7, F_DUPFD, 20) = 20
+            1 1.000011 close_range(7, 7, 0) = 0
+            1 1.000012 clone(child_stack=NULL, flags=SIGCHLD) = 2
+            2 1.000013 execve("/bin/true", ["true"], 0x1 /* 1 vars */) = 0
+            2 1.000014 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 4, 0) = 0x7f1000000000
+            2 1.000015 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 5, 0) = 0x7f1000001000
+            2 1.000016 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 20, 0) = 0x7f1000002000
+            2 1.000017 openat(AT_FDCWD, "/lib/c.so", O_RDONLY|O_CLOEXEC) = 8</lib/c.so>
+            2 1.000018 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 8</lib/c.so>, 0) = 0x7f1000003000
+            2 1.000019 mmap(NULL, 4096, PROT_READ, MAP_SHARED, 9</memfd:jit>(deleted), 0) = 0x7f1000004000
+
+            """
+        let (records, _) = try TraceTools.importAll(write("fds.st", log))
+        XCTAssertEqual(records.map(\.line), [
+            "0 start 1", "0 exec 1 2 own",
+            "6 mmap 2 0x7f0000000000 4096 r-- private file:? 0x0",
+            "7 file 1 \"/lib/a.so\"", "7 mmap 2 0x7f0000001000 4096 r-- private file:1 0x0",
+            "12 fork 2 3", "13 exec 3 4 own",
+            // dup's fd 4 has no close-on-exec, 5 got it by fcntl and is closed at exec; 20 is b.so at /lib.
+            "14 mmap 4 0x7f1000000000 4096 r-- private file:1 0x0",
+            "15 mmap 4 0x7f1000001000 4096 r-- private file:? 0x0",
+            "16 file 2 \"/lib/b.so\"", "16 mmap 4 0x7f1000002000 4096 r-- private file:2 0x0",
+            "18 file 3 \"/lib/c.so\"", "18 mmap 4 0x7f1000003000 4096 r-- private file:3 0x0",
+            "19 file 4 \"/memfd:jit\"", "19 mmap 4 0x7f1000004000 4096 r-- shared file:4 0x0",
+        ])
+    }
+
+    /// strace -y names the working directory beside AT_FDCWD: relative
+    /// paths are joined to it; raw open flags (-X raw) carry O_CLOEXEC as a
+    /// bit; close_range to "every fd" closes them all.
+    func testDecoratedDirectoriesRawFlagsAndCloseRange() throws {
+        let log = """
+            1 1.000000 execve("/bin/sh", ["sh"], 0x1 /* 1 vars */) = 0
+            1 1.000001 openat(AT_FDCWD</home/u>, "lib/a.so", O_RDONLY) = 3</home/u/lib/a.so>
+            1 1.000002 openat(AT_FDCWD, "/lib/b.so", 0x80000) = 4
+            1 1.000003 openat(AT_FDCWD, "/lib/c.so", 0) = 5
+            1 1.000004 clone(child_stack=NULL, flags=SIGCHLD) = 2
+            2 1.000005 execve("/bin/true", ["true"], 0x1 /* 1 vars */) = 0
+            2 1.000006 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 3, 0) = 0x7f0000000000
+            2 1.000007 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 4, 0) = 0x7f0000001000
+            2 1.000008 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 5, 0) = 0x7f0000002000
+            2 1.000009 close_range(3, 4294967295, 0) = 0
+            2 1.000010 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 5, 0) = 0x7f0000003000
+
+            """
+        let (records, _) = try TraceTools.importAll(write("dirs.st", log))
+        XCTAssertEqual(records.map(\.line).filter { $0.contains("mmap") || $0.contains("file") }, [
+            "6 file 1 \"/home/u/lib/a.so\"", "6 mmap 4 0x7f0000000000 4096 r-- private file:1 0x0",
+            "7 mmap 4 0x7f0000001000 4096 r-- private file:? 0x0",
+            "8 file 2 \"/lib/c.so\"", "8 mmap 4 0x7f0000002000 4096 r-- private file:2 0x0",
+            "10 mmap 4 0x7f0000003000 4096 r-- private file:? 0x0",
+        ])
+    }
+
     /// exec by a process with threads: the threads it kills are reported gone
     /// before the exec, and their '+++' lines after it are dropped.
     func testExecKillsThreads() throws {

@@ -64,6 +64,8 @@ final class TraceRunCommandLineTests: XCTestCase {
             (["trace", "run", cutout, "--full-table", "drop"], "--full-table"),
             (["trace", "run", cutout, "--inject", "anon-vma-mremap-pgoff"], "anon-vma"),
             (["trace", "run", cutout, "--scheme", "anon_vma"], "--scheme"),
+            (["trace", "run", cutout, "--inodes", "65537"], "--inodes"),
+            (["trace", "run", cutout, "--inodes", "-1"], "--inodes"),
         ]
         for (args, expected) in cases {
             let r = try stress(args)

@@ -86,3 +86,24 @@ extension Kernel {
         return (0..<MachineConfig.maxVMAs).map { vmaHandle(mm, $0) }
     }
 }
+
+extension Kernel {
+    /// mmap of `pages` pages of inode `ino` from page `pgoff` (a replayed
+    /// program's file mapping), shared or private, at a free slot of `mm`.
+    /// `pages` is clamped to 1...min(vmaPages, file size), `pgoff` so that
+    /// the mapping ends within the file. Its handle, or 0 when `ino` is not
+    /// an inode or the table is full.
+    func mapFileVMA(_ mm: UInt32, inode ino: UInt32, pgoff: UInt64, pages: Int, shared: Bool, _ cpu: CPU) -> UInt32 {
+        guard files.contains(ino) else { return 0 }
+        let n = max(1, min(pages, config.vmaPages, files.maxPages))
+        let off = min(pgoff, UInt64(files.maxPages - n))
+        return mmapFile(mm, inode: ino, pgoff: off, pages: n, shared: shared, cpu)
+    }
+
+    /// Pages in every inode's page cache (a racy sum, for samples).
+    var pageCachePages: Int {
+        var n = 0
+        if files.count > 0 { for i in 1...files.count { n += Int(files.inode[i].nrpages.load(ordering: .relaxed)) } }
+        return n
+    }
+}
