@@ -145,27 +145,70 @@ extension Kernel {
 
     /// vma_interval_tree_foreach: calls `body` for each VMA of inode `ino`
     /// whose key overlaps [lo, hi], in key order, until it returns false.
-    /// Returns the nodes read (the walk's cost). i_mmap lock held (the
-    /// file-walk-no-i-mmap-lock bug walks without it: a depth bound keeps
-    /// a tree rotating under it from sending the walk round a loop).
+    /// Returns the nodes read (the walk's cost). Iterative, through the
+    /// parent links, so that `body` inlines into the loop as the list's
+    /// does. i_mmap lock held (the file-walk-no-i-mmap-lock bug walks
+    /// without it: a bound on the nodes read keeps a tree rotating under
+    /// it from sending the walk round a loop).
     @inline(__always) func treeQuery(_ ino: UInt32, _ lo: UInt64, _ hi: UInt64, _ body: (UInt32) -> Bool) -> Int {
         var touched = 0
-        var stop = false
-        treeQuery(files.inode[Int(ino)].root.load(ordering: .relaxed), lo, hi, depth: 0, &touched, &stop, body)
+        let bound = config.vmaCount * 4
+        var n = treeFirst(files.inode[Int(ino)].root.load(ordering: .relaxed), lo, hi, &touched)
+        while n != 0 && touched < bound {
+            guard body(n) else { break }
+            n = treeNext(n, lo, hi, &touched)
+        }
         return touched
     }
 
-    private func treeQuery(_ n: UInt32, _ lo: UInt64, _ hi: UInt64, depth: Int, _ touched: inout Int, _ stop: inout Bool,
-                           _ body: (UInt32) -> Bool) {
-        guard n != 0, !stop, depth < Self.treeDepthLimit else { return }
+    /// The first node in order of the subtree at `n` overlapping [lo, hi],
+    /// or 0: down the left while its subtree reaches `lo`, else this node,
+    /// else the right subtree.
+    @inline(__always) private func treeFirst(_ start: UInt32, _ lo: UInt64, _ hi: UInt64, _ touched: inout Int) -> UInt32 {
+        var n = start
+        guard n != 0 else { return 0 }
         touched += 1
-        guard tMax(n) >= lo else { return }
-        treeQuery(tLeft(n), lo, hi, depth: depth + 1, &touched, &stop, body)
-        guard !stop, tStart(n) <= hi else { return }
-        if tLast(n) >= lo && !body(n) { stop = true; return }
-        treeQuery(tRight(n), lo, hi, depth: depth + 1, &touched, &stop, body)
+        guard tMax(n) >= lo else { return 0 }
+        while true {
+            let l = tLeft(n)
+            if l != 0 {
+                touched += 1
+                if tMax(l) >= lo { n = l; continue }
+            }
+            guard tStart(n) <= hi else { return 0 }
+            if tLast(n) >= lo { return n }
+            let r = tRight(n)
+            guard r != 0 else { return 0 }
+            touched += 1
+            guard tMax(r) >= lo else { return 0 }
+            n = r
+        }
     }
 
-    /// Far beyond a treap's depth for any VMA count the model allows.
-    static var treeDepthLimit: Int { 256 }
+    /// The node after `n` in order overlapping [lo, hi], or 0: the first
+    /// of its right subtree, else up to the first ancestor reached from a
+    /// left child, which is next in order (and the right subtree of that).
+    @inline(__always) private func treeNext(_ from: UInt32, _ lo: UInt64, _ hi: UInt64, _ touched: inout Int) -> UInt32 {
+        var n = from
+        while true {
+            let r = tRight(n)
+            if r != 0 {
+                let f = treeFirst(r, lo, hi, &touched)
+                if f != 0 { return f }
+            }
+            // Up past every ancestor whose right subtree we came from.
+            var child = n
+            var p = tParent(n)
+            while p != 0 && tRight(p) == child {
+                child = p
+                p = tParent(p)
+            }
+            guard p != 0 else { return 0 }
+            n = p
+            touched += 1
+            guard tStart(n) <= hi else { return 0 }
+            if tLast(n) >= lo { return n }
+        }
+    }
+
 }
