@@ -27,6 +27,9 @@ public enum Event: Int, CaseIterable, Sendable {
     /// write faults that copied one; dirty pages written back; cache pages
     /// reclaim dropped; truncates; faults beyond EOF (SIGBUS).
     case mmapFile, fileFault, fileCow, fileWriteback, fileDropped, truncate, fileSigbus
+    /// Shared libraries a new process image mapped, and those it found no
+    /// VMA slot for.
+    case mapLibrary, mapLibraryFailed
 
     /// snake_case, as in results files: `first_touch`, `fault_oom`.
     public var name: String {

@@ -44,6 +44,18 @@ public enum AnonVMAWalk: String, CaseIterable, Sendable {
     case rcuOnly = "rcu-only"
 }
 
+/// The structure of an inode's i_mmap (the VMAs mapping it).
+public enum IMmapKind: String, CaseIterable, Sendable {
+    /// A doubly linked list, as Linux 2.6.0 had: every walk visits every
+    /// VMA of the file.
+    case list
+    /// An interval tree keyed by each VMA's file range, augmented by the
+    /// largest range end below each node (the role of prio_tree in 2.6.7
+    /// and vma_interval_tree since 3.7): a walk visits only the subtrees
+    /// that may hold a VMA covering its page.
+    case tree
+}
+
 /// When retired slots (mms, groups, anon_vmas, VMAs) are freed and reused.
 /// Both free only after a grace period; they differ in how long after.
 public enum Recycling: String, CaseIterable, Sendable {
@@ -124,8 +136,17 @@ public struct MachineConfig: Sendable {
     /// memory: reclaim then meets cache pages, clean and dirty, as a real
     /// machine's does.
     public var inodes = 32
+    /// Shared libraries every process image maps (text and data as one
+    /// private file mapping each): inodes 1...libraries, which truncate
+    /// leaves alone and random file mappings do not pick. 0 for the bare
+    /// machine; `stress run` maps one.
+    public var libraries = 0
+    /// The structure of each inode's i_mmap.
+    public var iMmap: IMmapKind = .list
 
     public init() {}
+
+    public static let librariesRange = 0...4
 
     /// The most VMAs one mm holds (splits make more than a process starts with).
     public static let maxVMAs = 16
@@ -216,6 +237,11 @@ public struct MachineConfig: Sendable {
             return "anon_vma reuse can be turned off only for the anon-vma-chain scheme (got \(scheme.rawValue))"
         }
         if inodes < 0 || inodes > 65_536 { return "inodes must be 0...65536 (got \(inodes))" }
+        if let p = outside("libraries", libraries, MachineConfig.librariesRange) { return p }
+        if libraries > inodes { return "libraries (\(libraries)) must not outnumber inodes (\(inodes))" }
+        if injection.iMmap == .tree && iMmap != .tree {
+            return "injection \(injection.rawValue) is a bug of i_mmap tree, not of \(iMmap.rawValue)"
+        }
         if let only = injection.scheme, only != scheme {
             return "injection \(injection.rawValue) is a bug of the \(only.rawValue) scheme, not of \(scheme.rawValue)"
         }

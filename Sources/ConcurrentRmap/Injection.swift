@@ -87,6 +87,8 @@ public enum Injection: String, CaseIterable, Sendable {
     case fileReclaimDropsDirty = "file-reclaim-drops-dirty"
     /// a write fault on a private file mapping writes into the page cache page.
     case filePrivateWriteInCache = "file-private-write-in-cache"
+    /// the i_mmap interval tree's insert does not raise its ancestors' maxima.
+    case iMmapTreeStaleMax = "i-mmap-tree-stale-max"
 
     /// The scheme this bug belongs to; nil for bugs of the shared machinery.
     public var scheme: SchemeKind? {
@@ -102,7 +104,7 @@ public enum Injection: String, CaseIterable, Sendable {
             .anonVMAChain
         case .none, .mmFreeNoGrace, .walkNoPageTableLock, .racyMapcount, .rcuReaderStall, .rcuUnlockForgotten,
              .mmPinNoZeroCheck, .gpPollEarly, .fileTruncateNoUnmap, .fileFaultNoSizeCheck, .fileForkNoIMmap,
-             .fileWalkNoIMmapLock, .fileReclaimDropsDirty, .filePrivateWriteInCache:
+             .fileWalkNoIMmapLock, .fileReclaimDropsDirty, .filePrivateWriteInCache, .iMmapTreeStaleMax:
             nil
         }
     }
@@ -166,6 +168,9 @@ public enum Injection: String, CaseIterable, Sendable {
         case .fileWalkNoIMmapLock: [.lifetime, .incompleteWalk, .groupList, .lockNotHeld]
         case .fileReclaimDropsDirty: [.content]
         case .filePrivateWriteInCache: [.location, .content]
+        // The i_mmap audit checks every node's maximum; walks that prune
+        // on a stale one miss VMAs (truncate leaves pages mapped beyond EOF).
+        case .iMmapTreeStaleMax: [.groupList, .incompleteWalk, .location, .mapcount, .refcount]
         }
     }
 
@@ -183,6 +188,10 @@ public enum Injection: String, CaseIterable, Sendable {
         default: .locked
         }
     }
+
+    /// The i_mmap structure selftest and campaigns run this bug under: a
+    /// bug of the tree needs the tree.
+    public var iMmap: IMmapKind { self == .iMmapTreeStaleMax ? .tree : .list }
 
     /// Caught only by a controlled run: the lock-order check lives in the
     /// controlled scheduler, and a real run deadlocks on an inversion only
@@ -214,6 +223,9 @@ public enum Injection: String, CaseIterable, Sendable {
             "reclaim frees a dirty page cache page without writing it back (pageout): the data is lost (content). shrink_folio_list's dirty check."
         case .filePrivateWriteInCache:
             "a write fault on a MAP_PRIVATE file mapping writes the page cache page instead of copying it (location: a writable PTE of a cache page in a private VMA; content of the file). do_cow_fault."
+
+        case .iMmapTreeStaleMax:
+            "[--i-mmap tree] vma_interval_tree_insert does not raise the subtree maxima on the way down: a walk prunes a subtree that holds a VMA covering its page, so truncate and reclaim miss mappings (audit: stale maximum; incomplete walk, PTEs beyond EOF). The augmented rbtree's propagate callback."
 
         case .none: "no injected bug"
         case .mremapNoCopy:

@@ -43,7 +43,8 @@ struct KernelState<R: RmapScheme> {
         spaces = AddressSpaces(config: config, log: log)
         processes = ProcessTable(config: config)
         caches = CPUCaches(slots: config.maxCPUs, frameCache: config.frameCacheSize)
-        files = Inodes(count: config.inodes, maxPages: config.vmaPages)
+        files = Inodes(count: config.inodes, maxPages: config.vmaPages, tree: config.iMmap == .tree,
+                       libraries: config.libraries)
         flavor = RCU.flavor
     }
 }

@@ -83,6 +83,8 @@ public struct SchemeConfig: Sendable {
     public var benchChecks: CheckLevel = .off
     /// AIM7, the fork chain, the zygote and fork-heavy throughput.
     public var historic = HistoricConfig()
+    /// The file workloads (FileWorkloads.swift).
+    public var file = FileBenchConfig()
 
     public init() {}
 
@@ -113,6 +115,7 @@ public struct SchemeConfig: Sendable {
         for s in sharedPercents where s < 0 || s > 100 { return "shared percentages must be 0...100 (got \(s))" }
         if swapPages < 1 || swapPages > 512 { return "swap pages must be 1...512 (got \(swapPages))" }
         if let p = historic.validate() { return p }
+        if let p = file.validate() { return p }
         if !work.isFinite || !SchemeConfig.workRange.contains(work) { return "work must be \(SchemeConfig.workRange.lowerBound)...\(SchemeConfig.workRange.upperBound) (got \(work))" }
         return nil
     }
@@ -336,6 +339,8 @@ public struct SchemeComparison: Codable, Sendable {
     public var zygote: [ZygoteRun] = []
     public var forkHeavyRuns: [ScaleRun] = []
     public var forkHeavy: [ThroughputPoint] = []
+    /// The file workloads (FileWorkloads.swift).
+    public var fileWalks: [FileWalkRun] = []
     /// Signal that stopped the comparison, 0 if none.
     public var interrupted: Int32 = 0
 
@@ -349,6 +354,7 @@ public struct SchemeComparison: Codable, Sendable {
             + aim7.filter { $0.verdict != Verdict.success }.count + forkChain.filter { $0.verdict != Verdict.success }.count
             + zygote.filter { $0.verdict != Verdict.success }.count
             + forkHeavyRuns.filter { $0.result.verdict != Verdict.success }.count
+            + fileWalks.filter { $0.verdict != Verdict.success }.count
     }
 }
 
@@ -389,6 +395,7 @@ public enum SchemeCompare {
         if out.interrupted == 0 {
             try benchmarks(c, into: &out, progress: progress)
             try HistoricCompare.benchmarks(c, into: &out, progress: progress)
+            try FileCompare.benchmarks(c, into: &out, progress: progress)
         }
         summarize(&out, c)
         out.meta.wallS = Date().timeIntervalSince(t0)

@@ -33,13 +33,14 @@ public enum SchemeReport {
                                        ("swap.csv", swapCSV(o.swap)), ("metadata.csv", metadataCSV(o.metadata)),
                                        ("mix.csv", mixCSV(o.mix)), ("claims.csv", claimsCSV(o.claims)),
                                        ("aim7.csv", HistoricReport.aim7CSV(o.aim7)), ("forkchain.csv", HistoricReport.chainCSV(o.forkChain)),
-                                       ("zygote.csv", HistoricReport.zygoteCSV(o.zygote))]
+                                       ("zygote.csv", HistoricReport.zygoteCSV(o.zygote)), ("filewalks.csv", FileReport.csv(o.fileWalks))]
         for (name, text) in csvs { try AtomicFile.write(Data(text.utf8), to: dir + "/" + name) }
         try AtomicFile.write(Data(html(o).utf8), to: dir + "/report.html")
     }
 
     public static let files = ["report.html", "schemes.json", "runs.json", "throughput.csv", "walks.csv", "forkexit.csv",
-                               "mremap.csv", "swap.csv", "metadata.csv", "mix.csv", "claims.csv", "aim7.csv", "forkchain.csv", "zygote.csv"]
+                               "mremap.csv", "swap.csv", "metadata.csv", "mix.csv", "claims.csv", "aim7.csv", "forkchain.csv", "zygote.csv",
+                               "filewalks.csv"]
 
     // MARK: CSV
 
@@ -464,6 +465,7 @@ public enum SchemeReport {
             h += "</table>\n"
         }
         h += HistoricReport.html(o)
+        h += FileReport.html(o)
         if !o.lost.isEmpty {
             h += "<h2>Lost measurements</h2>\n<ul>\n" + o.lost.map { "<li>\(htmlEscaped($0))</li>\n" }.joined() + "</ul>\n"
         }

@@ -9,11 +9,14 @@ public struct OperationMix: Sendable, Equatable, CustomStringConvertible {
     /// Mixes by name, accepted wherever a mix is: `default`; `walk-heavy`,
     /// where most operations are rmap walks (reclaim and migration) over
     /// pages that forks keep shared; `fault-only`, no rmap walk at all
-    /// (the floor the walks are measured against).
+    /// (the floor the walks are measured against); `truncate-storm`,
+    /// truncates racing file faults, file mappings and reclaim (whose
+    /// walks meet pages truncate is removing).
     public static let named: [(name: String, mix: String)] = [
         ("default", "fault=60,fork=4,exit=4,exec=1,mremap=6,munmap=2,split=2,reclaim=15,migrate=8,mmap-file=2,truncate=1"),
         ("walk-heavy", "fault=20,fork=6,exit=6,exec=1,mremap=2,munmap=1,split=1,reclaim=35,migrate=28"),
         ("fault-only", "fault=1"),
+        ("truncate-storm", "fault=40,fork=2,exit=2,mmap-file=8,truncate=20,reclaim=25,migrate=3"),
     ]
 
     public enum ParseError: Error, CustomStringConvertible, Equatable {

@@ -104,6 +104,11 @@ public struct RunSettings: Codable, Sendable, Equatable {
     /// anon-vma-chain only: fork may reuse an anon_vma (`--avc-reuse`,
     /// `MachineConfig.anonVmaReuse`); other schemes refuse false.
     public var anonVmaReuse = true
+    /// Shared libraries every process image maps (`MachineConfig.libraries`).
+    /// A result file without the key ran before libraries existed: 0.
+    public var libraries = 1
+    /// The i_mmap structure (`MachineConfig.iMmap`).
+    public var iMmap: IMmapKind = .list
 
     public init() {}
 
@@ -126,6 +131,8 @@ public struct RunSettings: Codable, Sendable, Equatable {
         c.perturb = perturb
         c.recycling = recycling
         c.anonVmaReuse = anonVmaReuse
+        c.libraries = libraries
+        c.iMmap = iMmap
         return c
     }
 
@@ -155,6 +162,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         a.append(perturb ? "--perturb" : "--no-perturb")
         a += ["--recycling", recycling.rawValue]
         if scheme == .anonVMAChain { a += ["--avc-reuse", anonVmaReuse ? "on" : "off"] }
+        a += ["--libraries", "\(libraries)", "--i-mmap", iMmap.rawValue]
         return a
     }
 
@@ -203,6 +211,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         case familySize, locality, vmaPages, vmasPerProcess, auditIntervalS, stallTimeoutS, gpProbeIntervalS, latencySample
         case sampleIntervalS, pin, pinFirst, keepGoing, inject, perturb, recycling, workload
         case anonVmaWalk, anonVmaMerge, anonVmaReuse
+        case libraries, iMmap
     }
 
     /// Missing keys keep their defaults, so older result files still load.
@@ -248,6 +257,8 @@ public struct RunSettings: Codable, Sendable, Equatable {
         anonVmaWalk = try v(.anonVmaWalk, old ? .rcuOnly : d.anonVmaWalk)
         anonVmaMerge = try v(.anonVmaMerge, scheme == .anonVma ? false : d.anonVmaMerge)
         anonVmaReuse = try v(.anonVmaReuse, d.anonVmaReuse)
+        libraries = try v(.libraries, 0)
+        iMmap = try v(.iMmap, .list)
     }
 }
 
@@ -258,3 +269,4 @@ extension AnonVMAWalk: Codable {}
 extension CheckLevel: Codable {}
 extension Injection: Codable {}
 extension Recycling: Codable {}
+extension IMmapKind: Codable {}

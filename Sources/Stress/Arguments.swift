@@ -202,6 +202,20 @@ struct RecyclingOption<D: CommandDefaults>: ParsableArguments {
     func value() throws -> Recycling? { try recycling.map { try Parse.choice($0, "--recycling", "recycling mode") } }
 }
 
+/// --libraries and --i-mmap: the file side of a machine.
+struct FileOptions<D: CommandDefaults>: ParsableArguments {
+    @Option(help: help(D.self, "libraries", "Shared libraries every process image maps (text and data, one private file mapping each), \(Ranges.r(MachineConfig.librariesRange)), at most the machine's \(MachineConfig().inodes) inodes (default \(D.settings.libraries))."))
+    var libraries: String?
+    @Option(name: .customLong("i-mmap"), help: help(D.self, "i-mmap", "Each inode's i_mmap: \(IMmapKind.allCases.map(\.rawValue).joined(separator: " or ")) (tree: an interval tree keyed by file range, as vma_interval_tree) (default \(D.settings.iMmap.rawValue))."))
+    var iMmap: String?
+
+    /// Applies the options given to `s`.
+    func apply(to s: inout RunSettings) throws {
+        if let v = libraries { s.libraries = try Parse.whole(v, "--libraries", MachineConfig.librariesRange) }
+        if let v = iMmap { s.iMmap = try Parse.choice(v, "--i-mmap", "i_mmap structure") }
+    }
+}
+
 /// --processes.
 struct ProcessesOption<D: CommandDefaults>: ParsableArguments {
     @Option(help: help(D.self, "processes", "Process-table entries, the most processes alive at once, \(Ranges.r(Limits.processes)) (default \(D.settings.processes))."))
@@ -263,6 +277,7 @@ struct SettingsOptions<D: CommandDefaults>: ParsableArguments {
     var pin = false
     @Option(name: .customLong("pin-first"), help: help(D.self, "pin-first", "With --pin, the CPU slot of worker 0 (default 0): worker i takes slot (N + i) mod CPUs."))
     var pinFirst: String?
+    @OptionGroup var file: FileOptions<D>
     @Option(name: .customLong("options-from"), help: help(D.self, "options-from", "Start from the settings recorded in a result file (--json of an earlier run); options given here override them."))
     var optionsFrom: String?
 
@@ -270,6 +285,8 @@ struct SettingsOptions<D: CommandDefaults>: ParsableArguments {
     var input: SettingsInput {
         var i = inputWithoutReuse
         i.avcReuse = avcReuse.avcReuse
+        i.libraries = file.libraries
+        i.iMmap = file.iMmap
         return i
     }
 
@@ -387,6 +404,8 @@ struct SettingsInput {
     var pinFirst: String? = nil
     var optionsFrom: String?
     var avcReuse: String? = nil
+    var libraries: String? = nil
+    var iMmap: String? = nil
 
     func settings() throws -> RunSettings {
         var s = base
@@ -452,6 +471,8 @@ struct SettingsInput {
             guard s.pin else { throw ValidationError("--pin-first needs --pin") }
             s.pinFirst = try Parse.whole(v, "--pin-first", 0...Limits.threads.upperBound)
         }
+        if let v = libraries { s.libraries = try Parse.whole(v, "--libraries", MachineConfig.librariesRange) }
+        if let v = iMmap { s.iMmap = try Parse.choice(v, "--i-mmap", "i_mmap structure") }
         if let r = try AVCReuseOption<RunOptions.Defaults>.parseReuse(avcReuse, scheme: s.scheme) { s.anonVmaReuse = r }
         if !s.anonVmaReuse && s.scheme != .anonVMAChain {
             throw ValidationError("--avc-reuse off applies only to --scheme anon-vma-chain (got \(s.scheme.rawValue))")

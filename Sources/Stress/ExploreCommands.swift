@@ -30,6 +30,7 @@ struct ControlledOptions: ParsableArguments {
     @OptionGroup var sync: SyncOption<Defaults>
     @OptionGroup var mix: MixOption<Defaults>
     @OptionGroup var anonVma: AnonVMAOptions<Defaults>
+    @OptionGroup var file: FileOptions<Defaults>
 
     func base(inject: Injection = .none) throws -> (RunSettings, ScheduleStrategy, Int) {
         let d = Defaults.settings
@@ -40,9 +41,11 @@ struct ControlledOptions: ParsableArguments {
         if let r = try avcReuse.reuseValue(for: scheme) { s.anonVmaReuse = r }
         if let m = try mix.value() { s.mix = m }
         try anonVma.apply(to: &s)
+        try file.apply(to: &s)
         if let own = inject.scheme, own != scheme {
             throw ValidationError("--inject \(inject.rawValue) is a bug of the \(own.rawValue) scheme, not of \(scheme.rawValue)")
         }
+        if let problem = s.machineConfig.validate() { throw ValidationError(problem) }
         return (s, try schedule.strategyValue(), try schedule.stepsValue())
     }
 }

@@ -26,7 +26,7 @@ final class Reporter: @unchecked Sendable {
 
     func header(_ s: RunSettings) {
         let amount = s.ops.map { "ops=\($0) (at most \(fmt(s.durationS))s)" } ?? "duration=\(fmt(s.durationS))s"
-        line("stress \(StressVersion.description): scheme=\(s.scheme.rawValue) threads=\(s.threads) \(amount)\(s.warmupS > 0 ? " warmup=\(fmt(s.warmupS))s" : "") seed=\(s.seed) rcu=\(s.rcu.rawValue) sync=\(s.sync.rawValue)\(s.scheme.hasAnonVMAWalk ? " anon-vma-walk=\(s.anonVmaWalk.rawValue)" : "")\(s.scheme == .anonVma ? " anon-vma-merge=\(s.anonVmaMerge ? "on" : "off")" : "") checks=\(s.checks.rawValue)\(s.scheme == .anonVMAChain ? " avc-reuse=\(s.anonVmaReuse ? "on" : "off")" : "")\(s.inject == .none ? "" : " inject=\(s.inject.rawValue)")\(s.perturb ? " perturb" : "") recycling=\(s.recycling.rawValue)\(s.pin ? " pin" : "")")
+        line("stress \(StressVersion.description): scheme=\(s.scheme.rawValue) threads=\(s.threads) \(amount)\(s.warmupS > 0 ? " warmup=\(fmt(s.warmupS))s" : "") seed=\(s.seed) rcu=\(s.rcu.rawValue) sync=\(s.sync.rawValue)\(s.scheme.hasAnonVMAWalk ? " anon-vma-walk=\(s.anonVmaWalk.rawValue)" : "")\(s.scheme == .anonVma ? " anon-vma-merge=\(s.anonVmaMerge ? "on" : "off")" : "") checks=\(s.checks.rawValue)\(s.scheme == .anonVMAChain ? " avc-reuse=\(s.anonVmaReuse ? "on" : "off")" : "")\(s.inject == .none ? "" : " inject=\(s.inject.rawValue)")\(s.perturb ? " perturb" : "") recycling=\(s.recycling.rawValue)\(s.pin ? " pin" : "") libraries=\(s.libraries) i-mmap=\(s.iMmap.rawValue)")
         line("  workload=\(s.workload.rawValue)\(s.workload == .aim7 || s.workload == .zygote ? " (\(WorkloadShape.children(processes: s.processes, workers: s.threads)) children per worker)" : "") mix=\(s.mix) frames=\(s.frames) swap-slots=\(s.swapSlots) processes=\(s.processes)\(s.workload.isScript ? "" : " population=\(s.effectivePopulation) family-size=\(s.familySize)") vma-pages=\(s.vmaPages) audit-interval=\(fmt(s.auditIntervalS))s")
     }
 
@@ -70,7 +70,7 @@ final class Reporter: @unchecked Sendable {
         line("swap cache     \(r.event(.swapCacheHit)) swap-ins mapped the cached page, \(r.event(.swapCacheCopy)) copied it (the scheme's rule), \(r.event(.swapCacheFreed)) cached pages freed")
         line("migration      \(r.event(.migrated)) pages migrated")
         line("faults         \(r.event(.firstTouch)) first touch, \(r.event(.cowCopy)) COW copies, \(r.event(.cowReuse)) COW reuses, \(r.event(.faultOOM)) out of memory")
-        line("files          \(r.event(.mmapFile)) file mappings, \(r.event(.fileFault)) cache pages mapped, \(r.event(.fileCow)) private copies, \(r.event(.fileWriteback)) written back, \(r.event(.fileDropped)) dropped by reclaim, \(r.event(.truncate)) truncates, \(r.event(.fileSigbus)) faults beyond EOF")
+        line("files          \(r.event(.mmapFile)) file mappings, \(r.event(.fileFault)) cache pages mapped, \(r.event(.fileCow)) private copies, \(r.event(.fileWriteback)) written back, \(r.event(.fileDropped)) dropped by reclaim, \(r.event(.truncate)) truncates, \(r.event(.fileSigbus)) faults beyond EOF, \(r.event(.mapLibrary)) libraries mapped (\(r.event(.mapLibraryFailed)) without a VMA slot)")
         line("processes      \(r.event(.forkExec)) execs after a fork that outgrew its family")
         if let last = r.samples.last {
             line("shape          \(last.processes) processes in \(last.families) families (mean \(fmt(last.meanFamilySize, 2)), largest \(last.maxFamilySize)), \(last.framesInUse)/\(r.settings.frames) frames in use")

@@ -71,6 +71,10 @@ struct Schemes: ParsableCommand {
     var chainGenerations: String?
     @Option(name: .customLong("zygote-children"), help: "Children of the zygote benchmark, \(Ranges.r(HistoricConfig.zygoteChildrenRange)) (default \(HistoricConfig().zygoteChildren)).")
     var zygoteChildren: String?
+    @Option(name: .customLong("file-mappings"), help: "Mappings of one 512-page file for the file walk section, comma-separated powers of two 1...512 (default 1,4,16,64,256); each mapping its own window, walked with i_mmap a list and a tree.")
+    var fileMappings: String = "1,4,16,64,256"
+    @Option(name: .customLong("library-processes"), help: "Processes mapping one library for the file walk section, comma-separated 1...4000 (default 16,128).")
+    var libraryProcesses: String = "16,128"
     // Required: a default of docs/schemes overwrote the committed report
     // whenever the command ran from the checkout.
     @Option(help: "Output folder (created if missing; required, e.g. --out docs/schemes to regenerate the committed report from a clean commit).")
@@ -90,6 +94,8 @@ struct Schemes: ParsableCommand {
             c.forkVMAPages = try ScaleLists.ints(forkVMAPages, option: "fork-vma-pages", range: SchemeConfig.vmaPagesRange)
             c.sharedPercents = try ScaleLists.ints(shared, option: "shared", range: 0...100)
             c.historic.aim7Children = try ScaleLists.ints(aim7Children, option: "aim7-children", range: HistoricConfig.aim7ChildrenRange)
+            c.file.mappings = try ScaleLists.ints(fileMappings, option: "file-mappings", range: FileBenchConfig.mappingsRange)
+            c.file.libraryProcesses = try ScaleLists.ints(libraryProcesses, option: "library-processes", range: 1...4000)
         } catch let e as ListParseError {
             throw ValidationError(e.message)
         }
@@ -131,6 +137,7 @@ struct Schemes: ParsableCommand {
         let o = try SchemeCompare.run(c, arguments: CommandLine.arguments) { line in print(line); fflush(nil) }
         try SchemeReport.write(dir: out, o)
         for claim in o.claims { print("claim  \(claim.who): \(claim.verdict): \(claim.figure)") }
+        print(FileReport.text(o), terminator: "")
         print("wrote \(out)/" + SchemeReport.files.joined(separator: ", "))
         for l in o.lost { print("lost: \(l)") }
         if o.interrupted != 0 {

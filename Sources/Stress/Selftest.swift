@@ -107,6 +107,7 @@ struct Selftest: ParsableCommand {
                 // Injection.needsControlledRun): explore it in-process.
                 var base = ControlledSpec.testSettings(scheme: scheme, threads: 3, seed: seed, inject: inj)
                 if scheme.hasAnonVMAWalk { base.anonVmaWalk = inj.selftestAnonVmaWalk }
+                base.iMmap = inj.iMmap
                 let sum = try Explorer.explore(base: base, strategy: .random, steps: 3000,
                                                schedules: 2000, interrupted: { Signals.pending != 0 })
                 if Signals.pending != 0 {
@@ -132,6 +133,7 @@ struct Selftest: ParsableCommand {
             s.inject = inj
             // A grace-period bug needs the RCU-only walk to be seen on anon-vma.
             if scheme.hasAnonVMAWalk { s.anonVmaWalk = inj.selftestAnonVmaWalk }
+            s.iMmap = inj.iMmap
             s.perturb = perturb
             s.stallTimeoutS = 5
             s.auditIntervalS = 1
@@ -169,6 +171,7 @@ struct Selftest: ParsableCommand {
         for inj in list {
             var base = ControlledSpec.testSettings(scheme: scheme, threads: threads, seed: seed, inject: inj)
             if scheme.hasAnonVMAWalk { base.anonVmaWalk = inj.selftestAnonVmaWalk }
+            base.iMmap = inj.iMmap
             let sum = try Explorer.explore(base: base, strategy: strategy, steps: steps, schedules: budget,
                                            interrupted: { Signals.pending != 0 })
             if Signals.pending != 0 {

@@ -109,7 +109,9 @@ final class CommandLineTests: XCTestCase {
                   ["run", "--vma-pages", "7"], ["run", "--vma-pages", "0"], ["run", "--vma-pages", "1024"],
                   ["run", "--vmas-per-process", "0"], ["run", "--vmas-per-process", "9"],
                   ["run", "--population", "100000"], ["run", "--family-size", "70000"], ["run", "--sample-interval", "0"],
-                  ["run", "--pin-first", "1"], ["run", "--pin", "--pin-first", "-1"], ["run", "--pin", "--pin-first", "4097"]]
+                  ["run", "--pin-first", "1"], ["run", "--pin", "--pin-first", "-1"], ["run", "--pin", "--pin-first", "4097"],
+                  ["run", "--libraries", "5"], ["run", "--libraries", "-1"], ["run", "--libraries", "x"], ["run", "--i-mmap", "heap"],
+                  ["run", "--i-mmap", ""], ["run", "--inject", "i-mmap-tree-stale-max"]]
         for v in ["", "foo=1", "fault=-1", "fault=1,fault=2", "fault=0"] { cases.append(["run", "--mix", v]) }
         cases += [["run", "--workload", "aim8"], ["run", "--workload", ""], ["run", "--workload", "aim7", "--population", "4"],
                   ["run", "--workload", "zygote", "--family-size", "2"], ["run", "--workload", "fork-heavy", "--mix", "fault=1"],
@@ -163,6 +165,9 @@ final class CommandLineTests: XCTestCase {
         let sch = try run(["run", "--scheme", "nosuch"]).err
         XCTAssertTrue(sch.contains("anongroup, anon-vma"), "an unknown scheme lists the schemes: \(sch)")
         XCTAssertTrue(try run(["run", "--inject", "anon-vma-no-recheck"]).err.contains("bug of the anon-vma scheme"))
+        XCTAssertTrue(try run(["run", "--libraries", "9"]).err.contains("0...4"))
+        XCTAssertTrue(try run(["run", "--i-mmap", "heap"]).err.contains("list, tree"))
+        XCTAssertTrue(try run(["run", "--inject", "i-mmap-tree-stale-max"]).err.contains("bug of i_mmap tree"))
         let inj = try run(["run", "--inject", "nosuch"]).err
         for i in Injection.allCases { XCTAssertTrue(inj.contains(i.rawValue), "the whole list of names: \(i.rawValue)") }
     }

@@ -59,6 +59,9 @@ protocol MachineBenchDriver {
     func benchForkChain(generations: Int, pages: Int, sampleEvery: Int, cpu: CPU) -> [BenchChainSample]?
     func benchZygote(children: Int, vmas: Int, pages: Int, cpu: CPU) -> BenchZygoteFigure?
     func benchMetadata() -> BenchMetadata
+    // The file workloads (FileWorkloads.swift).
+    func benchLibraryWalk(processes: Int, walks: Int, cpu: CPU) -> BenchFileWalkFigure?
+    func benchFileWindowsWalk(mappings: Int, walks: Int, cpu: CPU) -> BenchFileWalkFigure?
 }
 
 extension Machine {

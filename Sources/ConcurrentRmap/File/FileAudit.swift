@@ -35,28 +35,7 @@ extension Kernel {
         var onList = Set<UInt32>()
         for i in 1...files.count {
             let ino = UInt32(i)
-            var n: Int32 = 0
-            var prev: UInt32 = 0
-            var v = files.inode[i].head.load(ordering: .relaxed)
-            while v != 0 {
-                n += 1
-                guard spaces.vmas.contains(v), n <= Int32(config.vmaCount) else {
-                    report(Violation(kind: .groupList, detail: "i_mmap of inode \(i) names VMA \(v) (or loops)"))
-                    break
-                }
-                let r = vmaRecord(v)
-                if spaces.vmas.load(v) != SlotState.live || VMAFile.inode(r.pointee.file.load(ordering: .relaxed)) != ino
-                    || !r.pointee.iLinked.load(ordering: .relaxed) || r.pointee.iPrev.load(ordering: .relaxed) != prev {
-                    report(Violation(kind: .groupList, mm: r.pointee.mm.load(ordering: .relaxed),
-                                     detail: "i_mmap of inode \(i) lists VMA \(v): \(SlotState.name(spaces.vmas.load(v))), file \(r.pointee.file.load(ordering: .relaxed)), linked \(r.pointee.iLinked.load(ordering: .relaxed))"))
-                }
-                if !onList.insert(v).inserted { report(Violation(kind: .groupList, detail: "VMA \(v) on two i_mmap lists")) }
-                prev = v
-                v = r.pointee.iNext.load(ordering: .relaxed)
-            }
-            if prev != files.inode[i].tail.load(ordering: .relaxed) {
-                report(Violation(kind: .groupList, detail: "i_mmap of inode \(i) ends at VMA \(prev), its tail says \(files.inode[i].tail.load(ordering: .relaxed))"))
-            }
+            let n = files.tree ? auditIMmapTree(ino, &onList, report) : auditIMmapList(ino, &onList, report)
             if n != files.inode[i].mappings.load(ordering: .relaxed) {
                 report(Violation(kind: .groupList, detail: "inode \(i) counts \(files.inode[i].mappings.load(ordering: .relaxed)) mappings, i_mmap lists \(n)"))
             }
@@ -105,6 +84,98 @@ extension Kernel {
         return cached
     }
 
+    /// One VMA found on inode `ino`'s i_mmap: live, of this inode, linked,
+    /// on no other.
+    private func auditIMmapMember(_ ino: UInt32, _ v: UInt32, _ onList: inout Set<UInt32>, _ report: (Violation) -> Void) {
+        let r = vmaRecord(v)
+        if spaces.vmas.load(v) != SlotState.live || VMAFile.inode(r.pointee.file.load(ordering: .relaxed)) != ino
+            || !r.pointee.iLinked.load(ordering: .relaxed) {
+            report(Violation(kind: .groupList, mm: r.pointee.mm.load(ordering: .relaxed),
+                             detail: "i_mmap of inode \(ino) lists VMA \(v): \(SlotState.name(spaces.vmas.load(v))), file \(r.pointee.file.load(ordering: .relaxed)), linked \(r.pointee.iLinked.load(ordering: .relaxed))"))
+        }
+        if !onList.insert(v).inserted { report(Violation(kind: .groupList, detail: "VMA \(v) on two i_mmap lists")) }
+    }
+
+    /// The list form: links both ways, tail at the end. Returns its length.
+    private func auditIMmapList(_ ino: UInt32, _ onList: inout Set<UInt32>, _ report: (Violation) -> Void) -> Int32 {
+        let i = Int(ino)
+        var n: Int32 = 0
+        var prev: UInt32 = 0
+        var v = files.inode[i].head.load(ordering: .relaxed)
+        while v != 0 {
+            n += 1
+            guard spaces.vmas.contains(v), n <= Int32(config.vmaCount) else {
+                report(Violation(kind: .groupList, detail: "i_mmap of inode \(i) names VMA \(v) (or loops)"))
+                break
+            }
+            auditIMmapMember(ino, v, &onList, report)
+            if vmaRecord(v).pointee.iPrev.load(ordering: .relaxed) != prev {
+                report(Violation(kind: .groupList, detail: "i_mmap of inode \(i): VMA \(v)'s back link names \(vmaRecord(v).pointee.iPrev.load(ordering: .relaxed)), not \(prev)"))
+            }
+            prev = v
+            v = vmaRecord(v).pointee.iNext.load(ordering: .relaxed)
+        }
+        if prev != files.inode[i].tail.load(ordering: .relaxed) {
+            report(Violation(kind: .groupList, detail: "i_mmap of inode \(i) ends at VMA \(prev), its tail says \(files.inode[i].tail.load(ordering: .relaxed))"))
+        }
+        return n
+    }
+
+    /// The tree form: parent links, start order (in order), each key the
+    /// VMA's current file range, each maximum its subtree's largest end,
+    /// the heap order of priorities. Returns its node count.
+    private func auditIMmapTree(_ ino: UInt32, _ onList: inout Set<UInt32>, _ report: (Violation) -> Void) -> Int32 {
+        var n: Int32 = 0
+        var lastStart: UInt64 = 0
+        var broken = false
+        // In-order with an explicit stack (the world is stopped; the audit may allocate).
+        var stack: [UInt32] = []
+        var v = files.inode[Int(ino)].root.load(ordering: .relaxed)
+        if v != 0 && tParent(v) != 0 {
+            report(Violation(kind: .groupList, detail: "i_mmap tree of inode \(ino): root VMA \(v) has parent \(tParent(v))"))
+        }
+        while (v != 0 || !stack.isEmpty) && !broken {
+            while v != 0 {
+                guard spaces.vmas.contains(v), n + Int32(stack.count) <= Int32(config.vmaCount) else {
+                    report(Violation(kind: .groupList, detail: "i_mmap tree of inode \(ino) names VMA \(v) (or loops)"))
+                    broken = true
+                    break
+                }
+                stack.append(v)
+                let l = tLeft(v)
+                if l != 0 && spaces.vmas.contains(l) && tParent(l) != v {
+                    report(Violation(kind: .groupList, detail: "i_mmap tree of inode \(ino): VMA \(l)'s parent is \(tParent(l)), not \(v)"))
+                }
+                v = l
+            }
+            guard !broken, let top = stack.popLast() else { break }
+            n += 1
+            auditIMmapMember(ino, top, &onList, report)
+            let r = vmaRecord(top)
+            let start = r.pointee.pgoff.load(ordering: .relaxed)
+            if n > 1 && start < lastStart {
+                report(Violation(kind: .groupList, detail: "i_mmap tree of inode \(ino) out of order: VMA \(top) starts at page \(start) after a VMA at \(lastStart)"))
+            }
+            lastStart = start
+            let last = start + UInt64(r.pointee.pages.load(ordering: .relaxed)) - 1
+            if tLast(top) != last {
+                report(Violation(kind: .groupList, detail: "i_mmap tree of inode \(ino): VMA \(top)'s key ends at page \(tLast(top)), the VMA at \(last)"))
+            }
+            if tMax(top) != treeSubtreeMax(top) {
+                report(Violation(kind: .groupList, detail: "i_mmap tree of inode \(ino): VMA \(top)'s subtree maximum is \(tMax(top)), its subtree ends at \(treeSubtreeMax(top))"))
+            }
+            let rt = tRight(top)
+            for c in [tLeft(top), rt] where c != 0 && Self.treePriority(c) > Self.treePriority(top) {
+                report(Violation(kind: .groupList, detail: "i_mmap tree of inode \(ino): child \(c) outranks its parent \(top)"))
+            }
+            if rt != 0 && spaces.vmas.contains(rt) && tParent(rt) != top {
+                report(Violation(kind: .groupList, detail: "i_mmap tree of inode \(ino): VMA \(rt)'s parent is \(tParent(rt)), not \(top)"))
+            }
+            v = rt
+        }
+        return n
+    }
+
     /// Teardown: every cache page written back and dropped (the machine's
     /// "sync and drop_caches"). Every process has exited: none is mapped.
     func dropPageCache(_ cpu: CPU) {
@@ -137,7 +208,7 @@ extension Kernel {
         guard files.count > 0 else { return }
         for i in 1...files.count {
             if files.inode[i].head.load(ordering: .relaxed) != 0 || files.inode[i].tail.load(ordering: .relaxed) != 0
-                || files.inode[i].mappings.load(ordering: .relaxed) != 0 {
+                || files.inode[i].root.load(ordering: .relaxed) != 0 || files.inode[i].mappings.load(ordering: .relaxed) != 0 {
                 report(Violation(kind: .leak, detail: "inode \(i) still has \(files.inode[i].mappings.load(ordering: .relaxed)) VMAs on its i_mmap"))
             }
             if files.inode[i].nrpages.load(ordering: .relaxed) != 0 {

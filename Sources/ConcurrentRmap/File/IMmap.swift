@@ -35,11 +35,15 @@ extension Kernel {
         guard ino != 0 else { return }
         let r = vmaRecord(v)
         iMmapWrite(ino)
-        let t = files.inode[Int(ino)].tail.load(ordering: .relaxed)
-        r.pointee.iNext.store(0, ordering: .relaxed)
-        r.pointee.iPrev.store(t, ordering: .relaxed)
-        if t != 0 { vmaRecord(t).pointee.iNext.store(v, ordering: .relaxed) } else { files.inode[Int(ino)].head.store(v, ordering: .relaxed) }
-        files.inode[Int(ino)].tail.store(v, ordering: .relaxed)
+        if files.tree {
+            treeInsert(ino, v)
+        } else {
+            let t = files.inode[Int(ino)].tail.load(ordering: .relaxed)
+            r.pointee.iNext.store(0, ordering: .relaxed)
+            r.pointee.iPrev.store(t, ordering: .relaxed)
+            if t != 0 { vmaRecord(t).pointee.iNext.store(v, ordering: .relaxed) } else { files.inode[Int(ino)].head.store(v, ordering: .relaxed) }
+            files.inode[Int(ino)].tail.store(v, ordering: .relaxed)
+        }
         r.pointee.iLinked.store(true, ordering: .relaxed)
         files.inode[Int(ino)].mappings.wrappingAdd(1, ordering: .relaxed)
         iMmapUnlock(ino)
@@ -55,9 +59,13 @@ extension Kernel {
         iMmapWrite(ino)
         defer { iMmapUnlock(ino) }
         guard r.pointee.iLinked.load(ordering: .relaxed) else { return }
-        let p = r.pointee.iPrev.load(ordering: .relaxed), n = r.pointee.iNext.load(ordering: .relaxed)
-        if p != 0 { vmaRecord(p).pointee.iNext.store(n, ordering: .relaxed) } else { files.inode[Int(ino)].head.store(n, ordering: .relaxed) }
-        if n != 0 { vmaRecord(n).pointee.iPrev.store(p, ordering: .relaxed) } else { files.inode[Int(ino)].tail.store(p, ordering: .relaxed) }
+        if files.tree {
+            treeRemove(ino, v)
+        } else {
+            let p = r.pointee.iPrev.load(ordering: .relaxed), n = r.pointee.iNext.load(ordering: .relaxed)
+            if p != 0 { vmaRecord(p).pointee.iNext.store(n, ordering: .relaxed) } else { files.inode[Int(ino)].head.store(n, ordering: .relaxed) }
+            if n != 0 { vmaRecord(n).pointee.iPrev.store(p, ordering: .relaxed) } else { files.inode[Int(ino)].tail.store(p, ordering: .relaxed) }
+        }
         r.pointee.iLinked.store(false, ordering: .relaxed)
         files.inode[Int(ino)].mappings.wrappingSubtract(1, ordering: .relaxed)
     }
@@ -79,31 +87,42 @@ extension Kernel {
         let locked = inject != .fileWalkNoIMmapLock
         if locked { iMmapRead(ino) }
         defer { if locked { iMmapUnlock(ino) } }
-        var visited = 0
-        var v = files.inode[Int(ino)].head.load(ordering: .relaxed)
         let check = checks != .off
-        while v != 0 {
-            visited += 1
-            // Under the i_mmap lock every VMA on the list is live, linked
-            // and of this inode; one that is not left (or was freed and
-            // reused) under the walker.
+        return iMmapForEach(ino, index, index) { v in
+            // Under the i_mmap lock every VMA on it is live, linked and of
+            // this inode; one that is not left (or was freed and reused)
+            // under the walker.
             if check && (spaces.vmas.load(v) != SlotState.live || !vmaRecord(v).pointee.iLinked.load(ordering: .relaxed)
                          || VMAFile.inode(vmaFile(v)) != ino) {
                 report(.lifetime, frame: f, vpn: index, cpu: cpu,
                        "file walk of inode \(ino) reached VMA \(v), which left its i_mmap (\(SlotState.name(spaces.vmas.load(v))))")
-                break
+                return false
             }
             if let (mm, vpn) = vmaAddress(v, index: index) { visit(mm, vpn) }
             if !locked { P.schedulingPoint() }
-            let next = vmaRecord(v).pointee.iNext.load(ordering: .relaxed)
-            // The same, after the visit (its race window): the list must
-            // not have changed under the walker.
+            // The same, after the visit (its race window): i_mmap must not
+            // have changed under the walker.
             if check && !vmaRecord(v).pointee.iLinked.load(ordering: .relaxed) {
                 report(.lifetime, frame: f, vpn: index, cpu: cpu,
                        "VMA \(v) left the i_mmap of inode \(ino) while the walk was on it")
-                break
+                return false
             }
-            v = next
+            return true
+        }
+    }
+
+    /// The VMAs of inode `ino`'s i_mmap that may overlap file pages
+    /// [lo, hi], in i_mmap order, until `body` returns false: every VMA of
+    /// a list (the body checks the range), only the overlapping ones of a
+    /// tree. Returns the VMAs (list) or tree nodes read. i_mmap lock held.
+    @inline(__always) func iMmapForEach(_ ino: UInt32, _ lo: UInt64, _ hi: UInt64, _ body: (UInt32) -> Bool) -> Int {
+        if files.tree { return treeQuery(ino, lo, hi, body) }
+        var visited = 0
+        var v = files.inode[Int(ino)].head.load(ordering: .relaxed)
+        while v != 0 {
+            visited += 1
+            guard body(v) else { break }
+            v = vmaRecord(v).pointee.iNext.load(ordering: .relaxed)
         }
         return visited
     }
@@ -140,8 +159,8 @@ extension Kernel {
     /// random stretch of a random inode, shared or private; it joins the
     /// inode's i_mmap. False when out of VMA slots or table entries.
     func mmapFile(_ mm: UInt32, _ cpu: CPU) -> Bool {
-        guard config.inodes > 0 else { return false }
-        let ino = UInt32(1 + cpu.pointee.random(below: config.inodes))
+        guard config.inodes > config.libraries else { return false }
+        let ino = UInt32(1 + config.libraries + cpu.pointee.random(below: config.inodes - config.libraries))
         let pages = 1 + cpu.pointee.random(below: files.maxPages)
         let pgoff = UInt64(cpu.pointee.random(below: files.maxPages - pages + 1))
         let shared = cpu.pointee.random(below: 2) == 0

@@ -15,6 +15,9 @@ struct InodeRecord: ~Copyable {
     let size = Atomic<UInt64>(0)
     let head = Atomic<UInt32>(0)
     let tail = Atomic<UInt32>(0)
+    /// The root of the i_mmap interval tree (`--i-mmap tree`; `head` and
+    /// `tail` stay 0 then).
+    let root = Atomic<UInt32>(0)
     let mappings = Atomic<Int32>(0)
     let nrpages = Atomic<Int32>(0)
     /// Truncates in flight (set before the size store, cleared after the
@@ -38,10 +41,16 @@ struct Inodes {
     let disk: UnsafeMutablePointer<Atomic<UInt64>>
     let iMmapLock: RWLockArray
     let inodeLock: MutexArray
+    /// i_mmap is an interval tree (`IMmapKind.tree`), not a list.
+    let tree: Bool
+    /// Inodes 1...libraries are shared libraries (`MachineConfig.libraries`).
+    let libraries: Int
 
-    init(count: Int, maxPages: Int) {
+    init(count: Int, maxPages: Int, tree: Bool = false, libraries: Int = 0) {
         self.count = count
         self.maxPages = maxPages
+        self.tree = tree
+        self.libraries = libraries
         inode = .allocate(capacity: count + 1)
         for i in 0...count { (inode + i).initialize(to: InodeRecord()) }
         for i in 1...max(1, count) where i <= count { inode[i].size.store(UInt64(maxPages), ordering: .relaxed) }
@@ -63,6 +72,8 @@ struct Inodes {
     }
 
     @inline(__always) func contains(_ ino: UInt32) -> Bool { ino >= 1 && Int(ino) <= count }
+    /// Whether `ino` is a shared library's (truncate leaves it alone).
+    @inline(__always) func isLibrary(_ ino: UInt32) -> Bool { ino >= 1 && Int(ino) <= libraries }
     @inline(__always) func slot(_ ino: UInt32, _ index: UInt64) -> UnsafeMutablePointer<Atomic<UInt32>> {
         cache + (Int(ino) * maxPages + Int(index))
     }

@@ -15,8 +15,9 @@ extension Kernel {
     /// to its full size when it is already small. Returns the new size.
     @discardableResult
     func truncate(_ cpu: CPU) -> Int {
-        guard config.inodes > 0 else { return 0 }
-        let ino = UInt32(1 + cpu.pointee.random(below: config.inodes))
+        // Shared libraries are never truncated (ETXTBSY's spirit).
+        guard config.inodes > config.libraries else { return 0 }
+        let ino = UInt32(1 + config.libraries + cpu.pointee.random(below: config.inodes - config.libraries))
         let size = Int(files.inode[Int(ino)].size.load(ordering: .relaxed))
         let to = size < files.maxPages / 2 ? files.maxPages : cpu.pointee.random(below: size)
         truncate(ino, to: to, cpu)
@@ -88,15 +89,14 @@ extension Kernel {
     func unmapMappingRange(_ ino: UInt32, from: UInt64, _ cpu: CPU) {
         iMmapRead(ino)
         defer { iMmapUnlock(ino) }
-        var v = files.inode[Int(ino)].head.load(ordering: .relaxed)
-        while v != 0 {
+        _ = iMmapForEach(ino, from, UInt64.max) { v in
             let mm = vmaMM(v)
             let start = vmaStart(v), pages = UInt64(vmaPages(v)), pgoff = vmaPgoff(v)
             if pgoff + pages > from {
                 let skip = from > pgoff ? from - pgoff : 0
                 zap(mm, from: start + skip, pages: Int(pages - skip), cpu)
             }
-            v = vmaRecord(v).pointee.iNext.load(ordering: .relaxed)
+            return true
         }
     }
 

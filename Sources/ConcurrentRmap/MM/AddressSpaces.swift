@@ -30,6 +30,15 @@ struct VMARecord: ~Copyable {
     let iNext = Atomic<UInt32>(0)
     let iPrev = Atomic<UInt32>(0)
     let iLinked = Atomic<Bool>(false)
+    /// Its node in the inode's i_mmap interval tree (`--i-mmap tree`,
+    /// `IMmapTree.swift`), under the i_mmap lock: children, parent, the
+    /// last file page it covers (its key's end; the key's start is
+    /// `pgoff`), and the largest such end in its subtree.
+    let tLeft = Atomic<UInt32>(0)
+    let tRight = Atomic<UInt32>(0)
+    let tParent = Atomic<UInt32>(0)
+    let tLast = Atomic<UInt64>(0)
+    let tMax = Atomic<UInt64>(0)
 }
 
 /// The address-space subsystem: mm slots with their users, locks and page

@@ -39,7 +39,8 @@ extension Kernel {
 
     /// A new process image: a fresh mm with `vmasPerProcess` empty VMAs (each
     /// filling a free slot, its page offset its own start, as a new
-    /// anonymous mapping), in a new rmap context and a new family. Returns 0
+    /// anonymous mapping) and its shared libraries (`mapLibraries`), in a
+    /// new rmap context and a new family. Returns 0
     /// when out of slots.
     func newProcessMM(_ cpu: CPU) -> UInt32 {
         let mm = allocMM(cpu)
@@ -70,6 +71,9 @@ extension Kernel {
             cacheFree(.mms, mm, cpu)
             return 0
         }
+        // Published and in its rmap context: walkers may now meet it on a
+        // library's i_mmap.
+        mapLibraries(mm, cpu)
         return mm
     }
 

@@ -50,7 +50,17 @@ extension Kernel {
     /// record (release: walkers read it) and the mm's table. mmap lock held
     /// for writing.
     func resizeVMA(_ mm: UInt32, _ v: UInt32, pages: Int) {
-        vmaRecord(v).pointee.pages.store(UInt32(pages), ordering: .releasing)
+        let ino = VMAFile.inode(vmaFile(v))
+        if files.tree && ino != 0 && vmaRecord(v).pointee.iLinked.load(ordering: .relaxed) {
+            // The tree's key ends with the VMA: both change under the
+            // i_mmap lock, or a walk prunes the subtree that holds it.
+            iMmapWrite(ino)
+            vmaRecord(v).pointee.pages.store(UInt32(pages), ordering: .releasing)
+            treeResized(v)
+            iMmapUnlock(ino)
+        } else {
+            vmaRecord(v).pointee.pages.store(UInt32(pages), ordering: .releasing)
+        }
         for k in 0..<MachineConfig.maxVMAs where vmaHandle(mm, k) == v { setVMAHandle(mm, k, v) }
     }
 
