@@ -23,6 +23,10 @@ extension Kernel where R == PTEChainsRmap {
         return Set(list.map { ChainEntry(mm: PTEChainsRmap.mm(of: $0), vpn: PTEChainsRmap.vpn(of: $0)) })
     }
 
+    func exit(_ mm: UInt32, _ cpu: CPU) throws {
+        guard let s = slot(of: mm), exitProcess(slot: s, mm: mm, cpu) else { throw TestFailure("exit of \(mm) failed") }
+    }
+
     /// Whether `f` is still direct (no block).
     func isDirect(_ f: UInt32) -> Bool { rmap.heads[Int(f)].block.load(ordering: .relaxed) == 0 }
 }
