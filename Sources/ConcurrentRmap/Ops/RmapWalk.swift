@@ -29,9 +29,11 @@ extension Kernel {
     func rmapWalk(_ f: UInt32, trylock: Bool, _ cpu: CPU, _ body: (UInt32, UInt64, Int) -> Bool) -> WalkStats {
         var stats = WalkStats()
         let lockPTL = inject != .walkNoPageTableLock
-        // pte-chains holds its chain lock, which ranks after the ptl.
-        let trylock = trylock || R.walkTrylocksPTL
-        let exact = R.walkIsExact && checks != .off
+        // PageAnon decides the branch: the scheme's walk, or i_mmap's (never exact).
+        let anon = frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.anon != 0
+        // pte-chains' walk holds its chain lock, which ranks after the ptl.
+        let trylock = trylock || (R.walkTrylocksPTL && anon)
+        let exact = R.walkIsExact && anon && checks != .off
         // Hoisted: the scheme's acquire loads between visits would make
         // every one of these a reload.
         let perturb = config.perturb
@@ -66,8 +68,7 @@ extension Kernel {
             }
             stats.found += 1
         }
-        // PageAnon decides the branch: the scheme's walk, or i_mmap's.
-        if frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.anon != 0 {
+        if anon {
             stats.visited = rmap.walk(self, frame: f, cpu: cpu, visit)
         } else {
             stats.visited = fileWalk(f, cpu, visit)
