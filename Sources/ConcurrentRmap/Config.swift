@@ -13,10 +13,20 @@ public enum SchemeKind: String, CaseIterable, Sendable {
     /// names every VMA that may map the page; each VMA chains to every
     /// anon_vma of its ancestry.
     case anonVMAChain = "anon-vma-chain"
+    /// Rik van Riel's rmap of Linux 2.5 to 2.6.5: every anonymous page
+    /// keeps the list of PTEs mapping it (a direct entry while mapped once,
+    /// chains of 7-entry blocks beyond), updated on every PTE install and
+    /// clear; the walk visits exactly the mappings.
+    case pteChains = "pte-chains"
 
     /// The schemes whose walk reaches an anon_vma and may lock it
     /// (`--anon-vma-walk`, `MachineConfig.anonVmaWalk`).
-    public var hasAnonVMAWalk: Bool { self != .anongroup }
+    public var hasAnonVMAWalk: Bool {
+        switch self {
+        case .anonVma, .anonVMAChain: true
+        case .anongroup, .pteChains: false
+        }
+    }
 }
 
 /// How the rmap's lists (an anongroup's mms, an anon_vma's VMAs) are

@@ -90,6 +90,18 @@ public enum Injection: String, CaseIterable, Sendable {
     /// the i_mmap interval tree's insert does not raise its ancestors' maxima.
     case iMmapTreeStaleMax = "i-mmap-tree-stale-max"
 
+    // The pte-chains scheme's bugs.
+    /// fork copies a PTE of an anonymous page without adding the child's entry to its chain.
+    case pteChainsForkNoEntry = "pte-chains-fork-no-entry"
+    /// zap (exit, munmap) clears PTEs but leaves their entries on the chains.
+    case pteChainsZapKeepsEntry = "pte-chains-zap-keeps-entry"
+    /// PTE installs and clears change a page's chain without its chain lock.
+    case pteChainsNoChainLock = "pte-chains-no-chain-lock"
+    /// migration's first walk skips an mm whose ptl a trylock missed, as reclaim may, and does not walk again.
+    case pteChainsMigratePartial = "pte-chains-migrate-partial"
+    /// a COW copy leaves the old page's chain naming the PTE that now maps the copy.
+    case pteChainsCowKeepsOldEntry = "pte-chains-cow-keeps-old-entry"
+
     /// The scheme this bug belongs to; nil for bugs of the shared machinery.
     public var scheme: SchemeKind? {
         switch self {
@@ -102,6 +114,9 @@ public enum Injection: String, CaseIterable, Sendable {
         case .avcForkLinkAfterCopy, .avcUnlinkFreeInUse, .avcReuseDegree, .avcWalkNoRootLock, .avcMoveAnonRmapSkipped,
              .avcFreeNoGrace, .avcSplitNoClone:
             .anonVMAChain
+        case .pteChainsForkNoEntry, .pteChainsZapKeepsEntry, .pteChainsNoChainLock, .pteChainsMigratePartial,
+             .pteChainsCowKeepsOldEntry:
+            .pteChains
         case .none, .mmFreeNoGrace, .walkNoPageTableLock, .racyMapcount, .rcuReaderStall, .rcuUnlockForgotten,
              .mmPinNoZeroCheck, .gpPollEarly, .fileTruncateNoUnmap, .fileFaultNoSizeCheck, .fileForkNoIMmap,
              .fileWalkNoIMmapLock, .fileReclaimDropsDirty, .filePrivateWriteInCache, .iMmapTreeStaleMax:
@@ -109,9 +124,23 @@ public enum Injection: String, CaseIterable, Sendable {
         }
     }
 
+    /// Whether this bug can exist in `scheme`: its own bugs, and the shared
+    /// ones except those that need an RCU reader of the rmap, which
+    /// pte-chains has not (its walk holds the chain lock, and a chained
+    /// mm cannot go before its zap takes the entries off): a reader
+    /// stalled or left open inside a walk's read-side section, and an mm
+    /// slot freed early under such a reader.
+    public func applies(to scheme: SchemeKind) -> Bool {
+        if let own = self.scheme { return own == scheme }
+        switch self {
+        case .rcuReaderStall, .rcuUnlockForgotten, .mmFreeNoGrace, .gpPollEarly: return scheme != .pteChains
+        default: return self != .none
+        }
+    }
+
     /// The planted bugs that apply to `scheme`.
     public static func catalogue(for scheme: SchemeKind) -> [Injection] {
-        allCases.filter { $0 != .none && ($0.scheme == nil || $0.scheme == scheme) }
+        allCases.filter { $0 != .none && $0.applies(to: scheme) }
     }
 
     /// The violation classes that may catch this bug: a run that fails with
@@ -171,6 +200,16 @@ public enum Injection: String, CaseIterable, Sendable {
         // The i_mmap audit checks every node's maximum; walks that prune
         // on a stale one miss VMAs (truncate leaves pages mapped beyond EOF).
         case .iMmapTreeStaleMax: [.groupList, .incompleteWalk, .location, .mapcount, .refcount]
+        // The child's PTE is on no chain: walks leave it mapped, its zap
+        // finds no entry, the audit counts fewer entries than mappings.
+        case .pteChainsForkNoEntry: [.incompleteWalk, .groupList, .mapcount]
+        // Stale entries: a walk visits a PTE that no longer maps the page
+        // or an mm that is gone; the page is freed with entries left.
+        case .pteChainsZapKeepsEntry: [.groupList, .lifetime, .incompleteWalk, .leak]
+        // Racing updates lose or duplicate entries and blocks.
+        case .pteChainsNoChainLock: [.groupList, .incompleteWalk, .lifetime, .leak, .mapcount]
+        case .pteChainsMigratePartial: [.incompleteWalk]
+        case .pteChainsCowKeepsOldEntry: [.groupList, .incompleteWalk]
         }
     }
 
@@ -227,6 +266,16 @@ public enum Injection: String, CaseIterable, Sendable {
         case .iMmapTreeStaleMax:
             "[--i-mmap tree] vma_interval_tree_insert does not raise the subtree maxima on the way down: a walk prunes a subtree that holds a VMA covering its page, so truncate and reclaim miss mappings (audit: stale maximum; incomplete walk, PTEs beyond EOF). The augmented rbtree's propagate callback."
 
+        case .pteChainsForkNoEntry:
+            "[pte-chains] copy_page_range copies an anonymous PTE into the child without page_add_rmap: the child's mapping is on no chain, so swap-out and migration leave it behind (completeness) and its zap finds no entry (group-list). 2.5's copy_page_range called page_add_rmap for every copied PTE."
+        case .pteChainsZapKeepsEntry:
+            "[pte-chains] zap_pte_range clears PTEs without page_remove_rmap: chains keep entries for PTEs that are gone, walks visit them (group-list) or an exited mm (lifetime), and pages are freed with entries left. 2.5's zap_pte_range called page_remove_rmap for each PTE."
+        case .pteChainsNoChainLock:
+            "[pte-chains] page_add_rmap and page_remove_rmap change the chain without pte_chain_lock: racing faults, forks and zaps on a shared page lose or duplicate entries and blocks (group-list, completeness). The lock 2.5's rmap took in both."
+        case .pteChainsMigratePartial:
+            "[pte-chains] migration walks the chain once with trylocked ptls, as try_to_unmap did, and does not walk again when a trylock failed: mappings stay on the old page (completeness). A complete walk must retry what a trylock skipped."
+        case .pteChainsCowKeepsOldEntry:
+            "[pte-chains] do_wp_page copies a shared page and points the PTE at the copy without page_remove_rmap on the old page: its chain names a PTE that maps another page (group-list). 2.5's do_wp_page called page_remove_rmap on the old page."
         case .none: "no injected bug"
         case .mremapNoCopy:
             "[anongroup] mremap after fork moves a shared page and re-indexes it: the other mm's PTE is no longer at page.index (location). The seed email's copy_one_pte rule."

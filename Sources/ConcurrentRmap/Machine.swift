@@ -48,6 +48,8 @@ public final class Machine: @unchecked Sendable {
         case (.anonVma, true): core = AnonVMAControlledMachine(config: config, log: log)
         case (.anonVMAChain, false): core = AnonVMAChainMachine(config: config, log: log)
         case (.anonVMAChain, true): core = AnonVMAChainControlledMachine(config: config, log: log)
+        case (.pteChains, false): core = PTEChainsMachine(config: config, log: log)
+        case (.pteChains, true): core = PTEChainsControlledMachine(config: config, log: log)
         }
     }
 
@@ -376,6 +378,26 @@ final class AnonVMAChainMachine: KernelMachine, @unchecked Sendable {
 /// anon_vma_chain under a controlled scheduler.
 final class AnonVMAChainControlledMachine: KernelMachine, @unchecked Sendable {
     typealias R = AnonVMAChainRmap
+    typealias P = ControlledPlatform
+    let config: MachineConfig
+    let kernel: Kernel<R, P>
+    init(config: MachineConfig, log: ViolationLog) { self.config = config; kernel = Kernel(config: config, log: log) }
+    deinit { destroyKernel() }
+}
+
+/// pte_chains on pthread and liburcu.
+final class PTEChainsMachine: KernelMachine, @unchecked Sendable {
+    typealias R = PTEChainsRmap
+    typealias P = RealPlatform
+    let config: MachineConfig
+    let kernel: Kernel<R, P>
+    init(config: MachineConfig, log: ViolationLog) { self.config = config; kernel = Kernel(config: config, log: log) }
+    deinit { destroyKernel() }
+}
+
+/// pte_chains under a controlled scheduler.
+final class PTEChainsControlledMachine: KernelMachine, @unchecked Sendable {
+    typealias R = PTEChainsRmap
     typealias P = ControlledPlatform
     let config: MachineConfig
     let kernel: Kernel<R, P>

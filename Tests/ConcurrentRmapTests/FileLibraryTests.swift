@@ -96,6 +96,7 @@ extension Machine {
         case .anongroup: (core as! AnonGroupMachine).kernel
         case .anonVma: (core as! AnonVMAMachine).kernel
         case .anonVMAChain: (core as! AnonVMAChainMachine).kernel
+        case .pteChains: (core as! PTEChainsMachine).kernel
         }
     }
 }

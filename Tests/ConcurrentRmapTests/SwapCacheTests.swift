@@ -47,8 +47,8 @@ final class SwapCacheTests: XCTestCase {
                         XCTAssertEqual(k.mapcount(f), 1)
                         XCTAssertEqual(cpu.pointee.eventCount(.swapCacheCopy), 1)
                         XCTAssertEqual(cpu.pointee.eventCount(.swapCacheHit), 1)
-                    case .anonVma, .anonVMAChain:
-                        XCTAssertEqual(n, f, "anon_vma: the sharer maps the cached page too")
+                    case .anonVma, .anonVMAChain, .pteChains:
+                        XCTAssertEqual(n, f, "anon_vma, pte chains: the sharer maps the cached page too")
                         XCTAssertEqual(k.mapcount(f), 2)
                         XCTAssertEqual(cpu.pointee.eventCount(.swapCacheCopy), 0)
                         XCTAssertEqual(cpu.pointee.eventCount(.swapCacheHit), 2)
@@ -66,6 +66,7 @@ final class SwapCacheTests: XCTestCase {
                 case .anongroup: try check(m.kernel)
                 case .anonVma: try check(m.anonVMAKernel)
                 case .anonVMAChain: try check(m.avcKernel)
+                case .pteChains: try check(m.pteChainsKernel)
                 }
             }
         }

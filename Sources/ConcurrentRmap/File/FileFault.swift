@@ -51,6 +51,7 @@ extension Kernel {
                 let v = nextValue(cpu)
                 frames[Int(n)].content.store(v, ordering: .relaxed)
                 rmap.pageAdded(self, frame: n, mm: mm, vma: vma, vpn: vpn)
+                rmap.pteInstalled(self, frame: n, mm: mm, vpn: vpn, cpu: cpu)
                 frames[Int(n)].mapcount.store(1, ordering: .relaxed)
                 expected[i] = v
                 setPTE(at: i, .present(n, writable: true))

@@ -177,6 +177,7 @@ extension Kernel {
                     swapPut(pte.target, cpu)
                 } else if validFrame(pte.target, mm: mm, vpn: vpn, cpu) {
                     mapDec(pte.target, cpu)
+                    if inject != .pteChainsZapKeepsEntry { rmap.pteCleared(self, frame: pte.target, mm: mm, vpn: vpn, cpu: cpu) }
                     put(pte.target, cpu)
                 }
             }

@@ -104,6 +104,7 @@ extension Kernel {
                 let value = write ? nextValue(cpu) : 0
                 frames[Int(f)].content.store(value, ordering: .relaxed)
                 rmap.pageAdded(self, frame: f, mm: mm, vma: vma, vpn: vpn)
+                rmap.pteInstalled(self, frame: f, mm: mm, vpn: vpn, cpu: cpu)
                 frames[Int(f)].mapcount.store(1, ordering: .relaxed)
                 expected[i] = value
                 setPTE(at: i, .present(f, writable: write))
@@ -137,10 +138,12 @@ extension Kernel {
                     let v = nextValue(cpu)
                     frames[Int(n)].content.store(v, ordering: .relaxed)
                     rmap.pageAdded(self, frame: n, mm: mm, vma: vma, vpn: vpn)
+                    rmap.pteInstalled(self, frame: n, mm: mm, vpn: vpn, cpu: cpu)
                     frames[Int(n)].mapcount.store(1, ordering: .relaxed)
                     expected[i] = v
                     setPTE(at: i, .present(n, writable: true))
                     mapDec(f, cpu)
+                    if inject != .pteChainsCowKeepsOldEntry { rmap.pteCleared(self, frame: f, mm: mm, vpn: vpn, cpu: cpu) }
                     put(f, cpu)
                     cpu.pointee.count(.cowCopy)
                 }
@@ -196,6 +199,7 @@ extension Kernel {
             checkContent(frames[Int(f)].content.load(ordering: .relaxed), expected: expected[i], frame: f, mm: mm, vpn: vpn, cpu)
             if !write && rmap.canMapCached(self, frame: f, mm: mm, vma: vma, vpn: vpn) {
                 // Our pin becomes the mapping's reference.
+                rmap.pteInstalled(self, frame: f, mm: mm, vpn: vpn, cpu: cpu)
                 mapInc(f, cpu)
                 setPTE(at: i, .present(f, writable: false))
                 unlockPage(f)
@@ -208,6 +212,7 @@ extension Kernel {
             let value = write ? nextValue(cpu) : frames[Int(f)].content.load(ordering: .relaxed)
             frames[Int(n)].content.store(value, ordering: .relaxed)
             rmap.pageAdded(self, frame: n, mm: mm, vma: vma, vpn: vpn)
+            rmap.pteInstalled(self, frame: n, mm: mm, vpn: vpn, cpu: cpu)
             frames[Int(n)].mapcount.store(1, ordering: .relaxed)
             expected[i] = value
             setPTE(at: i, .present(n, writable: write))
@@ -238,6 +243,7 @@ extension Kernel {
             let value = write ? nextValue(cpu) : old
             frames[Int(n)].content.store(value, ordering: .relaxed)
             rmap.pageAdded(self, frame: n, mm: mm, vma: vma, vpn: vpn)
+            rmap.pteInstalled(self, frame: n, mm: mm, vpn: vpn, cpu: cpu)
             frames[Int(n)].mapcount.store(1, ordering: .relaxed)
             expected[i] = value
             setPTE(at: i, .present(n, writable: write))  // swap -> present: leaf use count unchanged

@@ -107,6 +107,7 @@ extension Kernel {
                     // the page cache (the kernel's rule for shared mappings).
                     if isFilePage(pte.target) { continue }
                     refInc(pte.target)
+                    if inject != .pteChainsForkNoEntry { rmap.pteInstalled(self, frame: pte.target, mm: child, vpn: vpn, cpu: cpu) }
                     mapInc(pte.target, cpu)
                     // Present and migration entries alike become read-only in
                     // both mms: a writable migration entry would come back as

@@ -57,12 +57,18 @@ extension Kernel {
     /// Migrates pinned, locked `f` into freshly allocated `target`; unlocks
     /// and unpins `f` and drops the allocation reference on `target`.
     func migrateLocked(_ f: UInt32, to target: UInt32, _ cpu: CPU) {
-        _ = rmapWalk(f, trylock: false, cpu) { _, _, i in
-            let pte = pte(at: i)
-            guard pte.isPresent && pte.target == f else { return pte.mappedFrame == f }
-            raceWindow(cpu)  // read-to-write window: only the ptl closes it
-            setPTE(at: i, .migration(f, writable: pte.isWritable))
-            return true
+        // A walk that may only trylock ptls (pte-chains) goes again while
+        // one failed: migration must reach every mapping.
+        while true {
+            let first = rmapWalk(f, trylock: false, cpu) { _, _, i in
+                let pte = pte(at: i)
+                guard pte.isPresent && pte.target == f else { return pte.mappedFrame == f }
+                raceWindow(cpu)  // read-to-write window: only the ptl closes it
+                setPTE(at: i, .migration(f, writable: pte.isWritable))
+                return true
+            }
+            if first.trylockFailed == 0 || inject == .pteChainsMigratePartial { break }
+            P.relax()
         }
         // The new page is locked too until every entry points at it: between
         // two conversions it is mapped once but not yet everywhere, and an
@@ -80,20 +86,26 @@ extension Kernel {
         // A page in the swap cache hands its place there to the new one.
         let cached = file || frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.swapCache != 0
         if cached && !file { swapCacheMove(from: f, to: target) }
-        _ = rmapWalk(f, trylock: false, cpu) { mm, vpn, i in
-            let pte = pte(at: i)
-            guard pte.mappedFrame == f else { return false }
-            if pte.isMigration {
-                refInc(target)
-                mapInc(target, cpu)
-                setPTE(at: i, .present(target, writable: pte.isWritable))
-                mapDec(f, cpu)
-                put(f, cpu)  // cannot free: we hold a pin
-            } else if pte.isPresent && checks != .off {
-                report(.incompleteWalk, frame: f, mm: mm, vpn: vpn, cpu: cpu,
-                       "migration: first walk missed this mapping")
+        while true {
+            let second = rmapWalk(f, trylock: false, cpu) { mm, vpn, i in
+                let pte = pte(at: i)
+                guard pte.mappedFrame == f else { return false }
+                if pte.isMigration {
+                    refInc(target)
+                    rmap.pteInstalled(self, frame: target, mm: mm, vpn: vpn, cpu: cpu)
+                    mapInc(target, cpu)
+                    setPTE(at: i, .present(target, writable: pte.isWritable))
+                    mapDec(f, cpu)
+                    rmap.pteCleared(self, frame: f, mm: mm, vpn: vpn, cpu: cpu)
+                    put(f, cpu)  // cannot free: we hold a pin
+                } else if pte.isPresent && checks != .off {
+                    report(.incompleteWalk, frame: f, mm: mm, vpn: vpn, cpu: cpu,
+                           "migration: first walk missed this mapping")
+                }
+                return true
             }
-            return true
+            if second.trylockFailed == 0 { break }
+            P.relax()
         }
         let left = frames[Int(f)].mapcount.load(ordering: .relaxed)
         if left != 0 && checks != .off {

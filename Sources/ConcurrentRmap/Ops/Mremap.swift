@@ -140,8 +140,10 @@ extension Kernel {
                 // New PTE first, then clear the old one: both in one ptl
                 // section, so a walker sees the PTE at one place or the other.
                 expected[j] = expected[i]
+                rmap.pteInstalled(self, frame: f, mm: mm, vpn: to, cpu: cpu)
                 setPTE(at: j, cur)
                 setPTE(at: i, .none)
+                rmap.pteCleared(self, frame: f, mm: mm, vpn: from, cpu: cpu)
                 if decision == .reindex {
                     if inject == .mremapUnlockBeforeReindex && usePageLock {
                         unlockPage(f)  // the planted bug: the lock goes one step early
@@ -159,11 +161,13 @@ extension Kernel {
                 checkContent(frames[Int(f)].content.load(ordering: .relaxed), expected: e, frame: f, mm: mm, vpn: from, cpu)
                 frames[Int(n)].content.store(frames[Int(f)].content.load(ordering: .relaxed), ordering: .relaxed)
                 rmap.pageAdded(self, frame: n, mm: mm, vma: vma, vpn: to)
+                rmap.pteInstalled(self, frame: n, mm: mm, vpn: to, cpu: cpu)
                 frames[Int(n)].mapcount.store(1, ordering: .relaxed)
                 expected[j] = e
                 setPTE(at: j, .present(n, writable: false))
                 setPTE(at: i, .none)
                 mapDec(f, cpu)
+                rmap.pteCleared(self, frame: f, mm: mm, vpn: from, cpu: cpu)
                 put(f, cpu)
                 cpu.pointee.count(.mremapCopy)
             }

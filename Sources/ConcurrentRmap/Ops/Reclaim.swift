@@ -169,6 +169,7 @@ extension Kernel {
             raceWindow(cpu)  // read-to-write window: only the ptl closes it
             setPTE(at: i, .swap(s))  // present -> swap: leaf use count unchanged
             mapDec(f, cpu)
+            rmap.pteCleared(self, frame: f, mm: mm, vpn: vpn, cpu: cpu)
             put(f, cpu)  // cannot free: we hold a pin
             return true
         }

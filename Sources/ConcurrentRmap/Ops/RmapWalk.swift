@@ -29,6 +29,11 @@ extension Kernel {
     func rmapWalk(_ f: UInt32, trylock: Bool, _ cpu: CPU, _ body: (UInt32, UInt64, Int) -> Bool) -> WalkStats {
         var stats = WalkStats()
         let lockPTL = inject != .walkNoPageTableLock
+        // PageAnon decides the branch: the scheme's walk, or i_mmap's (never exact).
+        let anon = frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.anon != 0
+        // pte-chains' walk holds its chain lock, which ranks after the ptl.
+        let trylock = trylock || (R.walkTrylocksPTL && anon)
+        let exact = R.walkIsExact && anon && checks != .off
         // Hoisted: the scheme's acquire loads between visits would make
         // every one of these a reload.
         let perturb = config.perturb
@@ -56,11 +61,14 @@ extension Kernel {
             }
             assertPTLHeld(mm)  // the PTE is read, and rewritten by `body`, under it
             let i = pteIndex(mm, vpn)
-            guard i >= 0 else { return }
-            if body(mm, vpn, i) { stats.found += 1 }
+            // An exact walk names only PTEs that map the page.
+            guard i >= 0, body(mm, vpn, i) else {
+                if exact { report(.groupList, frame: f, mm: mm, vpn: vpn, cpu: cpu, "rmap walk visited a PTE that does not map the page") }
+                return
+            }
+            stats.found += 1
         }
-        // PageAnon decides the branch: the scheme's walk, or i_mmap's.
-        if frames[Int(f)].flags.load(ordering: .acquiring) & FrameFlags.anon != 0 {
+        if anon {
             stats.visited = rmap.walk(self, frame: f, cpu: cpu, visit)
         } else {
             stats.visited = fileWalk(f, cpu, visit)

@@ -151,4 +151,27 @@ protocol RmapScheme: Sendable {
     /// The scheme's rmap metadata now (statistics: may scan its tables;
     /// exact with the world stopped).
     func metadata<P>(_ k: Kernel<Self, P>) -> RmapMetadata
+
+    // MARK: PTE events (pte-chains; the other schemes ignore them)
+
+    /// A PTE of `mm` at `vpn` now maps `frame` (present or migration
+    /// entry), before the mapcount counts it. ptl held.
+    func pteInstalled<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vpn: UInt64, cpu: CPU)
+    /// The PTE of `mm` at `vpn` no longer maps `frame`, after the mapcount
+    /// dropped it. ptl held; possibly inside a walk of `frame`.
+    func pteCleared<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vpn: UInt64, cpu: CPU)
+    /// Every (mm, vpn) the walk visits maps the page (with the ptl held):
+    /// a visit that finds none is a broken rmap, not a wasted visit.
+    static var walkIsExact: Bool { get }
+    /// The walk holds a lock that ranks after the ptl (pte_chain_lock), so
+    /// it may only trylock each ptl; a walk that must be complete
+    /// (migration) walks again while a trylock failed.
+    static var walkTrylocksPTL: Bool { get }
+}
+
+extension RmapScheme {
+    @inline(__always) func pteInstalled<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vpn: UInt64, cpu: CPU) {}
+    @inline(__always) func pteCleared<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vpn: UInt64, cpu: CPU) {}
+    static var walkIsExact: Bool { false }
+    static var walkTrylocksPTL: Bool { false }
 }

@@ -30,6 +30,12 @@
 ///                              taken alone by writers and walkers
 ///               ptl              one mm's page-table lock
 ///                 ptlNested        fork: the child's ptl under the parent's
+///                   pteChain         pte-chains: a page's pte_chain_lock (a
+///                                    spinlock); installs and clears take it
+///                                    under the ptl, the walk holds it and
+///                                    only trylocks ptls
+///                     pteChainNested   migration's new page's, taken while
+///                                      walking the old page's chain
 ///
 /// Trylocks cannot deadlock, so a trylock is not checked against the locks
 /// held; once taken it is held like any other, and later blocking
@@ -80,6 +86,8 @@ public enum LockClass: UInt8, CaseIterable, Sendable {
     case rmapListRW
     case ptl
     case ptlNested
+    case pteChain
+    case pteChainNested
 
     /// Position in the order: a lock may be taken holding only lower ranks.
     @inline(__always) public var rank: Int { Int(rawValue) }
@@ -95,6 +103,8 @@ public enum LockClass: UInt8, CaseIterable, Sendable {
         case .rmapListRW: "rmap_list_rwsem"
         case .ptl: "ptl"
         case .ptlNested: "ptl/nested"
+        case .pteChain: "pte_chain_lock"
+        case .pteChainNested: "pte_chain_lock/nested"
         }
     }
 
