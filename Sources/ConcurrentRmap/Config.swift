@@ -13,10 +13,21 @@ public enum SchemeKind: String, CaseIterable, Sendable {
     /// names every VMA that may map the page; each VMA chains to every
     /// anon_vma of its ancestry.
     case anonVMAChain = "anon-vma-chain"
+    /// Lorenzo Stoakes' COW context (LSF/MM/BPF 2026): page.mapping = the
+    /// first mapper's per-mm context, page.index = the virtual page; the
+    /// contexts of a fork tree form a tree, walked from the page's context
+    /// down.
+    case cowContext = "cow-context"
 
-    /// The schemes whose walk reaches an anon_vma and may lock it
-    /// (`--anon-vma-walk`, `MachineConfig.anonVmaWalk`).
-    public var hasAnonVMAWalk: Bool { self != .anongroup }
+    /// The schemes whose walk takes a lock or stays under RCU alone
+    /// (`--anon-vma-walk`, `MachineConfig.anonVmaWalk`): the anon_vma
+    /// schemes' anon_vma (root) lock, cow-context's tree lock.
+    public var hasAnonVMAWalk: Bool {
+        switch self {
+        case .anonVma, .anonVMAChain, .cowContext: true
+        case .anongroup: false
+        }
+    }
 }
 
 /// How the rmap's lists (an anongroup's mms, an anon_vma's VMAs) are
@@ -207,7 +218,7 @@ public struct MachineConfig: Sendable {
         }
         if frames < vmaPages * 2 { return "frames (\(frames)) must hold at least two VMAs of \(vmaPages) pages" }
         if anonVmaWalk == .rcuOnly && !scheme.hasAnonVMAWalk {
-            return "anon_vma walk rcu-only is an option of the anon-vma and anon-vma-chain schemes, not of \(scheme.rawValue)"
+            return "anon_vma walk rcu-only is an option of the anon-vma, anon-vma-chain and cow-context schemes, not of \(scheme.rawValue)"
         }
         if anonVmaWalk == .rcuOnly && sync != .rcu {
             return "anon_vma walk rcu-only needs sync rcu (got sync \(sync.rawValue))"

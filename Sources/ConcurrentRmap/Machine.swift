@@ -48,6 +48,8 @@ public final class Machine: @unchecked Sendable {
         case (.anonVma, true): core = AnonVMAControlledMachine(config: config, log: log)
         case (.anonVMAChain, false): core = AnonVMAChainMachine(config: config, log: log)
         case (.anonVMAChain, true): core = AnonVMAChainControlledMachine(config: config, log: log)
+        case (.cowContext, false): core = COWContextMachine(config: config, log: log)
+        case (.cowContext, true): core = COWContextControlledMachine(config: config, log: log)
         }
     }
 
@@ -364,6 +366,26 @@ final class AnonVMAChainMachine: KernelMachine, @unchecked Sendable {
 /// anon_vma_chain under a controlled scheduler.
 final class AnonVMAChainControlledMachine: KernelMachine, @unchecked Sendable {
     typealias R = AnonVMAChainRmap
+    typealias P = ControlledPlatform
+    let config: MachineConfig
+    let kernel: Kernel<R, P>
+    init(config: MachineConfig, log: ViolationLog) { self.config = config; kernel = Kernel(config: config, log: log) }
+    deinit { destroyKernel() }
+}
+
+/// COW contexts on pthread and liburcu.
+final class COWContextMachine: KernelMachine, @unchecked Sendable {
+    typealias R = COWContextRmap
+    typealias P = RealPlatform
+    let config: MachineConfig
+    let kernel: Kernel<R, P>
+    init(config: MachineConfig, log: ViolationLog) { self.config = config; kernel = Kernel(config: config, log: log) }
+    deinit { destroyKernel() }
+}
+
+/// COW contexts under a controlled scheduler.
+final class COWContextControlledMachine: KernelMachine, @unchecked Sendable {
+    typealias R = COWContextRmap
     typealias P = ControlledPlatform
     let config: MachineConfig
     let kernel: Kernel<R, P>

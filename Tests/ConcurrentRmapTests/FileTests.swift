@@ -16,6 +16,7 @@ final class FileTests: XCTestCase {
                 case .anongroup: k = (m.core as! AnonGroupMachine).kernel
                 case .anonVma: k = (m.core as! AnonVMAMachine).kernel
                 case .anonVMAChain: k = (m.core as! AnonVMAChainMachine).kernel
+                case .cowContext: k = (m.core as! COWContextMachine).kernel
                 }
                 try body(k, m, cpu)
             }
