@@ -138,7 +138,7 @@ final class OptionValidationTests: XCTestCase {
     func testInjectionNamesParse() {
         for i in Injection.allCases { XCTAssertEqual(Injection(rawValue: i.rawValue), i) }
         XCTAssertNil(Injection(rawValue: "no-such-bug"))
-        XCTAssertEqual(Injection.allCases.count, 37)  // six of them the file branch's
+        XCTAssertEqual(Injection.allCases.count, 43)  // six of them the file branch's, six cow-context's
         // Every planted bug says what may catch it.
         for i in Injection.allCases where i != .none { XCTAssertFalse(i.caughtBy.isEmpty, i.rawValue) }
         // Each scheme's catalogue: its own bugs and the shared ones, no other scheme's.
@@ -151,6 +151,7 @@ final class OptionValidationTests: XCTestCase {
         XCTAssertEqual(Injection.catalogue(for: .anongroup).count, 21)
         XCTAssertEqual(Injection.catalogue(for: .anonVma).count, 21)
         XCTAssertEqual(Injection.catalogue(for: .anonVMAChain).count, 20)
+        XCTAssertEqual(Injection.catalogue(for: .cowContext).count, 19)
     }
 
     func testEventNamesAreSnakeCase() {
