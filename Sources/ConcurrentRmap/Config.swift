@@ -18,12 +18,18 @@ public enum SchemeKind: String, CaseIterable, Sendable {
     /// chains of 7-entry blocks beyond), updated on every PTE install and
     /// clear; the walk visits exactly the mappings.
     case pteChains = "pte-chains"
+    /// Lorenzo Stoakes' COW context (LSF/MM/BPF 2026): page.mapping = the
+    /// first mapper's per-mm context, page.index = the virtual page; the
+    /// contexts of a fork tree form a tree, walked from the page's context
+    /// down.
+    case cowContext = "cow-context"
 
-    /// The schemes whose walk reaches an anon_vma and may lock it
-    /// (`--anon-vma-walk`, `MachineConfig.anonVmaWalk`).
+    /// The schemes whose walk takes a lock or stays under RCU alone
+    /// (`--anon-vma-walk`, `MachineConfig.anonVmaWalk`): the anon_vma
+    /// schemes' anon_vma (root) lock, cow-context's tree lock.
     public var hasAnonVMAWalk: Bool {
         switch self {
-        case .anonVma, .anonVMAChain: true
+        case .anonVma, .anonVMAChain, .cowContext: true
         case .anongroup, .pteChains: false
         }
     }
@@ -238,7 +244,7 @@ public struct MachineConfig: Sendable {
         }
         if frames < vmaPages * 2 { return "frames (\(frames)) must hold at least two VMAs of \(vmaPages) pages" }
         if anonVmaWalk == .rcuOnly && !scheme.hasAnonVMAWalk {
-            return "anon_vma walk rcu-only is an option of the anon-vma and anon-vma-chain schemes, not of \(scheme.rawValue)"
+            return "anon_vma walk rcu-only is an option of the anon-vma, anon-vma-chain and cow-context schemes, not of \(scheme.rawValue)"
         }
         if anonVmaWalk == .rcuOnly && sync != .rcu {
             return "anon_vma walk rcu-only needs sync rcu (got sync \(sync.rawValue))"

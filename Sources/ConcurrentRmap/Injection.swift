@@ -102,6 +102,20 @@ public enum Injection: String, CaseIterable, Sendable {
     /// a COW copy leaves the old page's chain naming the PTE that now maps the copy.
     case pteChainsCowKeepsOldEntry = "pte-chains-cow-keeps-old-entry"
 
+    // The cow-context scheme's bugs.
+    /// fork links the child's context into the tree only after copying its PTEs.
+    case cowForkLinkAfterCopy = "cow-fork-link-after-copy"
+    /// the walk visits the page's context and its children, not the whole subtree.
+    case cowWalkDepthOne = "cow-walk-depth-one"
+    /// pages take no reference on their context, so it is freed while pages name it.
+    case cowContextFreedWhilePages = "cow-context-freed-while-pages"
+    /// an exiting mm's context leaves the tree even though it has children.
+    case cowExitLeavesChildren = "cow-exit-leaves-children"
+    /// mremap re-indexes a page still shared with other mms of the subtree.
+    case cowMremapNoCopy = "cow-mremap-no-copy"
+    /// swap-in maps a cached page in an mm outside its context's subtree.
+    case cowSwapinOutsideSubtree = "cow-swapin-outside-subtree"
+
     /// The scheme this bug belongs to; nil for bugs of the shared machinery.
     public var scheme: SchemeKind? {
         switch self {
@@ -117,6 +131,9 @@ public enum Injection: String, CaseIterable, Sendable {
         case .pteChainsForkNoEntry, .pteChainsZapKeepsEntry, .pteChainsNoChainLock, .pteChainsMigratePartial,
              .pteChainsCowKeepsOldEntry:
             .pteChains
+        case .cowForkLinkAfterCopy, .cowWalkDepthOne, .cowContextFreedWhilePages, .cowExitLeavesChildren, .cowMremapNoCopy,
+             .cowSwapinOutsideSubtree:
+            .cowContext
         case .none, .mmFreeNoGrace, .walkNoPageTableLock, .racyMapcount, .rcuReaderStall, .rcuUnlockForgotten,
              .mmPinNoZeroCheck, .gpPollEarly, .fileTruncateNoUnmap, .fileFaultNoSizeCheck, .fileForkNoIMmap,
              .fileWalkNoIMmapLock, .fileReclaimDropsDirty, .filePrivateWriteInCache, .iMmapTreeStaleMax:
@@ -210,6 +227,14 @@ public enum Injection: String, CaseIterable, Sendable {
         case .pteChainsNoChainLock: [.groupList, .incompleteWalk, .lifetime, .leak, .mapcount]
         case .pteChainsMigratePartial: [.incompleteWalk]
         case .pteChainsCowKeepsOldEntry: [.groupList, .incompleteWalk]
+        // A walk misses the child's copy (or a grandchild's mapping).
+        case .cowForkLinkAfterCopy, .cowWalkDepthOne: [.incompleteWalk, .mapcount]
+        // The context is freed and reused while pages name it.
+        case .cowContextFreedWhilePages: [.groupList, .lifetime, .location]
+        // The descendants fall out of every ancestor's walk; their later
+        // exits meet a parent that left the tree (or was freed).
+        case .cowExitLeavesChildren: [.incompleteWalk, .groupList, .lifetime, .mapcount, .location]
+        case .cowMremapNoCopy, .cowSwapinOutsideSubtree: [.location, .incompleteWalk]
         }
     }
 
@@ -276,6 +301,18 @@ public enum Injection: String, CaseIterable, Sendable {
             "[pte-chains] migration walks the chain once with trylocked ptls, as try_to_unmap did, and does not walk again when a trylock failed: mappings stay on the old page (completeness). A complete walk must retry what a trylock skipped."
         case .pteChainsCowKeepsOldEntry:
             "[pte-chains] do_wp_page copies a shared page and points the PTE at the copy without page_remove_rmap on the old page: its chain names a PTE that maps another page (group-list). 2.5's do_wp_page called page_remove_rmap on the old page."
+        case .cowForkLinkAfterCopy:
+            "[cow-context] fork copies the PTEs before the child's context joins the tree: a walk in between misses the child's copy (completeness). The proposal links the child's context at fork, as anon_vma_fork precedes copy_page_range."
+        case .cowWalkDepthOne:
+            "[cow-context] the walk visits the page's context and its direct children only: mappings in grandchildren are missed (completeness). The reviewers' question: the walk must cover every fork layer."
+        case .cowContextFreedWhilePages:
+            "[cow-context] pages take no reference on their context: an exited mm's context is freed and reused while pages name it (lifetime, location). The proposal's contexts outlive exited processes for their folios."
+        case .cowExitLeavesChildren:
+            "[cow-context] an exiting mm's context leaves the tree though it has children: its descendants are out of reach of every walk from above (completeness), and their exits meet a detached, perhaps freed, parent (group-list, lifetime). The proposal's contexts outlive exited processes for their descendants."
+        case .cowMremapNoCopy:
+            "[cow-context] mremap re-indexes a page other mms of the subtree still map at the old address (location). Without remap tracking one index must name every mapping: the seed's copy rule."
+        case .cowSwapinOutsideSubtree:
+            "[cow-context] swap-in maps a swap-cache page named by a child's context in its parent, outside that subtree: no walk from the page's context reaches the parent (location, completeness). The rule of Hugh Dickins' rmap 11, per context."
         case .none: "no injected bug"
         case .mremapNoCopy:
             "[anongroup] mremap after fork moves a shared page and re-indexes it: the other mm's PTE is no longer at page.index (location). The seed email's copy_one_pte rule."

@@ -50,6 +50,8 @@ public final class Machine: @unchecked Sendable {
         case (.anonVMAChain, true): core = AnonVMAChainControlledMachine(config: config, log: log)
         case (.pteChains, false): core = PTEChainsMachine(config: config, log: log)
         case (.pteChains, true): core = PTEChainsControlledMachine(config: config, log: log)
+        case (.cowContext, false): core = COWContextMachine(config: config, log: log)
+        case (.cowContext, true): core = COWContextControlledMachine(config: config, log: log)
         }
     }
 
@@ -395,9 +397,29 @@ final class PTEChainsMachine: KernelMachine, @unchecked Sendable {
     deinit { destroyKernel() }
 }
 
+/// COW contexts on pthread and liburcu.
+final class COWContextMachine: KernelMachine, @unchecked Sendable {
+    typealias R = COWContextRmap
+    typealias P = RealPlatform
+    let config: MachineConfig
+    let kernel: Kernel<R, P>
+    init(config: MachineConfig, log: ViolationLog) { self.config = config; kernel = Kernel(config: config, log: log) }
+    deinit { destroyKernel() }
+}
+
 /// pte_chains under a controlled scheduler.
 final class PTEChainsControlledMachine: KernelMachine, @unchecked Sendable {
     typealias R = PTEChainsRmap
+    typealias P = ControlledPlatform
+    let config: MachineConfig
+    let kernel: Kernel<R, P>
+    init(config: MachineConfig, log: ViolationLog) { self.config = config; kernel = Kernel(config: config, log: log) }
+    deinit { destroyKernel() }
+}
+
+/// COW contexts under a controlled scheduler.
+final class COWContextControlledMachine: KernelMachine, @unchecked Sendable {
+    typealias R = COWContextRmap
     typealias P = ControlledPlatform
     let config: MachineConfig
     let kernel: Kernel<R, P>

@@ -97,6 +97,7 @@ extension Machine {
         case .anonVma: (core as! AnonVMAMachine).kernel
         case .anonVMAChain: (core as! AnonVMAChainMachine).kernel
         case .pteChains: (core as! PTEChainsMachine).kernel
+        case .cowContext: (core as! COWContextMachine).kernel
         }
     }
 }

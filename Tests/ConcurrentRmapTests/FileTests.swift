@@ -17,6 +17,7 @@ final class FileTests: XCTestCase {
                 case .anonVma: k = (m.core as! AnonVMAMachine).kernel
                 case .anonVMAChain: k = (m.core as! AnonVMAChainMachine).kernel
                 case .pteChains: k = (m.core as! PTEChainsMachine).kernel
+                case .cowContext: k = (m.core as! COWContextMachine).kernel
                 }
                 try body(k, m, cpu)
             }

@@ -41,7 +41,7 @@ final class SwapCacheTests: XCTestCase {
                     let n = try XCTUnwrap(k.frame(c, nb + 3))
                     XCTAssertEqual(k.content(n), x)
                     switch scheme {
-                    case .anongroup:
+                    case .anongroup, .cowContext:
                         XCTAssertNotEqual(n, f, "anongroup: the sharer at another address gets a copy")
                         XCTAssertEqual(k.index(n), nb + 3)
                         XCTAssertEqual(k.mapcount(f), 1)
@@ -67,6 +67,7 @@ final class SwapCacheTests: XCTestCase {
                 case .anonVma: try check(m.anonVMAKernel)
                 case .anonVMAChain: try check(m.avcKernel)
                 case .pteChains: try check(m.pteChainsKernel)
+                case .cowContext: try check(m.cowKernel)
                 }
             }
         }

@@ -22,10 +22,11 @@ extension Kernel {
         familyJoin(child: child, parent: parent)
         mms.publish(child)
         let linkFirst = rmap.forkLinkPhase(self) == .beforeCopy
-        if linkFirst { rmap.mmForked(self, parent: parent, child: child, cpu: cpu) }
-        var ok = true
+        // Out of rmap contexts (cow-context): nothing is copied; the child's
+        // teardown undoes the rest.
+        var ok = linkFirst ? rmap.mmForked(self, parent: parent, child: child, cpu: cpu) : true
         var made: [(parent: UInt32, child: UInt32)] = []
-        for t in 0..<MachineConfig.maxVMAs {
+        for t in 0..<MachineConfig.maxVMAs where ok {
             let pv = vmaHandle(parent, t)
             guard pv != 0 else { continue }
             let cv = newVMA(child, start: vmaStart(pv), pages: vmaPages(pv), pgoff: vmaPgoff(pv), ctx: vmaCtx(pv),
@@ -47,7 +48,7 @@ extension Kernel {
         raceWindow(cpu)
         if !linkFirst {
             for (pv, cv) in made where !rmap.vmaForked(self, parent: pv, child: cv, cpu: cpu) { ok = false }
-            rmap.mmForked(self, parent: parent, child: child, cpu: cpu)
+            if !rmap.mmForked(self, parent: parent, child: child, cpu: cpu) { ok = false }
         }
         mmapUnlock(parent)
         guard ok else {

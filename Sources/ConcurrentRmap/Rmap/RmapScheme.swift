@@ -68,7 +68,9 @@ protocol RmapScheme: Sendable {
     func mmStarted<P>(_ k: Kernel<Self, P>, mm: UInt32, cpu: CPU) -> Bool
     /// fork: the child joins the parent's context. Parent's mmap lock held
     /// for writing; called before the PTEs are copied (`forkLinkPhase`).
-    func mmForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU)
+    /// False: out of context slots, nothing of the child left in the rmap
+    /// (the fork backs off; `mmExited` follows).
+    func mmForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) -> Bool
     /// exit: the mm's page tables and VMAs are gone; it leaves its context.
     /// Walkers may still be looking at it until a grace period ends.
     func mmExited<P>(_ k: Kernel<Self, P>, mm: UInt32, cpu: CPU)

@@ -24,10 +24,14 @@
 ///                            anon_vma_chain: the tree root's mutex
 ///                            (2.6.36-3.7), writers under --sync mutex|rcu,
 ///                            walkers under mutex
+///                            cow-context: the tree (root context's)
+///                            mutex under --sync mutex
 ///             rmapListRW       its rwlock under --sync rwlock (writers
 ///                              after the mutex, walkers alone for reading);
 ///                              anon_vma_chain: the root's rwsem (3.8+),
 ///                              taken alone by writers and walkers
+///                              cow-context: the tree (root context's)
+///                              rwsem under --sync rwlock|rcu, likewise
 ///               ptl              one mm's page-table lock
 ///                 ptlNested        fork: the child's ptl under the parent's
 ///                   pteChain         pte-chains: a page's pte_chain_lock (a

@@ -172,13 +172,14 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         return true
     }
 
-    func mmForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) {
+    func mmForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) -> Bool {
         let g = links[Int(parent)].pointee.group
         refcount[Int(g)].pointee.wrappingAdd(1, ordering: .relaxed)
         links[Int(child)].pointee.group = g
         writeLock(k, g)
         link(g, child, atHead: k.inject == .forkLinkAtHead)
         writeUnlock(k, g)
+        return true
     }
 
     func mmExited<P>(_ k: Kernel<Self, P>, mm: UInt32, cpu: CPU) {

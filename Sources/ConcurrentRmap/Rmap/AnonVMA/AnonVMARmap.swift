@@ -179,7 +179,7 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
     // MARK: mm events: the anon_vma is per VMA, so mms need nothing.
 
     func mmStarted<P>(_ k: Kernel<Self, P>, mm: UInt32, cpu: CPU) -> Bool { true }
-    func mmForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) {}
+    func mmForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) -> Bool { true }
     func mmExited<P>(_ k: Kernel<Self, P>, mm: UInt32, cpu: CPU) {}
 
     /// dup_mmap links each child VMA before copy_page_range copies its PTEs;

@@ -221,7 +221,7 @@ struct AnonVMAChainRmap: RmapScheme, @unchecked Sendable {
     // MARK: mm events: everything is per VMA.
 
     func mmStarted<P>(_ k: Kernel<Self, P>, mm: UInt32, cpu: CPU) -> Bool { true }
-    func mmForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) {}
+    func mmForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) -> Bool { true }
     func mmExited<P>(_ k: Kernel<Self, P>, mm: UInt32, cpu: CPU) {}
 
     /// dup_mmap calls anon_vma_fork before copy_page_range; the planted bug after.

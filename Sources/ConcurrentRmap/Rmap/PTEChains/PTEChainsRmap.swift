@@ -214,7 +214,7 @@ struct PTEChainsRmap: RmapScheme, @unchecked Sendable {
     // MARK: mm and VMA events: nothing to do, the chains are per page.
 
     func mmStarted<P>(_ k: Kernel<Self, P>, mm: UInt32, cpu: CPU) -> Bool { true }
-    func mmForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) {}
+    func mmForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) -> Bool { true }
     func mmExited<P>(_ k: Kernel<Self, P>, mm: UInt32, cpu: CPU) {}
     func forkLinkPhase<P>(_ k: Kernel<Self, P>) -> ForkLinkPhase { .beforeCopy }
     func vmaPrepare<P>(_ k: Kernel<Self, P>, mm: UInt32, vma: UInt32, cpu: CPU) -> Bool { true }

@@ -1,0 +1,295 @@
+import XCTest
+@testable import ConcurrentRmap
+
+typealias COWKernel = Kernel<COWContextRmap, RealPlatform>
+
+extension Machine {
+    /// The cow-context machine's kernel.
+    var cowKernel: COWKernel { (core as! COWContextMachine).kernel }
+}
+
+extension Kernel where R == COWContextRmap {
+    func context(of mm: UInt32) -> UInt32 { rmap.context(of: mm) }
+    func parentContext(_ c: UInt32) -> UInt32 { rmap.ctx(c).pointee.parent.load(ordering: .relaxed) }
+    func contextLive(_ c: UInt32) -> Bool { rmap.slab.load(c) == SlotState.live }
+    func contextLinked(_ c: UInt32) -> Bool { rmap.ctx(c).pointee.linked.load(ordering: .relaxed) != 0 }
+
+    /// The children of context `c`, in walk order.
+    func children(_ c: UInt32) -> [UInt32] {
+        var out: [UInt32] = []
+        var x = rmap.ctx(c).pointee.firstChild.load(ordering: .acquiring)
+        while x != 0 && out.count <= rmap.slab.capacity {
+            out.append(x)
+            x = rmap.ctx(x).pointee.next.load(ordering: .acquiring)
+        }
+        return out
+    }
+
+    /// Every (mm, vpn) a walk of `f` visits, and the contexts it passed.
+    func walked(_ f: UInt32, _ cpu: CPU) -> (visits: [UInt32: UInt64], contexts: Int) {
+        var v: [UInt32: UInt64] = [:]
+        let n = rmap.walk(self, frame: f, cpu: cpu) { mm, vpn in v[mm] = vpn }
+        return (v, n)
+    }
+
+    func exitCOW(_ mm: UInt32, _ cpu: CPU) throws {
+        guard let s = slot(of: mm), exitProcess(slot: s, mm: mm, cpu) else { throw TestFailure("exit of \(mm) failed") }
+    }
+}
+
+/// The cow-context scheme, one operation at a time: the context tree after
+/// fork, exit and exec; pages named by their first mapper's context; walks
+/// over the subtree at the right address (also after mremap); contexts
+/// kept while pages or descendants need them; the planted bugs that can be
+/// shown without a race.
+final class COWContextTests: XCTestCase {
+    private func config(injection: Injection = .none, sync: ListSync = .rcu, maxProcesses: Int = 64,
+                        frames: Int = 512) -> MachineConfig {
+        MachineConfig.small(frames: frames, maxProcesses: maxProcesses, vmaPages: 16, vmasPerProcess: 2,
+                            sync: sync, injection: injection, scheme: .cowContext)
+    }
+
+    /// Builds a tree `levels` deep below `root`, each mm forking `fanout`
+    /// children; returns every mm, root first.
+    private func tree(_ k: COWKernel, root: UInt32, fanout: Int, levels: Int, _ cpu: CPU) throws -> [UInt32] {
+        var all = [root], layer = [root]
+        for _ in 0..<levels {
+            var next: [UInt32] = []
+            for p in layer { for _ in 0..<fanout { next.append(try k.forkChild(p, cpu)) } }
+            all += next
+            layer = next
+        }
+        return all
+    }
+
+    func testContextTreeAfterForkExitAndExec() throws {
+        try withMachine(config()) { m, cpu in
+            let k = m.cowKernel
+            let p = try k.startProcess(cpu)
+            let cp = k.context(of: p)
+            XCTAssertEqual(k.parentContext(cp), 0, "a new image is a root")
+            let a = try k.forkChild(p, cpu), b = try k.forkChild(p, cpu)
+            let ca = k.context(of: a), cb = k.context(of: b)
+            XCTAssertEqual(k.children(cp), [ca, cb], "children in fork order")
+            XCTAssertEqual(k.parentContext(ca), cp)
+            let g = try k.forkChild(a, cpu)
+            let cg = k.context(of: g)
+            XCTAssertEqual(k.children(ca), [cg])
+            assertAuditClean(m, "after forks")
+            // a exits: its context stays, for its child.
+            try k.exitCOW(a, cpu)
+            XCTAssertTrue(k.contextLinked(ca), "an exited mm's context stays while it has children")
+            XCTAssertEqual(k.children(cp), [ca, cb])
+            assertAuditClean(m, "after the middle exit")
+            // g exits: no pages, no children: g's and a's contexts go.
+            try k.exitCOW(g, cpu)
+            XCTAssertFalse(k.contextLive(cg))
+            XCTAssertFalse(k.contextLive(ca), "the exited parent goes with its last child")
+            XCTAssertEqual(k.children(cp), [cb])
+            // exec: b gets a new tree; its old context leaves p's.
+            let sb = try XCTUnwrap(k.slot(of: b))
+            XCTAssertTrue(k.execProcess(slot: sb, mm: b, cpu))
+            let nb = k.processes.entry(sb).pointee.load(ordering: .acquiring)
+            XCTAssertEqual(k.parentContext(k.context(of: nb)), 0, "exec starts a new tree")
+            XCTAssertEqual(k.children(cp), [])
+            assertAuditClean(m, "after exec")
+        }
+    }
+
+    /// A page names the context of the mm that first mapped it; a COW copy
+    /// the child's own. A walk of a page shared by a 2 x 3 tree visits all
+    /// 15 contexts and each mm at the page's address; the child's copy,
+    /// only the child's subtree.
+    func testPagesNameTheirFirstMapperAndWalksCoverTheSubtree() throws {
+        try withMachine(config()) { m, cpu in
+            let k = m.cowKernel
+            let p = try k.startProcess(cpu)
+            let b = k.base(p, vma: 0)
+            XCTAssertEqual(k.fault(p, vpn: b + 2, write: true, cpu), .ok)
+            let f = try XCTUnwrap(k.frame(p, b + 2))
+            let all = try tree(k, root: p, fanout: 2, levels: 3, cpu)
+            XCTAssertEqual(all.count, 15)
+            XCTAssertEqual(k.mapping(f), k.context(of: p))
+            XCTAssertEqual(k.mapcount(f), 15)
+            let w = k.walked(f, cpu)
+            XCTAssertEqual(w.contexts, 15)
+            XCTAssertEqual(Set(w.visits.keys), Set(all))
+            XCTAssertTrue(w.visits.values.allSatisfy { $0 == b + 2 })
+            // The first child COWs: its copy names its own context, walked
+            // over its subtree (itself and its 6 descendants).
+            let c = all[1]
+            XCTAssertEqual(k.fault(c, vpn: b + 2, write: true, cpu), .ok)
+            let n = try XCTUnwrap(k.frame(c, b + 2))
+            XCTAssertNotEqual(n, f)
+            XCTAssertEqual(k.mapping(n), k.context(of: c))
+            let wn = k.walked(n, cpu)
+            XCTAssertEqual(wn.contexts, 7, "the child's subtree")
+            XCTAssertEqual(k.mapcount(n), 1, "forked before the copy: its children still map the old page")
+            // Migration finds every mapping of the shared page.
+            let t = try XCTUnwrap(k.migrate(frame: f, cpu))
+            for mm in all where mm != c { XCTAssertEqual(k.frame(mm, b + 2), t) }
+            let meta = m.rmapMetadata()
+            XCTAssertEqual(meta.contexts, 15)
+            XCTAssertEqual(meta.links, 14)
+            XCTAssertEqual(meta.maxChain, 4)
+            assertAuditClean(m)
+        }
+    }
+
+    /// mremap: an exclusive page keeps its frame and takes the new address
+    /// as its index; a page still shared is copied. Walks find both at the
+    /// new address.
+    func testMremapReindexesExclusiveAndCopiesShared() throws {
+        try withMachine(config()) { m, cpu in
+            let k = m.cowKernel
+            let p = try k.startProcess(cpu)
+            let b = k.base(p, vma: 0)
+            XCTAssertEqual(k.fault(p, vpn: b, write: true, cpu), .ok)
+            let c = try k.forkChild(p, cpu)
+            XCTAssertEqual(k.fault(c, vpn: b + 1, write: true, cpu), .ok)  // the child's own
+            let shared = try XCTUnwrap(k.frame(c, b))
+            let own = try XCTUnwrap(k.frame(c, b + 1))
+            let to = k.unusedStart(c)
+            XCTAssertTrue(k.mremap(c, vma: 0, to: to, cpu))
+            XCTAssertEqual(k.frame(c, to + 1), own, "exclusive: moved")
+            XCTAssertEqual(k.index(own), to + 1)
+            let copy = try XCTUnwrap(k.frame(c, to))
+            XCTAssertNotEqual(copy, shared, "shared: copied")
+            XCTAssertEqual(k.mapping(copy), k.context(of: c))
+            XCTAssertEqual(k.walked(own, cpu).visits, [c: to + 1])
+            XCTAssertEqual(k.walked(shared, cpu).visits, [p: b, c: b])
+            XCTAssertEqual(k.frame(p, b), shared)
+            assertAuditClean(m)
+        }
+    }
+
+    /// A fork chain whose parents exit keeps every ancestor's context (the
+    /// tail's ancestry); all go when the tail exits.
+    func testForkChainKeepsAncestorsWhileNeeded() throws {
+        let generations = 40
+        try withMachine(config()) { m, cpu in
+            let k = m.cowKernel
+            var cur = try k.startProcess(cpu)
+            XCTAssertEqual(k.fault(cur, vpn: k.base(cur, vma: 0), write: true, cpu), .ok)
+            for _ in 0..<generations {
+                let child = try k.forkChild(cur, cpu)
+                XCTAssertEqual(k.fault(child, vpn: k.base(child, vma: 0) + 1, write: true, cpu), .ok)
+                try k.exitCOW(cur, cpu)
+                cur = child
+            }
+            let meta = m.rmapMetadata()
+            XCTAssertEqual(meta.contexts, generations + 1, "one context per generation")
+            XCTAssertEqual(meta.maxChain, generations + 1)
+            assertAuditClean(m)
+            try k.exitCOW(cur, cpu)
+            XCTAssertEqual(m.rmapMetadata().contexts, 0, "the chain goes with its last mm and pages")
+        }
+    }
+
+    /// A page read back from swap by a child names the child's context: its
+    /// parent, outside that subtree, gets a copy (the planted bug maps it,
+    /// and a walk from the child's context misses the parent).
+    func testSwapInOutsideTheSubtreeCopies() throws {
+        for bug in [false, true] {
+            try withMachine(config(injection: bug ? .cowSwapinOutsideSubtree : .none), expectNoViolations: !bug) { m, cpu in
+                let k = m.cowKernel
+                let p = try k.startProcess(cpu)
+                let b = k.base(p, vma: 0)
+                XCTAssertEqual(k.fault(p, vpn: b, write: true, cpu), .ok)
+                let c = try k.forkChild(p, cpu)
+                k.swapOutAll(cpu)
+                XCTAssertTrue(k.pte(p, b).isSwap); XCTAssertTrue(k.pte(c, b).isSwap)
+                XCTAssertEqual(k.fault(c, vpn: b, write: false, cpu), .ok)
+                let n = try XCTUnwrap(k.frame(c, b))
+                XCTAssertEqual(k.mapping(n), k.context(of: c))
+                XCTAssertTrue(k.inSwapCache(n))
+                XCTAssertEqual(k.fault(p, vpn: b, write: false, cpu), .ok)
+                if bug {
+                    XCTAssertEqual(k.frame(p, b), n)
+                    XCTAssertEqual(k.walked(n, cpu).visits, [c: b], "the walk misses the parent")
+                    XCTAssertTrue(m.audit().kinds.contains(.location) || m.violations.kinds.contains(.location))
+                } else {
+                    XCTAssertNotEqual(k.frame(p, b), n, "the parent gets a copy")
+                    assertAuditClean(m)
+                }
+            }
+        }
+    }
+
+    /// The planted bugs that show without a race: each breaks what the
+    /// checks say it breaks.
+    func testPlantedBugsWithoutARace() throws {
+        // Depth one: a grandchild's mapping is missed.
+        try withMachine(config(injection: .cowWalkDepthOne), expectNoViolations: false) { m, cpu in
+            let k = m.cowKernel
+            let p = try k.startProcess(cpu)
+            let b = k.base(p, vma: 0)
+            XCTAssertEqual(k.fault(p, vpn: b, write: true, cpu), .ok)
+            let all = try tree(k, root: p, fanout: 1, levels: 2, cpu)
+            let f = try XCTUnwrap(k.frame(p, b))
+            XCTAssertEqual(Set(k.walked(f, cpu).visits.keys), Set(all.prefix(2)))
+            _ = k.migrate(frame: f, cpu)
+            XCTAssertTrue(m.violations.kinds.contains(.incompleteWalk))
+        }
+        // Exit leaves children: the grandchild is out of the walk, and the
+        // child's later exit meets a detached parent.
+        try withMachine(config(injection: .cowExitLeavesChildren), expectNoViolations: false) { m, cpu in
+            let k = m.cowKernel
+            let p = try k.startProcess(cpu)
+            let b = k.base(p, vma: 0)
+            XCTAssertEqual(k.fault(p, vpn: b, write: true, cpu), .ok)
+            let c = try k.forkChild(p, cpu)
+            let g = try k.forkChild(c, cpu)
+            try k.exitCOW(c, cpu)
+            let f = try XCTUnwrap(k.frame(p, b))
+            XCTAssertEqual(Set(k.walked(f, cpu).visits.keys), [p])
+            XCTAssertTrue(m.audit().kinds.contains(.groupList))
+            try k.exitCOW(g, cpu)
+            XCTAssertTrue(m.violations.kinds.contains(.groupList))
+        }
+        // Pages take no reference: the audit's recount disagrees.
+        try withMachine(config(injection: .cowContextFreedWhilePages), expectNoViolations: false) { m, cpu in
+            let k = m.cowKernel
+            let p = try k.startProcess(cpu)
+            XCTAssertEqual(k.fault(p, vpn: k.base(p, vma: 0), write: true, cpu), .ok)
+            XCTAssertTrue(m.audit().kinds.contains(.groupList))
+        }
+        // mremap re-indexes a shared page: the parent's PTE is off its index.
+        try withMachine(config(injection: .cowMremapNoCopy), expectNoViolations: false) { m, cpu in
+            let k = m.cowKernel
+            let p = try k.startProcess(cpu)
+            let b = k.base(p, vma: 0)
+            XCTAssertEqual(k.fault(p, vpn: b, write: true, cpu), .ok)
+            let c = try k.forkChild(p, cpu)
+            XCTAssertTrue(k.mremap(c, vma: 0, to: k.unusedStart(c), cpu))
+            XCTAssertTrue(m.audit().kinds.contains(.location))
+        }
+        // Fork links after the copy: the scheme says so.
+        try withMachine(config(injection: .cowForkLinkAfterCopy)) { m, _ in
+            XCTAssertEqual(m.cowKernel.rmap.forkLinkPhase(m.cowKernel), .afterCopy)
+        }
+    }
+
+    /// Out of context slots, fork backs off cleanly: a fork chain longer
+    /// than the slab fails fork rather than the machine.
+    func testForkFailsCleanlyWithoutContextSlots() throws {
+        try withMachine(config(maxProcesses: 16, frames: 64)) { m, cpu in
+            let k = m.cowKernel
+            var cur = try k.startProcess(cpu)
+            XCTAssertEqual(k.fault(cur, vpn: k.base(cur, vma: 0), write: true, cpu), .ok)
+            var failed = false
+            for _ in 0..<(k.rmap.slab.capacity + 8) {
+                k.betweenOperations(cpu)  // exited mms' slots come back after grace periods
+                var r = k.fork(cur, cpu)
+                if r.result != .ok { k.expediteGracePeriod(cpu); r = k.fork(cur, cpu) }
+                if r.result != .ok { failed = true; XCTAssertEqual(r.result, .outOfMemory); break }
+                k.mmPut(r.child, cpu)
+                try k.exitCOW(cur, cpu)
+                cur = r.child
+            }
+            XCTAssertTrue(failed, "a chain longer than the context slab must fail fork")
+            XCTAssertGreaterThan(m.rmapMetadata().contexts, k.rmap.slab.capacity / 2, "it failed for want of contexts")
+            assertAuditClean(m)
+        }
+    }
+}
