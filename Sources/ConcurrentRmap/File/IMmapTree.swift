@@ -197,11 +197,15 @@ extension Kernel {
                 if f != 0 { return f }
             }
             // Up past every ancestor whose right subtree we came from.
+            // (Bounded: an unlocked walk may meet a rotation's brief
+            // two-node parent cycle.)
             var child = n
             var p = tParent(n)
-            while p != 0 && tRight(p) == child {
+            var climbed = 0
+            while p != 0 && tRight(p) == child && climbed < config.vmaCount {
                 child = p
                 p = tParent(p)
+                climbed += 1
             }
             guard p != 0 else { return 0 }
             n = p
