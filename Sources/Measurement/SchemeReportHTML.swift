@@ -239,7 +239,8 @@ public enum SchemeReport {
     /// "anongroup (the seed) against anon_vma (Linux 2.6.7)" and so on.
     static func schemeTitle(_ schemes: [String]) -> String {
         let names: [String: String] = ["anongroup": "anongroup (the seed, 2004)", "anon-vma": "anon_vma (Linux 2.6.7-2.6.33)",
-                                       "anon-vma-chain": "anon_vma_chain (Linux 2.6.34 to today)"]
+                                       "anon-vma-chain": "anon_vma_chain (Linux 2.6.34 to today)",
+                                       "pte-chains": "pte_chains (Linux 2.5-2.6.5)"]
         let parts = orderedSchemes(schemes).map { names[$0] ?? $0 }
         return parts.count == 2 ? parts[0] + " against " + parts[1] : "The rmap schemes side by side: " + parts.joined(separator: ", ")
     }
