@@ -33,6 +33,15 @@ public enum SchemeKind: String, CaseIterable, Sendable {
         case .anongroup, .pteChains: false
         }
     }
+
+    /// What the scheme's walk visits, as reports name it.
+    public var walkObjects: String {
+        switch self {
+        case .anongroup: "mms"
+        case .anonVma, .anonVMAChain: "VMAs"
+        case .cowContext: "contexts"
+        }
+    }
 }
 
 /// How the rmap's lists (an anongroup's mms, an anon_vma's VMAs) are

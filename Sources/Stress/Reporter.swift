@@ -62,7 +62,7 @@ final class Reporter: @unchecked Sendable {
         line(pad("total", 10) + rpad("\(r.totalCompleted)", 12) + rpad(fmt(r.opsPerS, 0), 11) + rpad("\(r.totalIdle)", 10))
         line("  (completed operations per measured second over \(fmt(r.elapsedS, 2)) s; idle: attempts that found nothing to do)")
         line("")
-        let objects = r.settings.scheme == .anongroup ? "mms" : "VMAs"
+        let objects = r.settings.scheme.walkObjects
         line("rmap walks     \(r.walks.count)  (\(fmt(r.walks.visitedPerWalk, 2)) \(objects) visited per walk, \(fmt(r.walks.wastedPerWalk, 2)) of them without the page; \(r.walks.trylockFailures) trylock failures)")
         line("mremap         \(r.event(.mremapCopy)) shared pages copied, \(r.event(.mremapMove)) exclusive pages re-indexed, \(r.event(.mremapKeep)) pages kept as they were, \(r.event(.mremapSwapMove)) swap entries moved")
         line("VMAs           \(r.event(.vmaSplit)) split, \(r.event(.vmaShrink)) shrunk by unmapping their tail, \(r.event(.vmaMerge)) merged\(r.settings.scheme == .anonVma ? "; \(r.event(.anonVmaReused)) anon_vmas reused from a neighbour" : "")")

@@ -249,7 +249,7 @@ public struct ReplayResult: Sendable, Encodable {
     public var report: String {
         var out = ""
         func line(_ s: String) { out += s + "\n" }
-        let objects = scheme == SchemeKind.anongroup.rawValue ? "mms" : "VMAs"
+        let objects = SchemeKind(rawValue: scheme)?.walkObjects ?? "objects"
         line("replay         \(eventsReplayed) of \(trace.events) events in \(fixed(replaySeconds, 3)) s = \(Int(eventsPerS)) events/s (\(count(.steps)) steps on \(settings.threads) threads; read in \(fixed(loadS, 3)) s\(imported ? ", imported from strace" : ""))")
         line("processes      \(processes.spawned) started (\(count(.spawnedByVforkExec)) of them by a vfork child's exec), \(processes.forks) forks (\(processes.forkFailed) refused), \(processes.execs) execs (\(processes.execFailed) refused), \(processes.exits) exits; trace: \(trace.forks) forks, \(trace.execs) execs, \(trace.exits) exits")
         line("costs          fork \(fixed(processes.forkMeanNs / 1000, 1)) us, exit \(fixed(processes.exitMeanNs / 1000, 1)) us (mean)")

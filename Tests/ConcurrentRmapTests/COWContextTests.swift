@@ -292,4 +292,24 @@ final class COWContextTests: XCTestCase {
             assertAuditClean(m)
         }
     }
+
+    /// The reviewers' deep tree (2 children x 6 levels): a walk of the
+    /// root's page visits all 127 contexts and finds all 127 mappings; the
+    /// deepest sharer's COW copy, only its own (a leaf). Timings: `stress
+    /// schemes --trees 2x6` (ARCHITECTURE 5.7).
+    func testDeepTreeWalks() throws {
+        for walk in AnonVMAWalk.allCases {
+            var c = MachineConfig.small(frames: 512, maxProcesses: 256, vmaPages: 16, scheme: .cowContext)
+            c.anonVmaWalk = walk
+            try withMachine(c) { m, cpu in
+                let t = try XCTUnwrap(m.benchForkTree(children: 2, depth: 6, exec: false, walkVisits: 1000, cpu: cpu))
+                XCTAssertEqual(t.mms, 127)
+                XCTAssertEqual(t.shared.visited, 127, walk.rawValue)
+                XCTAssertEqual(t.shared.found, 127)
+                XCTAssertEqual(t.privateCOW.visited, 1)
+                XCTAssertEqual(t.privateCOW.found, 1)
+                XCTAssertEqual(m.rmapMetadata().maxChain, 7)
+            }
+        }
+    }
 }
