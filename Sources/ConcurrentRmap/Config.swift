@@ -39,6 +39,7 @@ public enum SchemeKind: String, CaseIterable, Sendable {
         switch self {
         case .anongroup: "mms"
         case .anonVma, .anonVMAChain: "VMAs"
+        case .pteChains: "PTEs"
         case .cowContext: "contexts"
         }
     }
