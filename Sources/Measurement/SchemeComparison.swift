@@ -57,7 +57,9 @@ public struct TreeShape: Codable, Sendable, Equatable, CustomStringConvertible {
 
 /// What `stress schemes` measures.
 public struct SchemeConfig: Sendable {
-    public var schemes: [SchemeKind] = [.anongroup, .anonVma, .anonVMAChain]
+    /// Every scheme, oldest design last (2004's anongroup first, then the
+    /// anon_vma line, pte_chains that they replaced, and the 2026 proposal).
+    public var schemes: [SchemeKind] = SchemeKind.allCases
     public var threads: [Int] = [1, 2]
     public var syncs: [ListSync] = [.rcu, .rwlock, .mutex]
     public var repeats = 3

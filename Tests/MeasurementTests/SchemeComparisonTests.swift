@@ -12,8 +12,11 @@ final class SchemeComparisonTests: XCTestCase {
     static let a = SchemeKind.anonVma.rawValue
     static let c = SchemeKind.anonVMAChain.rawValue
 
-    func tinyConfig() -> SchemeConfig {
+    /// The three schemes whose figures the detailed end-to-end test pins
+    /// (the 2004 pair and anon_vma_chain); the two others have their own.
+    func tinyConfig(_ schemes: [SchemeKind] = [.anongroup, .anonVma, .anonVMAChain]) -> SchemeConfig {
         var c = SchemeConfig()
+        c.schemes = schemes
         c.threads = [1, 2]
         c.syncs = [.rcu]
         c.repeats = 1
@@ -77,6 +80,50 @@ final class SchemeComparisonTests: XCTestCase {
         XCTAssertEqual(try verdict(o, "anon_vma costs"), "refutes")
         o.metadata[ai].treeBytes = nil
         XCTAssertEqual(try verdict(o, "anon_vma costs"), "by construction")
+    }
+
+    /// pte-chains and cow-context in the same comparison: clean, and each
+    /// walk as its design says (pte-chains visits exactly the mappings;
+    /// cow-context a subtree of contexts, and copies shared pages on mremap).
+    func testTinyComparisonOfPTEChainsAndCOWContext() throws {
+        let p = SchemeKind.pteChains.rawValue, w = SchemeKind.cowContext.rawValue
+        var c = tinyConfig([.pteChains, .cowContext])
+        c.threads = [1]
+        c.historic.aim7Children = [4]
+        let o = try SchemeCompare.run(c, arguments: ["test"], executable: try StressBinary.url())
+        XCTAssertEqual(o.lost, [])
+        XCTAssertEqual(o.failures, 0)
+        XCTAssertEqual(Set(o.runs.map { $0.result.settings.scheme.rawValue }), [p, w])
+        XCTAssertTrue(o.runs.allSatisfy { $0.result.verdict == Verdict.success })
+        XCTAssertEqual(o.walks.count, 3 * 3 * 2 * 2)
+        for r in o.walks {
+            XCTAssertEqual(r.verdict, Verdict.success, "\(r)")
+            XCTAssertEqual(r.wasted, r.visited - r.found)
+            if r.page == "shared" { XCTAssertEqual(r.found, r.sharers, "\(r)") } else { XCTAssertEqual(r.found, 1, "\(r)") }
+            if r.scheme == p { XCTAssertEqual(r.wasted, 0, "an exact walk: \(r)") }
+            if r.scheme == w && r.page == "shared" { XCTAssertEqual(r.visited, r.sharers, "the root's subtree: \(r)") }
+        }
+        for m in o.mremap {
+            XCTAssertEqual(m.verdict, Verdict.success)
+            if m.scheme == w {
+                XCTAssertEqual(m.copiedPerCall, Double(m.pages * m.sharedPercent / 100), "the seed's copy rule: \(m)")
+            } else {
+                XCTAssertEqual(m.copiedPerCall, 0, "PTEs move with their chain entries: \(m)")
+            }
+        }
+        for r in o.aim7 {
+            XCTAssertEqual(r.verdict, Verdict.success, "\(r)")
+            XCTAssertEqual(r.childCopy.found, 1)
+            XCTAssertEqual(r.shared.found, r.children + 1)
+            if r.scheme == p { XCTAssertEqual(r.childCopy.visited, 1, "the copy's chain holds one PTE") }
+        }
+        // A fork chain keeps every ancestor's context under cow-context
+        // (each generation's pages name their own).
+        for r in o.forkChain where r.scheme == w {
+            XCTAssertEqual(r.verdict, Verdict.success)
+            XCTAssertTrue(r.samples.allSatisfy { $0.metadata.liveMMs == 1 && $0.found == 1 }, "\(r)")
+            XCTAssertEqual(r.samples.map(\.metadata.contexts), r.samples.map { $0.generation + 1 }, "\(r)")
+        }
     }
 
     func testTinyComparisonEndToEnd() throws {
