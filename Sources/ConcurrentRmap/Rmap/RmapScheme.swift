@@ -177,3 +177,20 @@ extension RmapScheme {
     static var walkIsExact: Bool { false }
     static var walkTrylocksPTL: Bool { false }
 }
+
+/// A scheme whose pages name an mm (or a PTE), not a VMA: anongroup,
+/// pte-chains, cow-context. VMA events need no rmap work, any two VMAs of
+/// one mm may merge, and a moved VMA keeps its pgoff. Written once here so
+/// the three schemes cannot drift apart.
+protocol VMABlindRmap: RmapScheme {}
+
+extension VMABlindRmap {
+    @inline(__always) func vmaPrepare<P>(_ k: Kernel<Self, P>, mm: UInt32, vma: UInt32, cpu: CPU) -> Bool { true }
+    func vmaForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) -> Bool { true }
+    func vmaCopied<P>(_ k: Kernel<Self, P>, old: UInt32, new: UInt32, cpu: CPU) -> Bool { true }
+    func movedPgoff<P>(_ k: Kernel<Self, P>, old pgoff: UInt64, newStart: UInt64) -> UInt64 { pgoff }
+    func vmaSplit<P>(_ k: Kernel<Self, P>, vma: UInt32, new: UInt32, cpu: CPU) -> Bool { true }
+    func canMergeVMAs<P>(_ k: Kernel<Self, P>, lower: UInt32, upper: UInt32) -> Bool { true }
+    func vmaMerged<P>(_ k: Kernel<Self, P>, kept: UInt32, removed: UInt32, cpu: CPU) -> Bool { true }
+    func vmaUnmapped<P>(_ k: Kernel<Self, P>, vma: UInt32, cpu: CPU) {}
+}

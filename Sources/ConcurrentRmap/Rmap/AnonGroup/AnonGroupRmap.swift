@@ -73,7 +73,7 @@ struct AnonGroupState {
 
 }
 
-struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
+struct AnonGroupRmap: VMABlindRmap, @unchecked Sendable {
     let s: UnsafeMutablePointer<AnonGroupState>
 
     @inline(__always) var slab: RCUSlab { s.pointee.slab }
@@ -212,18 +212,7 @@ struct AnonGroupRmap: RmapScheme, @unchecked Sendable {
         }
     }
 
-    // MARK: VMA events: the group is per mm, so VMAs need nothing.
-
-    @inline(__always) func vmaPrepare<P>(_ k: Kernel<Self, P>, mm: UInt32, vma: UInt32, cpu: CPU) -> Bool { true }
-    func vmaForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) -> Bool { true }
-    func vmaCopied<P>(_ k: Kernel<Self, P>, old: UInt32, new: UInt32, cpu: CPU) -> Bool { true }
-    func movedPgoff<P>(_ k: Kernel<Self, P>, old pgoff: UInt64, newStart: UInt64) -> UInt64 { pgoff }
-    func vmaSplit<P>(_ k: Kernel<Self, P>, vma: UInt32, new: UInt32, cpu: CPU) -> Bool { true }
-    /// Pages name the mm's group and their address, not the VMA: any two
-    /// VMAs of one mm may merge.
-    func canMergeVMAs<P>(_ k: Kernel<Self, P>, lower: UInt32, upper: UInt32) -> Bool { true }
-    func vmaMerged<P>(_ k: Kernel<Self, P>, kept: UInt32, removed: UInt32, cpu: CPU) -> Bool { true }
-    func vmaUnmapped<P>(_ k: Kernel<Self, P>, vma: UInt32, cpu: CPU) {}
+    // VMA events: the group is per mm, so VMAs need nothing (VMABlindRmap).
 
     // MARK: Pages
 

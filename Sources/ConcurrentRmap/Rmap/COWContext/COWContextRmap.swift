@@ -21,7 +21,7 @@ import Synchronization
 /// or, for a root, while another context of its tree is allocated
 /// (`refcount`): the walker's page pins its context, which pins the root
 /// whose lock it takes. Retired slots are freed after a grace period.
-struct COWContextRmap: RmapScheme, @unchecked Sendable {
+struct COWContextRmap: VMABlindRmap, @unchecked Sendable {
     let s: UnsafeMutablePointer<COWContextState>
 
     @inline(__always) var slab: RCUSlab { s.pointee.slab }
@@ -214,17 +214,7 @@ struct COWContextRmap: RmapScheme, @unchecked Sendable {
         if rootDetached { put(k, root, cpu: cpu) }
     }
 
-    // MARK: VMA events: contexts are per mm, so VMAs need nothing.
-
-    @inline(__always) func vmaPrepare<P>(_ k: Kernel<Self, P>, mm: UInt32, vma: UInt32, cpu: CPU) -> Bool { true }
-    func vmaForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) -> Bool { true }
-    func vmaCopied<P>(_ k: Kernel<Self, P>, old: UInt32, new: UInt32, cpu: CPU) -> Bool { true }
-    func movedPgoff<P>(_ k: Kernel<Self, P>, old pgoff: UInt64, newStart: UInt64) -> UInt64 { pgoff }
-    func vmaSplit<P>(_ k: Kernel<Self, P>, vma: UInt32, new: UInt32, cpu: CPU) -> Bool { true }
-    /// Pages name an mm's context and an address, not a VMA.
-    func canMergeVMAs<P>(_ k: Kernel<Self, P>, lower: UInt32, upper: UInt32) -> Bool { true }
-    func vmaMerged<P>(_ k: Kernel<Self, P>, kept: UInt32, removed: UInt32, cpu: CPU) -> Bool { true }
-    func vmaUnmapped<P>(_ k: Kernel<Self, P>, vma: UInt32, cpu: CPU) {}
+    // VMA events: contexts are per mm, so VMAs need nothing (VMABlindRmap).
 
     // MARK: Pages
 

@@ -22,7 +22,7 @@ import Synchronization
 /// failed. Migration installs into the new page's chain while walking the
 /// old one's (`pteChainNested`). A PTE the walker itself clears comes off
 /// the chain it holds, at the walk's cursor.
-struct PTEChainsRmap: RmapScheme, @unchecked Sendable {
+struct PTEChainsRmap: VMABlindRmap, @unchecked Sendable {
     let s: UnsafeMutablePointer<PTEChainsState>
 
     @inline(__always) var heads: UnsafeMutablePointer<PTEChainHead> { s.pointee.heads }
@@ -217,14 +217,6 @@ struct PTEChainsRmap: RmapScheme, @unchecked Sendable {
     func mmForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) -> Bool { true }
     func mmExited<P>(_ k: Kernel<Self, P>, mm: UInt32, cpu: CPU) {}
     func forkLinkPhase<P>(_ k: Kernel<Self, P>) -> ForkLinkPhase { .beforeCopy }
-    func vmaPrepare<P>(_ k: Kernel<Self, P>, mm: UInt32, vma: UInt32, cpu: CPU) -> Bool { true }
-    func vmaForked<P>(_ k: Kernel<Self, P>, parent: UInt32, child: UInt32, cpu: CPU) -> Bool { true }
-    func vmaCopied<P>(_ k: Kernel<Self, P>, old: UInt32, new: UInt32, cpu: CPU) -> Bool { true }
-    func movedPgoff<P>(_ k: Kernel<Self, P>, old pgoff: UInt64, newStart: UInt64) -> UInt64 { pgoff }
-    func vmaSplit<P>(_ k: Kernel<Self, P>, vma: UInt32, new: UInt32, cpu: CPU) -> Bool { true }
-    func canMergeVMAs<P>(_ k: Kernel<Self, P>, lower: UInt32, upper: UInt32) -> Bool { true }
-    func vmaMerged<P>(_ k: Kernel<Self, P>, kept: UInt32, removed: UInt32, cpu: CPU) -> Bool { true }
-    func vmaUnmapped<P>(_ k: Kernel<Self, P>, vma: UInt32, cpu: CPU) {}
 
     // MARK: Page events
 
