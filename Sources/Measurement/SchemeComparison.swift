@@ -154,6 +154,9 @@ public struct TreeWalkRun: Codable, Sendable, Equatable {
     public var contexts: Int
     public var vmas: Int
     public var liveMMs: Int
+    /// The scheme's live rmap bytes with the tree built (absent in results
+    /// written before it was recorded).
+    public var metadataBytes: Int?
     public var verdict: String
     public var nsPerVisit: Double { visited > 0 ? nsPerWalk / Double(visited) : .nan }
 }
@@ -206,7 +209,7 @@ public struct MetadataRow: Codable, Sendable, Equatable {
     public var defaultProcessVMAs: Int
     public var bytesPerDefaultProcess: Int
     /// The largest fork tree measured: its live VMAs, mms and rmap
-    /// contexts, and the rmap bytes of its VMAs and mms.
+    /// contexts, and the scheme's live rmap bytes.
     public var tree: String?
     public var treeVMAs: Int?
     public var treeMMs: Int?
@@ -459,6 +462,7 @@ public enum SchemeCompare {
                                                          page: page, repeatIndex: r, mms: tree.mms, sharers: tree.sharers, execed: tree.execed,
                                                          nsPerWalk: w.nsPerWalk, visited: w.visited, found: w.found, wasted: w.wasted,
                                                          walks: w.walks, contexts: tree.contexts, vmas: tree.vmas, liveMMs: tree.liveMMs,
+                                                         metadataBytes: tree.metadataBytes,
                                                          verdict: verdict(ok && w.found == w.mapcount)))
                         }
                         progress?(String(format: "walk   %@ %-7@ %@ repeat=%d  shared %8.0f ns/walk (%d visited)  private-fresh %8.0f ns (%d visited, %d wasted)  %@",
@@ -522,7 +526,10 @@ public enum SchemeCompare {
                 row.treeVMAs = big.vmas
                 row.treeMMs = big.liveMMs
                 row.treeContexts = big.contexts
-                row.treeBytes = bytes.perVMA * big.vmas + bytes.perMM * big.liveMMs
+                // Live bytes as the scheme counts them (pte-chains' blocks grow
+                // with mapped pages, not VMAs); the static formula for results
+                // recorded before them.
+                row.treeBytes = big.metadataBytes ?? (bytes.perVMA * big.vmas + bytes.perMM * big.liveMMs)
             }
             out.metadata.append(row)
         }

@@ -78,10 +78,10 @@ public enum SchemeReport {
 
     public static func walksCSV(_ w: [TreeWalkRun]) -> String {
         rows(["scheme", "tree", "children", "depth", "exec", "page", "repeat", "mms", "sharers", "execed", "ns_per_walk", "visited", "found",
-              "wasted", "ns_per_visit", "walks", "contexts", "vmas", "live_mms", "verdict"],
+              "wasted", "ns_per_visit", "walks", "contexts", "vmas", "live_mms", "metadata_bytes", "verdict"],
              w.map { [$0.scheme, $0.tree, "\($0.children)", "\($0.depth)", $0.exec ? "1" : "0", $0.page, "\($0.repeatIndex)", "\($0.mms)",
                       "\($0.sharers)", "\($0.execed)", d($0.nsPerWalk), "\($0.visited)", "\($0.found)", "\($0.wasted)", d($0.nsPerVisit, 2),
-                      "\($0.walks)", "\($0.contexts)", "\($0.vmas)", "\($0.liveMMs)", $0.verdict] })
+                      "\($0.walks)", "\($0.contexts)", "\($0.vmas)", "\($0.liveMMs)", $0.metadataBytes.map(String.init) ?? "", $0.verdict] })
     }
 
     public static func forkExitCSV(_ f: [ForkExitRun]) -> String {

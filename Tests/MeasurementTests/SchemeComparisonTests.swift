@@ -103,6 +103,15 @@ final class SchemeComparisonTests: XCTestCase {
             if r.scheme == p { XCTAssertEqual(r.wasted, 0, "an exact walk: \(r)") }
             if r.scheme == w && r.page == "shared" { XCTAssertEqual(r.visited, r.sharers, "the root's subtree: \(r)") }
         }
+        // The metadata table reads the live bytes of the largest tree: a
+        // chain block per shared page under pte-chains (no per-VMA cost),
+        // a context per mm under cow-context.
+        for s in [p, w] {
+            let row = try XCTUnwrap(o.metadata.first { $0.scheme == s })
+            let big = try XCTUnwrap(o.walks.filter { $0.scheme == s && !$0.exec }.max { $0.mms < $1.mms })
+            XCTAssertEqual(row.treeBytes, big.metadataBytes, "\(row)")
+            XCTAssertGreaterThan(try XCTUnwrap(row.treeBytes), 0, "\(row)")
+        }
         for m in o.mremap {
             XCTAssertEqual(m.verdict, Verdict.success)
             if m.scheme == w {

@@ -50,6 +50,9 @@ public struct BenchTree: Sendable, Equatable {
     public var contexts: Int
     public var vmas: Int
     public var liveMMs: Int
+    /// The scheme's live rmap bytes with the tree built, as it counts them
+    /// itself (`RmapScheme.metadata`): per-page chains included.
+    public var metadataBytes: Int
 }
 
 /// One mremap point: `calls` moves of a VMA whose pages a forked child
@@ -188,7 +191,8 @@ extension KernelMachine {
         let cow = benchWalkPage(deepest, cowVPN, walkVisits: walkVisits, cpu)
         let fresh = benchWalkPage(deepest, freshVPN, walkVisits: walkVisits, cpu)
         return BenchTree(mms: mms, execed: execed, sharers: sharers, shared: shared, privateCOW: cow, privateFresh: fresh,
-                         contexts: contextsInUse, vmas: vmasInUse, liveMMs: mmsInUse)
+                         contexts: contextsInUse, vmas: vmasInUse, liveMMs: mmsInUse,
+                         metadataBytes: kernel.rmap.metadata(kernel).bytes)
     }
 
     /// Walks the page mapped at (`mm`, `vpn`) as migration does, about
