@@ -111,7 +111,8 @@ extension COWContextRmap {
                     }
                 }
             }
-            if parent != 0 && live(parent) && x.pointee.forkRecords.load(ordering: .relaxed) > ctx(parent).pointee.records.load(ordering: .relaxed) {
+            // Linked only: a detached context's parent slot may be reused.
+            if linked && parent != 0 && live(parent) && x.pointee.forkRecords.load(ordering: .relaxed) > ctx(parent).pointee.records.load(ordering: .relaxed) {
                 report(Violation(kind: .groupList, detail: "COW context \(c) forked after \(x.pointee.forkRecords.load(ordering: .relaxed)) remap records of its parent, which has fewer"))
             }
             let rc = x.pointee.refcount.load(ordering: .relaxed)

@@ -304,7 +304,7 @@ struct COWContextRmap: VMABlindRmap, @unchecked Sendable {
     }
 
     func rangeMoveBack<P>(_ k: Kernel<Self, P>, mm: UInt32, cpu: CPU) {
-        s.pointee.moving[Int(mm)].back.store(1, ordering: .relaxed)
+        (s.pointee.moving + Int(mm)).pointee.back.store(1, ordering: .relaxed)
     }
 
     /// The record stops being pending: done once every PTE is at the new
