@@ -7,7 +7,8 @@ import Synchronization
 /// descendants need them. `page.mapping` = the context of the mm that first
 /// mapped the page (the lowest level of the hierarchy), `page.index` = its
 /// virtual page there; a walk visits the context's subtree, each live mm at
-/// `page.index` (mremap keeps that true with the seed's copy rule).
+/// its address there: `page.index` translated by the remap records mremap
+/// leaves on the path (ARCHITECTURE 5.7), or `page.index` itself.
 ///
 /// Locks (classes: `LockClass`): one tree lock per fork tree, the root
 /// context's (the proposal's "mapping-granularity lock"): `rmapListRW`
