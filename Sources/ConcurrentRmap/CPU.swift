@@ -30,6 +30,9 @@ public enum Event: Int, CaseIterable, Sendable {
     /// Shared libraries a new process image mapped, and those it found no
     /// VMA slot for.
     case mapLibrary, mapLibraryFailed
+    /// cow-context: mremaps that found their context's remap records full
+    /// and fell back to copying shared pages.
+    case remapRecordFull
 
     /// snake_case, as in results files: `first_touch`, `fault_oom`.
     public var name: String {

@@ -115,6 +115,12 @@ public enum Injection: String, CaseIterable, Sendable {
     case cowMremapNoCopy = "cow-mremap-no-copy"
     /// swap-in maps a cached page in an mm outside its context's subtree.
     case cowSwapinOutsideSubtree = "cow-swapin-outside-subtree"
+    /// the walk applies an ancestor's remap records also to children forked before them.
+    case cowRemapNoForkBound = "cow-remap-no-fork-bound"
+    /// the walk applies remap records older than the page.
+    case cowRemapIgnoresEpoch = "cow-remap-ignores-epoch"
+    /// mremap publishes its remap record done, before the pages move.
+    case cowRemapDoneEarly = "cow-remap-done-early"
 
     /// The scheme this bug belongs to; nil for bugs of the shared machinery.
     public var scheme: SchemeKind? {
@@ -132,7 +138,7 @@ public enum Injection: String, CaseIterable, Sendable {
              .pteChainsCowKeepsOldEntry:
             .pteChains
         case .cowForkLinkAfterCopy, .cowWalkDepthOne, .cowContextFreedWhilePages, .cowExitLeavesChildren, .cowMremapNoCopy,
-             .cowSwapinOutsideSubtree:
+             .cowSwapinOutsideSubtree, .cowRemapNoForkBound, .cowRemapIgnoresEpoch, .cowRemapDoneEarly:
             .cowContext
         case .none, .mmFreeNoGrace, .walkNoPageTableLock, .racyMapcount, .rcuReaderStall, .rcuUnlockForgotten,
              .mmPinNoZeroCheck, .gpPollEarly, .fileTruncateNoUnmap, .fileFaultNoSizeCheck, .fileForkNoIMmap,
@@ -235,6 +241,9 @@ public enum Injection: String, CaseIterable, Sendable {
         // exits meet a parent that left the tree (or was freed).
         case .cowExitLeavesChildren: [.incompleteWalk, .groupList, .lifetime, .mapcount, .location]
         case .cowMremapNoCopy, .cowSwapinOutsideSubtree: [.location, .incompleteWalk]
+        // A mapping is looked for at an address where it is not: the
+        // location check of its PTE fails, a walk misses it.
+        case .cowRemapNoForkBound, .cowRemapIgnoresEpoch, .cowRemapDoneEarly: [.location, .incompleteWalk, .mapcount]
         }
     }
 
@@ -310,7 +319,13 @@ public enum Injection: String, CaseIterable, Sendable {
         case .cowExitLeavesChildren:
             "[cow-context] an exiting mm's context leaves the tree though it has children: its descendants are out of reach of every walk from above (completeness), and their exits meet a detached, perhaps freed, parent (group-list, lifetime). The proposal's contexts outlive exited processes for their descendants."
         case .cowMremapNoCopy:
-            "[cow-context] mremap re-indexes a page other mms of the subtree still map at the old address (location). Without remap tracking one index must name every mapping: the seed's copy rule."
+            "[cow-context] mremap re-indexes (and re-anchors) a page other mms of the subtree still map at the old address, instead of keeping it behind a remap record (or, records full, copying it): their PTEs are off the page's address (location). The proposal's explicit remap tracking, or the seed's copy rule."
+        case .cowRemapNoForkBound:
+            "[cow-context] the walk applies all of an ancestor's remap records on the way down, not only those older than the child's fork: a child forked before its parent's mremap is looked for at the parent's new address (location, completeness). Remap tracking must know when each child left its parent."
+        case .cowRemapIgnoresEpoch:
+            "[cow-context] the walk applies the page's context's remap records older than the page: a page faulted later at a moved-away address, or re-anchored by a move, is looked for elsewhere (location, completeness). Remap tracking must know when each page joined its context."
+        case .cowRemapDoneEarly:
+            "[cow-context] mremap publishes its remap record as done before the PTEs move: a walker meanwhile looks only at the new address while a shared page is still mapped at the old one (completeness). A record is pending, both addresses tried, until the last PTE moved."
         case .cowSwapinOutsideSubtree:
             "[cow-context] swap-in maps a swap-cache page named by a child's context in its parent, outside that subtree: no walk from the page's context reaches the parent (location, completeness). The rule of Hugh Dickins' rmap 11, per context."
         case .none: "no injected bug"

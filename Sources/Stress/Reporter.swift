@@ -64,7 +64,7 @@ final class Reporter: @unchecked Sendable {
         line("")
         let objects = r.settings.scheme.walkObjects
         line("rmap walks     \(r.walks.count)  (\(fmt(r.walks.visitedPerWalk, 2)) \(objects) visited per walk, \(fmt(r.walks.wastedPerWalk, 2)) of them without the page; \(r.walks.trylockFailures) trylock failures)")
-        line("mremap         \(r.event(.mremapCopy)) shared pages copied, \(r.event(.mremapMove)) exclusive pages re-indexed, \(r.event(.mremapKeep)) pages kept as they were, \(r.event(.mremapSwapMove)) swap entries moved")
+        line("mremap         \(r.event(.mremapCopy)) shared pages copied, \(r.event(.mremapMove)) exclusive pages re-indexed, \(r.event(.mremapKeep)) pages kept as they were, \(r.event(.mremapSwapMove)) swap entries moved, \(r.event(.remapRecordFull)) moves with remap records full")
         line("VMAs           \(r.event(.vmaSplit)) split, \(r.event(.vmaShrink)) shrunk by unmapping their tail, \(r.event(.vmaMerge)) merged\(r.settings.scheme == .anonVma ? "; \(r.event(.anonVmaReused)) anon_vmas reused from a neighbour" : "")")
         line("reclaim        \(r.event(.reclaimScanned)) scanned, \(r.event(.reclaimReferenced)) referenced, \(r.event(.swapOut)) swapped out, \(r.event(.swapIn)) swapped in, \(r.event(.directReclaim)) direct")
         line("swap cache     \(r.event(.swapCacheHit)) swap-ins mapped the cached page, \(r.event(.swapCacheCopy)) copied it (the scheme's rule), \(r.event(.swapCacheFreed)) cached pages freed")

@@ -137,9 +137,10 @@ final class COWContextTests: XCTestCase {
     }
 
     /// mremap: an exclusive page keeps its frame and takes the new address
-    /// as its index; a page still shared is copied. Walks find both at the
-    /// new address.
-    func testMremapReindexesExclusiveAndCopiesShared() throws {
+    /// as its index; a page still shared keeps its frame and index behind a
+    /// remap record. Walks find the mover at the new address, the parent at
+    /// the old.
+    func testMremapReindexesExclusiveAndKeepsShared() throws {
         try withMachine(config()) { m, cpu in
             let k = m.cowKernel
             let p = try k.startProcess(cpu)
@@ -153,13 +154,142 @@ final class COWContextTests: XCTestCase {
             XCTAssertTrue(k.mremap(c, vma: 0, to: to, cpu))
             XCTAssertEqual(k.frame(c, to + 1), own, "exclusive: moved")
             XCTAssertEqual(k.index(own), to + 1)
-            let copy = try XCTUnwrap(k.frame(c, to))
-            XCTAssertNotEqual(copy, shared, "shared: copied")
-            XCTAssertEqual(k.mapping(copy), k.context(of: c))
+            XCTAssertEqual(k.frame(c, to), shared, "shared: kept")
+            XCTAssertEqual(k.index(shared), b)
             XCTAssertEqual(k.walked(own, cpu).visits, [c: to + 1])
-            XCTAssertEqual(k.walked(shared, cpu).visits, [p: b, c: b])
+            XCTAssertEqual(k.walked(shared, cpu).visits, [p: b, c: to])
             XCTAssertEqual(k.frame(p, b), shared)
             assertAuditClean(m)
+        }
+    }
+
+    /// The table entry of `mm`'s VMA starting at `start`.
+    private func entry(_ k: COWKernel, _ mm: UInt32, at start: UInt64) throws -> Int {
+        try XCTUnwrap((0..<MachineConfig.maxVMAs).first { k.vmaHandle(mm, $0) != 0 && k.vmaStart(k.vmaHandle(mm, $0)) == start })
+    }
+
+    private func records(_ k: COWKernel, _ mm: UInt32) -> UInt32 {
+        k.rmap.ctx(k.context(of: mm)).pointee.records.load(ordering: .relaxed)
+    }
+
+    /// Remap records (ARCHITECTURE 5.7): a child moves a range of pages it
+    /// shares with its parent without a copy; each walk finds every mm at
+    /// its own address: the parent and a grandchild forked before the move
+    /// at the old one, the mover and a grandchild forked after at the new.
+    /// A page the mover faults later at the old range is found where it is
+    /// (its epoch), and so is an exclusive page a later move re-anchored.
+    /// With `COWRecord.max` records the copy rule comes back.
+    func testRemapRecordsFindMovedSharedPagesWithoutCopies() throws {
+        try withMachine(config()) { m, cpu in
+            let k = m.cowKernel
+            let p = try k.startProcess(cpu)
+            let b = k.base(p, vma: 0), b1 = k.base(p, vma: 1)
+            for v in [b, b + 1, b1] { XCTAssertEqual(k.fault(p, vpn: v, write: true, cpu), .ok) }
+            let f0 = try XCTUnwrap(k.frame(p, b)), f1 = try XCTUnwrap(k.frame(p, b1))
+            let c = try k.forkChild(p, cpu)
+            let before = try k.forkChild(c, cpu)
+            XCTAssertEqual(k.fault(c, vpn: b1 + 3, write: true, cpu), .ok)  // the child's own
+            let own = try XCTUnwrap(k.frame(c, b1 + 3))
+            let copies = cpu.pointee.eventCount(.mremapCopy)
+            let to = k.unusedStart(c)
+            XCTAssertTrue(k.mremap(c, vma: try entry(k, c, at: b), to: to, cpu))
+            XCTAssertEqual(cpu.pointee.eventCount(.mremapCopy), copies, "no copy")
+            XCTAssertEqual(k.frame(c, to), f0)
+            XCTAssertEqual(k.frame(c, to + 1), k.frame(p, b + 1))
+            XCTAssertEqual(records(k, c), 1)
+            let after = try k.forkChild(c, cpu)
+            XCTAssertEqual(k.walked(f0, cpu).visits, [p: b, c: to, before: b, after: to])
+            XCTAssertEqual(k.walked(f0, cpu).contexts, 4)
+            assertAuditClean(m, "after the first move")
+            // The other VMA moves into the old range: its shared page gets a
+            // second record, the child's own page is re-anchored.
+            XCTAssertTrue(k.mremap(c, vma: try entry(k, c, at: b1), to: b, cpu))
+            XCTAssertEqual(cpu.pointee.eventCount(.mremapCopy), copies)
+            XCTAssertEqual(records(k, c), 2)
+            XCTAssertEqual(k.frame(c, b), f1)
+            XCTAssertEqual(k.walked(f1, cpu).visits, [p: b1, c: b, before: b1, after: b1])
+            XCTAssertEqual(k.frame(c, b + 3), own)
+            XCTAssertEqual(k.mapping(own), k.context(of: c))
+            XCTAssertEqual(k.walked(own, cpu).visits[c], b + 3)
+            // A page faulted now at the old range: no older record applies.
+            XCTAssertEqual(k.fault(c, vpn: b + 5, write: true, cpu), .ok)
+            let late = try XCTUnwrap(k.frame(c, b + 5))
+            XCTAssertEqual(k.walked(late, cpu).visits[c], b + 5)
+            // Migration finds every mapping of the moved shared page.
+            let t = try XCTUnwrap(k.migrate(frame: f0, cpu))
+            XCTAssertEqual(k.frame(p, b), t)
+            XCTAssertEqual(k.frame(c, to), t)
+            XCTAssertEqual(k.frame(before, b), t)
+            XCTAssertEqual(k.frame(after, to), t)
+            assertAuditClean(m, "after the second move")
+            // Move the range holding the shared page until the records are
+            // full; then the seed's copy rule.
+            var at = to
+            while records(k, c) < UInt32(COWRecord.max) {
+                let next = k.unusedStart(c)
+                XCTAssertTrue(k.mremap(c, vma: try entry(k, c, at: at), to: next, cpu))
+                at = next
+                XCTAssertEqual(k.frame(c, at), t)
+                XCTAssertEqual(k.walked(t, cpu).visits[c], at)
+            }
+            XCTAssertEqual(cpu.pointee.eventCount(.mremapCopy), copies)
+            let next = k.unusedStart(c)
+            XCTAssertTrue(k.mremap(c, vma: try entry(k, c, at: at), to: next, cpu))
+            XCTAssertGreaterThan(cpu.pointee.eventCount(.mremapCopy), copies, "records full: copied")
+            XCTAssertEqual(cpu.pointee.eventCount(.remapRecordFull), 1)
+            XCTAssertNotEqual(k.frame(c, next), t)
+            XCTAssertEqual(k.walked(t, cpu).visits.filter { $0.key != c }, [p: b, before: b, after: to])
+            assertAuditClean(m, "records full")
+        }
+    }
+
+    /// The remap planted bugs that show without a race.
+    func testPlantedRemapBugsWithoutARace() throws {
+        // No fork bound: the grandchild forked before the move is looked for
+        // at the new address.
+        try withMachine(config(injection: .cowRemapNoForkBound), expectNoViolations: false) { m, cpu in
+            let k = m.cowKernel
+            let p = try k.startProcess(cpu)
+            let b = k.base(p, vma: 0)
+            XCTAssertEqual(k.fault(p, vpn: b, write: true, cpu), .ok)
+            let c = try k.forkChild(p, cpu)
+            let g = try k.forkChild(c, cpu)
+            let to = k.unusedStart(c)
+            XCTAssertTrue(k.mremap(c, vma: 0, to: to, cpu))
+            let f = try XCTUnwrap(k.frame(p, b))
+            XCTAssertEqual(k.walked(f, cpu).visits[g], to)
+            XCTAssertTrue(m.audit().kinds.contains(.location))
+        }
+        // Epoch ignored: a page faulted later at the old range is looked
+        // for at the new one.
+        try withMachine(config(injection: .cowRemapIgnoresEpoch), expectNoViolations: false) { m, cpu in
+            let k = m.cowKernel
+            let p = try k.startProcess(cpu)
+            let b = k.base(p, vma: 0), b1 = k.base(p, vma: 1)
+            XCTAssertEqual(k.fault(p, vpn: b, write: true, cpu), .ok)
+            let c = try k.forkChild(p, cpu)
+            let to = k.unusedStart(c)
+            XCTAssertTrue(k.mremap(c, vma: try entry(k, c, at: b), to: to, cpu))
+            XCTAssertTrue(k.mremap(c, vma: try entry(k, c, at: b1), to: b, cpu))
+            XCTAssertEqual(k.fault(c, vpn: b + 2, write: true, cpu), .ok)
+            let late = try XCTUnwrap(k.frame(c, b + 2))
+            XCTAssertEqual(k.walked(late, cpu).visits, [c: to + 2])
+            XCTAssertTrue(m.audit().kinds.contains(.location))
+        }
+        // Done early: the record is published done, so it never pends.
+        try withMachine(config(injection: .cowRemapDoneEarly)) { m, cpu in
+            let k = m.cowKernel
+            let p = try k.startProcess(cpu)
+            let b = k.base(p, vma: 0)
+            XCTAssertEqual(k.fault(p, vpn: b, write: true, cpu), .ok)
+            let c = try k.forkChild(p, cpu)
+            k.mmapWrite(c)
+            k.rmap.rangeMoveBegin(k, mm: c, oldStart: b, newStart: k.unusedStart(c), pages: 16, cpu: cpu)
+            XCTAssertEqual(k.rmap.pageMove(k, frame: try XCTUnwrap(k.frame(c, b)), mm: c), .keep)
+            let meta = k.rmap.record(k.context(of: c), 0)[2].load(ordering: .relaxed)
+            XCTAssertEqual(meta >> 32, COWRecord.done, "published done while no PTE moved")
+            k.rmap.rangeMoveEnd(k, mm: c, moved: false, cpu: cpu)
+            k.mmapUnlock(c)
         }
     }
 

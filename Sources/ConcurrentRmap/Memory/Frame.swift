@@ -17,6 +17,9 @@ import Synchronization
 ///   when the frame becomes anonymous; `index` changes only under the page lock.
 /// - `content`: the 64-bit word that stands for the page's data. Written only
 ///   by the holder of the single writable PTE, under that mm's ptl.
+/// - `remapEpoch`: cow-context only: how many remap records `mapping`'s
+///   context held when the page took its (mapping, index); older records
+///   never apply to the page. Set with `mapping`, under the same rules.
 /// - `swapSlot`: the swap slot whose copy this page is, while the page is in
 ///   the swap cache (flag `swapCache`); 0 otherwise. Changed under the page
 ///   lock (swap-out adds, reclaim and reuse remove, migration moves).
@@ -31,9 +34,10 @@ struct Frame: ~Copyable {
     let index = Atomic<UInt64>(Frame.poison)
     let content = Atomic<UInt64>(Frame.poison)
     let swapSlot = Atomic<UInt32>(0)
+    let remapEpoch = Atomic<UInt32>(0)
     /// To 64 bytes, like Linux's struct page: one page per cache line, so
     /// two CPUs working on neighbouring pages do not share a line.
-    private let padding: (UInt32, UInt64, UInt64) = (0, 0, 0)
+    private let padding: (UInt64, UInt64, UInt64) = (0, 0, 0)
 
     static let poison: UInt64 = 0x6b6b_6b6b_dead_beef
     /// Byte offset of `mapcount` (after flags and refcount), for the

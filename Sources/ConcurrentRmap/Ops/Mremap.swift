@@ -5,7 +5,9 @@
 /// happens to each mapped page is the scheme's decision (`pageMove`):
 /// anon_vma keeps the page as it is (its index is a page offset the new VMA
 /// keeps); anongroup re-indexes an exclusive page and gives the moving mm a
-/// private copy of a page still shared after fork (the seed's rule).
+/// private copy of a page still shared after fork (the seed's rule);
+/// cow-context keeps a shared page behind a remap record of the move
+/// (`rangeMoveBegin`/`rangeMoveBack`/`rangeMoveEnd` frame the move).
 ///
 /// The re-index protocol (what keeps a walker from seeing it half done):
 /// the page lock is taken first, then the ptl; the new PTE is set, the old
@@ -46,6 +48,7 @@ extension Kernel {
         iMmapLink(new)
         var spare: UInt32 = 0
         defer { if spare != 0 { put(spare, cpu) } }
+        rmap.rangeMoveBegin(self, mm: mm, oldStart: from, newStart: newStart, pages: pages, cpu: cpu)
         for d in 0..<UInt64(pages) {
             if !moveOne(mm, from: from + d, to: newStart + d, vma: new, spare: &spare, cpu) {
                 // Out of memory part way: the VMA stays at `from`, so the
@@ -55,12 +58,15 @@ extension Kernel {
                 // exclusive, or a fresh copy) or kept as it was, and no fork
                 // can share it while we hold the mmap lock, so moving back
                 // never copies.
+                rmap.rangeMoveBack(self, mm: mm, cpu: cpu)
                 for e in 0..<d { _ = moveOne(mm, from: newStart + e, to: from + e, vma: old, spare: &spare, cpu) }
+                rmap.rangeMoveEnd(self, mm: mm, moved: false, cpu: cpu)
                 unmapVMA(mm, new, cpu)
                 freeUnusedLeaf(mm, at: newStart, cpu)
                 return false
             }
         }
+        rmap.rangeMoveEnd(self, mm: mm, moved: true, cpu: cpu)
         unmapVMA(mm, old, cpu)
         freeUnusedLeaf(mm, at: from, cpu)
         return true
@@ -150,7 +156,7 @@ extension Kernel {
                         unlockedEarly = true
                     }
                     raceWindow(cpu)  // PTE moved, index old: the page lock keeps walkers out
-                    rmap.pageMoved(self, frame: f, mm: mm, newVpn: to)
+                    rmap.pageMoved(self, frame: f, mm: mm, newVpn: to, cpu: cpu)
                     cpu.pointee.count(.mremapMove)
                 } else {
                     cpu.pointee.count(.mremapKeep)

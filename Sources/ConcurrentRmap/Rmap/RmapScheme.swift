@@ -130,7 +130,16 @@ protocol RmapScheme: Sendable {
     /// held (and the page lock, if `moveNeedsPageLock`).
     func pageMove<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32) -> PageMove
     /// mremap: `frame` (exclusive, locked) now sits at `newVpn` (`.reindex`).
-    func pageMoved<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, newVpn: UInt64)
+    func pageMoved<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, newVpn: UInt64, cpu: CPU)
+    /// mremap of `pages` pages of `mm` from `oldStart` to `newStart`: before
+    /// the first PTE moves, mmap lock held for writing, nothing else.
+    func rangeMoveBegin<P>(_ k: Kernel<Self, P>, mm: UInt32, oldStart: UInt64, newStart: UInt64, pages: Int, cpu: CPU)
+    /// The move failed part way: the PTEs already moved go back next
+    /// (`pageMove` is asked again for each). mmap lock held for writing.
+    func rangeMoveBack<P>(_ k: Kernel<Self, P>, mm: UInt32, cpu: CPU)
+    /// After the last PTE moved (or moved back: `moved` false). mmap lock
+    /// held for writing, nothing else.
+    func rangeMoveEnd<P>(_ k: Kernel<Self, P>, mm: UInt32, moved: Bool, cpu: CPU)
     /// Swap-in: may swap-cache page `frame` be mapped at (mm, vpn) in `vma`
     /// as it is (true), or must the faulting mm get a copy (false)?
     /// ptl held, page locked.
@@ -172,6 +181,9 @@ protocol RmapScheme: Sendable {
 }
 
 extension RmapScheme {
+    @inline(__always) func rangeMoveBegin<P>(_ k: Kernel<Self, P>, mm: UInt32, oldStart: UInt64, newStart: UInt64, pages: Int, cpu: CPU) {}
+    @inline(__always) func rangeMoveBack<P>(_ k: Kernel<Self, P>, mm: UInt32, cpu: CPU) {}
+    @inline(__always) func rangeMoveEnd<P>(_ k: Kernel<Self, P>, mm: UInt32, moved: Bool, cpu: CPU) {}
     @inline(__always) func pteInstalled<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vpn: UInt64, cpu: CPU) {}
     @inline(__always) func pteCleared<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vpn: UInt64, cpu: CPU) {}
     static var walkIsExact: Bool { false }

@@ -255,7 +255,7 @@ struct AnonGroupRmap: VMABlindRmap, @unchecked Sendable {
         return k.frames[Int(frame)].mapcount.load(ordering: .relaxed) == 1 ? .reindex : .copy
     }
 
-    func pageMoved<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, newVpn: UInt64) {
+    func pageMoved<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, newVpn: UInt64, cpu: CPU) {
         k.frames[Int(frame)].index.store(newVpn, ordering: .releasing)
     }
 

@@ -391,7 +391,7 @@ struct AnonVMARmap: RmapScheme, @unchecked Sendable {
 
     @inline(__always) func pageMove<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32) -> PageMove { .keep }
 
-    func pageMoved<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, newVpn: UInt64) {}
+    func pageMoved<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, newVpn: UInt64, cpu: CPU) {}
 
     /// do_swap_page: a swap-cache page no PTE maps takes the faulting VMA's
     /// anon_vma and offset (page_add_anon_rmap on its first mapping); one

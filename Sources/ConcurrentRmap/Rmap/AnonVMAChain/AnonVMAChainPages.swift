@@ -40,7 +40,7 @@ extension AnonVMAChainRmap {
 
     @inline(__always) func moveNeedsPageLock<P>(_ k: Kernel<Self, P>) -> Bool { false }
     @inline(__always) func pageMove<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32) -> PageMove { .keep }
-    func pageMoved<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, newVpn: UInt64) {}
+    func pageMoved<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, newVpn: UInt64, cpu: CPU) {}
 
     /// do_swap_page: a swap-cache page no PTE maps takes the faulting VMA's
     /// anon_vma and offset; one still mapped elsewhere is mapped here if its

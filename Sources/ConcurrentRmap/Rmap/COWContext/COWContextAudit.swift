@@ -93,6 +93,28 @@ extension COWContextRmap {
             if users != expectUsers || (linked != (users > 0)) {
                 report(Violation(kind: .groupList, detail: "COW context \(c) has \(users) users, \(expectUsers) counted (mm \(mm), \(children) children), linked \(linked)"))
             }
+            // Remap records: within the bound, well formed, none pending
+            // (no mremap is under way), the fork bound within the parent's.
+            let nrec = x.pointee.records.load(ordering: .relaxed)
+            if Int(nrec) > COWRecord.max {
+                report(Violation(kind: .groupList, detail: "COW context \(c) has \(nrec) remap records, more than \(COWRecord.max)"))
+            } else {
+                for r in 0..<Int(nrec) {
+                    let w = record(h, r)
+                    let old = w[0].load(ordering: .relaxed), new = w[1].load(ordering: .relaxed)
+                    let meta = w[2].load(ordering: .relaxed)
+                    let pages = meta & 0xffff_ffff, state = meta >> 32
+                    if pages == 0 || (old < new + pages && new < old + pages) || state > COWRecord.cancelled {
+                        report(Violation(kind: .groupList, detail: "COW context \(c) remap record \(r) malformed: 0x\(String(old, radix: 16)) -> 0x\(String(new, radix: 16)), \(pages) pages, state \(state)"))
+                    } else if state == COWRecord.pending {
+                        report(Violation(kind: .groupList, detail: "COW context \(c) remap record \(r) still pending with no mremap under way"))
+                    }
+                }
+            }
+            // Linked only: a detached context's parent slot may be reused.
+            if linked && parent != 0 && live(parent) && x.pointee.forkRecords.load(ordering: .relaxed) > ctx(parent).pointee.records.load(ordering: .relaxed) {
+                report(Violation(kind: .groupList, detail: "COW context \(c) forked after \(x.pointee.forkRecords.load(ordering: .relaxed)) remap records of its parent, which has fewer"))
+            }
             let rc = x.pointee.refcount.load(ordering: .relaxed)
             if rc != expectRefs[c] {
                 report(Violation(kind: .groupList, detail: "COW context \(c) refcount \(rc), expected \(expectRefs[c]) (tree, pages, contexts under a root)"))

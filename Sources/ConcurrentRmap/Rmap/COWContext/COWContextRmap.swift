@@ -7,7 +7,8 @@ import Synchronization
 /// descendants need them. `page.mapping` = the context of the mm that first
 /// mapped the page (the lowest level of the hierarchy), `page.index` = its
 /// virtual page there; a walk visits the context's subtree, each live mm at
-/// `page.index` (mremap keeps that true with the seed's copy rule).
+/// its address there: `page.index` translated by the remap records mremap
+/// leaves on the path (ARCHITECTURE 5.7), or `page.index` itself.
 ///
 /// Locks (classes: `LockClass`): one tree lock per fork tree, the root
 /// context's (the proposal's "mapping-granularity lock"): `rmapListRW`
@@ -106,6 +107,11 @@ struct COWContextRmap: VMABlindRmap, @unchecked Sendable {
         x.pointee.linked.store(1, ordering: .relaxed)
         x.pointee.refcount.store(1, ordering: .relaxed)
         x.pointee.depth.store(parent == 0 ? 0 : ctx(parent).pointee.depth.load(ordering: .relaxed) + 1, ordering: .relaxed)
+        // The caller holds the parent's mmap lock (fork), so its record
+        // count is stable: the child's bound on the parent's records.
+        x.pointee.records.store(0, ordering: .relaxed)
+        x.pointee.forkRecords.store(parent == 0 ? 0 : ctx(parent).pointee.records.load(ordering: .relaxed), ordering: .relaxed)
+        x.pointee.treeRecords.store(0, ordering: .relaxed)
         if root != c { ctx(root).pointee.refcount.wrappingAdd(1, ordering: .relaxed) }
         slab.publish(c)
         return c
@@ -225,6 +231,9 @@ struct COWContextRmap: VMABlindRmap, @unchecked Sendable {
         if k.inject != .cowContextFreedWhilePages { ctx(c).pointee.refcount.wrappingAdd(1, ordering: .relaxed) }
         k.frames[Int(frame)].index.store(vpn, ordering: .relaxed)
         k.frames[Int(frame)].mapping.store(c, ordering: .relaxed)
+        // The mm's own records (stable: its mmap lock is held) are older
+        // than the page and never apply to it.
+        k.frames[Int(frame)].remapEpoch.store(ctx(c).pointee.records.load(ordering: .relaxed), ordering: .relaxed)
         k.frames[Int(frame)].flags.bitwiseOr(FrameFlags.anon, ordering: .releasing)
     }
 
@@ -237,6 +246,7 @@ struct COWContextRmap: VMABlindRmap, @unchecked Sendable {
     func pageCloned<P>(_ k: Kernel<Self, P>, from: UInt32, to: UInt32) {
         let c = k.frames[Int(from)].mapping.load(ordering: .relaxed)
         if k.inject != .cowContextFreedWhilePages { ctx(c).pointee.refcount.wrappingAdd(1, ordering: .relaxed) }
+        k.frames[Int(to)].remapEpoch.store(k.frames[Int(from)].remapEpoch.load(ordering: .relaxed), ordering: .relaxed)
         k.copyAnonAnchor(from: from, to: to)
     }
 
@@ -250,26 +260,98 @@ struct COWContextRmap: VMABlindRmap, @unchecked Sendable {
     /// Re-indexing changes what walkers read under the page lock.
     @inline(__always) func moveNeedsPageLock<P>(_ k: Kernel<Self, P>) -> Bool { true }
 
-    /// One index names the page's address in every mm of the subtree: a
-    /// page mapped once is re-indexed, a shared one copied (the seed's rule;
-    /// the proposal's explicit remap tracking is not built, ARCHITECTURE
-    /// 5.7). The planted bug re-indexes a shared page.
+    /// A page mapped once is re-indexed (and re-anchored, `pageMoved`); a
+    /// shared one keeps its frame and index, found at the new address
+    /// through a remap record of the mover's context (made at the first
+    /// shared page of the move); with the records full it is copied (the
+    /// seed's rule). Moving back after a failure keeps it. The planted
+    /// bug re-indexes a shared page.
     func pageMove<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32) -> PageMove {
         if k.inject == .cowMremapNoCopy { return .reindex }
-        return k.frames[Int(frame)].mapcount.load(ordering: .relaxed) == 1 ? .reindex : .copy
+        if k.frames[Int(frame)].mapcount.load(ordering: .relaxed) == 1 { return .reindex }
+        let mv = s.pointee.moving + Int(mm)
+        if mv.pointee.back.load(ordering: .relaxed) != 0 { return .keep }
+        var r = mv.pointee.record.load(ordering: .relaxed)
+        if r == COWMove.none {
+            r = addRecord(k, mm: mm, mv)
+            mv.pointee.record.store(r, ordering: .relaxed)
+        }
+        return r == COWMove.full ? .copy : .keep
     }
 
-    func pageMoved<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, newVpn: UInt64) {
-        k.frames[Int(frame)].index.store(newVpn, ordering: .releasing)
+    /// An exclusive page takes the new address and the mover's own context
+    /// with its current record count as epoch: no record older than the
+    /// move (of any context on its old path) applies to it. Page lock held,
+    /// which every walker holds too, so the context's reference may go here.
+    func pageMoved<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, newVpn: UInt64, cpu: CPU) {
+        let fr = k.frames + Int(frame)
+        let c = context(of: mm)
+        let old = fr.pointee.mapping.load(ordering: .relaxed)
+        let pins = k.inject != .cowContextFreedWhilePages
+        if old != c && pins { ctx(c).pointee.refcount.wrappingAdd(1, ordering: .relaxed) }
+        fr.pointee.index.store(newVpn, ordering: .releasing)
+        fr.pointee.mapping.store(c, ordering: .releasing)
+        fr.pointee.remapEpoch.store(ctx(c).pointee.records.load(ordering: .relaxed), ordering: .releasing)
+        if old != c && pins && old != 0 { put(k, old, cpu: cpu) }
+    }
+
+    func rangeMoveBegin<P>(_ k: Kernel<Self, P>, mm: UInt32, oldStart: UInt64, newStart: UInt64, pages: Int, cpu: CPU) {
+        let mv = s.pointee.moving + Int(mm)
+        mv.pointee.oldStart.store(oldStart, ordering: .relaxed)
+        mv.pointee.newStart.store(newStart, ordering: .relaxed)
+        mv.pointee.pages.store(UInt32(pages), ordering: .relaxed)
+        mv.pointee.record.store(COWMove.none, ordering: .relaxed)
+        mv.pointee.back.store(0, ordering: .relaxed)
+    }
+
+    func rangeMoveBack<P>(_ k: Kernel<Self, P>, mm: UInt32, cpu: CPU) {
+        (s.pointee.moving + Int(mm)).pointee.back.store(1, ordering: .relaxed)
+    }
+
+    /// The record stops being pending: done once every PTE is at the new
+    /// address, cancelled once every PTE went back (the page locks the
+    /// mover took order each move before this store, for walkers).
+    func rangeMoveEnd<P>(_ k: Kernel<Self, P>, mm: UInt32, moved: Bool, cpu: CPU) {
+        let mv = s.pointee.moving + Int(mm)
+        let r = mv.pointee.record.exchange(COWMove.none, ordering: .relaxed)
+        mv.pointee.back.store(0, ordering: .relaxed)
+        if r == COWMove.full { cpu.pointee.count(.remapRecordFull) }
+        guard r >= 0 else { return }
+        let c = context(of: mm)
+        let w = record(c, Int(r))
+        let pages = w[2].load(ordering: .relaxed) & 0xffff_ffff
+        if k.inject == .cowRemapDoneEarly && moved { return }  // already marked done
+        w[2].store(pages | (moved ? COWRecord.done : COWRecord.cancelled) << 32, ordering: .releasing)
+    }
+
+    /// Publishes a pending record of the move in the mover's context: its
+    /// words, then the count (release), then the tree's count; all before
+    /// the first shared page's PTE moves. `COWMove.full` when the context
+    /// has `COWRecord.max` already. The planted bug publishes it done.
+    private func addRecord<P>(_ k: Kernel<Self, P>, mm: UInt32, _ mv: UnsafeMutablePointer<COWMove>) -> Int32 {
+        let c = context(of: mm)
+        let n = ctx(c).pointee.records.load(ordering: .relaxed)
+        guard Int(n) < COWRecord.max else { return COWMove.full }
+        let w = record(c, Int(n))
+        w[0].store(mv.pointee.oldStart.load(ordering: .relaxed), ordering: .relaxed)
+        w[1].store(mv.pointee.newStart.load(ordering: .relaxed), ordering: .relaxed)
+        let state = k.inject == .cowRemapDoneEarly ? COWRecord.done : COWRecord.pending
+        w[2].store(UInt64(mv.pointee.pages.load(ordering: .relaxed)) | state << 32, ordering: .relaxed)
+        ctx(c).pointee.records.store(n + 1, ordering: .releasing)
+        let root = ctx(c).pointee.root.load(ordering: .relaxed)
+        ctx(root).pointee.treeRecords.wrappingAdd(1, ordering: .releasing)
+        return Int32(n)
     }
 
     /// A swap-cache page is mapped again only by an mm in its context's
-    /// subtree at its index (a page read back by a child is named by the
-    /// child's context, which its parent is not under); otherwise copied.
+    /// subtree at its address there (`address`: the index through the
+    /// remap records) (a page read back by a child is named by the child's
+    /// context, which its parent is not under); otherwise copied.
     /// The planted bug checks the index only.
     func canMapCached<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vma: UInt32, vpn: UInt64) -> Bool {
-        guard k.frames[Int(frame)].index.load(ordering: .relaxed) == vpn else { return false }
-        if k.inject == .cowSwapinOutsideSubtree { return true }
-        return inSubtree(context(of: mm), of: k.frames[Int(frame)].mapping.load(ordering: .relaxed))
+        let x = context(of: mm)
+        if k.inject == .cowSwapinOutsideSubtree { return k.frames[Int(frame)].index.load(ordering: .relaxed) == vpn }
+        guard inSubtree(x, of: k.frames[Int(frame)].mapping.load(ordering: .relaxed)) else { return false }
+        return address(k, frame: frame, in: x).0 == vpn
     }
 }

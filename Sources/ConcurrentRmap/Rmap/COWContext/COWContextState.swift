@@ -13,6 +13,13 @@ struct COWContextState {
     /// rmap (mmStarted, mmForked) and cleared at exit; 0 after a fork that
     /// found no context slot.
     let own: PaddedArray<Atomic<UInt32>>
+    /// Remap records, `COWRecord.words` atomics per record, `maxRecords`
+    /// per context slot (the slot's share of the slab: no allocation when a
+    /// record is added). See `COWRecord`.
+    let records: UnsafeMutablePointer<Atomic<UInt64>>
+    /// Per mm: the mremap under way (only its mover, under its mmap lock
+    /// for writing, reads or writes it).
+    let moving: UnsafeMutablePointer<COWMove>
     let sync: ListSync
     /// Walkers take the tree lock (the proposal's "mapping-granularity
     /// lock"): under the lock modes and under `--sync rcu` with the locked
@@ -41,6 +48,11 @@ struct COWContextState {
         rwlock = RWLockArray(count: treeRW ? n + 1 : 1)
         own = PaddedArray(count: mmCapacity + 1)
         for i in 0...mmCapacity { own[i].initialize(to: Atomic(0)) }
+        let words = (n + 1) * COWRecord.max * COWRecord.words
+        records = .allocate(capacity: words)
+        for i in 0..<words { (records + i).initialize(to: Atomic(0)) }
+        moving = .allocate(capacity: mmCapacity + 1)
+        for i in 0...mmCapacity { (moving + i).initialize(to: COWMove()) }
     }
 
     func destroy() {
@@ -52,6 +64,10 @@ struct COWContextState {
         rwlock.destroy()
         for i in 0...mmCapacity { own[i].deinitialize(count: 1) }
         own.deallocate()
+        records.deinitialize(count: (n + 1) * COWRecord.max * COWRecord.words)
+        records.deallocate()
+        moving.deinitialize(count: mmCapacity + 1)
+        moving.deallocate()
     }
 }
 
@@ -83,4 +99,46 @@ struct COWCtx: ~Copyable {
     let refcount = Atomic<Int32>(0)
     /// Generations from the root (statistics and the audit).
     let depth = Atomic<Int32>(0)
+    /// Remap records published (0...`COWRecord.max`): appended only by the
+    /// context's own mm under its mmap lock (write), released after the
+    /// record's words; walkers acquire it and read records below it.
+    let records = Atomic<UInt32>(0)
+    /// The parent's `records` when this context was forked (fixed from
+    /// set-up; fork holds the parent's mmap lock, so no parent record is
+    /// being added): the parent's records from here on moved ranges in the
+    /// parent only.
+    let forkRecords = Atomic<UInt32>(0)
+    /// On a root: records ever published in its tree (never decreases).
+    /// Zero: the walk takes `page.index` as every mapping's address.
+    let treeRecords = Atomic<UInt32>(0)
+}
+
+/// A remap record of a context: the context's mm moved `pages` pages from
+/// `old` to `new` (virtual page numbers). Three words: old, new, and
+/// `pages | state << 32`. Immutable once published but for its state:
+/// pending while the mover is moving PTEs (a walker then tries both
+/// addresses), done after the last one moved, cancelled when the move
+/// failed and every PTE went back (the record then moves nothing).
+enum COWRecord {
+    static let max = 8
+    static let words = 3
+    static let done: UInt64 = 0
+    static let pending: UInt64 = 1
+    static let cancelled: UInt64 = 2
+}
+
+/// One mm's mremap under way (cow-context): the range and the record made
+/// for it, if any. Touched only by the mover under its mmap lock (write);
+/// atomics for ThreadSanitizer, since the mm slot is reused.
+struct COWMove: ~Copyable {
+    let oldStart = Atomic<UInt64>(0)
+    let newStart = Atomic<UInt64>(0)
+    let pages = Atomic<UInt32>(0)
+    /// `none`, `full`, or the record number made for this move.
+    let record = Atomic<Int32>(COWMove.none)
+    /// Moving back after a failure: shared pages are kept, no record made.
+    let back = Atomic<UInt32>(0)
+    static let none: Int32 = -1
+    /// No record slot left: shared pages are copied (the seed's rule).
+    static let full: Int32 = -2
 }

@@ -21,6 +21,7 @@ extension COWContextRmap {
         defer { if inSection { k.walkReadUnlock(cpu) } }
         let c = fr.pointee.mapping.load(ordering: .acquiring)
         let vpn = fr.pointee.index.load(ordering: .acquiring)
+        let epoch = fr.pointee.remapEpoch.load(ordering: .acquiring)
         guard c != 0 else { return 0 }
         guard slab.contains(c) else {
             k.report(.lifetime, frame: frame, cpu: cpu, "page.mapping names COW context \(c), outside 1...\(slab.capacity)")
@@ -48,6 +49,9 @@ extension COWContextRmap {
         let limit = slab.capacity
         let mmSlots = k.mms.capacity
         let depthOne = k.inject == .cowWalkDepthOne
+        // No record in the tree: every mapping is at page.index (the page
+        // lock orders a record's publication before any move of this page).
+        let remapped = ctxs[Int(root)].pointee.treeRecords.load(ordering: .acquiring) != 0
         var visited = 0
         var n = c
         walking: while true {
@@ -67,7 +71,13 @@ extension COWContextRmap {
                     k.report(.groupList, frame: frame, cpu: cpu, "COW context \(n) names mm \(mm), outside 1...\(mmSlots)")
                     break
                 }
-                visit(mm, vpn)
+                if remapped {
+                    let (a, b) = address(k, context: c, epoch: epoch, index: vpn, in: n)
+                    visit(mm, a)
+                    if b != a { visit(mm, b) }  // a pending record: either place
+                } else {
+                    visit(mm, vpn)
+                }
             }
             // Down, unless the planted bug stops below the first level.
             let first = ctxs[Int(n)].pointee.firstChild.load(ordering: .acquiring)
@@ -120,11 +130,73 @@ extension COWContextRmap {
         return false
     }
 
-    /// Invariant 1: the page's index is the address, and the mm's context
-    /// is in the subtree of the page's. Under the mm's ptl and mmap lock, or
+    /// Invariant 1: the mm's context is in the subtree of the page's, and
+    /// the page's address there (its index through the remap records, as
+    /// the walk computes it) is `vpn`. Under the mm's ptl and mmap lock, or
     /// with the world stopped.
     @inline(__always) func locationOK<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vpn: UInt64) -> Bool {
-        k.frames[Int(frame)].index.load(ordering: .relaxed) == vpn
-            && inSubtree(context(of: mm), of: k.frames[Int(frame)].mapping.load(ordering: .relaxed))
+        let x = context(of: mm)
+        guard inSubtree(x, of: k.frames[Int(frame)].mapping.load(ordering: .relaxed)) else { return false }
+        let (a, b) = address(k, frame: frame, in: x)
+        return a == vpn || b == vpn
+    }
+
+    // MARK: Remap records
+
+    /// The three words of record `r` of context `c`.
+    @inline(__always) func record(_ c: UInt32, _ r: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        s.pointee.records + (Int(c) * COWRecord.max + r) * COWRecord.words
+    }
+
+    /// The address of `frame` in the mm of context `x` (in the subtree of
+    /// the page's context): see `address(context:epoch:index:in:)`.
+    @inline(__always) func address<P>(_ k: Kernel<Self, P>, frame: UInt32, in x: UInt32) -> (UInt64, UInt64) {
+        let fr = k.frames + Int(frame)
+        let c = fr.pointee.mapping.load(ordering: .acquiring)
+        let vpn = fr.pointee.index.load(ordering: .acquiring)
+        guard c != 0, slab.contains(c), ctxs[Int(ctx(c).pointee.root.load(ordering: .relaxed))].pointee.treeRecords.load(ordering: .acquiring) != 0 else {
+            return (vpn, vpn)
+        }
+        return address(k, context: c, epoch: fr.pointee.remapEpoch.load(ordering: .acquiring), index: vpn, in: x)
+    }
+
+    /// The address, in the mm of context `x`, of a page of context `c` at
+    /// `index` with remap epoch `epoch`: `c`'s records from the epoch on,
+    /// then, down the path to `x`, each context's records; every context's
+    /// records only up to the count its child on the path saw at fork (later
+    /// ones moved the parent alone). The second address skips pending
+    /// records (a move under way: the PTE may be at either). Recursion
+    /// climbs `x`'s ancestry: O(depth below `c`) per call, no allocation.
+    func address<P>(_ k: Kernel<Self, P>, context c: UInt32, epoch: UInt32, index: UInt64, in x: UInt32) -> (UInt64, UInt64) {
+        applied(k, c, epoch, index, x, upper: UInt32.max, steps: 0)
+    }
+
+    private func applied<P>(_ k: Kernel<Self, P>, _ c: UInt32, _ epoch: UInt32, _ index: UInt64, _ x: UInt32,
+                            upper: UInt32, steps: Int) -> (UInt64, UInt64) {
+        var from: UInt32 = 0
+        var a = index, b = index
+        if x == c {
+            from = k.inject == .cowRemapIgnoresEpoch ? 0 : epoch
+        } else {
+            let p = ctxs[Int(x)].pointee.parent.load(ordering: .relaxed)
+            guard p != 0, slab.contains(p), steps <= slab.capacity else { return (index, index) }  // not below c
+            let bound = k.inject == .cowRemapNoForkBound ? UInt32.max : ctxs[Int(x)].pointee.forkRecords.load(ordering: .relaxed)
+            (a, b) = applied(k, c, epoch, index, p, upper: bound, steps: steps + 1)
+        }
+        let to = min(upper, ctxs[Int(x)].pointee.records.load(ordering: .acquiring))
+        var r = from
+        while r < to {
+            let w = record(x, Int(r))
+            let meta = w[2].load(ordering: .acquiring)
+            let state = meta >> 32
+            if state != COWRecord.cancelled {
+                let old = w[0].load(ordering: .relaxed), new = w[1].load(ordering: .relaxed)
+                let pages = meta & 0xffff_ffff
+                if a &- old < pages { a = new &+ (a &- old) }
+                if state == COWRecord.done && b &- old < pages { b = new &+ (b &- old) }
+            }
+            r += 1
+        }
+        return (a, b)
     }
 }

@@ -257,7 +257,7 @@ struct PTEChainsRmap: VMABlindRmap, @unchecked Sendable {
     /// mremap moves PTEs, and their chain entries with them (clear, install).
     @inline(__always) func moveNeedsPageLock<P>(_ k: Kernel<Self, P>) -> Bool { false }
     @inline(__always) func pageMove<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32) -> PageMove { .keep }
-    func pageMoved<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, newVpn: UInt64) {}
+    func pageMoved<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, newVpn: UInt64, cpu: CPU) {}
     /// A chain records any PTE: a swap-cache page may be mapped anywhere.
     func canMapCached<P>(_ k: Kernel<Self, P>, frame: UInt32, mm: UInt32, vma: UInt32, vpn: UInt64) -> Bool {
         if k.frames[Int(frame)].mapcount.load(ordering: .relaxed) == 0 {
