@@ -30,6 +30,11 @@ public enum Event: Int, CaseIterable, Sendable {
     /// Shared libraries a new process image mapped, and those it found no
     /// VMA slot for.
     case mapLibrary, mapLibraryFailed
+    /// Shared anonymous mappings made (each allocates a shmem inode), those
+    /// that found the pool empty, shmem inodes evicted (their last mapping
+    /// went), and dirty shmem pages reclaim wrote to their backing (the
+    /// model's stand-in for swap).
+    case mmapShmem, shmemAllocFailed, shmemEvict, shmemWriteback
 
     /// snake_case, as in results files: `first_touch`, `fault_oom`.
     public var name: String {
