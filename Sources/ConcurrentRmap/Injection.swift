@@ -226,8 +226,9 @@ public enum Injection: String, CaseIterable, Sendable {
         // pages leave the cache mapped, a second eviction (or a reuse)
         // meets a VMA of the old life.
         case .shmemEvictWhileMapped: [.lifetime, .leak, .groupList, .location, .refcount, .mapcount]
-        // The next incarnation inherits the old one's pages.
-        case .shmemEvictKeepsPages: [.leak]
+        // The next incarnation inherits the old one's pages (the audit also
+        // sees them beyond the free inode's size 0).
+        case .shmemEvictKeepsPages: [.leak, .location]
         // The child's PTE is on no chain: walks leave it mapped, its zap
         // finds no entry, the audit counts fewer entries than mappings.
         case .pteChainsForkNoEntry: [.incompleteWalk, .groupList, .mapcount]
