@@ -33,6 +33,11 @@ public enum Event: Int, CaseIterable, Sendable {
     /// cow-context: mremaps that found their context's remap records full
     /// and fell back to copying shared pages.
     case remapRecordFull
+    /// Shared anonymous mappings made (each allocates a shmem inode), those
+    /// that found the pool empty, shmem inodes evicted (their last mapping
+    /// went), and dirty shmem pages reclaim wrote to their backing (the
+    /// model's stand-in for swap).
+    case mmapShmem, shmemAllocFailed, shmemEvict, shmemWriteback
 
     /// snake_case, as in results files: `first_touch`, `fault_oom`.
     public var name: String {

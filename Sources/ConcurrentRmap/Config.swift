@@ -167,6 +167,12 @@ public struct MachineConfig: Sendable {
     /// leaves alone and random file mappings do not pick. 0 for the bare
     /// machine; `stress run` maps one.
     public var libraries = 0
+    /// Shmem inodes (the internal tmpfs files behind shared anonymous
+    /// mappings): a pool beside the file inodes, allocated by mmap and
+    /// evicted when their last mapping goes. An mmap that finds the pool
+    /// empty fails (`shmemAllocFailed`).
+    public var shmemInodes = 64
+    public static let shmemInodesRange = 0...4096
     /// The structure of each inode's i_mmap.
     public var iMmap: IMmapKind = .list
 
@@ -264,6 +270,7 @@ public struct MachineConfig: Sendable {
         }
         if inodes < 0 || inodes > 65_536 { return "inodes must be 0...65536 (got \(inodes))" }
         if let p = outside("libraries", libraries, MachineConfig.librariesRange) { return p }
+        if let p = outside("shmem inodes", shmemInodes, MachineConfig.shmemInodesRange) { return p }
         if libraries > inodes { return "libraries (\(libraries)) must not outnumber inodes (\(inodes))" }
         if injection.iMmap == .tree && iMmap != .tree {
             return "injection \(injection.rawValue) is a bug of i_mmap tree, not of \(iMmap.rawValue)"

@@ -89,6 +89,10 @@ public enum Injection: String, CaseIterable, Sendable {
     case filePrivateWriteInCache = "file-private-write-in-cache"
     /// the i_mmap interval tree's insert does not raise its ancestors' maxima.
     case iMmapTreeStaleMax = "i-mmap-tree-stale-max"
+    /// a shmem inode is evicted when its mapping count reaches 1, not 0.
+    case shmemEvictWhileMapped = "shmem-evict-while-mapped"
+    /// shmem eviction returns the inode to the pool without removing its cache pages.
+    case shmemEvictKeepsPages = "shmem-evict-keeps-pages"
 
     // The pte-chains scheme's bugs.
     /// fork copies a PTE of an anonymous page without adding the child's entry to its chain.
@@ -142,7 +146,8 @@ public enum Injection: String, CaseIterable, Sendable {
             .cowContext
         case .none, .mmFreeNoGrace, .walkNoPageTableLock, .racyMapcount, .rcuReaderStall, .rcuUnlockForgotten,
              .mmPinNoZeroCheck, .gpPollEarly, .fileTruncateNoUnmap, .fileFaultNoSizeCheck, .fileForkNoIMmap,
-             .fileWalkNoIMmapLock, .fileReclaimDropsDirty, .filePrivateWriteInCache, .iMmapTreeStaleMax:
+             .fileWalkNoIMmapLock, .fileReclaimDropsDirty, .filePrivateWriteInCache, .iMmapTreeStaleMax,
+             .shmemEvictWhileMapped, .shmemEvictKeepsPages:
             nil
         }
     }
@@ -223,6 +228,13 @@ public enum Injection: String, CaseIterable, Sendable {
         // The i_mmap audit checks every node's maximum; walks that prune
         // on a stale one miss VMAs (truncate leaves pages mapped beyond EOF).
         case .iMmapTreeStaleMax: [.groupList, .incompleteWalk, .location, .mapcount, .refcount]
+        // The inode goes back to the pool while a VMA still maps it: its
+        // pages leave the cache mapped, a second eviction (or a reuse)
+        // meets a VMA of the old life.
+        case .shmemEvictWhileMapped: [.lifetime, .leak, .groupList, .location, .refcount, .mapcount]
+        // The next incarnation inherits the old one's pages (the audit also
+        // sees them beyond the free inode's size 0).
+        case .shmemEvictKeepsPages: [.leak, .location]
         // The child's PTE is on no chain: walks leave it mapped, its zap
         // finds no entry, the audit counts fewer entries than mappings.
         case .pteChainsForkNoEntry: [.incompleteWalk, .groupList, .mapcount]
@@ -299,6 +311,11 @@ public enum Injection: String, CaseIterable, Sendable {
 
         case .iMmapTreeStaleMax:
             "[--i-mmap tree] vma_interval_tree_insert does not raise the subtree maxima on the way down: a walk prunes a subtree that holds a VMA covering its page, so truncate and reclaim miss mappings (audit: stale maximum; incomplete walk, PTEs beyond EOF). The augmented rbtree's propagate callback."
+
+        case .shmemEvictWhileMapped:
+            "the last-mapping test of a shmem inode counts one mapping too many: the inode is evicted and returned to the pool while a forked relative still maps it, its pages drop out of the cache mapped (lifetime). The shmem file lives while a VMA holds a reference to it (vm_file)."
+        case .shmemEvictKeepsPages:
+            "shmem eviction returns the inode to the pool without truncating its page cache: the next shared anonymous mapping that gets it inherits the old one's pages (leak; stale data). shmem_evict_inode's shmem_truncate_range."
 
         case .pteChainsForkNoEntry:
             "[pte-chains] copy_page_range copies an anonymous PTE into the child without page_add_rmap: the child's mapping is on no chain, so swap-out and migration leave it behind (completeness) and its zap finds no entry (group-list). 2.5's copy_page_range called page_add_rmap for every copied PTE."

@@ -43,7 +43,7 @@ struct KernelState<R: RmapScheme> {
         spaces = AddressSpaces(config: config, log: log)
         processes = ProcessTable(config: config)
         caches = CPUCaches(slots: config.maxCPUs, frameCache: config.frameCacheSize)
-        files = Inodes(count: config.inodes, maxPages: config.vmaPages, tree: config.iMmap == .tree,
+        files = Inodes(count: config.inodes, shmem: config.shmemInodes, maxPages: config.vmaPages, tree: config.iMmap == .tree,
                        libraries: config.libraries)
         flavor = RCU.flavor
     }

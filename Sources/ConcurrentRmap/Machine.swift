@@ -131,6 +131,10 @@ public final class Machine: @unchecked Sendable {
 
     /// mmap of part of a random file, shared or private.
     public func mmapFile(_ p: PinnedProcess, cpu: CPU) -> Bool { core.mmapFile(p, cpu: cpu) }
+    /// mmap(MAP_SHARED|MAP_ANONYMOUS) of a random size: a shmem inode of
+    /// the pool, mapped whole. False when the pool is empty or the
+    /// process's VMA table is full.
+    public func mmapShmem(_ p: PinnedProcess, cpu: CPU) -> Bool { core.mmapShmem(p, cpu: cpu) }
 
     /// ftruncate of a random file: shrunk to a random size, or grown back
     /// to its full size when it is already small.
@@ -257,6 +261,13 @@ public final class Machine: @unchecked Sendable {
     }
     /// Pages in the page caches of all inodes (a racy read).
     public var pageCachePages: Int { core.pageCachePages }
+    /// mmap(MAP_SHARED|MAP_ANONYMOUS) of `pages` pages (clamped to
+    /// 1...vmaPages): a shmem inode of that size (a replayed shared
+    /// anonymous mapping); its VMA, 0 when the pool is empty or the
+    /// process's table is full.
+    public func mapShmem(_ p: PinnedProcess, pages: Int, cpu: CPU) -> UInt32 { core.mapShmem(p, pages: pages, cpu: cpu) }
+    /// Shmem inodes allocated now (a racy read).
+    public var shmemInUse: Int { core.shmemInUse }
 }
 
 /// What `Machine` asks of its specialized core (a `KernelMachine`: one
@@ -306,6 +317,9 @@ protocol MachineDriver: AnyObject, Sendable {
     func rmapMetadata() -> RmapMetadata
     func mapFile(_ p: PinnedProcess, inode: UInt32, pgoff: UInt64, pages: Int, shared: Bool, cpu: CPU) -> UInt32
     var pageCachePages: Int { get }
+    func mmapShmem(_ p: PinnedProcess, cpu: CPU) -> Bool
+    func mapShmem(_ p: PinnedProcess, pages: Int, cpu: CPU) -> UInt32
+    var shmemInUse: Int { get }
 }
 
 /// A machine specialized for one scheme and one platform: it owns the
@@ -611,4 +625,14 @@ extension KernelMachine {
         return kernel.mapFileVMA(p.mm, inode: inode, pgoff: pgoff, pages: pages, shared: shared, cpu)
     }
     var pageCachePages: Int { kernel.pageCachePages }
+    func mmapShmem(_ p: PinnedProcess, cpu: CPU) -> Bool {
+        defer { kernel.betweenOperations(cpu) }
+        return kernel.mmapShmem(p.mm, cpu)
+    }
+    func mapShmem(_ p: PinnedProcess, pages: Int, cpu: CPU) -> UInt32 {
+        defer { kernel.betweenOperations(cpu) }
+        guard kernel.files.shmemCount > 0 else { return 0 }
+        return kernel.mmapShmem(p.mm, pages: max(1, min(pages, kernel.files.maxPages)), cpu)
+    }
+    var shmemInUse: Int { kernel.shmemInUse }
 }

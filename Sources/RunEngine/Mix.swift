@@ -4,7 +4,11 @@ import ConcurrentRmap
 public struct OperationMix: Sendable, Equatable, CustomStringConvertible {
     public var weights: [Int]  // indexed by OpKind.rawValue
 
-    public static let `default` = try! OperationMix(parsing: "fault=60,fork=4,exit=4,exec=1,mremap=6,munmap=2,split=2,reclaim=15,migrate=8,mmap-file=2,truncate=1")
+    /// The default: mostly faults, the rmap walks of reclaim and
+    /// migration, and the VMA operations that race them; file mappings,
+    /// truncates and shared anonymous mappings (shmem inodes, which
+    /// forks then share) at small weights, as a machine sees them.
+    public static let `default` = try! OperationMix(parsing: "fault=60,fork=4,exit=4,exec=1,mremap=6,munmap=2,split=2,reclaim=15,migrate=8,mmap-file=2,truncate=1,mmap-shmem=1")
 
     /// Mixes by name, accepted wherever a mix is: `default`; `walk-heavy`,
     /// where most operations are rmap walks (reclaim and migration) over
@@ -13,7 +17,7 @@ public struct OperationMix: Sendable, Equatable, CustomStringConvertible {
     /// truncates racing file faults, file mappings and reclaim (whose
     /// walks meet pages truncate is removing).
     public static let named: [(name: String, mix: String)] = [
-        ("default", "fault=60,fork=4,exit=4,exec=1,mremap=6,munmap=2,split=2,reclaim=15,migrate=8,mmap-file=2,truncate=1"),
+        ("default", "fault=60,fork=4,exit=4,exec=1,mremap=6,munmap=2,split=2,reclaim=15,migrate=8,mmap-file=2,truncate=1,mmap-shmem=1"),
         ("walk-heavy", "fault=20,fork=6,exit=6,exec=1,mremap=2,munmap=1,split=1,reclaim=35,migrate=28"),
         ("fault-only", "fault=1"),
         ("truncate-storm", "fault=40,fork=2,exit=2,mmap-file=8,truncate=20,reclaim=25,migrate=3"),

@@ -154,6 +154,9 @@ public struct Workload: Sendable {
         case .mmapFile:
             cpu.pointee.note(op, mm: p.mm, arg: UInt32(p.slot))
             return m.mmapFile(p, cpu: cpu)
+        case .mmapShmem:
+            cpu.pointee.note(op, mm: p.mm, arg: UInt32(p.slot))
+            return m.mmapShmem(p, cpu: cpu)
         case .reclaim, .migrate, .truncate:
             return false
         }

@@ -71,6 +71,7 @@ final class Reporter: @unchecked Sendable {
         line("migration      \(r.event(.migrated)) pages migrated")
         line("faults         \(r.event(.firstTouch)) first touch, \(r.event(.cowCopy)) COW copies, \(r.event(.cowReuse)) COW reuses, \(r.event(.faultOOM)) out of memory")
         line("files          \(r.event(.mmapFile)) file mappings, \(r.event(.fileFault)) cache pages mapped, \(r.event(.fileCow)) private copies, \(r.event(.fileWriteback)) written back, \(r.event(.fileDropped)) dropped by reclaim, \(r.event(.truncate)) truncates, \(r.event(.fileSigbus)) faults beyond EOF, \(r.event(.mapLibrary)) libraries mapped (\(r.event(.mapLibraryFailed)) without a VMA slot)")
+        line("shmem          \(r.event(.mmapShmem)) shared anonymous mappings (\(r.event(.shmemAllocFailed)) found the pool empty), \(r.event(.shmemEvict)) inodes evicted, \(r.event(.shmemWriteback)) pages written to swap")
         line("processes      \(r.event(.forkExec)) execs after a fork that outgrew its family")
         if let last = r.samples.last {
             line("shape          \(last.processes) processes in \(last.families) families (mean \(fmt(last.meanFamilySize, 2)), largest \(last.maxFamilySize)), \(last.framesInUse)/\(r.settings.frames) frames in use")

@@ -172,6 +172,8 @@ struct Selftest: ParsableCommand {
             var base = ControlledSpec.testSettings(scheme: scheme, threads: threads, seed: seed, inject: inj)
             if scheme.hasAnonVMAWalk { base.anonVmaWalk = inj.selftestAnonVmaWalk }
             base.iMmap = inj.iMmap
+            // The test mix maps no shared anonymous memory: the shmem bugs need it.
+            if inj == .shmemEvictWhileMapped || inj == .shmemEvictKeepsPages { base.mix += ",mmap-shmem=6" }
             let sum = try Explorer.explore(base: base, strategy: strategy, steps: steps, schedules: budget,
                                            interrupted: { Signals.pending != 0 })
             if Signals.pending != 0 {

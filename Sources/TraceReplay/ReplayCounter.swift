@@ -24,6 +24,10 @@ public enum ReplayCounter: Int, CaseIterable, Sendable {
     // private file mapping; and fork's copy for each child VMA of a parent
     // VMA that had one (anon_vma_fork).
     case anonVmaFirstTouch, anonVmaFileWrite, anonVmaFork
+    // Shared anonymous mappings: modelled are counted as `mmapShared`
+    // (each a shmem inode); those that found the shmem pool empty or the
+    // table full; pages written at mmap.
+    case mmapSharedFailed, shmemWrites
 
     /// snake_case: `mremap_moves`, `fork_ns`.
     public var name: String {

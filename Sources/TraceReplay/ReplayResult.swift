@@ -234,7 +234,7 @@ public struct ReplayResult: Sendable, Encodable {
     /// The mappings and calls the model does not represent, by name (> 0 only).
     public var notModelled: [(String, Int)] {
         let kinds: [(String, ReplayCounter)] = [
-            ("file-backed mappings without an inode", .mmapFile), ("shared mappings", .mmapShared),
+            ("file-backed mappings without an inode", .mmapFile), ("shared anonymous mappings without a shmem inode or a VMA slot", .mmapSharedFailed),
             ("mappings beyond the 16 VMAs of an mm", .mmapTableFull),
             ("mappings evicted from a full table (least recently used)", .mmapEvicted), ("empty mappings", .mmapEmpty),
             ("heaps (brk) not modelled", .heapNotModelled), ("munmaps of unmodelled ranges", .munmapNotModelled),
@@ -255,7 +255,7 @@ public struct ReplayResult: Sendable, Encodable {
         line("costs          fork \(fixed(processes.forkMeanNs / 1000, 1)) us, exit \(fixed(processes.exitMeanNs / 1000, 1)) us (mean)")
         let groups = processes.groupSizeAtFork.sorted { (Int($0.key.filter(\.isNumber)) ?? 0) < (Int($1.key.filter(\.isNumber)) ?? 0) }
         line("group at fork  " + (groups.isEmpty ? "no forks" : groups.map { "\($0.key):\($0.value)" }.joined(separator: " ")))
-        line("mappings       \(count(.mmapModelled)) modelled, \(count(.munmapWhole)) unmapped, \(count(.munmapPartial)) partly unmapped; heap: \(count(.heapMapped)) mapped, \(count(.heapGrowths)) growths, \(count(.heapShrinks)) shrinks; \(count(.madviseDrops)) madvise drops, \(count(.mprotects)) mprotects (\(count(.mprotectMadeWritable)) made a mapping writable)")
+        line("mappings       \(count(.mmapModelled)) modelled, \(count(.munmapWhole)) unmapped, \(count(.munmapPartial)) partly unmapped; heap: \(count(.heapMapped)) mapped, \(count(.heapGrowths)) growths, \(count(.heapShrinks)) shrinks; \(count(.mmapShared)) shared anonymous (shmem inodes, \(count(.shmemWrites)) pages written); \(count(.madviseDrops)) madvise drops, \(count(.mprotects)) mprotects (\(count(.mprotectMadeWritable)) made a mapping writable)")
         line("mremap         \(mremap.moves) moves of \(trace.mremapMoved) in the trace (\(count(.mremapPartialMoves)) of part of a mapping), \(count(.mremapResized)) in-place resizes; \(mremap.pagesCopied) shared pages copied, \(mremap.pagesReindexed) re-indexed, \(mremap.pagesKept) kept, \(mremap.swapEntriesMoved) swap entries moved")
         line("files          \(files.paths) paths (\(files.pathsWithoutInode) without an inode of \(settings.inodes)), \(files.inodesUsed) inodes used; mmaps: \(files.mappingsWithInode) with an inode, \(files.mappingsWithoutInode) without, \(files.unknownFdMappings) of an unknown file (\(files.spareInodes) spare inodes); \(count(.mmapFileNamed) + count(.mmapFileSpare)) modelled, \(count(.fileReads)) pages read, \(count(.fileWrites)) written; page cache: peak \(files.peakPageCachePages) pages, \(files.pageCachePagesAtEnd) at the end")
         line("anon births    \(anonBirths.total): \(anonBirths.zeroFill) zero-filled, \(anonBirths.anonCopy) copies of anonymous pages, \(anonBirths.fileCopy) copies of file pages (private file share \(fixed(privateFileShare * 100, 1))%)")

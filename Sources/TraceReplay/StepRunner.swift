@@ -240,8 +240,8 @@ final class StepRunner: @unchecked Sendable {
         // A mapping replaces whatever was there (MAP_FIXED).
         _ = unmapRange(s.a, end, st, p, cpu, w)
         if s.flags & Step.file != 0 { mmapFile(s, index, st, p, cpu, w); return }
-        if s.flags & Step.shared != 0 { w.add(.mmapShared); return }
         if end == s.a { w.add(.mmapEmpty); return }
+        if s.flags & Step.shared != 0 { mmapShmem(s, index, st, p, cpu, w); return }
         let tracePages = (end - s.a) / 4096
         let pages = Int(min(UInt64(vmaPages), max(1, (tracePages + scale - 1) / scale)))
         var v = machine.mapVMA(p, pages: pages, cpu: cpu)
@@ -261,6 +261,33 @@ final class StepRunner: @unchecked Sendable {
                 if touch(p, r, i, write: true, .mapFaults, cpu, w) { madeAnon(st, st.pointee.regions.count - 1, w) }
             }
         }
+    }
+
+    /// A shared anonymous mapping (MAP_SHARED|MAP_ANONYMOUS): a shmem inode
+    /// of its size, as the kernel's internal tmpfs file; a fork's child
+    /// maps the same inode (its VMA joins the same i_mmap). A writable one
+    /// has `faultPercent` of its pages written (shared, never copied).
+    private func mmapShmem(_ s: Step, _ index: UInt32, _ st: UnsafeMutablePointer<MMState>, _ p: PinnedProcess,
+                           _ cpu: CPU, _ w: WorkerCounters) {
+        let end = pageEnd(s.a, s.b)
+        let tracePages = (end - s.a) / 4096
+        let pages = Int(min(UInt64(vmaPages), max(1, (tracePages + scale - 1) / scale)))
+        var v = machine.mapShmem(p, pages: pages, cpu: cpu)
+        if v == 0 && evictWhenFull && evictLeastRecentlyUsed(st, p, cpu) {
+            w.add(.mmapEvicted)
+            v = machine.mapShmem(p, pages: pages, cpu: cpu)
+        }
+        guard v != 0 else { w.add(.mmapSharedFailed); return }
+        w.add(.mmapShared)
+        let n = machine.vmaPages(v)
+        let writable = s.flags & Step.writable != 0
+        let unit = (tracePages + UInt64(n) - 1) / UInt64(n)
+        let r = Region(start: s.a, end: end, base: s.a, unit: max(1, unit), vma: v, pages: Int32(n),
+                       faultPercent: writable ? UInt8(faultPercent) : 0, kind: .mapping, lastUse: index,
+                       backing: .sharedFile)
+        st.pointee.regions.append(r)
+        guard writable else { return }
+        for i in 0..<n where Region.selected(i, faultPercent) { _ = touch(p, r, i, write: true, .shmemWrites, cpu, w) }
     }
 
     /// A file mapping, shared or private, on its inode (`ReplaySettings.inode`):

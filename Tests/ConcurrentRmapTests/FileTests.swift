@@ -215,7 +215,8 @@ final class FileTests: XCTestCase {
 
     func testFileBugsAreSchemeNeutral() {
         let bugs: [Injection] = [.fileTruncateNoUnmap, .fileFaultNoSizeCheck, .fileForkNoIMmap,
-                                 .fileWalkNoIMmapLock, .fileReclaimDropsDirty, .filePrivateWriteInCache]
+                                 .fileWalkNoIMmapLock, .fileReclaimDropsDirty, .filePrivateWriteInCache,
+                                 .shmemEvictWhileMapped, .shmemEvictKeepsPages]
         for b in bugs {
             XCTAssertNil(b.scheme)
             XCTAssertFalse(b.caughtBy.isEmpty)
@@ -253,6 +254,13 @@ protocol FileTestKernel {
     func mmapWrite(_ mm: UInt32, file: StaticString, line: UInt)
     func mmapUnlock(_ mm: UInt32)
     func zap(_ mm: UInt32, _ v: UInt32, _ cpu: CPU)
+    func mmapShmem(_ mm: UInt32, pages: Int, _ cpu: CPU) -> UInt32
+    func vmaFile(_ v: UInt32) -> UInt32
+    var shmemInUse: Int { get }
+    func visibleContent(_ mm: UInt32, _ vpn: UInt64) -> UInt64?
+    func walkedMMs(_ f: UInt32, _ cpu: CPU) -> [UInt32]
+    func exitMM(_ mm: UInt32, _ cpu: CPU) throws
+    func munmapVMA(_ mm: UInt32, _ start: UInt64, _ cpu: CPU) -> Bool
 }
 
 extension FileTestKernel {

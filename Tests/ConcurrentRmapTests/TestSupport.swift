@@ -255,6 +255,7 @@ extension Machine {
         case .munmap: return munmap(p, cpu: cpu)
         case .split: return split(p, cpu: cpu)
         case .mmapFile: return mmapFile(p, cpu: cpu)
+        case .mmapShmem: return mmapShmem(p, cpu: cpu)
         case .reclaim, .migrate, .truncate: return false
         }
     }

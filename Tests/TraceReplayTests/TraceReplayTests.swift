@@ -153,6 +153,30 @@ final class TraceReplayTests: XCTestCase {
         XCTAssertTrue(r.report.hasSuffix("STALL: 1 violation (stall=1)\n"), r.report)
     }
 
+    /// A shared anonymous region mapped before forks (a database's shared
+    /// buffers): one shmem inode, written by the parent, inherited by every
+    /// child; the replay is clean under every scheme and the last exit
+    /// evicts the inode.
+    func testSharedAnonymousMappingIsAShmemInodeSharedByForks() throws {
+        var records: [TraceRecord] = [
+            TraceRecord(time: 0, event: .start(mm: 1)),
+            TraceRecord(time: 1, event: .mmap(mm: 1, address: 0x7200_0000_0000, length: 64 << 12, protection: [.read, .write],
+                                              shared: true, backing: .anon, offset: 0)),
+        ]
+        for c in 2...5 { records.append(TraceRecord(time: UInt64(c), event: .fork(parent: 1, child: MMID(c)))) }
+        for c in 2...5 { records.append(TraceRecord(time: UInt64(10 + c), event: .exit(mm: MMID(c)))) }
+        records.append(TraceRecord(time: 20, event: .exit(mm: 1)))
+        let plan = ReplayPlan.make(records)
+        for scheme in SchemeKind.allCases {
+            let r = try TraceReplay.run(plan, settings: testSettings(scheme))
+            XCTAssertEqual(r.verdict, "SUCCESS", "\(scheme): \(r.violations)")
+            XCTAssertEqual(r.count(.mmapShared), 1)
+            XCTAssertEqual(r.count(.mmapSharedFailed), 0)
+            XCTAssertEqual(r.count(.shmemWrites), 2, "half of its 4 model pages (64 trace pages, scaled) written at mmap")
+            XCTAssertTrue(r.leaks.isEmpty, "\(r.leaks)")
+        }
+    }
+
     /// A mapping far larger than the model's memory is scaled down to one VMA.
     func testHugeMappingsAreScaledAndUnmodelledOnesCounted() throws {
         let records: [TraceRecord] = [
@@ -179,7 +203,8 @@ final class TraceReplayTests: XCTestCase {
             // 100 GiB is 64 model pages at any scale; half of them faulted.
             XCTAssertEqual(r.count(.mapFaults), 32)
             XCTAssertEqual(r.count(.mmapFile), 1)
-            XCTAssertEqual(r.count(.mmapShared), 1)
+            XCTAssertEqual(r.count(.mmapShared), 1, "a shared anonymous mapping is a shmem inode")
+            XCTAssertEqual(r.count(.mmapSharedFailed), 0)
             XCTAssertEqual(r.count(.munmapPartial), 1, "the first munmap covers half of it")
             XCTAssertEqual(r.count(.munmapWhole), 1)
             XCTAssertEqual(r.count(.munmapNotModelled), 1, "the file mapping's munmap")

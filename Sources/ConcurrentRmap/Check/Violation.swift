@@ -8,6 +8,8 @@ public enum OpKind: Int, CaseIterable, Sendable {
     case fault, fork, exit, exec, mremap, munmap, split, reclaim, migrate
     /// mmap of a file (shared or private), and ftruncate of a file.
     case mmapFile, truncate
+    /// mmap(MAP_SHARED|MAP_ANONYMOUS): a shmem inode's mapping.
+    case mmapShmem
 
     public var name: String {
         switch self {
@@ -22,6 +24,7 @@ public enum OpKind: Int, CaseIterable, Sendable {
         case .migrate: "migrate"
         case .mmapFile: "mmap-file"
         case .truncate: "truncate"
+        case .mmapShmem: "mmap-shmem"
         }
     }
 

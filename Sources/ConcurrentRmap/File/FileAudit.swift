@@ -61,6 +61,7 @@ extension Kernel {
             if pages != files.inode[i].nrpages.load(ordering: .relaxed) {
                 report(Violation(kind: .refcount, detail: "inode \(i) counts \(files.inode[i].nrpages.load(ordering: .relaxed)) cached pages, its cache holds \(pages)"))
             }
+            if files.isShmem(ino) { auditShmem(ino, mapped: n, cached: pages, report) }
         }
         // Every file VMA of every mm is on its inode's list.
         for m in 1...config.mmSlots where spaces.isLiveOrDying(m) {
@@ -82,6 +83,24 @@ extension Kernel {
             }
         }
         return cached
+    }
+
+    /// A shmem inode at rest (no operation in flight): a free one maps
+    /// nothing, caches nothing and has size 0; an allocated one is mapped
+    /// (its last unmap evicts it before the operation ends).
+    private func auditShmem(_ ino: UInt32, mapped: Int32, cached: Int32, _ report: (Violation) -> Void) {
+        let r = files.inode + Int(ino)
+        switch r.pointee.shmemState.load(ordering: .relaxed) {
+        case ShmemState.free:
+            if mapped != 0 || cached != 0 || r.pointee.size.load(ordering: .relaxed) != 0 {
+                report(Violation(kind: cached != 0 ? .leak : .lifetime,
+                                 detail: "free shmem inode \(ino) has \(mapped) VMAs on its i_mmap, \(cached) cached pages, size \(r.pointee.size.load(ordering: .relaxed))"))
+            }
+        case ShmemState.allocated:
+            if mapped == 0 { report(Violation(kind: .leak, detail: "shmem inode \(ino) is allocated and mapped by no VMA")) }
+        default:
+            report(Violation(kind: .lifetime, detail: "shmem inode \(ino) is half evicted with no operation in flight"))
+        }
     }
 
     /// One VMA found on inode `ino`'s i_mmap: live, of this inode, linked,
@@ -186,6 +205,9 @@ extension Kernel {
                 guard f != 0, tryPin(f) else { continue }
                 lockPage(f)
                 if inCache(f, UInt32(i), index) {
+                    if files.isShmem(UInt32(i)) {
+                        report(.leak, frame: f, cpu: cpu, "page \(index) of shmem inode \(i) still cached after every process exited (evicted inodes cache nothing)")
+                    }
                     if frames[Int(f)].mapcount.load(ordering: .relaxed) > 0 {
                         report(.leak, frame: f, cpu: cpu, "page cache page still mapped after every process exited")
                         unlockPage(f); put(f, cpu)
@@ -213,6 +235,9 @@ extension Kernel {
             }
             if files.inode[i].nrpages.load(ordering: .relaxed) != 0 {
                 report(Violation(kind: .leak, detail: "inode \(i) still has \(files.inode[i].nrpages.load(ordering: .relaxed)) pages in its cache"))
+            }
+            if files.isShmem(UInt32(i)) && files.inode[i].shmemState.load(ordering: .relaxed) != ShmemState.free {
+                report(Violation(kind: .leak, detail: "shmem inode \(i) is still allocated after every process exited"))
             }
         }
     }

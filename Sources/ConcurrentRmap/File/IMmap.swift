@@ -51,14 +51,18 @@ extension Kernel {
 
     /// vma_interval_tree_remove: `v` leaves i_mmap (if it is on it: a fork
     /// that failed part way leaves child VMAs that never joined). Before
-    /// the VMA is retired; its PTEs are gone or moved.
-    func iMmapUnlink(_ v: UInt32) {
+    /// the VMA is retired; its PTEs are gone or moved. Returns the
+    /// inode's mappings left, nil when `v` was on no i_mmap. A VMA that
+    /// goes for good leaves through `iMmapUnlink(_:_:)` (`Shmem.swift`),
+    /// which evicts a shmem inode it was the last mapping of.
+    @discardableResult
+    func iMmapUnlink(_ v: UInt32) -> Int32? {
         let ino = VMAFile.inode(vmaFile(v))
-        guard ino != 0 else { return }
+        guard ino != 0 else { return nil }
         let r = vmaRecord(v)
         iMmapWrite(ino)
         defer { iMmapUnlock(ino) }
-        guard r.pointee.iLinked.load(ordering: .relaxed) else { return }
+        guard r.pointee.iLinked.load(ordering: .relaxed) else { return nil }
         if files.tree {
             treeRemove(ino, v)
         } else {
@@ -67,7 +71,7 @@ extension Kernel {
             if n != 0 { vmaRecord(n).pointee.iPrev.store(p, ordering: .relaxed) } else { files.inode[Int(ino)].tail.store(p, ordering: .relaxed) }
         }
         r.pointee.iLinked.store(false, ordering: .relaxed)
-        files.inode[Int(ino)].mappings.wrappingSubtract(1, ordering: .relaxed)
+        return files.inode[Int(ino)].mappings.wrappingSubtract(1, ordering: .relaxed).newValue
     }
 
     /// Whether frame `f` is a file page (not anonymous): the PageAnon test
@@ -180,7 +184,7 @@ extension Kernel {
         guard v != 0 else { return 0 }
         guard insertVMA(mm, v) else { freeUnpublishedVMA(v, cpu); return 0 }
         iMmapLink(v)
-        cpu.pointee.count(.mmapFile)
+        cpu.pointee.count(files.isShmem(ino) ? .mmapShmem : .mmapFile)
         return v
     }
 }

@@ -24,16 +24,36 @@ struct InodeRecord: ~Copyable {
     /// last page beyond it is gone): with none, a mapped page beyond EOF
     /// is a bug wherever it is seen.
     let truncating = Atomic<Int32>(0)
+    /// A shmem inode's state (`ShmemState`); file inodes stay `free`.
+    let shmemState = Atomic<UInt32>(0)
+    /// A shmem inode's incarnations so far (bumped at each eviction): a
+    /// diagnostic for reports, not a guard (a walker that pinned a page of
+    /// an old incarnation finds it out of the cache under its page lock).
+    let generation = Atomic<UInt32>(0)
 }
 
-/// The file subsystem: a fixed set of inodes (handles 1...count, created
-/// with the machine and living as long: files on a disk that never goes
-/// away), each with a page cache of `maxPages` slots indexed by file offset
+/// A shmem inode's life: free (on the pool), allocated (mapped by at
+/// least one VMA once its mmap returns), evicting (the last mapping left;
+/// its pages are going).
+enum ShmemState {
+    static let free: UInt32 = 0
+    static let allocated: UInt32 = 1
+    static let evicting: UInt32 = 2
+}
+
+/// The file subsystem: a fixed set of inodes (handles 1...fileCount,
+/// created with the machine and living as long: files on a disk that never
+/// goes away), then a pool of shmem inodes (handles fileCount+1...count:
+/// the internal tmpfs files behind MAP_SHARED|MAP_ANONYMOUS, allocated by
+/// mmap and evicted when their last mapping goes), each with a page cache of `maxPages` slots indexed by file offset
 /// (the bound on a file's size), its "disk" (one content word per page,
 /// what writeback writes and a miss reads), its i_mmap lock (i_mmap_rwsem)
 /// and its inode lock (i_rwsem, truncate's).
 struct Inodes {
+    /// Every handle: file inodes and shmem inodes.
     let count: Int
+    let fileCount: Int
+    let shmemCount: Int
     let maxPages: Int
     let inode: UnsafeMutablePointer<InodeRecord>
     /// The page cache: frame per (inode, index), 0 when not cached.
@@ -46,14 +66,18 @@ struct Inodes {
     /// Inodes 1...libraries are shared libraries (`MachineConfig.libraries`).
     let libraries: Int
 
-    init(count: Int, maxPages: Int, tree: Bool = false, libraries: Int = 0) {
+    init(count files: Int, shmem: Int = 0, maxPages: Int, tree: Bool = false, libraries: Int = 0) {
+        let count = files + shmem
         self.count = count
+        fileCount = files
+        shmemCount = shmem
         self.maxPages = maxPages
         self.tree = tree
         self.libraries = libraries
         inode = .allocate(capacity: count + 1)
         for i in 0...count { (inode + i).initialize(to: InodeRecord()) }
-        for i in 1...max(1, count) where i <= count { inode[i].size.store(UInt64(maxPages), ordering: .relaxed) }
+        // Files are full size; a shmem inode is sized by the mmap that allocates it.
+        for i in 1...max(1, files) where i <= files { inode[i].size.store(UInt64(maxPages), ordering: .relaxed) }
         let n = (count + 1) * maxPages
         cache = .allocate(capacity: n)
         disk = .allocate(capacity: n)
@@ -72,6 +96,10 @@ struct Inodes {
     }
 
     @inline(__always) func contains(_ ino: UInt32) -> Bool { ino >= 1 && Int(ino) <= count }
+    /// Whether `ino` is a file on the disk (not a shmem inode).
+    @inline(__always) func isFile(_ ino: UInt32) -> Bool { ino >= 1 && Int(ino) <= fileCount }
+    /// Whether `ino` is a shmem inode (of the pool).
+    @inline(__always) func isShmem(_ ino: UInt32) -> Bool { Int(ino) > fileCount && Int(ino) <= count }
     /// Whether `ino` is a shared library's (truncate leaves it alone).
     @inline(__always) func isLibrary(_ ino: UInt32) -> Bool { ino >= 1 && Int(ino) <= libraries }
     @inline(__always) func slot(_ ino: UInt32, _ index: UInt64) -> UnsafeMutablePointer<Atomic<UInt32>> {

@@ -103,6 +103,6 @@ extension Kernel {
         files.diskWord(fr.pointee.mapping.load(ordering: .relaxed), fr.pointee.index.load(ordering: .relaxed))
             .pointee.store(fr.pointee.content.load(ordering: .relaxed), ordering: .releasing)
         fr.pointee.flags.bitwiseAnd(~FrameFlags.dirty, ordering: .releasing)
-        cpu.pointee.count(.fileWriteback)
+        cpu.pointee.count(files.isShmem(fr.pointee.mapping.load(ordering: .relaxed)) ? .shmemWriteback : .fileWriteback)
     }
 }

@@ -124,7 +124,7 @@ extension Kernel {
             zap(mm, v, cpu)
             setVMAHandle(mm, k, 0)
             rmap.vmaUnmapped(self, vma: v, cpu: cpu)
-            iMmapUnlink(v)
+            iMmapUnlink(v, cpu)
             retireVMA(v, cpu)
         }
         // free_pgtables: every leaf goes, empty or not (a non-empty one

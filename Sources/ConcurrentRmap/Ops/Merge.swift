@@ -60,7 +60,7 @@ extension Kernel {
         raceWindow(cpu)  // both cover upper's pages: a walker may go either way
         removeVMA(mm, upper)
         rmap.vmaUnmapped(self, vma: upper, cpu: cpu)
-        iMmapUnlink(upper)
+        iMmapUnlink(upper, cpu)
         retireVMA(upper, cpu)
         cpu.pointee.count(.vmaMerge)
         return true

@@ -78,7 +78,7 @@ extension Kernel {
     func unmapVMA(_ mm: UInt32, _ v: UInt32, _ cpu: CPU) {
         removeVMA(mm, v)
         rmap.vmaUnmapped(self, vma: v, cpu: cpu)
-        iMmapUnlink(v)
+        iMmapUnlink(v, cpu)
         retireVMA(v, cpu)
     }
 

@@ -94,7 +94,7 @@ extension Kernel {
     /// the mapping ends within the file. Its handle, or 0 when `ino` is not
     /// an inode or the table is full.
     func mapFileVMA(_ mm: UInt32, inode ino: UInt32, pgoff: UInt64, pages: Int, shared: Bool, _ cpu: CPU) -> UInt32 {
-        guard files.contains(ino) else { return 0 }
+        guard files.isFile(ino) else { return 0 }
         let n = max(1, min(pages, config.vmaPages, files.maxPages))
         let off = min(pgoff, UInt64(files.maxPages - n))
         return mmapFile(mm, inode: ino, pgoff: off, pages: n, shared: shared, cpu)
