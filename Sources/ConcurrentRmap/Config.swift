@@ -179,6 +179,7 @@ public struct MachineConfig: Sendable {
     public init() {}
 
     public static let librariesRange = 0...4
+    public static let inodesRange = 0...65_536
 
     /// The most VMAs one mm holds (splits make more than a process starts with).
     public static let maxVMAs = 16
@@ -268,7 +269,7 @@ public struct MachineConfig: Sendable {
         if !anonVmaReuse && scheme != .anonVMAChain {
             return "anon_vma reuse can be turned off only for the anon-vma-chain scheme (got \(scheme.rawValue))"
         }
-        if inodes < 0 || inodes > 65_536 { return "inodes must be 0...65536 (got \(inodes))" }
+        if let p = outside("inodes", inodes, MachineConfig.inodesRange) { return p }
         if let p = outside("libraries", libraries, MachineConfig.librariesRange) { return p }
         if let p = outside("shmem inodes", shmemInodes, MachineConfig.shmemInodesRange) { return p }
         if libraries > inodes { return "libraries (\(libraries)) must not outnumber inodes (\(inodes))" }

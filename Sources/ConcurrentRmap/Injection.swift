@@ -166,6 +166,18 @@ public enum Injection: String, CaseIterable, Sendable {
         }
     }
 
+    /// Whether this bug lives on the shared (file) branch's paths, which
+    /// only mmap-file, truncate and mmap-shmem reach: a controlled run of
+    /// it needs those operations in its mix.
+    public var needsFileOperations: Bool {
+        switch self {
+        case .fileTruncateNoUnmap, .fileFaultNoSizeCheck, .fileForkNoIMmap, .fileWalkNoIMmapLock, .fileReclaimDropsDirty,
+             .filePrivateWriteInCache, .iMmapTreeStaleMax, .shmemEvictWhileMapped, .shmemEvictKeepsPages:
+            true
+        default: false
+        }
+    }
+
     /// The planted bugs that apply to `scheme`.
     public static func catalogue(for scheme: SchemeKind) -> [Injection] {
         allCases.filter { $0 != .none && $0.applies(to: scheme) }
@@ -198,8 +210,11 @@ public enum Injection: String, CaseIterable, Sendable {
         case .avcUnlinkFreeInUse: [.lifetime, .groupList, .incompleteWalk, .location, .leak]
         // The recount of num_active_vmas disagrees; or, first, a fault
         // or COW reuse anchors a page on an anon_vma reused while another
-        // VMA still had it as its own, which the location check sees.
-        case .avcReuseDegree: [.groupList, .location]
+        // VMA still had it as its own, which the location check sees; or
+        // the undercount lets a later fork reuse it once more for a VMA
+        // whose pages sit outside the set a walk from them covers, and a
+        // walk misses a mapping (CI run of stop 33 saw this one first).
+        case .avcReuseDegree: [.groupList, .location, .incompleteWalk]
         case .avcWalkNoRootLock, .avcFreeNoGrace: [.lifetime, .groupList, .incompleteWalk]
         // A writable page on an ancestor's anon_vma.
         case .avcMoveAnonRmapSkipped: [.location]
@@ -218,8 +233,10 @@ public enum Injection: String, CaseIterable, Sendable {
         // A PTE beyond EOF (location), a cache page left mapped (mapcount,
         // refcount), or a walk of a page that lost its cache slot.
         case .fileTruncateNoUnmap, .fileFaultNoSizeCheck: [.location, .mapcount, .refcount, .incompleteWalk]
-        // The child's PTEs are out of reach of the i_mmap walk.
-        case .fileForkNoIMmap: [.incompleteWalk, .groupList, .location]
+        // The child's PTEs are out of reach of the i_mmap walk; for a
+        // shmem inode the uncounted child mapping lets the parent's unmap
+        // evict the inode under it (lifetime; CI run of stop 33).
+        case .fileForkNoIMmap: [.incompleteWalk, .groupList, .location, .lifetime]
         // The list changes under the walker: it follows a VMA that left
         // (or was freed and reused), or misses one.
         case .fileWalkNoIMmapLock: [.lifetime, .incompleteWalk, .groupList, .lockNotHeld]
@@ -301,7 +318,7 @@ public enum Injection: String, CaseIterable, Sendable {
         case .fileFaultNoSizeCheck:
             "the file fault does not re-check i_size once it holds the page lock: a fault racing truncate maps (or caches) a page beyond EOF after truncate passed it (location). The classic truncate/fault race (truncate_count, later invalidate_lock)."
         case .fileForkNoIMmap:
-            "dup_mmap copies a file VMA without vma_interval_tree_insert_after: the child's mappings of the file are invisible to the i_mmap walk (incomplete walk, PTE beyond EOF after truncate)."
+            "dup_mmap copies a file VMA without vma_interval_tree_insert_after: the child's mappings of the file are invisible to the i_mmap walk (incomplete walk, PTE beyond EOF after truncate; a shmem inode evicted while the child maps it: lifetime)."
         case .fileWalkNoIMmapLock:
             "the file rmap walk follows i_mmap without i_mmap_lock_read: VMAs leave, move and are freed under it (lifetime, incomplete walk). rmap_walk_file takes i_mmap_rwsem."
         case .fileReclaimDropsDirty:
@@ -383,7 +400,7 @@ public enum Injection: String, CaseIterable, Sendable {
         case .avcUnlinkFreeInUse:
             "[anon-vma-chain] unlink_anon_vmas drops the VMA's own anon_vma when no VMA uses it as its own any more, although descendants' chains and their pages still name it: it is freed and reused under them (lifetime). The class of the anon_vma lifetime crashes of 2010-2011 and of CVE-2022-42703 (a freed anon_vma still named by page->mapping)."
         case .avcReuseDegree:
-            "[anon-vma-chain] anon_vma_clone's reuse test uses one count of children and VMAs, as the 3.19 `degree` did: an anon_vma still used by one VMA is reused by another and the reuse is not counted as an active VMA (num_active_vmas disagrees with a recount: group-list). The ambiguity Jann Horn's fix for CVE-2022-42703 (6.2) removed by counting num_children and num_active_vmas."
+            "[anon-vma-chain] anon_vma_clone's reuse test uses one count of children and VMAs, as the 3.19 `degree` did: an anon_vma still used by one VMA is reused by another and the reuse is not counted as an active VMA (num_active_vmas disagrees with a recount: group-list; pages anchored on the wrong anon_vma: location, completeness). The ambiguity Jann Horn's fix for CVE-2022-42703 (6.2) removed by counting num_children and num_active_vmas."
         case .avcWalkNoRootLock:
             "[anon-vma-chain] the walk reads page->mapping and walks the anon_vma's set without taking the root's lock (nor staying in the read-side section): unlink frees AVCs and VMAs under it (lifetime, completeness). page_lock_anon_vma_read's root lock (2.6.36)."
         case .avcMoveAnonRmapSkipped:

@@ -41,9 +41,19 @@ public struct ControlledSpec: Sendable, Equatable {
         s.familySize = 4
         s.vmaPages = 8
         s.vmasPerProcess = 2
+        // Three files beside the library: truncate, faults and walks meet.
+        s.inodes = 4
+        s.shmemInodes = 8
         s.mix = "fault=40,fork=6,exit=5,exec=3,mremap=8,munmap=3,split=3,reclaim=16,migrate=16"
+        if inject.needsFileOperations { s.mix += "," + fileOperations }
         return s
     }
+
+    /// The operations of the shared (file) branch that the test mix leaves
+    /// out, so that the unit tests' schedules stay those of the anonymous
+    /// branch: a planted file or shmem bug adds them (its paths are
+    /// reached only through them), and so does `explore` with no `--mix`.
+    public static let fileOperations = "mmap-file=4,truncate=3,mmap-shmem=3"
 }
 
 /// How one controlled execution ended.

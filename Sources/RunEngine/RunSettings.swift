@@ -109,6 +109,10 @@ public struct RunSettings: Codable, Sendable, Equatable {
     public var libraries = 1
     /// The i_mmap structure (`MachineConfig.iMmap`).
     public var iMmap: IMmapKind = .list
+    /// File inodes and the shmem inode pool (`MachineConfig.inodes`,
+    /// `.shmemInodes`).
+    public var inodes = MachineConfig().inodes
+    public var shmemInodes = MachineConfig().shmemInodes
 
     public init() {}
 
@@ -133,6 +137,8 @@ public struct RunSettings: Codable, Sendable, Equatable {
         c.anonVmaReuse = anonVmaReuse
         c.libraries = libraries
         c.iMmap = iMmap
+        c.inodes = inodes
+        c.shmemInodes = shmemInodes
         return c
     }
 
@@ -162,7 +168,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         a.append(perturb ? "--perturb" : "--no-perturb")
         a += ["--recycling", recycling.rawValue]
         if scheme == .anonVMAChain { a += ["--avc-reuse", anonVmaReuse ? "on" : "off"] }
-        a += ["--libraries", "\(libraries)", "--i-mmap", iMmap.rawValue]
+        a += ["--libraries", "\(libraries)", "--i-mmap", iMmap.rawValue, "--inodes", "\(inodes)", "--shmem-inodes", "\(shmemInodes)"]
         return a
     }
 
@@ -211,7 +217,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         case familySize, locality, vmaPages, vmasPerProcess, auditIntervalS, stallTimeoutS, gpProbeIntervalS, latencySample
         case sampleIntervalS, pin, pinFirst, keepGoing, inject, perturb, recycling, workload
         case anonVmaWalk, anonVmaMerge, anonVmaReuse
-        case libraries, iMmap
+        case libraries, iMmap, inodes, shmemInodes
     }
 
     /// Missing keys keep their defaults, so older result files still load.
@@ -259,6 +265,8 @@ public struct RunSettings: Codable, Sendable, Equatable {
         anonVmaReuse = try v(.anonVmaReuse, d.anonVmaReuse)
         libraries = try v(.libraries, 0)
         iMmap = try v(.iMmap, .list)
+        inodes = try v(.inodes, d.inodes)
+        shmemInodes = try v(.shmemInodes, d.shmemInodes)
     }
 }
 

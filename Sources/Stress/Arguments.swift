@@ -204,15 +204,31 @@ struct RecyclingOption<D: CommandDefaults>: ParsableArguments {
 
 /// --libraries and --i-mmap: the file side of a machine.
 struct FileOptions<D: CommandDefaults>: ParsableArguments {
-    @Option(help: help(D.self, "libraries", "Shared libraries every process image maps (text and data, one private file mapping each), \(Ranges.r(MachineConfig.librariesRange)), at most the machine's \(MachineConfig().inodes) inodes (default \(D.settings.libraries))."))
+    @Option(help: help(D.self, "libraries", "Shared libraries every process image maps (text and data, one private file mapping each), \(Ranges.r(MachineConfig.librariesRange)), at most --inodes (default \(D.settings.libraries))."))
     var libraries: String?
     @Option(name: .customLong("i-mmap"), help: help(D.self, "i-mmap", "Each inode's i_mmap: \(IMmapKind.allCases.map(\.rawValue).joined(separator: " or ")) (tree: an interval tree keyed by file range, as vma_interval_tree) (default \(D.settings.iMmap.rawValue))."))
     var iMmap: String?
+    @Option(help: help(D.self, "inodes", "File inodes the machine has, \(Ranges.r(MachineConfig.inodesRange)): fewer make truncate, faults and the i_mmap walks meet on one file more often (default \(D.settings.inodes))."))
+    var inodes: String?
+    @Option(name: .customLong("shmem-inodes"), help: help(D.self, "shmem-inodes", "Shmem inodes (the pool behind MAP_SHARED|MAP_ANONYMOUS mappings), \(Ranges.r(MachineConfig.shmemInodesRange)); an mmap-shmem that finds the pool empty fails (default \(D.settings.shmemInodes))."))
+    var shmemInodes: String?
 
     /// Applies the options given to `s`.
     func apply(to s: inout RunSettings) throws {
+        try FileOptionValues(libraries: libraries, iMmap: iMmap, inodes: inodes, shmemInodes: shmemInodes).apply(to: &s)
+    }
+}
+
+/// The file options as given (strings), parsed in one place for every
+/// command that takes them.
+struct FileOptionValues {
+    var libraries: String? = nil, iMmap: String? = nil, inodes: String? = nil, shmemInodes: String? = nil
+
+    func apply(to s: inout RunSettings) throws {
         if let v = libraries { s.libraries = try Parse.whole(v, "--libraries", MachineConfig.librariesRange) }
         if let v = iMmap { s.iMmap = try Parse.choice(v, "--i-mmap", "i_mmap structure") }
+        if let v = inodes { s.inodes = try Parse.whole(v, "--inodes", MachineConfig.inodesRange) }
+        if let v = shmemInodes { s.shmemInodes = try Parse.whole(v, "--shmem-inodes", MachineConfig.shmemInodesRange) }
     }
 }
 
@@ -285,8 +301,7 @@ struct SettingsOptions<D: CommandDefaults>: ParsableArguments {
     var input: SettingsInput {
         var i = inputWithoutReuse
         i.avcReuse = avcReuse.avcReuse
-        i.libraries = file.libraries
-        i.iMmap = file.iMmap
+        i.file = FileOptionValues(libraries: file.libraries, iMmap: file.iMmap, inodes: file.inodes, shmemInodes: file.shmemInodes)
         return i
     }
 
@@ -404,8 +419,7 @@ struct SettingsInput {
     var pinFirst: String? = nil
     var optionsFrom: String?
     var avcReuse: String? = nil
-    var libraries: String? = nil
-    var iMmap: String? = nil
+    var file = FileOptionValues()
 
     func settings() throws -> RunSettings {
         var s = base
@@ -471,8 +485,7 @@ struct SettingsInput {
             guard s.pin else { throw ValidationError("--pin-first needs --pin") }
             s.pinFirst = try Parse.whole(v, "--pin-first", 0...Limits.threads.upperBound)
         }
-        if let v = libraries { s.libraries = try Parse.whole(v, "--libraries", MachineConfig.librariesRange) }
-        if let v = iMmap { s.iMmap = try Parse.choice(v, "--i-mmap", "i_mmap structure") }
+        try file.apply(to: &s)
         if let r = try AVCReuseOption<RunOptions.Defaults>.parseReuse(avcReuse, scheme: s.scheme) { s.anonVmaReuse = r }
         if !s.anonVmaReuse && s.scheme != .anonVMAChain {
             throw ValidationError("--avc-reuse off applies only to --scheme anon-vma-chain (got \(s.scheme.rawValue))")

@@ -15,7 +15,7 @@ struct ControlledOptions: ParsableArguments {
         static func help(_ option: String, _ standard: String) -> String {
             switch option {
             case "seed": "Base seed, 0...\(UInt64.max) (default \(settings.seed)): execution i uses operation seed SEED+i and a schedule seed derived from both."
-            case "mix": "Operation weights NAME=WEIGHT,... (default: the test mix, every operation)."
+            case "mix": "Operation weights NAME=WEIGHT,... (default: the test mix with mmap-file, truncate and mmap-shmem: every operation)."
             case "inject": "Plant this bug (see stress run --list-injections)."
             default: standard
             }
@@ -39,7 +39,7 @@ struct ControlledOptions: ParsableArguments {
                                             seed: try seed.value() ?? d.seed, inject: inject)
         if let v = try sync.value() { s.sync = v }
         if let r = try avcReuse.reuseValue(for: scheme) { s.anonVmaReuse = r }
-        if let m = try mix.value() { s.mix = m }
+        if let m = try mix.value() { s.mix = m } else if !inject.needsFileOperations { s.mix += "," + ControlledSpec.fileOperations }
         try anonVma.apply(to: &s)
         try file.apply(to: &s)
         if let own = inject.scheme, own != scheme {

@@ -172,8 +172,6 @@ struct Selftest: ParsableCommand {
             var base = ControlledSpec.testSettings(scheme: scheme, threads: threads, seed: seed, inject: inj)
             if scheme.hasAnonVMAWalk { base.anonVmaWalk = inj.selftestAnonVmaWalk }
             base.iMmap = inj.iMmap
-            // The test mix maps no shared anonymous memory: the shmem bugs need it.
-            if inj == .shmemEvictWhileMapped || inj == .shmemEvictKeepsPages { base.mix += ",mmap-shmem=6" }
             let sum = try Explorer.explore(base: base, strategy: strategy, steps: steps, schedules: budget,
                                            interrupted: { Signals.pending != 0 })
             if Signals.pending != 0 {
@@ -200,8 +198,10 @@ struct Selftest: ParsableCommand {
                   + (r.outcome.violation?.description ?? f.outcome.violation!.description).prefix(110))
             fflush(nil)
         }
-        let clean = try Explorer.explore(base: ControlledSpec.testSettings(scheme: scheme, threads: threads, seed: seed),
-                                         strategy: strategy, steps: steps, schedules: cleanBudget,
+        // The correct model on every operation, the file branch's too.
+        var cleanBase = ControlledSpec.testSettings(scheme: scheme, threads: threads, seed: seed)
+        cleanBase.mix += "," + ControlledSpec.fileOperations
+        let clean = try Explorer.explore(base: cleanBase, strategy: strategy, steps: steps, schedules: cleanBudget,
                                          interrupted: { Signals.pending != 0 })
         let cleanOK = clean.found == nil && clean.schedules == cleanBudget
         print(pad("(none: correct model)", 30) + pad("\(clean.schedules)", 11) + pad(fmt(clean.seconds), 9) + pad("-", 34)

@@ -156,6 +156,24 @@ final class OptionValidationTests: XCTestCase {
         XCTAssertEqual(s.validate(), "libraries must be 0...4 (got 7)")
     }
 
+    /// The inode counts: spelled out, carried into the machine, read back;
+    /// a file without the keys ran with the machine's defaults.
+    func testInodeCountSettings() throws {
+        var s = RunSettings()
+        XCTAssertEqual(s.arguments[s.arguments.firstIndex(of: "--inodes")! + 1], "\(MachineConfig().inodes)")
+        XCTAssertEqual(s.arguments[s.arguments.firstIndex(of: "--shmem-inodes")! + 1], "\(MachineConfig().shmemInodes)")
+        s.inodes = 5
+        s.shmemInodes = 0
+        XCTAssertEqual(s.machineConfig.inodes, 5)
+        XCTAssertEqual(s.machineConfig.shmemInodes, 0)
+        XCTAssertEqual(try ResultFile.decoder().decode(RunSettings.self, from: ResultFile.encoder().encode(s)), s)
+        let old = try ResultFile.decoder().decode(RunSettings.self, from: Data(#"{"scheme": "anongroup"}"#.utf8))
+        XCTAssertEqual(old.inodes, MachineConfig().inodes)
+        XCTAssertEqual(old.shmemInodes, MachineConfig().shmemInodes)
+        s.inodes = 0
+        XCTAssertEqual(s.validate(), "libraries (1) must not outnumber inodes (0)")
+    }
+
     func testInjectionNamesParse() {
         for i in Injection.allCases { XCTAssertEqual(Injection(rawValue: i.rawValue), i) }
         XCTAssertNil(Injection(rawValue: "no-such-bug"))

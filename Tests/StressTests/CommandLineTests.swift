@@ -111,7 +111,8 @@ final class CommandLineTests: XCTestCase {
                   ["run", "--population", "100000"], ["run", "--family-size", "70000"], ["run", "--sample-interval", "0"],
                   ["run", "--pin-first", "1"], ["run", "--pin", "--pin-first", "-1"], ["run", "--pin", "--pin-first", "4097"],
                   ["run", "--libraries", "5"], ["run", "--libraries", "-1"], ["run", "--libraries", "x"], ["run", "--i-mmap", "heap"],
-                  ["run", "--i-mmap", ""], ["run", "--inject", "i-mmap-tree-stale-max"]]
+                  ["run", "--i-mmap", ""], ["run", "--inodes", "65537"], ["run", "--inodes", "-1"], ["run", "--inodes", "0"],
+                  ["run", "--shmem-inodes", "4097"], ["run", "--shmem-inodes", "x"], ["run", "--inject", "i-mmap-tree-stale-max"]]
         for v in ["", "foo=1", "fault=-1", "fault=1,fault=2", "fault=0"] { cases.append(["run", "--mix", v]) }
         cases += [["run", "--workload", "aim8"], ["run", "--workload", ""], ["run", "--workload", "aim7", "--population", "4"],
                   ["run", "--workload", "zygote", "--family-size", "2"], ["run", "--workload", "fork-heavy", "--mix", "fault=1"],
