@@ -224,8 +224,10 @@ public enum Injection: String, CaseIterable, Sendable {
         case .avcSplitNoClone: [.groupList, .incompleteWalk, .location, .mapcount, .lifetime]
         case .mmFreeNoGrace, .mmPinNoZeroCheck, .gpPollEarly: [.lifetime, .incompleteWalk, .groupList]
         // Racing PTE stores lose one: counts, contents, leaf use counts
-        // (a leaf left holding PTEs at exit is a leak).
-        case .walkNoPageTableLock: [.lockNotHeld, .mapcount, .refcount, .content, .incompleteWalk, .freedWhileMapped, .location, .leak]
+        // (a leaf left holding PTEs at exit is a leak); pte-chains' exact
+        // walk reads a PTE a COW is rewriting and sees it map another page
+        // (group-list; seen by a selftest loop of stop 34).
+        case .walkNoPageTableLock: [.lockNotHeld, .mapcount, .refcount, .content, .incompleteWalk, .freedWhileMapped, .location, .leak, .groupList]
         // A lost update leaves a mapcount that migration's check reads as
         // a mapping no walk found.
         case .racyMapcount: [.mapcount, .refcount, .freedWhileMapped, .incompleteWalk]
@@ -261,7 +263,10 @@ public enum Injection: String, CaseIterable, Sendable {
         // Racing updates lose or duplicate entries and blocks.
         case .pteChainsNoChainLock: [.groupList, .incompleteWalk, .lifetime, .leak, .mapcount]
         case .pteChainsMigratePartial: [.incompleteWalk]
-        case .pteChainsCowKeepsOldEntry: [.groupList, .incompleteWalk]
+        // The stale entry names a PTE that maps another page; once that
+        // mm exits (its zap does not find the entry), a walk following it
+        // reaches a freed mm (lifetime; CI run of stop 34).
+        case .pteChainsCowKeepsOldEntry: [.groupList, .incompleteWalk, .lifetime]
         // A walk misses the child's copy (or a grandchild's mapping).
         case .cowForkLinkAfterCopy, .cowWalkDepthOne: [.incompleteWalk, .mapcount]
         // The context is freed and reused while pages name it.
@@ -343,7 +348,7 @@ public enum Injection: String, CaseIterable, Sendable {
         case .pteChainsMigratePartial:
             "[pte-chains] migration walks the chain once with trylocked ptls, as try_to_unmap did, and does not walk again when a trylock failed: mappings stay on the old page (completeness). A complete walk must retry what a trylock skipped."
         case .pteChainsCowKeepsOldEntry:
-            "[pte-chains] do_wp_page copies a shared page and points the PTE at the copy without page_remove_rmap on the old page: its chain names a PTE that maps another page (group-list). 2.5's do_wp_page called page_remove_rmap on the old page."
+            "[pte-chains] do_wp_page copies a shared page and points the PTE at the copy without page_remove_rmap on the old page: its chain names a PTE that maps another page (group-list), and, once that mm exits, an mm that is gone (lifetime). 2.5's do_wp_page called page_remove_rmap on the old page."
         case .cowForkLinkAfterCopy:
             "[cow-context] fork copies the PTEs before the child's context joins the tree: a walk in between misses the child's copy (completeness). The proposal links the child's context at fork, as anon_vma_fork precedes copy_page_range."
         case .cowWalkDepthOne:
