@@ -202,7 +202,7 @@ struct RecyclingOption<D: CommandDefaults>: ParsableArguments {
     func value() throws -> Recycling? { try recycling.map { try Parse.choice($0, "--recycling", "recycling mode") } }
 }
 
-/// --libraries and --i-mmap: the file side of a machine.
+/// --libraries, --i-mmap, --inodes and --shmem-inodes: the file side of a machine.
 struct FileOptions<D: CommandDefaults>: ParsableArguments {
     @Option(help: help(D.self, "libraries", "Shared libraries every process image maps (text and data, one private file mapping each), \(Ranges.r(MachineConfig.librariesRange)), at most --inodes (default \(D.settings.libraries))."))
     var libraries: String?
@@ -213,10 +213,11 @@ struct FileOptions<D: CommandDefaults>: ParsableArguments {
     @Option(name: .customLong("shmem-inodes"), help: help(D.self, "shmem-inodes", "Shmem inodes (the pool behind MAP_SHARED|MAP_ANONYMOUS mappings), \(Ranges.r(MachineConfig.shmemInodesRange)); an mmap-shmem that finds the pool empty fails (default \(D.settings.shmemInodes))."))
     var shmemInodes: String?
 
+    /// The options as given.
+    var values: FileOptionValues { FileOptionValues(libraries: libraries, iMmap: iMmap, inodes: inodes, shmemInodes: shmemInodes) }
+
     /// Applies the options given to `s`.
-    func apply(to s: inout RunSettings) throws {
-        try FileOptionValues(libraries: libraries, iMmap: iMmap, inodes: inodes, shmemInodes: shmemInodes).apply(to: &s)
-    }
+    func apply(to s: inout RunSettings) throws { try values.apply(to: &s) }
 }
 
 /// The file options as given (strings), parsed in one place for every
@@ -301,7 +302,7 @@ struct SettingsOptions<D: CommandDefaults>: ParsableArguments {
     var input: SettingsInput {
         var i = inputWithoutReuse
         i.avcReuse = avcReuse.avcReuse
-        i.file = FileOptionValues(libraries: file.libraries, iMmap: file.iMmap, inodes: file.inodes, shmemInodes: file.shmemInodes)
+        i.file = file.values
         return i
     }
 
